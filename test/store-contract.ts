@@ -1,0 +1,273 @@
+// The store contract: the same tests for every backend (SQLite always, MongoDB when
+// MONGODB_URI is set). A backend passes these or it is not a store.
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventPayloadBuilder, ProductRecord, Store } from '../src/store/types.js';
+
+export interface StoreHarness {
+  store: Store;
+  /** Closes the store and opens the same database again (a restart). */
+  reopen(): Promise<Store>;
+  /** Opens a second, independent connection to the same database (another process). */
+  openAnother(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+const payload: EventPayloadBuilder = (type, request, eventId, at) =>
+  JSON.stringify({ type, eventId, at, data: { request_id: request.id, status: request.status, done: request.done } });
+
+function products(n: number, urlsPer = 2, prefix = 'http://img.test/'): ProductRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    serial: i + 1,
+    name: `Product ${i + 1}`,
+    inputUrls: Array.from({ length: urlsPer }, (_, j) => `${prefix}${i + 1}-${j}.jpg`),
+  }));
+}
+
+async function ingest(store: Store, list: ProductRecord[], opts: { key?: string; webhookUrl?: string; now?: number } = {}) {
+  const id = randomUUID();
+  const now = opts.now ?? Date.now();
+  const begun = await store.beginRequest({ id, idempotencyKey: opts.key ?? null, webhookUrl: opts.webhookUrl ?? null, webhookSecret: opts.webhookUrl ? 'whsec_x' : null, now });
+  expect(begun.created).toBe(true);
+  for (let i = 0; i < list.length; i += 7) await store.appendBatch(id, list.slice(i, i + 7));
+  return store.commitRequest(id, now);
+}
+
+export function defineStoreContract(name: string, open: () => Promise<StoreHarness>) {
+  describe(`store contract: ${name}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+    beforeEach(async () => {
+      h = await open();
+      store = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    it('creates a request in batches, counting distinct URLs once, invisible until committed', async () => {
+      const id = randomUUID();
+      await store.beginRequest({ id, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: 1000 });
+      const list = products(10);
+      list[3]!.inputUrls.push(list[0]!.inputUrls[0]!); // same URL in two products
+      await store.appendBatch(id, list.slice(0, 4));
+      expect(await store.getRequest(id)).toBeNull();
+      expect(await store.claimItems({ owner: 'r', limit: 100, leaseMs: 1000, now: 1000, payload })).toEqual([]);
+      await store.appendBatch(id, list.slice(4));
+      const req = await store.commitRequest(id, 2000);
+      expect(req).toMatchObject({ id, status: 'received', productCount: 10, total: 20, done: 0, failed: 0 });
+      expect(await store.getRequest(id)).toMatchObject({ status: 'received', total: 20 });
+    });
+
+    it('abort and crash cleanup leave nothing behind', async () => {
+      const id = randomUUID();
+      await store.beginRequest({ id, idempotencyKey: 'k-abort', webhookUrl: null, webhookSecret: null, now: 1000 });
+      await store.appendBatch(id, products(5));
+      await store.abortRequest(id);
+      expect(await store.getRequest(id)).toBeNull();
+      expect((await store.listProducts(id, { limit: 10 })).items).toEqual([]);
+      expect(await store.claimItems({ owner: 'r', limit: 100, leaseMs: 1000, now: 1000, payload })).toEqual([]);
+      // the key is free again
+      expect((await store.beginRequest({ id: randomUUID(), idempotencyKey: 'k-abort', webhookUrl: null, webhookSecret: null, now: 1000 })).created).toBe(true);
+
+      const stale = randomUUID();
+      await store.beginRequest({ id: stale, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: 500 });
+      await store.appendBatch(stale, products(3));
+      const fresh = randomUUID();
+      await store.beginRequest({ id: fresh, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: 5000 });
+      expect(await store.cleanupIngesting(4000)).toBeGreaterThanOrEqual(1);
+      expect((await store.listProducts(stale, { limit: 10 })).items).toEqual([]);
+      await store.appendBatch(fresh, products(1));
+      expect((await store.commitRequest(fresh, 6000)).total).toBe(2);
+    });
+
+    it('answers a reused idempotency key with the first request', async () => {
+      const first = await ingest(store, products(2), { key: 'key-1' });
+      const again = await store.beginRequest({ id: randomUUID(), idempotencyKey: 'key-1', webhookUrl: null, webhookSecret: null, now: Date.now() });
+      expect(again).toEqual({ created: false, existing: expect.objectContaining({ id: first.id, status: 'received' }) });
+    });
+
+    it('pages products in serial order with an opaque cursor', async () => {
+      const req = await ingest(store, products(25, 1));
+      const seen: number[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await store.listProducts(req.id, { limit: 10, cursor });
+        seen.push(...page.items.map((p) => p.serial));
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+      const first = (await store.listProducts(req.id, { limit: 1 })).items[0]!;
+      expect(first).toEqual({ serial: 1, name: 'Product 1', inputUrls: ['http://img.test/1-0.jpg'] });
+      const items = await store.getItemsByUrl(req.id, first.inputUrls);
+      expect(items).toHaveLength(1);
+      expect(items[0]).toMatchObject({ url: 'http://img.test/1-0.jpg', state: 'pending' });
+    });
+
+    it('never hands one item to two concurrent claimers, and emits started exactly once', async () => {
+      const req = await ingest(store, products(30, 2));
+      const other = await h.openAnother();
+      try {
+        const now = Date.now();
+        const claims = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => (i % 2 ? other : store).claimItems({ owner: `runner-${i}`, limit: 7, leaseMs: 60_000, now, payload })),
+        );
+        const ids = claims.flat().map((i) => i.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.length).toBe(60);
+        expect(claims.flat().every((i) => i.state === 'running' && i.attempts === 1)).toBe(true);
+        const events = await store.listEvents(req.id);
+        expect(events.map((e) => e.type)).toEqual(['processing.started']);
+        expect((await store.getRequest(req.id))!.status).toBe('processing');
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('re-claims items whose lease expired, and fences the old owner out', async () => {
+      await ingest(store, products(1, 1));
+      const [item] = await store.claimItems({ owner: 'dead', limit: 5, leaseMs: 1000, now: 10_000, payload });
+      expect(item).toBeDefined();
+      expect(await store.claimItems({ owner: 'live', limit: 5, leaseMs: 1000, now: 10_500, payload })).toEqual([]);
+      expect(await store.renewLeases({ owner: 'dead', itemIds: [item!.id], leaseMs: 1000, now: 10_600 })).toEqual([item!.id]);
+      const [again] = await store.claimItems({ owner: 'live', limit: 5, leaseMs: 1000, now: 12_000, payload });
+      expect(again).toMatchObject({ id: item!.id, attempts: 2, leaseOwner: 'live' });
+      expect(await store.renewLeases({ owner: 'dead', itemIds: [item!.id], leaseMs: 1000, now: 12_001 })).toEqual([]);
+      const late = await store.completeItem({ itemId: item!.id, owner: 'dead', outcome: { ok: false, error: 'x' }, now: 12_100, payload });
+      expect(late.applied).toBe(false);
+      const done = await store.completeItem({
+        itemId: item!.id, owner: 'live', outcome: { ok: true, outputKey: 'abc.jpg', format: 'jpeg', bytesIn: 10, bytesOut: 5 }, now: 12_200, payload,
+      });
+      expect(done).toEqual({ applied: true, finalStatus: 'completed' });
+    });
+
+    it('counts progress exactly and finishes once with the right status and event', async () => {
+      const ok = await ingest(store, products(3, 1));
+      const items = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now(), payload });
+      expect(items).toHaveLength(3);
+      const results = [];
+      for (const [i, item] of items.entries()) {
+        const outcome = i === 0 ? { ok: false as const, error: 'HTTP 404' } : { ok: true as const, outputKey: `k${i}.jpg`, format: 'jpeg', bytesIn: 9, bytesOut: 3 };
+        results.push(await store.completeItem({ itemId: item.id, owner: 'r', outcome, now: Date.now(), payload }));
+      }
+      expect(results.map((r) => r.finalStatus)).toEqual([undefined, undefined, 'completed']);
+      expect(await store.getRequest(ok.id)).toMatchObject({ status: 'completed', done: 2, failed: 1, total: 3 });
+      expect((await store.listEvents(ok.id)).map((e) => e.type)).toEqual(['processing.started', 'processing.completed']);
+      const failedItem = (await store.getItemsByUrl(ok.id, [items[0]!.url]))[0];
+      expect(failedItem).toMatchObject({ state: 'failed', error: 'HTTP 404', outputKey: null });
+      // a second completion of a finished item changes nothing
+      expect((await store.completeItem({ itemId: items[1]!.id, owner: 'r', outcome: { ok: false, error: 'late' }, now: Date.now(), payload })).applied).toBe(false);
+      expect(await store.getRequest(ok.id)).toMatchObject({ done: 2, failed: 1 });
+
+      const bad = await ingest(store, products(2, 1, 'http://bad.test/'));
+      for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now(), payload })) {
+        await store.completeItem({ itemId: item.id, owner: 'r', outcome: { ok: false, error: 'boom' }, now: Date.now(), payload });
+      }
+      expect(await store.getRequest(bad.id)).toMatchObject({ status: 'failed', done: 0, failed: 2 });
+      expect((await store.listEvents(bad.id)).map((e) => e.type)).toEqual(['processing.started', 'processing.failed']);
+      const payloadBody = JSON.parse((await store.listEvents(bad.id))[1]!.payload);
+      expect(payloadBody).toMatchObject({ type: 'processing.failed', data: { request_id: bad.id, status: 'failed' } });
+    });
+
+    it('releases an owner’s items back to pending on shutdown', async () => {
+      await ingest(store, products(2, 1));
+      const claimed = await store.claimItems({ owner: 'stopping', limit: 10, leaseMs: 60_000, now: Date.now(), payload });
+      expect(claimed).toHaveLength(2);
+      expect(await store.releaseItems('stopping')).toBe(2);
+      const again = await store.claimItems({ owner: 'next', limit: 10, leaseMs: 60_000, now: Date.now(), payload });
+      expect(again.map((i) => i.id).sort()).toEqual(claimed.map((i) => i.id).sort());
+      expect((await store.pendingStats(Date.now())).running).toBe(2);
+    });
+
+    it('stores subscriptions, rotates secrets and removes them', async () => {
+      const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/a', events: ['processing.completed' as const], secret: 'whsec_one', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      expect(await store.getSubscription(sub.id)).toEqual(sub);
+      expect((await store.listSubscriptions()).map((s) => s.id)).toContain(sub.id);
+      const rotated = await store.rotateSecret({ id: sub.id, newSecret: 'whsec_two', previousSecretExpiresAt: 99 });
+      expect(rotated).toMatchObject({ secret: 'whsec_two', previousSecret: 'whsec_one', previousSecretExpiresAt: 99 });
+      expect(await store.rotateSecret({ id: 'nope', newSecret: 'x', previousSecretExpiresAt: 1 })).toBeNull();
+      expect(await store.deleteSubscription(sub.id)).toBe(true);
+      expect(await store.deleteSubscription(sub.id)).toBe(false);
+      expect(await store.getSubscription(sub.id)).toBeNull();
+    });
+
+    it('fans each event out to interested receivers and leases deliveries exclusively', async () => {
+      const completedOnly = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/done', events: ['processing.completed' as const], secret: 'whsec_a', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(completedOnly);
+      const req = await ingest(store, products(1, 1), { webhookUrl: 'https://hooks.test/once' });
+      const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000, payload });
+      await store.completeItem({ itemId: item!.id, owner: 'r', outcome: { ok: true, outputKey: 'a.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1 }, now: 2_000, payload });
+
+      const other = await h.openAnother();
+      try {
+        const [a, b] = await Promise.all([
+          store.claimDeliveries({ owner: 'd1', limit: 10, leaseMs: 30_000, now: 3_000 }),
+          other.claimDeliveries({ owner: 'd2', limit: 10, leaseMs: 30_000, now: 3_000 }),
+        ]);
+        const mine = [...a!, ...b!].filter((d) => d.requestId === req.id);
+        expect(mine.map((d) => `${d.url} ${d.eventType}`).sort()).toEqual([
+          'https://hooks.test/done processing.completed',
+          'https://hooks.test/once processing.completed',
+          'https://hooks.test/once processing.started',
+        ]);
+        expect(new Set(mine.map((d) => d.id)).size).toBe(3);
+        expect(await store.claimDeliveries({ owner: 'd3', limit: 10, leaseMs: 30_000, now: 4_000 })).toEqual([]);
+
+        const toSub = mine.find((d) => d.subscriptionId === completedOnly.id)!;
+        const owner = a!.some((d) => d.id === toSub.id) ? 'd1' : 'd2';
+        expect(await store.recordAttempt({ owner: 'intruder', attempt: { deliveryId: toSub.id, attempt: 1, at: 4_000, statusCode: 500, error: null, durationMs: 5 }, outcome: { kind: 'retry', nextAttemptAt: 9_000 }, now: 4_000 })).toBe(false);
+        expect(await store.recordAttempt({ owner, attempt: { deliveryId: toSub.id, attempt: 1, at: 4_000, statusCode: 500, error: null, durationMs: 5 }, outcome: { kind: 'retry', nextAttemptAt: 9_000 }, now: 4_000 })).toBe(true);
+        expect((await store.claimDeliveries({ owner: 'd4', limit: 10, leaseMs: 30_000, now: 8_999 })).map((d) => d.id)).not.toContain(toSub.id);
+        const [due] = await store.claimDeliveries({ owner: 'd4', limit: 10, leaseMs: 30_000, now: 9_000 });
+        expect(due).toMatchObject({ id: toSub.id, attempts: 1, lastError: 'HTTP 500' });
+        expect(await store.recordAttempt({ owner: 'd4', attempt: { deliveryId: toSub.id, attempt: 2, at: 9_000, statusCode: 204, error: null, durationMs: 3 }, outcome: { kind: 'delivered' }, now: 9_000 })).toBe(true);
+
+        const log = await store.listDeliveries(completedOnly.id, { limit: 10 });
+        expect(log.items).toHaveLength(1);
+        expect(log.items[0]).toMatchObject({ state: 'delivered', attempts: 2 });
+        expect(log.items[0]!.attemptLog.map((x) => x.statusCode)).toEqual([500, 204]);
+
+        const retried = await store.retryDelivery({ subscriptionId: completedOnly.id, deliveryId: toSub.id, now: 10_000 });
+        expect(retried).toMatchObject({ state: 'pending', nextAttemptAt: 10_000 });
+        expect(await store.retryDelivery({ subscriptionId: 'other', deliveryId: toSub.id, now: 10_000 })).toBeNull();
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('pages the delivery log newest first', async () => {
+      const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/all', events: ['processing.started' as const, 'processing.completed' as const, 'processing.failed' as const], secret: 'whsec_a', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      for (let i = 0; i < 3; i++) {
+        await ingest(store, products(1, 1, `http://r${i}.test/`));
+        const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000 + i * 10, payload });
+        await store.completeItem({ itemId: item!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: 1_005 + i * 10, payload });
+      }
+      const first = await store.listDeliveries(sub.id, { limit: 4 });
+      const second = await store.listDeliveries(sub.id, { limit: 4, cursor: first.nextCursor });
+      expect(first.items).toHaveLength(4);
+      expect(second.items).toHaveLength(2);
+      expect(second.nextCursor).toBeNull();
+      const times = [...first.items, ...second.items].map((d) => d.createdAt);
+      expect(times).toEqual([...times].sort((x, y) => y - x));
+    });
+
+    it('keeps everything across a restart', async () => {
+      const req = await ingest(store, products(4, 1), { key: 'persist' });
+      const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/p', events: ['processing.failed' as const], secret: 'whsec_p', previousSecret: null, previousSecretExpiresAt: null, createdAt: 5 };
+      await store.createSubscription(sub);
+      const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: Date.now(), payload });
+      store = await h.reopen();
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'processing', total: 4, productCount: 4 });
+      expect(await store.getSubscription(sub.id)).toEqual(sub);
+      const again = await store.beginRequest({ id: randomUUID(), idempotencyKey: 'persist', webhookUrl: null, webhookSecret: null, now: Date.now() });
+      expect(again.created).toBe(false);
+      expect((await store.getItemsByUrl(req.id, [item!.url]))[0]).toMatchObject({ state: 'running', leaseOwner: 'r' });
+      expect((await store.pendingStats(Date.now())).pending).toBe(3);
+    });
+  });
+}
