@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseAllowlist } from './pipeline/address-policy.js';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
@@ -79,6 +80,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const raw = parsed.data;
+  try {
+    parseAllowlist(raw.FETCH_ALLOWLIST);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: FETCH_ALLOWLIST: ${(err as Error).message}`);
+  }
   if (raw.STORAGE === 's3' && !raw.S3_BUCKET) throw new ConfigError('invalid configuration: S3_BUCKET: required when STORAGE=s3');
   const dataDir = resolve(raw.DATA_DIR);
   const imagePath = raw.IMAGE_STORAGE_PATH ?? join(dataDir, 'images');

@@ -152,8 +152,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async commitRequest(requestId: string, now: number): Promise<RequestRecord> {
+  async commitRequest(requestId: string, now: number, webhook?: { url: string; secret: string }): Promise<RequestRecord> {
     return this.#write(async (tx) => {
+      if (webhook) {
+        await run(tx, 'UPDATE requests SET webhook_url = ?, webhook_secret = ? WHERE id = ?', [webhook.url, webhook.secret, requestId]);
+      }
       await run(tx, "UPDATE items SET state = 'pending' WHERE request_id = ? AND state = 'staged'", [requestId]);
       const res = await run(tx, 
         `UPDATE requests SET status = 'received', updated_at = ?,

@@ -139,8 +139,11 @@ export interface Store {
   }): Promise<{ created: true } | { created: false; existing: RequestRecord }>;
   /** Adds products and their image URLs; URLs already in the request are stored once. */
   appendBatch(requestId: string, products: ProductRecord[]): Promise<void>;
-  /** Makes the request visible ('received') with its counts; returns it. */
-  commitRequest(requestId: string, now: number): Promise<RequestRecord>;
+  /**
+   * Makes the request visible ('received') with its counts; returns it. `webhook` sets the
+   * per-upload receiver when it became known only after the file (a form field after it).
+   */
+  commitRequest(requestId: string, now: number, webhook?: { url: string; secret: string }): Promise<RequestRecord>;
   /** Removes everything written for an ingesting request. */
   abortRequest(requestId: string): Promise<void>;
   /** Removes requests left 'ingesting' (by a crash) since before `before`. Returns how many. */

@@ -1,0 +1,63 @@
+// The HTTP edge: routes, auth and the one place where errors become responses.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BlobStorage } from '../storage/types.js';
+import type { Store } from '../store/types.js';
+import { requireApiKey } from './auth.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerImageRoutes } from './routes/images.js';
+import { registerStatusRoutes } from './routes/status.js';
+import { registerUploadRoutes } from './routes/upload.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  storage: BlobStorage;
+  log: Logger;
+  /** 'worker' instances serve only the health endpoints. */
+  role?: Config['ROLE'];
+  /** Throws unless the compression pool is up; absent when this instance runs no pipeline. */
+  poolCheck?: () => Promise<void>;
+  /** Called when an upload has been stored, so a local runner starts on it at once. */
+  onRequestCommitted?: () => void;
+}
+
+export type App = OpenAPIHono;
+
+export function errorResponse(c: Context, status: number, detail: string) {
+  return c.json({ detail }, status as 400);
+}
+
+export function createApp(deps: AppDeps): App {
+  const app = new OpenAPIHono({
+    // Schema validation failures answer like every other bad input: 400 { detail }.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+        return errorResponse(c, 400, `${where}${issue?.message ?? 'invalid request'}`);
+      }
+    },
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) return errorResponse(c, err.status, err.detail);
+    deps.log.error({ err, path: c.req.path }, 'unhandled error');
+    return errorResponse(c, 500, 'Internal server error');
+  });
+  app.notFound((c) => errorResponse(c, 404, 'Not found'));
+
+  registerHealthRoutes(app, deps);
+  if (deps.role === 'worker') return app;
+
+  if (deps.config.API_KEY) app.use('/api/v1/*', requireApiKey(deps.config.API_KEY));
+  registerUploadRoutes(app, deps);
+  registerStatusRoutes(app, deps);
+  registerWebhookRoutes(app, deps);
+  registerImageRoutes(app, deps);
+  return app;
+}

@@ -1,0 +1,81 @@
+// The output CSV, written as a stream, one page of products at a time.
+//
+//   S. No.,Product Name,Input Image Urls,Output Image Urls
+//   1,SKU1,"https://a/1.jpg,https://a/2.jpg","http://svc/images/k1.jpg,"
+//
+// - RFC 4180: CRLF line ends; a cell is quoted when it holds a comma, quote, CR or LF (quotes
+//   doubled). URL-list cells are always quoted, like the seed's input.
+// - Output URLs are aligned with input URLs: entry i of "Output Image Urls" belongs to entry i of
+//   "Input Image Urls". An image that failed (or is not finished) leaves its entry empty, so
+//   `a,,c` means the second image has no output; the status endpoint says why.
+// - Formula injection: a cell that starts with = + - @ TAB or CR gets a leading single quote (')
+//   so spreadsheet programs show it as text (OWASP "CSV injection").
+
+export interface OutputRow {
+  serial: number;
+  name: string;
+  inputUrls: string[];
+  /** Same length and order as inputUrls; null where that image has no output. */
+  outputUrls: (string | null)[];
+}
+
+export const OUTPUT_CSV_HEADER = ['S. No.', 'Product Name', 'Input Image Urls', 'Output Image Urls'] as const;
+
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** Prefixes a single quote to a cell a spreadsheet would read as a formula. */
+export function neutralizeCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+/** One RFC 4180 cell: neutralised, then quoted when needed (or always, with `forceQuote`). */
+export function csvCell(value: string, forceQuote = false): string {
+  const v = neutralizeCell(value);
+  return forceQuote || /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+/** One output line (with its CRLF). */
+export function outputCsvLine(row: OutputRow): string {
+  const outputs = row.inputUrls.map((_, i) => row.outputUrls[i] ?? '');
+  return [
+    csvCell(String(row.serial)),
+    csvCell(row.name),
+    csvCell(row.inputUrls.join(','), true),
+    csvCell(outputs.join(','), true),
+  ].join(',') + '\r\n';
+}
+
+/**
+ * Streams the output CSV: the header, then each page as one chunk. Pages are pulled only as the
+ * consumer reads (backpressure); cancelling the stream calls the iterator's return(). An error
+ * thrown by `pages` errors the stream (the response is cut short; headers are already sent).
+ */
+export function outputCsvStream(pages: AsyncIterable<OutputRow[]>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let iterator: AsyncIterator<OutputRow[]> | null = null;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        controller.enqueue(encoder.encode(OUTPUT_CSV_HEADER.map((h) => csvCell(h)).join(',') + '\r\n'));
+      },
+      async pull(controller) {
+        iterator ??= pages[Symbol.asyncIterator]();
+        // Skip empty pages so one pull always makes progress or ends the stream.
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) {
+            controller.close();
+            return;
+          }
+          if (next.value.length === 0) continue;
+          controller.enqueue(encoder.encode(next.value.map(outputCsvLine).join('')));
+          return;
+        }
+      },
+      async cancel() {
+        await iterator?.return?.();
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}

@@ -1,0 +1,61 @@
+// How stored records look to clients: the status body and the output CSV rows.
+import type { ItemRecord, ProductRecord, RequestRecord, Store } from '../store/types.js';
+
+export type ProductStatus = 'pending' | 'processing' | 'completed' | 'failed';
+
+export interface ProductView {
+  serial_number: number;
+  product_name: string;
+  input_urls: string[];
+  output_urls: (string | null)[];
+  processing_status: ProductStatus;
+  errors: (string | null)[];
+}
+
+export function imageUrl(publicBaseUrl: string, key: string): string {
+  return `${publicBaseUrl}/images/${key}`;
+}
+
+export function requestView(r: RequestRecord) {
+  return {
+    request_id: r.id,
+    status: r.status as Exclude<RequestRecord['status'], 'ingesting'>,
+    progress: { total: r.total, done: r.done, failed: r.failed },
+    created_at: new Date(r.createdAt).toISOString(),
+    updated_at: new Date(r.updatedAt).toISOString(),
+  };
+}
+
+/** A product is final like a request: completed if every image is final and one succeeded. */
+function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {
+  if (items.some((i) => !i || i.state === 'running')) return 'processing';
+  if (items.some((i) => i!.state === 'pending')) return items.some((i) => i!.state !== 'pending') ? 'processing' : 'pending';
+  return items.some((i) => i!.state === 'done') ? 'completed' : 'failed';
+}
+
+/** Joins one page of products with their items' results (one store read for the page). */
+export async function productViews(store: Store, requestId: string, products: ProductRecord[], publicBaseUrl: string): Promise<ProductView[]> {
+  const items = await store.getItemsByUrl(requestId, products.flatMap((p) => p.inputUrls));
+  const byUrl = new Map(items.map((i) => [i.url, i]));
+  return products.map((p) => {
+    const own = p.inputUrls.map((u) => byUrl.get(u));
+    return {
+      serial_number: p.serial,
+      product_name: p.name,
+      input_urls: p.inputUrls,
+      output_urls: own.map((i) => (i?.state === 'done' && i.outputKey ? imageUrl(publicBaseUrl, i.outputKey) : null)),
+      processing_status: productStatus(own),
+      errors: own.map((i) => (i?.state === 'failed' ? i.error ?? 'failed' : null)),
+    };
+  });
+}
+
+/** Every product of a request, page by page, as views (for the output CSV). */
+export async function* allProductViews(store: Store, requestId: string, publicBaseUrl: string, pageSize = 500): AsyncGenerator<ProductView[]> {
+  let cursor: string | null = null;
+  do {
+    const page = await store.listProducts(requestId, { limit: pageSize, cursor });
+    if (page.items.length) yield await productViews(store, requestId, page.items, publicBaseUrl);
+    cursor = page.nextCursor;
+  } while (cursor);
+}

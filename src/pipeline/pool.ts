@@ -1,0 +1,190 @@
+// The compress stage: a Piscina worker-thread pool running the WASM codecs (workers/compress.ts),
+// with a bounded queue in front of it so producers (downloads) wait when the pool is saturated.
+// The HTTP event loop never runs a codec.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import type { CompressOutput, CompressTask, CompressWorkerData } from '../../workers/compress.js';
+
+export type CompressResult = CompressOutput;
+
+export interface CompressPoolOptions {
+  /** worker threads (WORKER_THREADS) */
+  threads: number;
+  /** tasks allowed to wait beyond the ones running; default threads * 2 */
+  maxQueue?: number;
+  /** MAX_IMAGE_PIXELS: images whose header declares more are refused before decoding */
+  maxPixels: number;
+  /** JPEG_QUALITY */
+  jpegQuality: number;
+  /**
+   * Optional path of a file to which every codec run (one image entering a decoder) appends one
+   * line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
+   * across threads and processes (e.g. two servers sharing one store); off when unset.
+   */
+  codecRunLog?: string;
+  /** Override the worker module (absolute path); by default it is found next to this file. */
+  workerFile?: string;
+}
+
+export interface PoolStats {
+  threads: number;
+  /** tasks inside the pool that a thread is executing */
+  running: number;
+  /** tasks waiting: in Piscina's queue plus callers waiting for a slot in ours */
+  queued: number;
+  /** Piscina's utilisation since start, 0..1 */
+  utilization: number;
+  /** tasks that finished with a result */
+  completed: number;
+  /** tasks that finished with an error (bad image, codec error, abort) */
+  failed: number;
+}
+
+interface Waiter {
+  /** true: takes a slot (compress); false: only waits for one to be free (waitForCapacity) */
+  take: boolean;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Where the worker's JavaScript is, for each way this module can be running:
+ * - dist/src/pipeline/pool.js (node dist/..., or Bun/Deno on the build): dist/workers/compress.js;
+ * - src/pipeline/pool.ts on Bun or Deno, which load TypeScript in worker threads: workers/compress.ts;
+ * - src/pipeline/pool.ts on Node (vitest, tsx): Node 20 worker threads cannot load .ts, so the
+ *   built dist/workers/compress.js (from `npm run build`) is used.
+ */
+export function resolveWorkerFile(moduleUrl: string = import.meta.url): string {
+  const here = fileURLToPath(moduleUrl);
+  const root = resolve(dirname(here), '..', '..'); // the project root, or dist/ when built
+  if (here.endsWith('.js')) return join(root, 'workers', 'compress.js');
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined || g.Deno !== undefined) return join(root, 'workers', 'compress.ts');
+  const built = join(root, 'dist', 'workers', 'compress.js');
+  if (!existsSync(built)) throw new Error(`compress worker not built: ${built} is missing (run "npm run build")`);
+  return built;
+}
+
+export class CompressPool {
+  private readonly piscina: Piscina;
+  private readonly capacity: number;
+  private readonly threads: number;
+  private inFlight = 0;
+  private readonly waiters: Waiter[] = [];
+  private completed = 0;
+  private failed = 0;
+  private closed = false;
+
+  constructor(private readonly options: CompressPoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error('CompressPool: threads must be a positive integer');
+    this.threads = options.threads;
+    this.capacity = options.threads + Math.max(0, options.maxQueue ?? options.threads * 2);
+    const workerData: CompressWorkerData = { codecRunLog: options.codecRunLog };
+    this.piscina = new Piscina({
+      filename: pathToFileURL(options.workerFile ?? resolveWorkerFile()).href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60_000,
+      workerData,
+    });
+    // A worker that dies is replaced by Piscina; its task is rejected. Nothing else to do here,
+    // but an 'error' event without a listener would crash the process.
+    this.piscina.on('error', () => {});
+  }
+
+  /** Resolves when a compress() call would start without waiting for a slot. */
+  waitForCapacity(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('compress pool is closed'));
+    if (this.inFlight < this.capacity && this.waiters.every((w) => !w.take)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ take: false, resolve, reject }));
+  }
+
+  /**
+   * Compresses one image in a worker thread. The bytes are copied into the task (the caller's
+   * buffer is left intact) and the output buffer is transferred back, not copied. Rejects with a
+   * short message for unsupported formats, too many pixels, undecodable input and codec errors.
+   */
+  async compress(bytes: Uint8Array, signal?: AbortSignal): Promise<CompressResult> {
+    await this.acquire(signal);
+    try {
+      const own = bytes.slice();
+      const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality };
+      const result = (await this.piscina.run(task, { signal, transferList: [own.buffer] })) as CompressResult;
+      this.completed++;
+      return result;
+    } catch (err) {
+      this.failed++;
+      throw err;
+    } finally {
+      this.release();
+    }
+  }
+
+  stats(): PoolStats {
+    const piscinaQueued = this.piscina.queueSize;
+    return {
+      threads: this.threads,
+      running: Math.max(0, this.inFlight - piscinaQueued),
+      queued: piscinaQueued + this.waiters.filter((w) => w.take).length,
+      utilization: this.piscina.utilization,
+      completed: this.completed,
+      failed: this.failed,
+    };
+  }
+
+  /** Resolves once a thread has loaded every codec (for readiness checks); rejects otherwise. */
+  async ready(): Promise<void> {
+    await this.piscina.run({ warmUp: true });
+  }
+
+  /** Stops accepting work, lets running tasks finish, and ends the threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new Error('compress pool is closed'));
+    await this.piscina.close();
+  }
+
+  private acquire(signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('compress pool is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    if (this.inFlight < this.capacity && this.waiters.length === 0) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        take: true,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject,
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal?.reason ?? new Error('aborted'));
+        this.pump();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.waiters.length > 0 && this.inFlight < this.capacity) {
+      const w = this.waiters.shift()!;
+      if (w.take) this.inFlight++;
+      w.resolve();
+    }
+  }
+}

@@ -1,0 +1,186 @@
+// A pipeline runner: claims work items from the store with leases and takes each one through
+// fetch → compress → write blob → record the outcome. Any number of runners, in one process or
+// many, share the work through the store alone.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { blobKey, type BlobStorage } from '../storage/types.js';
+import type { EventPayloadBuilder, ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import { HostLimiter } from './concurrency.js';
+import { downloadImage, FetchError } from './guarded-fetch.js';
+import type { CompressPool } from './pool.js';
+
+export interface RunnerDeps {
+  config: Config;
+  store: Store;
+  storage: BlobStorage;
+  pool: CompressPool;
+  log: Logger;
+  payload: EventPayloadBuilder;
+  /** Called after a step that wrote an event, so deliveries start without waiting for a poll. */
+  onEvent?: () => void;
+  /** Observes every finished item (metrics). */
+  onItem?: (item: ItemRecord, outcome: ItemOutcome, ms: number) => void;
+  /** How long to wait before looking for work again when there was none. */
+  idlePollMs?: number;
+}
+
+export class PipelineRunner {
+  readonly owner = `runner-${randomUUID()}`;
+  readonly #deps: RunnerDeps;
+  readonly #limiter: HostLimiter;
+  /** Items in flight, with the controller that cancels them if their lease is lost. */
+  readonly #inFlight = new Map<string, AbortController>();
+  /** Fetch + compress slots: downloads beyond this wait until the pool drains. */
+  readonly #capacity: number;
+  #stopping = false;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #slotFreed: (() => void) | null = null;
+  #renewTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps;
+    const { DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST, WORKER_THREADS } = deps.config;
+    this.#limiter = new HostLimiter({ global: DOWNLOAD_CONCURRENCY, perHost: DOWNLOAD_PER_HOST });
+    this.#capacity = DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(250, Math.floor(this.#deps.config.LEASE_MS / 3)));
+    this.#renewTimer.unref?.();
+    this.#loop = this.#run().catch((err) => this.#deps.log.fatal({ err }, 'pipeline runner stopped unexpectedly'));
+  }
+
+  /** Looks for work now instead of at the next poll (a request was just committed). */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Stops claiming; waits up to graceMs for items in flight to finish, then cancels the rest
+   * and hands them back to the store for another runner.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    this.#slotFreed?.();
+    const deadline = Date.now() + graceMs;
+    while (this.#inFlight.size > 0 && Date.now() < deadline) await sleep(50);
+    for (const controller of this.#inFlight.values()) controller.abort(new Error('shutting down'));
+    await this.#loop;
+    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    const released = await this.#deps.store.releaseItems(this.owner);
+    if (released) this.#deps.log.info({ released }, 'released unfinished items for another runner');
+  }
+
+  async #run(): Promise<void> {
+    const { store, config, log, payload } = this.#deps;
+    const idle = this.#deps.idlePollMs ?? 500;
+    while (!this.#stopping) {
+      const room = this.#capacity - this.#inFlight.size;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+        continue;
+      }
+      let claimed: ItemRecord[] = [];
+      try {
+        claimed = await store.claimItems({ owner: this.owner, limit: room, leaseMs: config.LEASE_MS, now: Date.now(), payload });
+      } catch (err) {
+        log.error({ err }, 'claiming work failed; retrying');
+      }
+      // A claim may have started a request (processing.started): let the dispatcher know.
+      if (claimed.length > 0) this.#deps.onEvent?.();
+      for (const item of claimed) this.#process(item);
+      if (claimed.length === 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, idle);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = null;
+      }
+    }
+    while (this.#inFlight.size > 0) await sleep(20);
+  }
+
+  #process(item: ItemRecord): void {
+    const controller = new AbortController();
+    this.#inFlight.set(item.id, controller);
+    const started = Date.now();
+    void this.#handle(item, controller.signal)
+      .then(async (outcome) => {
+        if (controller.signal.aborted) return; // lease lost or shutting down: someone else finishes it
+        const result = await this.#deps.store.completeItem({
+          itemId: item.id, owner: this.owner, outcome, now: Date.now(), payload: this.#deps.payload,
+        });
+        if (!result.applied) this.#deps.log.warn({ requestId: item.requestId, url: item.url }, 'lease lost before completion; result discarded');
+        if (result.finalStatus) {
+          this.#deps.log.info({ requestId: item.requestId, status: result.finalStatus }, 'request finished');
+          this.#deps.onEvent?.();
+        }
+        this.#deps.onItem?.(item, outcome, Date.now() - started);
+      })
+      .catch((err) => this.#deps.log.error({ err, requestId: item.requestId, url: item.url }, 'recording an item failed; its lease will expire and it will be retried'))
+      .finally(() => {
+        this.#inFlight.delete(item.id);
+        this.#slotFreed?.();
+        this.#slotFreed = null;
+      });
+  }
+
+  /** Fetch, compress, store. Every failure becomes this item's error, never the process's. */
+  async #handle(item: ItemRecord, signal: AbortSignal): Promise<ItemOutcome> {
+    const { config, pool, storage } = this.#deps;
+    if (item.attempts > config.MAX_ITEM_ATTEMPTS) {
+      return { ok: false, error: `gave up after ${config.MAX_ITEM_ATTEMPTS} attempts (processing stopped each time)` };
+    }
+    try {
+      const host = new URL(item.url).host;
+      const source = await this.#limiter.run(host, () => downloadImage(item.url, {
+        allowlist: config.FETCH_ALLOWLIST,
+        connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
+        timeoutMs: config.FETCH_TIMEOUT_MS,
+        retries: config.FETCH_RETRIES,
+        retryBaseMs: config.FETCH_RETRY_BASE_MS,
+        maxBytes: config.MAX_IMAGE_BYTES,
+        signal,
+      }), signal);
+      await pool.waitForCapacity();
+      const result = await pool.compress(source.bytes, signal);
+      const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
+      await storage.put(key, result.bytes, `image/${result.format}`);
+      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut };
+    } catch (err) {
+      return { ok: false, error: describeFailure(err) };
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    const ids = [...this.#inFlight.keys()];
+    try {
+      const held = new Set(await this.#deps.store.renewLeases({ owner: this.owner, itemIds: ids, leaseMs: this.#deps.config.LEASE_MS, now: Date.now() }));
+      for (const id of ids) {
+        if (!held.has(id)) this.#inFlight.get(id)?.abort(new Error('lease lost'));
+      }
+    } catch (err) {
+      this.#deps.log.warn({ err }, 'renewing leases failed');
+    }
+  }
+}
+
+function describeFailure(err: unknown): string {
+  if (err instanceof FetchError) return err.reason;
+  if (err instanceof Error) return err.message.split('\n')[0]!.slice(0, 300);
+  return 'processing failed';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,31 @@
+// Where output images live. Keys are content addresses: sha256 of the bytes plus extension.
+export interface StoredBlob {
+  body: ReadableStream<Uint8Array>;
+  size: number;
+  contentType: string;
+}
+
+export interface BlobStorage {
+  readonly kind: 'local' | 's3';
+  /** Stores bytes under key, atomically: a reader sees all of it or nothing. Idempotent. */
+  put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
+  get(key: string): Promise<StoredBlob | null>;
+  /** Throws if the backend is unusable (readiness). */
+  check(): Promise<void>;
+}
+
+const CONTENT_TYPES: Record<string, string> = { jpg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+const EXTENSIONS: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+
+/** Keys are 64 hex characters, a dot and a known extension: nothing else reaches a backend. */
+export const BLOB_KEY = /^[0-9a-f]{64}\.(jpg|png|webp)$/;
+
+export function blobKey(sha256Hex: string, format: string): string {
+  const ext = EXTENSIONS[format];
+  if (!ext) throw new Error(`no extension for format ${format}`);
+  return `${sha256Hex}.${ext}`;
+}
+
+export function contentTypeOf(key: string): string {
+  return CONTENT_TYPES[key.slice(key.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
+}

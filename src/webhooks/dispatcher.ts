@@ -1,0 +1,317 @@
+// Delivers the events outbox: claims due deliveries from the store with a lease, signs and POSTs
+// each one through the SSRF guard, and records every attempt with its outcome. It runs on its
+// own timers, apart from image processing: the pipeline only writes events (in its own store
+// transaction) and may call wake(); nothing it does ever waits on a receiver.
+//
+// Bounds: at most `concurrency` sends in flight, at most `perHost` of them to one host, each
+// limited by `timeoutMs`; deliveries claimed while their host is busy wait in a small local
+// queue (bounded overall and per host). Beyond that queue a claimed delivery is parked: it is
+// not sent and its lease simply runs out, so it is claimed again later without counting as an
+// attempt. So a receiver that hangs holds `perHost` slots for at most timeoutMs each, and the
+// rest of the outbox keeps flowing to everyone else.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { AllowlistInput } from '../pipeline/address-policy.js';
+import { FetchError, postJson } from '../pipeline/guarded-fetch.js';
+import type { AttemptOutcome, DeliveryRecord, Store } from '../store/types.js';
+import { retryDelay } from './backoff.js';
+import { normalizeSecret, sign } from './signing.js';
+
+/** Sends one signed POST; resolves with the HTTP status (any), rejects when no response came. */
+export type SendFn = (
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  opts: { timeoutMs: number; signal: AbortSignal },
+) => Promise<{ status: number; durationMs?: number }>;
+
+export interface WebhookDispatcherOptions {
+  store: Store;
+  /** Per-send timeout (WEBHOOK_TIMEOUT_MS). */
+  timeoutMs: number;
+  /** WEBHOOK_BACKOFF_SCALE: multiplies the retry schedule (1 in production). */
+  backoffScale?: number;
+  /** FETCH_ALLOWLIST, used by the default sender. */
+  allowlist?: AllowlistInput;
+  /** Connect timeout of the default sender (FETCH_CONNECT_TIMEOUT_MS); capped at timeoutMs. */
+  connectTimeoutMs?: number;
+  /** Outbound POST; default: the SSRF-guarded postJson (no redirects followed). */
+  send?: SendFn;
+  /**
+   * WEBHOOK_SECRET: signs per-upload deliveries whose request carries no secret of its own.
+   * Given raw or as whsec_...; see signing.normalizeSecret.
+   */
+  defaultSecret?: string | null;
+  /** How often to look for due deliveries when not woken. Default 1000. */
+  pollIntervalMs?: number;
+  /** Sends in flight at once. Default 16. */
+  concurrency?: number;
+  /** Sends in flight to one host (host:port). Default 4. */
+  perHost?: number;
+  /** Claimed deliveries waiting for a slot: overall (default 4 × concurrency) and per host (default 4 × perHost). */
+  maxQueued?: number;
+  maxQueuedPerHost?: number;
+  /** Lease on claimed deliveries. Default 10 × timeoutMs + 30 s. A delivery is never sent with less than timeoutMs + 5 s of lease left. */
+  leaseMs?: number;
+  /** How long stop() waits for in-flight sends before aborting them. Default timeoutMs + 1000. */
+  stopGraceMs?: number;
+  /** Lease owner id; default unique per instance. */
+  owner?: string;
+  log?: Logger;
+  now?: () => number;
+}
+
+interface Held {
+  delivery: DeliveryRecord;
+  host: string;
+  leaseUntil: number;
+}
+
+export class WebhookDispatcher {
+  readonly owner: string;
+  readonly #store: Store;
+  readonly #send: SendFn;
+  readonly #timeoutMs: number;
+  readonly #scale: number;
+  readonly #defaultSecret: string | null;
+  readonly #pollMs: number;
+  readonly #concurrency: number;
+  readonly #perHost: number;
+  readonly #maxQueued: number;
+  readonly #maxQueuedPerHost: number;
+  readonly #leaseMs: number;
+  readonly #stopGraceMs: number;
+  readonly #log: Logger | undefined;
+  readonly #now: () => number;
+
+  #running = false;
+  #loop: Promise<void> | null = null;
+  #wakeUp: (() => void) | null = null;
+  #woken = false;
+  /** The last claim filled its batch, so more may be due. */
+  #moreDue = false;
+  /** Claimed, waiting for a free slot (global or per host), oldest first. */
+  readonly #queue: Held[] = [];
+  readonly #queuedPerHost = new Map<string, number>();
+  readonly #sendingPerHost = new Map<string, number>();
+  readonly #tasks = new Set<Promise<void>>();
+  #abort = new AbortController();
+
+  constructor(opts: WebhookDispatcherOptions) {
+    this.#store = opts.store;
+    this.#timeoutMs = opts.timeoutMs;
+    this.#scale = opts.backoffScale ?? 1;
+    this.#defaultSecret = opts.defaultSecret ? normalizeSecret(opts.defaultSecret) : null;
+    this.#pollMs = opts.pollIntervalMs ?? 1000;
+    this.#concurrency = Math.max(1, opts.concurrency ?? 16);
+    this.#perHost = Math.max(1, opts.perHost ?? 4);
+    this.#maxQueued = Math.max(0, opts.maxQueued ?? 4 * this.#concurrency);
+    this.#maxQueuedPerHost = Math.max(0, opts.maxQueuedPerHost ?? 4 * this.#perHost);
+    this.#leaseMs = opts.leaseMs ?? 10 * this.#timeoutMs + 30_000;
+    this.#stopGraceMs = opts.stopGraceMs ?? this.#timeoutMs + 1000;
+    this.owner = opts.owner ?? `dispatcher-${randomUUID()}`;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    const allowlist = opts.allowlist;
+    const connectTimeoutMs = Math.min(opts.connectTimeoutMs ?? 5000, this.#timeoutMs);
+    this.#send =
+      opts.send ??
+      ((url, body, headers, o) =>
+        postJson(url, body, headers, { allowlist, timeoutMs: o.timeoutMs, connectTimeoutMs, signal: o.signal, retries: 0 }));
+  }
+
+  /** Starts polling. Idempotent. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    if (this.#abort.signal.aborted) this.#abort = new AbortController();
+    this.#loop = this.#run();
+  }
+
+  /** Asks for a look at the outbox now (e.g. right after an event was written). Cheap; never blocks. */
+  wake(): void {
+    this.#woken = true;
+    this.#wakeUp?.();
+  }
+
+  /**
+   * Stops claiming, waits up to stopGraceMs for sends in flight to settle and be recorded, then
+   * aborts the rest (not recorded). Claimed deliveries not sent are left to their lease, which
+   * runs out and lets any dispatcher send them; nothing claimed by others is touched.
+   */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.wake();
+    await this.#loop;
+    this.#queue.splice(0);
+    this.#queuedPerHost.clear();
+    const settled = Promise.allSettled([...this.#tasks]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      settled.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.#stopGraceMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#abort.abort(new FetchError('aborted: dispatcher stopping', 'aborted', false));
+      await settled;
+    }
+  }
+
+  /** Deliveries held by this instance, sending or queued (tests, metrics). */
+  get inFlight(): number {
+    return this.#tasks.size + this.#queue.length;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#woken = false;
+      const room = this.#concurrency + this.#maxQueued - this.inFlight;
+      let claimed = 0;
+      if (room > 0) {
+        try {
+          const now = this.#now();
+          const batch = await this.#store.claimDeliveries({ owner: this.owner, limit: room, leaseMs: this.#leaseMs, now });
+          claimed = batch.length;
+          this.#moreDue = claimed === room;
+          for (const d of batch) this.#accept(d, now + this.#leaseMs);
+          this.#pump();
+        } catch (err) {
+          this.#log?.warn({ err }, 'webhook dispatcher: claiming deliveries failed');
+        }
+      }
+      if (!this.#running) break;
+      // A full batch means more may be due: look again at once if there is room.
+      if (claimed > 0 && claimed === room && this.inFlight < this.#concurrency + this.#maxQueued) continue;
+      await this.#sleep(this.#pollMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#woken || !this.#running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const wakeUp = () => done();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeUp = wakeUp;
+    });
+  }
+
+  #accept(delivery: DeliveryRecord, leaseUntil: number): void {
+    let host: string;
+    try {
+      host = new URL(delivery.url).host.toLowerCase();
+    } catch {
+      host = '';
+    }
+    const queuedHere = this.#queuedPerHost.get(host) ?? 0;
+    const hostFree = (this.#sendingPerHost.get(host) ?? 0) < this.#perHost;
+    if (!hostFree && (queuedHere >= this.#maxQueuedPerHost || this.#queue.length >= this.#maxQueued)) {
+      // Parked: its lease runs out and it is claimed again later; no attempt is counted.
+      this.#log?.debug({ deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
+      return;
+    }
+    this.#queue.push({ delivery, host, leaseUntil });
+    this.#queuedPerHost.set(host, queuedHere + 1);
+  }
+
+  /** Starts queued deliveries, oldest first, while there are free slots for their hosts. */
+  #pump(): void {
+    for (let i = 0; i < this.#queue.length && this.#tasks.size < this.#concurrency; ) {
+      const h = this.#queue[i]!;
+      const busy = this.#sendingPerHost.get(h.host) ?? 0;
+      if (busy >= this.#perHost) {
+        i++;
+        continue;
+      }
+      this.#queue.splice(i, 1);
+      const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
+      if (q > 0) this.#queuedPerHost.set(h.host, q);
+      else this.#queuedPerHost.delete(h.host);
+      // Too little lease left to finish the send: leave it to the lease (another dispatcher may own it soon).
+      if (this.#now() + this.#timeoutMs + 5000 > h.leaseUntil) continue;
+      this.#sendingPerHost.set(h.host, busy + 1);
+      const task: Promise<void> = this.#deliver(h.delivery)
+        .catch((err) => this.#log?.error({ err, deliveryId: h.delivery.id }, 'webhook dispatcher: delivery crashed'))
+        .finally(() => {
+          this.#tasks.delete(task);
+          const n = (this.#sendingPerHost.get(h.host) ?? 1) - 1;
+          if (n > 0) this.#sendingPerHost.set(h.host, n);
+          else this.#sendingPerHost.delete(h.host);
+          if (this.#running) {
+            this.#pump();
+            if (this.#moreDue) this.wake(); // room again and more is due: claim now, not at the next poll
+          }
+        });
+      this.#tasks.add(task);
+    }
+  }
+
+  async #secretsFor(d: DeliveryRecord, now: number): Promise<string[] | string> {
+    if (d.subscriptionId !== null) {
+      const sub = await this.#store.getSubscription(d.subscriptionId);
+      if (!sub) return 'subscription deleted';
+      const secrets = [sub.secret];
+      if (sub.previousSecret && sub.previousSecretExpiresAt !== null && sub.previousSecretExpiresAt > now) {
+        secrets.push(sub.previousSecret);
+      }
+      return secrets;
+    }
+    const request = await this.#store.getRequest(d.requestId);
+    const secret = request?.webhookSecret ?? this.#defaultSecret;
+    return secret ? [normalizeSecret(secret)] : 'no signing secret for this receiver';
+  }
+  async #deliver(d: DeliveryRecord): Promise<void> {
+    const attemptNo = d.attempts + 1;
+    const at = this.#now();
+    const secrets = await this.#secretsFor(d, at);
+    if (typeof secrets === 'string') {
+      await this.#record(d, { attempt: attemptNo, at, statusCode: null, error: secrets, durationMs: 0 }, { kind: 'failed' });
+      return;
+    }
+    const timestamp = Math.floor(at / 1000);
+    const headers = {
+      'content-type': 'application/json',
+      'webhook-id': d.eventId,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': sign(secrets, d.eventId, timestamp, d.payload),
+    };
+    const started = performance.now();
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    let durationMs: number;
+    try {
+      const res = await this.#send(d.url, d.payload, headers, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
+      statusCode = res.status;
+      durationMs = res.durationMs ?? performance.now() - started;
+    } catch (err) {
+      durationMs = performance.now() - started;
+      if (err instanceof FetchError && err.kind === 'aborted') return; // shutting down: the lease will expire
+      error = err instanceof FetchError ? err.reason : err instanceof Error ? err.message : String(err);
+    }
+    const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
+    let outcome: AttemptOutcome;
+    if (ok) outcome = { kind: 'delivered' };
+    else {
+      const delay = retryDelay(attemptNo, this.#scale);
+      outcome = delay === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: this.#now() + delay };
+    }
+    await this.#record(d, { attempt: attemptNo, at, statusCode, error, durationMs: Math.round(durationMs) }, outcome);
+  }
+
+  async #record(
+    d: DeliveryRecord,
+    a: { attempt: number; at: number; statusCode: number | null; error: string | null; durationMs: number },
+    outcome: AttemptOutcome,
+  ): Promise<void> {
+    const recorded = await this.#store.recordAttempt({ owner: this.owner, attempt: { deliveryId: d.id, ...a }, outcome, now: this.#now() });
+    const fields = { deliveryId: d.id, eventId: d.eventId, type: d.eventType, attempt: a.attempt, status: a.statusCode, error: a.error, outcome: outcome.kind };
+    if (!recorded) this.#log?.warn(fields, 'webhook attempt not recorded: lease lost or delivery changed');
+    else if (outcome.kind === 'delivered') this.#log?.debug(fields, 'webhook delivered');
+    else this.#log?.info(fields, outcome.kind === 'failed' ? 'webhook delivery failed for good' : 'webhook attempt failed, will retry');
+  }
+}

@@ -1,0 +1,454 @@
+// The codec registry and the header sniffers, run in the test's own thread (no pool): format
+// detection, header dimensions, EXIF orientation (incl. hostile input), orientation applied to
+// pixels, metadata stripping, MozJPEG quantisation tables at quality 50, and the PNG palette rule.
+// Every encoder output is decoded again with the @jsquash decoders and its size checked.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { beforeAll, describe, expect, it } from 'vitest';
+import jpegDecode, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
+import pngDecode, { init as initPngDecode } from '@jsquash/png/decode.js';
+import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
+import { detectFormat, jpegHasEnd, jpegHasExif, readDimensions, readExifOrientation, stripMetadata } from '../src/codecs/sniff.js';
+import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS, type Raster } from '../workers/codecs.js';
+
+const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
+const require = createRequire(import.meta.url);
+const wasm = (spec: string) => new WebAssembly.Module(readFileSync(require.resolve(spec)));
+const quiet = { print() {}, printErr() {} };
+
+if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
+  (globalThis as Record<string, unknown>).ImageData = class {
+    constructor(readonly data: Uint8ClampedArray, readonly width: number, readonly height: number) {}
+  };
+}
+
+beforeAll(async () => {
+  // the JS takes (module, overrides); the published .d.ts only declares (overrides)
+  type Init = (module: WebAssembly.Module, overrides: object) => Promise<void>;
+  await (initJpegDecode as unknown as Init)(wasm('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), quiet);
+  await (initWebpDecode as unknown as Init)(wasm('@jsquash/webp/codec/dec/webp_dec.wasm'), quiet);
+  await initPngDecode(wasm('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'));
+});
+
+/** Decodes with the stock @jsquash decoders (not through the registry). */
+async function independentDecode(bytes: Uint8Array, opts: { preserveOrientation?: boolean } = {}): Promise<Raster> {
+  const format = detectFormat(bytes);
+  const buf = bytes.slice().buffer;
+  const img =
+    format === 'jpeg' ? await jpegDecode(buf, opts)
+    : format === 'png' ? await pngDecode(buf)
+    : format === 'webp' ? await webpDecode(buf)
+    : null;
+  if (!img) throw new Error('not an image');
+  return { data: img.data as Uint8ClampedArray, width: img.width, height: img.height };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JPEG helpers shared by the quantisation-table tests.
+
+/** Natural (row-major) index of the k-th coefficient in zigzag order (ITU T.81 figure A.6). */
+const ZIGZAG = [
+  0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+  35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/** The DQT tables of a JPEG, in natural order, keyed by table id; plus the frame marker. */
+function jpegTables(b: Uint8Array): { tables: Map<number, number[]>; sof: number[] } {
+  const tables = new Map<number, number[]>();
+  const sof: number[] = [];
+  let i = 2;
+  while (i + 4 <= b.length && b[i] === 0xff) {
+    const marker = b[i + 1]!;
+    const len = (b[i + 2]! << 8) | b[i + 3]!;
+    if (marker === 0xdb) {
+      let p = i + 4;
+      while (p < i + 2 + len) {
+        const pq = b[p]! >> 4;
+        const id = b[p]! & 15;
+        p++;
+        const natural = new Array<number>(64);
+        for (let k = 0; k < 64; k++) {
+          natural[ZIGZAG[k]!] = pq ? (b[p + 2 * k]! << 8) | b[p + 2 * k + 1]! : b[p + k]!;
+        }
+        p += pq ? 128 : 64;
+        tables.set(id, natural);
+      }
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) sof.push(marker);
+    if (marker === 0xda) break;
+    i += 2 + len;
+  }
+  return { tables, sof };
+}
+
+/**
+ * MozJPEG's base table 3 (quant_table: 3, its default; "ImageMagick table by N. Robidoux" in
+ * mozjpeg's jcparam.c), natural order. MozJPEG uses the same values for luma and chroma.
+ */
+const MOZJPEG_TABLE_3 = [
+  16, 16, 16, 18, 25, 37, 56, 85,
+  16, 17, 20, 27, 34, 40, 53, 75,
+  16, 20, 24, 31, 43, 62, 91, 135,
+  18, 27, 31, 40, 53, 74, 106, 156,
+  25, 34, 43, 53, 69, 94, 131, 189,
+  37, 40, 62, 74, 94, 124, 169, 238,
+  56, 53, 91, 106, 131, 169, 226, 311,
+  85, 75, 135, 156, 189, 238, 311, 418,
+];
+
+/** libjpeg's jpeg_quality_scaling + jpeg_add_quant_table (force_baseline clamps to 255). */
+function scaledTable(base: number[], quality: number, forceBaseline: boolean): number[] {
+  const scale = quality < 50 ? Math.floor(5000 / quality) : 200 - quality * 2;
+  return base.map((v) => {
+    let t = Math.floor((v * scale + 50) / 100);
+    if (t <= 0) t = 1;
+    if (t > 32767) t = 32767;
+    if (forceBaseline && t > 255) t = 255;
+    return t;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('detectFormat / readDimensions', () => {
+  const cases = [
+    ['rocket-small.jpg', 'jpeg'],
+    ['coffee-orient6.jpg', 'jpeg'],
+    ['Kite.webp', 'webp'],
+    ['chelsea.png', 'png'],
+    ['astronaut-alpha.png', 'png'],
+  ] as const;
+
+  it.each(cases)('%s is %s and its header declares the decoded size', async (name, format) => {
+    const bytes = fixture(name);
+    expect(detectFormat(bytes)).toBe(format);
+    const decoded = await independentDecode(bytes);
+    expect(readDimensions(bytes, format)).toEqual({ width: decoded.width, height: decoded.height });
+  });
+
+  it('refuses non-images', () => {
+    expect(detectFormat(new TextEncoder().encode('<!doctype html><html></html>'))).toBeNull();
+    expect(detectFormat(new Uint8Array())).toBeNull();
+    expect(detectFormat(new TextEncoder().encode('RIFF\0\0\0\0WAVEfmt '))).toBeNull();
+    expect(detectFormat(new Uint8Array([0xff, 0xd8]))).toBeNull();
+  });
+
+  it('reads a declared size without pixel data (PNG 30000x30000, WebP VP8L and VP8X)', () => {
+    expect(readDimensions(pngHeader(30000, 30000), 'png')).toEqual({ width: 30000, height: 30000 });
+    const vp8l = new Uint8Array(30);
+    vp8l.set(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8L'));
+    vp8l[20] = 0x2f;
+    const bits = (4000 - 1) | ((3000 - 1) << 14);
+    new DataView(vp8l.buffer).setUint32(21, bits, true);
+    expect(readDimensions(vp8l, 'webp')).toEqual({ width: 4000, height: 3000 });
+    const vp8x = new Uint8Array(30);
+    vp8x.set(new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8X'));
+    vp8x.set([0x3f, 0x9c, 0x00], 24); // 40000 - 1 = 0x9c3f
+    vp8x.set([0x1f, 0x4e, 0x00], 27); // 20000 - 1 = 0x4e1f
+    expect(readDimensions(vp8x, 'webp')).toEqual({ width: 40000, height: 20000 });
+  });
+
+  it('never throws on any prefix of a real file, and never reports a wrong size', async () => {
+    for (const [name, format] of cases) {
+      const bytes = fixture(name);
+      const full = readDimensions(bytes, format);
+      for (let n = 0; n < Math.min(bytes.length, 4096); n += 7) {
+        const got = readDimensions(bytes.subarray(0, n), format);
+        if (got) expect(got).toEqual(full);
+      }
+    }
+  });
+});
+
+describe('readExifOrientation', () => {
+  it('reads the corpus files', () => {
+    expect(readExifOrientation(fixture('coffee-orient6.jpg'))).toBe(6);
+    expect(readExifOrientation(fixture('rocket-small.jpg'))).toBe(1);
+  });
+
+  it.each([true, false])('reads every value 1..8 in both byte orders (little-endian: %s)', (le) => {
+    for (let o = 1; o <= 8; o++) expect(readExifOrientation(jpegWithOrientation(fixture('rocket-small.jpg'), o, le))).toBe(o);
+  });
+
+  it('returns a clean 1..8 for hostile input: truncated, mutated, absurd offsets and counts', () => {
+    const base = jpegWithOrientation(fixture('rocket-small.jpg'), 6, false);
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    for (let n = 0; n < 120; n++) expect(readExifOrientation(base.subarray(0, n))).toBeGreaterThanOrEqual(1);
+    for (let iter = 0; iter < 3000; iter++) {
+      const b = base.slice(0, 200);
+      const flips = 1 + Math.floor(rand() * 4);
+      for (let k = 0; k < flips; k++) b[Math.floor(rand() * 60)] = Math.floor(rand() * 256);
+      const o = readExifOrientation(b);
+      expect(o >= 1 && o <= 8).toBe(true);
+    }
+    const absurd = base.slice();
+    // SOI(2) APP1 marker+length(4) "Exif\0\0"(6): the TIFF header starts at 12 (big-endian here)
+    absurd.set([0x7f, 0xff, 0xff, 0xf0], 16); // IFD0 offset far past the end
+    expect(readExifOrientation(absurd)).toBe(1);
+    const count = base.slice();
+    count.set([0xff, 0xff], 20); // 65535 IFD entries in a 26-byte segment
+    count.set([0x01, 0x10], 22); // and the one real entry is not Orientation
+    expect(readExifOrientation(count)).toBe(1);
+    expect(readExifOrientation(base)).toBe(6);
+  });
+});
+
+describe('applyOrientation', () => {
+  // The EXIF table: where the stored 0th row and 0th column end up when displayed.
+  const TABLE: Record<number, [row0: 'top' | 'bottom' | 'left' | 'right', col0: 'top' | 'bottom' | 'left' | 'right']> = {
+    1: ['top', 'left'], 2: ['top', 'right'], 3: ['bottom', 'right'], 4: ['bottom', 'left'],
+    5: ['left', 'top'], 6: ['right', 'top'], 7: ['right', 'bottom'], 8: ['left', 'bottom'],
+  };
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('orientation %i moves every pixel where the EXIF table says', (o) => {
+    const w = 5;
+    const h = 3;
+    const data = new Uint8ClampedArray(w * h * 4);
+    for (let i = 0; i < w * h; i++) data.set([i, 255 - i, i * 3, 200], i * 4);
+    const out = applyOrientation({ data, width: w, height: h }, o);
+    const [row0, col0] = TABLE[o]!;
+    const sideways = row0 === 'left' || row0 === 'right';
+    expect([out.width, out.height]).toEqual(sideways ? [h, w] : [w, h]);
+    for (let r = 0; r < h; r++) {
+      for (let c = 0; c < w; c++) {
+        let x: number, y: number;
+        if (!sideways) {
+          y = row0 === 'top' ? r : h - 1 - r;
+          x = col0 === 'left' ? c : w - 1 - c;
+        } else {
+          x = row0 === 'left' ? r : h - 1 - r;
+          y = col0 === 'top' ? c : w - 1 - c;
+        }
+        const at = (y * out.width + x) * 4;
+        expect(Array.from(out.data.subarray(at, at + 4))).toEqual(Array.from(data.subarray((r * w + c) * 4, (r * w + c) * 4 + 4)));
+      }
+    }
+  });
+});
+
+describe('stripMetadata', () => {
+  it('removes the Exif segment from a JPEG and keeps the image', async () => {
+    const src = fixture('coffee-orient6.jpg');
+    expect(jpegHasExif(src)).toBe(true);
+    const out = stripMetadata(src, 'jpeg')!;
+    expect(jpegHasExif(out)).toBe(false);
+    expect(out.length).toBeLessThan(src.length);
+    expect(jpegHasEnd(out)).toBe(true);
+    const a = await independentDecode(src);
+    const b = await independentDecode(out);
+    expect([b.width, b.height]).toEqual([a.width, a.height]);
+    expect(Buffer.from(b.data).equals(Buffer.from(a.data))).toBe(true);
+  });
+
+  it('removes PNG text and eXIf chunks', async () => {
+    const src = fixture('chelsea.png');
+    const withText = insertPngChunk(src, 'tEXt', new TextEncoder().encode('GPS\0 48.85N 2.35E'));
+    const out = stripMetadata(withText, 'png')!;
+    expect(Buffer.from(out).includes(Buffer.from('tEXt'))).toBe(false);
+    expect(out.length).toBeLessThanOrEqual(src.length);
+    expect((await independentDecode(out)).width).toBe(451);
+  });
+
+  it('removes WebP EXIF and XMP chunks and clears their VP8X flags', async () => {
+    const src = fixture('Kite.webp');
+    const withExif = webpWithExif(src);
+    expect(Buffer.from(withExif).includes(Buffer.from('EXIF'))).toBe(true);
+    const out = stripMetadata(withExif, 'webp')!;
+    expect(Buffer.from(out).includes(Buffer.from('EXIF'))).toBe(false);
+    expect(out[20]! & 0x0c).toBe(0);
+    expect(new DataView(out.buffer, out.byteOffset).getUint32(4, true)).toBe(out.length - 8);
+    const img = await independentDecode(out);
+    expect([img.width, img.height]).toEqual([1500, 937]);
+  });
+});
+
+describe('JPEG row (MozJPEG)', () => {
+  it('encodes at quality 50 with MozJPEG table 3 scaled by libjpeg, sequential baseline', async () => {
+    const raster = await CODECS.jpeg.decode(fixture('rocket-small.jpg'));
+    for (const quality of [50, 75]) {
+      const out = await CODECS.jpeg.encode(raster, { quality });
+      const decoded = await independentDecode(out);
+      expect([decoded.width, decoded.height]).toEqual([640, 427]);
+      const { tables, sof } = jpegTables(out);
+      expect(sof).toEqual([0xc0]); // SOF0: baseline sequential, not progressive (SOF2)
+      const expected = scaledTable(MOZJPEG_TABLE_3, quality, MOZJPEG_OPTIONS.baseline);
+      expect(tables.get(0)).toEqual(expected);
+      expect(tables.get(1)).toEqual(expected);
+    }
+  });
+
+  it('the default quality is 50', () => {
+    expect(CODECS.jpeg.defaults).toMatchObject({ quality: 50, progressive: false, trellis_loops: 1 });
+  });
+
+  it('refuses a truncated JPEG cleanly and keeps working', async () => {
+    const src = fixture('rocket-small.jpg');
+    await expect(CODECS.jpeg.decode(src.subarray(0, src.length >> 1))).rejects.toThrow(/truncated/);
+    // cut inside the scan but closed with an EOI marker: libjpeg would pad it with grey
+    const bogus = new Uint8Array([...src.subarray(0, 20000), 0xff, 0xd9]);
+    await expect(CODECS.jpeg.decode(bogus)).rejects.toThrow(/truncated/);
+    // not a JPEG past its first bytes
+    const garbage = new Uint8Array([0xff, 0xd8, 0xff, 0xdb, 0x00, 0x43, 0x09, ...new Uint8Array(64), 0xff, 0xda, 0x00, 0x02, 0xff, 0xd9]);
+    await expect(CODECS.jpeg.decode(garbage)).rejects.toBeInstanceOf(CodecError);
+    const again = await CODECS.jpeg.decode(src);
+    expect([again.width, again.height]).toEqual([640, 427]);
+  });
+});
+
+describe('PNG row (palette or lossless OxiPNG)', () => {
+  it('palette-reduces a photo libimagequant can map at quality >= 65', async () => {
+    const raster = await independentDecode(fixture('chelsea.png'));
+    const report = await encodePng(raster);
+    expect(report.mode).toBe('palette');
+    expect(report.quality!).toBeGreaterThanOrEqual(65);
+    expect(report.colours!).toBeLessThanOrEqual(256);
+    const out = await independentDecode(report.bytes);
+    expect([out.width, out.height]).toEqual([451, 300]);
+    expect(report.bytes.length).toBeLessThan(fixture('chelsea.png').length);
+  });
+
+  it('falls back to lossless when the palette cannot reach the minimum (soft alpha ramp)', async () => {
+    const raster = await independentDecode(fixture('astronaut-alpha.png'));
+    const report = await encodePng(raster);
+    expect(report.mode).toBe('lossless');
+    const out = await independentDecode(report.bytes);
+    expect([out.width, out.height]).toEqual([512, 512]);
+    // lossless: every pixel identical (RGB of fully transparent pixels may change: invisible)
+    let differing = 0;
+    for (let i = 0; i < raster.data.length; i += 4) {
+      if (out.data[i + 3] !== raster.data[i + 3]) differing++;
+      else if (raster.data[i + 3] !== 0 && (out.data[i] !== raster.data[i] || out.data[i + 1] !== raster.data[i + 1] || out.data[i + 2] !== raster.data[i + 2])) differing++;
+    }
+    expect(differing).toBe(0);
+  });
+
+  it('keeps alpha exactly through the palette path', async () => {
+    const w = 64;
+    const h = 48;
+    const data = new Uint8ClampedArray(w * h * 4);
+    const colours = [[255, 0, 0, 255], [0, 128, 255, 128], [20, 200, 20, 0], [250, 250, 250, 64]];
+    for (let i = 0; i < w * h; i++) data.set(colours[((i % w) >> 4) ^ ((Math.floor(i / w) >> 4) & 1)]!, i * 4);
+    const report = await encodePng({ data, width: w, height: h });
+    expect(report.mode).toBe('palette');
+    const out = await independentDecode(report.bytes);
+    for (let i = 0; i < w * h; i++) {
+      expect(out.data[i * 4 + 3]).toBe(data[i * 4 + 3]);
+      if (data[i * 4 + 3]! > 0) expect(Array.from(out.data.subarray(i * 4, i * 4 + 3))).toEqual(Array.from(data.subarray(i * 4, i * 4 + 3)));
+    }
+  });
+
+  it('refuses a truncated PNG cleanly and keeps working', async () => {
+    const src = fixture('chelsea.png');
+    await expect(CODECS.png.decode(src.subarray(0, src.length >> 1))).rejects.toBeInstanceOf(CodecError);
+    expect((await CODECS.png.decode(src)).width).toBe(451);
+  });
+});
+
+describe('WebP row', () => {
+  it('encodes at quality 50, decodable, smaller than the q90 source', async () => {
+    const src = fixture('Kite.webp');
+    const raster = await CODECS.webp.decode(src);
+    const out = await CODECS.webp.encode(raster);
+    expect(detectFormat(out)).toBe('webp');
+    const decoded = await independentDecode(out);
+    expect([decoded.width, decoded.height]).toEqual([1500, 937]);
+    expect(out.length).toBeLessThan(src.length);
+    expect(CODECS.webp.defaults).toMatchObject({ quality: 50, lossless: 0 });
+  });
+
+  it('refuses a truncated WebP cleanly and keeps working', async () => {
+    const src = fixture('Kite.webp');
+    await expect(CODECS.webp.decode(src.subarray(0, src.length >> 1))).rejects.toBeInstanceOf(CodecError);
+    expect((await CODECS.webp.decode(src)).width).toBe(1500);
+  });
+});
+
+describe('the table', () => {
+  it('has one row per format whose detector picks its own files only', () => {
+    expect(Object.keys(CODECS).sort()).toEqual(['jpeg', 'png', 'webp']);
+    expect(codecFor(fixture('rocket-small.jpg'))?.format).toBe('jpeg');
+    expect(codecFor(fixture('chelsea.png'))?.format).toBe('png');
+    expect(codecFor(fixture('Kite.webp'))?.format).toBe('webp');
+    expect(codecFor(new TextEncoder().encode('<html>'))).toBeNull();
+    for (const row of Object.values(CODECS)) expect(row.detect(fixture(row.format === 'png' ? 'chelsea.png' : row.format === 'webp' ? 'Kite.webp' : 'rocket-small.jpg'))).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Builders for crafted inputs.
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, data.length);
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/** A PNG signature and IHDR declaring width x height (8-bit RGBA), then a tiny IDAT and IEND. */
+function pngHeader(width: number, height: number): Uint8Array {
+  const ihdr = new Uint8Array(13);
+  const dv = new DataView(ihdr.buffer);
+  dv.setUint32(0, width);
+  dv.setUint32(4, height);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', new Uint8Array([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), pngChunk('IEND', new Uint8Array())];
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function insertPngChunk(png: Uint8Array, type: string, data: Uint8Array): Uint8Array {
+  const afterIhdr = 8 + 12 + 13;
+  return new Uint8Array(Buffer.concat([png.subarray(0, afterIhdr), pngChunk(type, data), png.subarray(afterIhdr)]));
+}
+
+/** rocket-small.jpg with an APP1 Exif segment (IFD0 holding only Orientation) after SOI. */
+function jpegWithOrientation(jpeg: Uint8Array, orientation: number, le: boolean): Uint8Array {
+  const tiff = new Uint8Array(8 + 2 + 12 + 4);
+  const dv = new DataView(tiff.buffer);
+  tiff.set(le ? [0x49, 0x49] : [0x4d, 0x4d]);
+  dv.setUint16(2, 42, le);
+  dv.setUint32(4, 8, le);
+  dv.setUint16(8, 1, le); // one entry
+  dv.setUint16(10, 0x0112, le);
+  dv.setUint16(12, 3, le); // SHORT
+  dv.setUint32(14, 1, le);
+  dv.setUint16(18, orientation, le);
+  const payload = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const seg = Buffer.concat([Buffer.from([0xff, 0xe1, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+  return new Uint8Array(Buffer.concat([jpeg.subarray(0, 2), seg, jpeg.subarray(2)]));
+}
+
+/** A simple-format (VP8) WebP rewrapped as VP8X with an EXIF chunk. */
+function webpWithExif(webp: Uint8Array): Uint8Array {
+  const dims = readDimensions(webp, 'webp')!;
+  const vp8x = new Uint8Array(18);
+  vp8x.set(new TextEncoder().encode('VP8X'));
+  new DataView(vp8x.buffer).setUint32(4, 10, true);
+  vp8x[8] = 0x08; // EXIF flag
+  const w = dims.width - 1;
+  const h = dims.height - 1;
+  vp8x.set([w & 0xff, (w >> 8) & 0xff, (w >> 16) & 0xff, h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff], 12);
+  const exifData = new TextEncoder().encode('MM\0*\0\0\0\x08\0\0');
+  const exif = new Uint8Array(8 + exifData.length);
+  exif.set(new TextEncoder().encode('EXIF'));
+  new DataView(exif.buffer).setUint32(4, exifData.length, true);
+  exif.set(exifData, 8);
+  const body = Buffer.concat([vp8x, webp.subarray(12), exif]);
+  const head = new Uint8Array(12);
+  head.set(new TextEncoder().encode('RIFF'));
+  new DataView(head.buffer).setUint32(4, body.length + 4, true);
+  head.set(new TextEncoder().encode('WEBP'), 8);
+  return new Uint8Array(Buffer.concat([head, body]));
+}

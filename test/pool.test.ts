@@ -1,0 +1,312 @@
+// The compress stage through the real Piscina pool and the real WASM codecs (the built worker,
+// dist/workers/compress.js: run `npm run build` first). Every output is decoded again with the
+// stock @jsquash decoders and its dimensions checked.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import jpegDecode, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
+import pngDecode, { init as initPngDecode } from '@jsquash/png/decode.js';
+import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
+import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
+import { CompressPool, resolveWorkerFile } from '../src/pipeline/pool.js';
+
+const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
+const require = createRequire(import.meta.url);
+const wasm = (spec: string) => new WebAssembly.Module(readFileSync(require.resolve(spec)));
+const quiet = { print() {}, printErr() {} };
+
+if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
+  (globalThis as Record<string, unknown>).ImageData = class {
+    constructor(readonly data: Uint8ClampedArray, readonly width: number, readonly height: number) {}
+  };
+}
+
+interface Pixels {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+async function decode(bytes: Uint8Array, opts: { preserveOrientation?: boolean } = {}): Promise<Pixels> {
+  const buf = bytes.slice().buffer;
+  const format = detectFormat(bytes);
+  const img = format === 'jpeg' ? await jpegDecode(buf, opts) : format === 'png' ? await pngDecode(buf) : format === 'webp' ? await webpDecode(buf) : null;
+  if (!img) throw new Error('not an image');
+  return { data: img.data as Uint8ClampedArray, width: img.width, height: img.height };
+}
+
+/** Mean absolute difference of the RGB channels on a 1-in-3 pixel grid. */
+function meanDiff(a: Pixels, b: Pixels): number {
+  expect([a.width, a.height]).toEqual([b.width, b.height]);
+  let sum = 0;
+  let n = 0;
+  for (let y = 0; y < a.height; y += 3) {
+    for (let x = 0; x < a.width; x += 3) {
+      const i = (y * a.width + x) * 4;
+      for (let c = 0; c < 3; c++) sum += Math.abs(a.data[i + c]! - b.data[i + c]!);
+      n += 3;
+    }
+  }
+  return sum / n;
+}
+
+/** Rotates pixels 180 degrees (the wrong answer for a 90-degree orientation, same size). */
+function rotate180(p: Pixels): Pixels {
+  const out = new Uint8ClampedArray(p.data.length);
+  const n = p.width * p.height;
+  for (let i = 0; i < n; i++) out.set(p.data.subarray(i * 4, i * 4 + 4), (n - 1 - i) * 4);
+  return { data: out, width: p.width, height: p.height };
+}
+
+/** The DQT values of a JPEG in file (zigzag) order, by table id. */
+function dqt(b: Uint8Array): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  let i = 2;
+  while (i + 4 <= b.length && b[i] === 0xff && b[i + 1] !== 0xda) {
+    const len = (b[i + 2]! << 8) | b[i + 3]!;
+    if (b[i + 1] === 0xdb) {
+      let p = i + 4;
+      while (p < i + 2 + len) {
+        const wide = b[p]! >> 4;
+        const id = b[p]! & 15;
+        p++;
+        const values: number[] = [];
+        for (let k = 0; k < 64; k++) values.push(wide ? (b[p + 2 * k]! << 8) | b[p + 2 * k + 1]! : b[p + k]!);
+        p += wide ? 128 : 64;
+        out.set(id, values);
+      }
+    }
+    i += 2 + len;
+  }
+  return out;
+}
+
+/** A PNG that declares width x height in a valid IHDR (CRC included) with almost no pixel data. */
+function pngDeclaring(width: number, height: number): Uint8Array {
+  const crc = (bytes: Uint8Array) => {
+    let c = ~0;
+    for (const byte of bytes) {
+      c ^= byte;
+      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+    }
+    return ~c >>> 0;
+  };
+  const chunk = (type: string, data: number[]) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(data)]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  return new Uint8Array(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', [...ihdr]), chunk('IDAT', [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]), chunk('IEND', [])]));
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'pool-test-'));
+const runLog = join(dir, 'codec-runs.log');
+const codecRuns = () => {
+  try {
+    return readFileSync(runLog, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+
+let pool: CompressPool;
+
+beforeAll(async () => {
+  // the JS takes (module, overrides); the published .d.ts only declares (overrides)
+  type Init = (module: WebAssembly.Module, overrides: object) => Promise<void>;
+  await (initJpegDecode as unknown as Init)(wasm('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), quiet);
+  await (initWebpDecode as unknown as Init)(wasm('@jsquash/webp/codec/dec/webp_dec.wasm'), quiet);
+  await initPngDecode(wasm('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'));
+  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, codecRunLog: runLog });
+  await pool.ready();
+});
+
+afterAll(async () => {
+  await pool?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('CompressPool on the corpus', () => {
+  it('finds the built worker when running TypeScript sources on Node', () => {
+    expect(resolveWorkerFile()).toMatch(/dist[\\/]workers[\\/]compress\.js$/);
+  });
+
+  it.each([
+    ['rocket-small.jpg', 'jpeg', 640, 427],
+    ['Kite.webp', 'webp', 1500, 937],
+    ['chelsea.png', 'png', 451, 300],
+    ['astronaut-alpha.png', 'png', 512, 512],
+  ] as const)('%s comes back as a smaller, decodable %s of the same size', async (name, format, width, height) => {
+    const src = fixture(name);
+    const r = await pool.compress(src);
+    expect(r).toMatchObject({ format, width, height, bytesIn: src.length, bytesOut: r.bytes.length, keptSource: false });
+    expect(detectFormat(r.bytes)).toBe(format);
+    expect(r.bytes.length).toBeLessThan(src.length);
+    const img = await decode(r.bytes);
+    expect([img.width, img.height]).toEqual([width, height]);
+    if (format === 'jpeg') expect(jpegHasExif(r.bytes)).toBe(false);
+    if (name === 'astronaut-alpha.png') {
+      // alpha kept: the transparent corner stays transparent, the opaque centre opaque
+      expect(img.data[3]).toBe(0);
+      expect(img.data[(256 * 512 + 256) * 4 + 3]).toBe(255);
+    }
+  });
+
+  it('leaves the caller\'s input intact (the pool copies it into the task)', async () => {
+    const src = fixture('rocket-small.jpg');
+    const copy = src.slice();
+    await pool.compress(src);
+    expect(src.byteLength).toBe(copy.byteLength);
+    expect(Buffer.from(src).equals(Buffer.from(copy))).toBe(true);
+  });
+
+  it('applies EXIF orientation 6 to the pixels and writes no EXIF', async () => {
+    const src = fixture('coffee-orient6.jpg');
+    const r = await pool.compress(src);
+    expect([r.width, r.height]).toEqual([400, 600]); // stored 600x400, displayed rotated
+    expect(jpegHasExif(r.bytes)).toBe(false);
+    expect(r.bytes.length).toBeLessThan(src.length);
+    const out = await decode(r.bytes);
+    // reference: libjpeg-turbo's own orientation handling in the stock decoder
+    const upright = await decode(src, { preserveOrientation: true });
+    expect([upright.width, upright.height]).toEqual([400, 600]);
+    const right = meanDiff(out, upright);
+    const wrong = meanDiff(out, rotate180(upright)); // rotated the other way round
+    expect(right).toBeLessThan(8);
+    expect(wrong).toBeGreaterThan(right * 3);
+  });
+
+  it('encodes JPEG at quality 50: the output DQT tables are the ones the encoder writes at q50', async () => {
+    const r = await pool.compress(fixture('rocket-small.jpg'));
+    const tables = dqt(r.bytes);
+    expect([...tables.keys()].sort()).toEqual([0, 1]);
+    // MozJPEG table 3 at scale 100% (quality 50), clamped to 8 bits, in zigzag order: its first
+    // row (16 16 16 18 ...), derived from the base table in codecs.test.ts; here the spot values
+    // that differ between q49, q50 and q51 (scale 102 / 100 / 98 of 16 -> 16, 16, 16; of 418).
+    // Expected: MozJPEG's base table 3 (its default, "ImageMagick table by N. Robidoux" in
+    // jcparam.c; same values for luma and chroma) through libjpeg's quality scaling
+    // (q < 50 ? 5000/q : 200 - 2q percent, rounded) clamped to 8 bits (baseline), in zigzag order.
+    // codecs.test.ts checks the same derivation at q50 and q75 on the encoder directly.
+    const base = [
+      16, 16, 16, 18, 25, 37, 56, 85, 16, 17, 20, 27, 34, 40, 53, 75, 16, 20, 24, 31, 43, 62, 91, 135,
+      18, 27, 31, 40, 53, 74, 106, 156, 25, 34, 43, 53, 69, 94, 131, 189, 37, 40, 62, 74, 94, 124, 169, 238,
+      56, 53, 91, 106, 131, 169, 226, 311, 85, 75, 135, 156, 189, 238, 311, 418,
+    ];
+    const zigzag = [
+      0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+      35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    ];
+    const atQuality = (q: number) => {
+      const scale = q < 50 ? Math.floor(5000 / q) : 200 - 2 * q;
+      return zigzag.map((n) => Math.min(255, Math.max(1, Math.floor((base[n]! * scale + 50) / 100))));
+    };
+    const luma = tables.get(0)!;
+    expect(luma).toEqual(atQuality(50));
+    expect(luma).not.toEqual(atQuality(49));
+    expect(luma).not.toEqual(atQuality(51));
+    expect(tables.get(1)).toEqual(luma); // MozJPEG's table 3 uses the same values for chroma
+  });
+});
+
+describe('refusals cost only that image', () => {
+  const stillWorks = async () => {
+    const r = await pool.compress(fixture('rocket-small.jpg'));
+    expect((await decode(r.bytes)).width).toBe(640);
+  };
+
+  it('refuses a PNG declaring 30000x30000 before decoding it', async () => {
+    const before = codecRuns().length;
+    await expect(pool.compress(pngDeclaring(30000, 30000))).rejects.toThrow(/too large: 30000x30000 \(900000000 pixels\)/);
+    // no decoder ran: the codec-run log (written right before decoding) did not grow
+    expect(codecRuns().length).toBe(before);
+    await stillWorks();
+  });
+
+  it('refuses HTML as an unsupported format', async () => {
+    await expect(pool.compress(new TextEncoder().encode('<!doctype html><html><body>nope</body></html>'))).rejects.toThrow('unsupported image format');
+    await stillWorks();
+  });
+
+  it('refuses a truncated JPEG with a clean error', async () => {
+    const src = fixture('rocket-small.jpg');
+    await expect(pool.compress(src.subarray(0, src.length >> 1))).rejects.toThrow(/JPEG decode failed: truncated/);
+    await stillWorks();
+  });
+
+  it('refuses garbage behind a valid signature', async () => {
+    const bytes = new Uint8Array(4096);
+    bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    await expect(pool.compress(bytes)).rejects.toThrow(/PNG decode failed/);
+    await stillWorks();
+  });
+
+  it('counts one codec run per image that reached a decoder', async () => {
+    const before = codecRuns().length;
+    const settled = await Promise.allSettled([pool.compress(fixture('rocket-small.jpg')), pool.compress(fixture('Kite.webp')), pool.compress(new TextEncoder().encode('html'))]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    const lines = codecRuns().slice(before);
+    expect(lines).toHaveLength(2);
+    expect(lines.map((l) => l.split(' ')[2]).sort()).toEqual(['jpeg', 'webp']);
+    for (const l of lines) expect(l).toMatch(/^\d+ \d+ (jpeg|webp) \d+$/);
+  });
+});
+
+describe('a worker that dies costs only its image', () => {
+  it('an abort terminates the running worker; Piscina replaces it and the pool keeps serving', async () => {
+    const log = join(dir, 'abort-runs.log');
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, codecRunLog: log });
+    try {
+      await single.compress(fixture('rocket-small.jpg'));
+      const lines = () => readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      const firstThread = lines()[0]!.split(' ')[1];
+      const controller = new AbortController();
+      const doomed = single.compress(fixture('astronaut-alpha.png'), controller.signal);
+      // wait until the worker has started on it (its codec-run line is written before decoding)
+      while (lines().length < 2) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      await expect(doomed).rejects.toThrow(/abort/i);
+      const r = await single.compress(fixture('rocket-small.jpg'));
+      expect((await decode(r.bytes)).width).toBe(640);
+      const lastThread = lines().at(-1)!.split(' ')[1];
+      expect(lastThread).not.toBe(firstThread); // a new thread did the work: the old one was ended
+      expect(single.stats()).toMatchObject({ threads: 1, completed: 2, failed: 1 });
+    } finally {
+      await single.close();
+    }
+  });
+});
+
+describe('bounded queue', () => {
+  it('waitForCapacity holds callers while threads + maxQueue tasks are in flight', async () => {
+    const small = new CompressPool({ threads: 1, maxQueue: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    try {
+      const a = small.compress(fixture('chelsea.png'));
+      const b = small.compress(fixture('rocket-small.jpg'));
+      const s = small.stats();
+      expect(s.running + s.queued).toBe(2);
+      // resolves only once a task has finished: record how many had when it did
+      let finishedWhenFree = -1;
+      const capacity = small.waitForCapacity().then(() => {
+        finishedWhenFree = small.stats().completed;
+      });
+      // a third compress waits for a slot instead of failing
+      const c = small.compress(fixture('Kite.webp'));
+      expect(small.stats().queued).toBeGreaterThanOrEqual(1);
+      await Promise.all([a, b, capacity, c]);
+      expect(finishedWhenFree).toBeGreaterThanOrEqual(1);
+      expect(small.stats()).toMatchObject({ threads: 1, running: 0, queued: 0, completed: 3, failed: 0 });
+    } finally {
+      await small.close();
+    }
+    await expect(small.compress(fixture('rocket-small.jpg'))).rejects.toThrow(/closed/);
+  });
+});
