@@ -43,6 +43,8 @@ const schema = z.object({
   JPEG_QUALITY: int(50, 1, 100),
   LEASE_MS: int(60_000, 1_000),
   MAX_ITEM_ATTEMPTS: int(5, 1, 100),
+  /** Appends one line per image decoded (pid, thread, format): for tests and audits. */
+  CODEC_RUN_LOG: optionalString,
 
   MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1),
   MAX_ROWS: int(100_000, 1),

@@ -1,16 +1,47 @@
-import pino, { type Logger } from 'pino';
+// The logger: pino, one JSON object per line on stdout (pretty in development when pino-pretty is
+// installed). Secrets never reach the output: they are not logged on purpose, and the paths
+// below are redacted in case one ever is.
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from './config.js';
 
 export type { Logger };
 
-/** JSON logs on stdout; secrets are redacted wherever they appear as fields. */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
-  return pino({
+/** Field paths whose values are replaced by "[redacted]" wherever they appear. */
+export const REDACTED_PATHS = [
+  'secret', '*.secret', 'previousSecret', '*.previousSecret',
+  'webhookSecret', '*.webhookSecret', 'webhook_secret', '*.webhook_secret',
+  'apiKey', '*.apiKey', 'api_key', '*.api_key',
+  'API_KEY', '*.API_KEY', 'WEBHOOK_SECRET', '*.WEBHOOK_SECRET', 'MONGODB_URI', '*.MONGODB_URI',
+  'authorization', 'headers.authorization', '*.headers.authorization',
+  'headers["x-api-key"]', '*.headers["x-api-key"]', 'headers.cookie', '*.headers.cookie',
+  'password', '*.password',
+];
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * JSON logs on stdout (or on `destination`, e.g. stderr for the CLI or a capture in tests).
+ * NODE_ENV=development without a destination: human-readable lines through pino-pretty, if present.
+ */
+export function createLogger(
+  config: Pick<Config, 'LOG_LEVEL'> & Partial<Pick<Config, 'NODE_ENV'>>,
+  destination?: DestinationStream,
+): Logger {
+  const options: LoggerOptions = {
     level: config.LOG_LEVEL,
     base: undefined,
-    redact: {
-      paths: ['secret', '*.secret', 'apiKey', '*.apiKey', 'headers.authorization', 'headers["x-api-key"]', 'webhookSecret', '*.webhookSecret'],
-      censor: '[redacted]',
-    },
-  });
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  if (!destination && config.NODE_ENV === 'development' && prettyAvailable()) {
+    options.transport = { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+  }
+  return destination ? pino(options, destination) : pino(options);
 }

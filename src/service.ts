@@ -30,7 +30,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const processes = config.ROLE !== 'api';
 
   const pool = processes
-    ? new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY })
+    ? new CompressPool({
+      threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY,
+      ...(config.CODEC_RUN_LOG ? { codecRunLog: config.CODEC_RUN_LOG } : {}),
+    })
     : null;
   const dispatcher = processes ? new WebhookDispatcher({
     store, log,

@@ -478,6 +478,11 @@ describe('webhook routes', () => {
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, events: ['nope'] })).status).toBe(400);
     expect((await configure({ events: ['processing.failed'] })).status).toBe(400);
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, events: [] })).status).toBe(400);
+    for (const [type, body] of [['application/json', '{not json'], ['text/plain', '{}'], ['application/json', 'null']]) {
+      const bad = await ctx.app.request('/api/v1/webhook/configure', { method: 'POST', headers: { 'content-type': type! }, body: body! });
+      expect(bad.status, `${type} ${body}`).toBe(400);
+      expect(((await bad.json()) as { detail: string }).detail).toBeTruthy();
+    }
 
     const list = await ctx.app.request('/api/v1/webhooks');
     const text = await list.text();

@@ -47,15 +47,17 @@ export interface MozJpegOptions {
 
 /**
  * MozJPEG settings. Measured on the nine 1500x937 corpus photos, one thread, decode+encode,
- * against sharp({mozjpeg:true}) at quality 50 (sharp: progressive, trellis, quant table 3):
+ * against sharp({mozjpeg:true}) at quality 50 (sharp: progressive, trellis, quant table 3),
+ * interleaved per image, 4 rounds, every output decoded and its size checked:
  *
  *   | settings                          | speed vs sharp-mozjpeg | bytes vs sharp-mozjpeg |
- *   | library defaults (progressive)    | 0.40-0.51x             | 1.002x                 |
- *   | progressive:false                 | 0.99-1.05x             | 1.021-1.023x           |
- *   | progressive:false, baseline:true  | ~1.0x                  | 1.019-1.022x           |
- *   | + trellis_opt_zero/opt_table      | ~1.0x (noise)          | 1.019-1.021x           |
- *   | progressive:false, no optimize    | 0.75x                  | 1.06x                  |
- *   | progressive:false, multipass      | 0.98x                  | 1.028x                 |
+ *   | library defaults (progressive)    | 0.55x                  | 1.0016x                |
+ *   | progressive:false (16-bit DQT)    | 1.07x                  | 1.0230x                |
+ *   | progressive:false, baseline:true  | 1.06x   <- chosen      | 1.0215x                |
+ *
+ * Earlier non-interleaved runs (noisier): trellis_opt_zero/opt_table ~1.0x / 1.019-1.021x;
+ * optimize_coding:false 0.75x / 1.06x; trellis_multipass 0.98x / 1.028x. Our bytes are ~0.76x
+ * of sharp's default libjpeg-turbo at the same quality.
  *
  * Chosen: sequential (non-progressive) Huffman-optimised with trellis quantisation (one loop),
  * MozJPEG's default quant table 3 (the same one sharp's mozjpeg preset uses), and baseline:true so

@@ -1,6 +1,8 @@
 // The HTTP edge: routes, auth and the one place where errors become responses.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -46,6 +48,8 @@ export function createApp(deps: AppDeps): App {
 
   app.onError((err, c) => {
     if (err instanceof AppError) return errorResponse(c, err.status, err.detail);
+    // Hono's own refusals (e.g. a malformed JSON body) keep their status and get our shape.
+    if (err instanceof HTTPException && err.status < 500) return errorResponse(c, err.status, err.message || 'Bad request');
     deps.log.error({ err, path: c.req.path }, 'unhandled error');
     return errorResponse(c, 500, 'Internal server error');
   });
@@ -55,6 +59,8 @@ export function createApp(deps: AppDeps): App {
   if (deps.role === 'worker') return app;
 
   if (deps.config.API_KEY) app.use('/api/v1/*', requireApiKey(deps.config.API_KEY));
+  // JSON bodies are small; only the upload streams, under its own limit.
+  app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => errorResponse(c, 413, 'Body too large: the limit is 64 KiB') }));
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, deps);
   registerWebhookRoutes(app, deps);

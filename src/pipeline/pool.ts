@@ -76,6 +76,7 @@ export class CompressPool {
   private completed = 0;
   private failed = 0;
   private closed = false;
+  private warm: Promise<void> | undefined;
 
   constructor(private readonly options: CompressPoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error('CompressPool: threads must be a positive integer');
@@ -135,9 +136,21 @@ export class CompressPool {
     };
   }
 
-  /** Resolves once a thread has loaded every codec (for readiness checks); rejects otherwise. */
-  async ready(): Promise<void> {
-    await this.piscina.run({ warmUp: true });
+  /**
+   * Resolves once a thread has loaded every codec; rejects if they cannot load or the pool is
+   * closed. The first success is remembered, so readiness probes never queue behind images
+   * (Piscina replaces dead threads itself).
+   */
+  ready(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('compress pool is closed'));
+    this.warm ??= this.piscina.run({ warmUp: true }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.warm = undefined;
+        throw err;
+      },
+    );
+    return this.warm;
   }
 
   /** Stops accepting work, lets running tasks finish, and ends the threads. */

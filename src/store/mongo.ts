@@ -46,7 +46,7 @@ interface RequestDoc {
   createdAt: number;
   updatedAt: number;
   /** Transitions whose event is not written yet (deployments without transactions). */
-  pendingEvents?: EventType[];
+  pendingEvents?: Array<{ type: EventType; at: number }>;
 }
 
 interface ProductDoc {
@@ -219,7 +219,7 @@ export class MongoStore implements Store {
         { key: { idempotencyKey: 1 }, name: 'idempotency_key', unique: true, partialFilterExpression: { idempotencyKey: { $type: 'string' } } },
         { key: { status: 1, createdAt: 1 }, name: 'status_created' },
         { key: { status: 1, updatedAt: 1 }, name: 'status_updated' },
-        { key: { pendingEvents: 1 }, name: 'pending_events', sparse: true },
+        { key: { 'pendingEvents.at': 1 }, name: 'pending_events', sparse: true },
       ]),
       this.#products.createIndexes([
         { key: { requestId: 1, serial: 1 }, name: 'request_serial', unique: true },
@@ -426,7 +426,7 @@ export class MongoStore implements Store {
     const leaseUntil = input.now + input.leaseMs;
     await this.#items.updateMany({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running' }, { $set: { leaseUntil } });
     const held = await this.#items
-      .find({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running', leaseUntil }, { projection: { _id: 1 } })
+      .find({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running', leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } })
       .toArray();
     return held.map((d) => d._id.toHexString());
   }
@@ -483,14 +483,14 @@ export class MongoStore implements Store {
   ): Promise<RequestRecord | null> {
     const update = session
       ? { $set: { status: to, updatedAt: now } }
-      : { $set: { status: to, updatedAt: now }, $addToSet: { pendingEvents: type } };
+      : { $set: { status: to, updatedAt: now }, $push: { pendingEvents: { type, at: now } } };
     const moved = await this.#requests.findOneAndUpdate(
       { _id: requestId, status: { $in: from } }, update, { session, returnDocument: 'after' },
     );
     if (!moved) return null;
     const request = toRequest(moved);
     await this.#writeEvent(type, request, now, payload, session);
-    if (!session) await this.#requests.updateOne({ _id: requestId }, { $pull: { pendingEvents: type } });
+    if (!session) await this.#requests.updateOne({ _id: requestId }, { $pull: { pendingEvents: { type } } });
     return request;
   }
 
@@ -533,25 +533,30 @@ export class MongoStore implements Store {
   async #maybeRepair(now: number, payload: EventPayloadBuilder): Promise<void> {
     if (this.#repairing || Date.now() - this.#lastRepair < REPAIR_EVERY_MS) return;
     this.#lastRepair = Date.now();
-    this.#repairing = this.#repair(now, payload).finally(() => { this.#repairing = null; });
+    // A failed pass is retried by the next one; it must not fail the claim that triggered it.
+    this.#repairing = this.#repair(now, payload).catch(() => {}).finally(() => { this.#repairing = null; });
     await this.#repairing;
   }
 
   async #repair(now: number, payload: EventPayloadBuilder): Promise<void> {
     const quietSince = now - REPAIR_GRACE_MS;
     // 1. A transition happened but its event was not written.
-    const marked = this.#requests.find({ pendingEvents: { $exists: true, $ne: [] }, updatedAt: { $lt: quietSince } });
+    const marked = this.#requests.find({ 'pendingEvents.at': { $lt: quietSince } });
     for await (const doc of marked) {
-      for (const type of doc.pendingEvents ?? []) {
+      for (const { type, at } of doc.pendingEvents ?? []) {
+        if (at >= quietSince) continue;
         const status: RequestStatus = type === 'processing.started' ? 'processing' : type === 'processing.completed' ? 'completed' : 'failed';
-        await this.#writeEvent(type, { ...toRequest(doc), status }, now, payload, undefined);
-        await this.#requests.updateOne({ _id: doc._id }, { $pull: { pendingEvents: type } });
+        // Dated when the transition happened, so events keep their order.
+        await this.#writeEvent(type, { ...toRequest(doc), status }, at, payload, undefined);
+        await this.#requests.updateOne({ _id: doc._id }, { $pull: { pendingEvents: { type } } });
       }
     }
-    // 2. Every item is final but the request is not: an item's counters were not added, or the
-    //    final transition did not run.
+    // 2. A commit left items staged; or every item is final but the request is not (an item's
+    //    counters were not added, or the final transition did not run).
     const open = this.#requests.find({ status: { $in: ['received', 'processing'] }, total: { $gt: 0 }, updatedAt: { $lt: quietSince } });
     for await (const doc of open) {
+      // A commit interrupted between making the request visible and releasing its items.
+      if (doc.status === 'received') await this.#items.updateMany({ requestId: doc._id, state: 'staged' }, { $set: { state: 'pending' } });
       if (await this.#items.findOne({ requestId: doc._id, state: { $in: UNFINISHED_ITEM } }, { projection: { _id: 1 } })) continue;
       let { done, failed } = doc;
       if (done + failed < doc.total) {

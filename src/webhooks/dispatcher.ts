@@ -209,8 +209,8 @@ export class WebhookDispatcher {
       host = '';
     }
     const queuedHere = this.#queuedPerHost.get(host) ?? 0;
-    const hostFree = (this.#sendingPerHost.get(host) ?? 0) < this.#perHost;
-    if (!hostFree && (queuedHere >= this.#maxQueuedPerHost || this.#queue.length >= this.#maxQueued)) {
+    const heldHere = queuedHere + (this.#sendingPerHost.get(host) ?? 0);
+    if (heldHere >= this.#perHost + this.#maxQueuedPerHost) {
       // Parked: its lease runs out and it is claimed again later; no attempt is counted.
       this.#log?.debug({ deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
       return;

@@ -6,7 +6,7 @@ import { notFound } from '../../errors.js';
 import { EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Subscription } from '../../store/types.js';
 import { assertDeliverableUrl } from '../../webhooks/receiver-url.js';
 import { generateSecret, isSecret, normalizeSecret } from '../../webhooks/signing.js';
-import type { App, AppDeps } from '../app.js';
+import { errorResponse, type App, type AppDeps } from '../app.js';
 import { commonErrors, ErrorSchema } from '../schemas.js';
 
 /** How long a rotated-out secret keeps signing alongside the new one. */
@@ -193,6 +193,21 @@ const retryRoute = createRoute({
 export function registerWebhookRoutes(app: App, deps: AppDeps): void {
   const { store, config } = deps;
   const defaultSecret = config.WEBHOOK_SECRET ? normalizeSecret(config.WEBHOOK_SECRET) : null;
+
+  // A body that is not JSON gets a 400 { detail } here; the validator's own error for it would
+  // otherwise reach onError as a generic exception.
+  app.use(configureRoute.path, async (c, next) => {
+    if (c.req.method !== 'POST') return next();
+    if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
+      return errorResponse(c, 400, 'The body must be JSON (Content-Type: application/json)');
+    }
+    try {
+      await c.req.json(); // parsed once; the validator reuses Hono's body cache
+    } catch {
+      return errorResponse(c, 400, 'The body is not valid JSON');
+    }
+    return next();
+  });
 
   app.openapi(configureRoute, async (c) => {
     const body = c.req.valid('json');

@@ -1,0 +1,84 @@
+import { availableParallelism } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { parseAllowlist } from "./pipeline/address-policy.js";
+const int = (def, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const emptyAsUndefined = (v) => typeof v === "string" && v.trim() === "" ? void 0 : v;
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const cidrList = z.preprocess(
+  (v) => typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v,
+  z.array(
+    z.string().refine((s) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(s), { message: "must be a CIDR like 10.0.0.0/8" })
+  ).default([])
+);
+const schema = z.object({
+  PORT: int(8e3, 0, 65535),
+  HOST: z.string().default("0.0.0.0"),
+  PUBLIC_BASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  DATA_DIR: z.string().default("./data"),
+  IMAGE_STORAGE_PATH: optionalString,
+  MONGODB_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^mongodb(\+srv)?:\/\//, "must start with mongodb:// or mongodb+srv://").optional()),
+  DATABASE_NAME: z.string().default("image_processing"),
+  MONGODB_CONNECT_TIMEOUT_MS: int(5e3, 100),
+  API_KEY: optionalString,
+  WEBHOOK_SECRET: optionalString,
+  ROLE: z.enum(["all", "api", "worker"]).default("all"),
+  WORKER_THREADS: int(availableParallelism(), 1, 256),
+  DOWNLOAD_CONCURRENCY: int(16, 1, 1024),
+  DOWNLOAD_PER_HOST: int(6, 1, 1024),
+  MAX_IMAGE_BYTES: int(25 * 1024 * 1024, 1024),
+  MAX_IMAGE_PIXELS: int(5e7, 1),
+  FETCH_ALLOWLIST: cidrList,
+  FETCH_CONNECT_TIMEOUT_MS: int(5e3, 1),
+  FETCH_TIMEOUT_MS: int(3e4, 1),
+  FETCH_RETRIES: int(3, 0, 10),
+  FETCH_RETRY_BASE_MS: int(500, 0),
+  JPEG_QUALITY: int(50, 1, 100),
+  LEASE_MS: int(6e4, 1e3),
+  MAX_ITEM_ATTEMPTS: int(5, 1, 100),
+  /** Appends one line per image decoded (pid, thread, format): for tests and audits. */
+  CODEC_RUN_LOG: optionalString,
+  MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1),
+  MAX_ROWS: int(1e5, 1),
+  MAX_URLS_PER_PRODUCT: int(50, 1),
+  MAX_CELL_CHARS: int(16384, 16),
+  INGEST_BATCH_ROWS: int(2e3, 1),
+  WEBHOOK_TIMEOUT_MS: int(1e4, 1),
+  WEBHOOK_BACKOFF_SCALE: z.coerce.number().positive().default(1),
+  STORAGE: z.enum(["local", "s3"]).default("local"),
+  S3_BUCKET: optionalString,
+  S3_ENDPOINT: optionalString,
+  S3_REGION: z.string().default("us-east-1"),
+  S3_FORCE_PATH_STYLE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NODE_ENV: z.string().default("production")
+});
+class ConfigError extends Error {
+}
+function loadConfig(env) {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join("; ")}`);
+  }
+  const raw = parsed.data;
+  try {
+    parseAllowlist(raw.FETCH_ALLOWLIST);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: FETCH_ALLOWLIST: ${err.message}`);
+  }
+  if (raw.STORAGE === "s3" && !raw.S3_BUCKET) throw new ConfigError("invalid configuration: S3_BUCKET: required when STORAGE=s3");
+  const dataDir = resolve(raw.DATA_DIR);
+  const imagePath = raw.IMAGE_STORAGE_PATH ?? join(dataDir, "images");
+  return {
+    ...raw,
+    DATA_DIR: dataDir,
+    IMAGE_STORAGE_PATH: isAbsolute(imagePath) ? imagePath : resolve(imagePath),
+    PUBLIC_BASE_URL: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/+$/, "")
+  };
+}
+export {
+  ConfigError,
+  loadConfig
+};
+//# sourceMappingURL=config.js.map

@@ -1,0 +1,44 @@
+import { createRoute, z } from "@hono/zod-openapi";
+const Health = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional() }).openapi("Health");
+const liveness = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags: ["health"],
+  summary: "Liveness: the process answers",
+  responses: { 200: { content: { "application/json": { schema: Health } }, description: "Alive" } }
+});
+const readiness = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags: ["health"],
+  summary: "Readiness: store reachable, storage usable, pool up",
+  responses: {
+    200: { content: { "application/json": { schema: Health } }, description: "Ready" },
+    503: { content: { "application/json": { schema: Health } }, description: "Not ready; checks say which part" }
+  }
+});
+function registerHealthRoutes(app, deps) {
+  app.openapi(liveness, (c) => c.json({ status: "ok" }, 200));
+  app.openapi(readiness, async (c) => {
+    const checks = {};
+    const probe = async (name, fn) => {
+      try {
+        await fn();
+        checks[name] = "ok";
+      } catch (err) {
+        checks[name] = err instanceof Error ? err.message.split("\n")[0] : "failed";
+      }
+    };
+    await Promise.all([
+      probe("store", () => deps.store.ping()),
+      probe("storage", () => deps.storage.check()),
+      ...deps.poolCheck ? [probe("pool", deps.poolCheck)] : []
+    ]);
+    const ready = Object.values(checks).every((v) => v === "ok");
+    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
+  });
+}
+export {
+  registerHealthRoutes
+};
+//# sourceMappingURL=health.js.map

@@ -1,0 +1,36 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { errorResponse } from "../app.js";
+import { ErrorSchema } from "../schemas.js";
+const route = createRoute({
+  method: "get",
+  path: "/images/{key}",
+  tags: ["images"],
+  summary: "A stored output image",
+  description: "Keys are content addresses (sha256 of the bytes), so responses never change and are cached for a year.",
+  request: { params: z.object({ key: z.string().openapi({ example: "3f2a\u20269c.jpg" }) }) },
+  responses: {
+    200: { content: { "image/jpeg": { schema: z.any() }, "image/png": { schema: z.any() }, "image/webp": { schema: z.any() } }, description: "The image" },
+    304: { description: "Not modified (If-None-Match matched)" },
+    404: { content: { "application/json": { schema: ErrorSchema } }, description: "No such image" }
+  }
+});
+function registerImageRoutes(app, deps) {
+  app.openapi(route, async (c) => {
+    const { key } = c.req.valid("param");
+    const etag = `"${key.split(".")[0]}"`;
+    const cache = { "cache-control": "public, max-age=31536000, immutable", etag };
+    if (c.req.header("if-none-match")?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, cache);
+    const blob = await deps.storage.get(key);
+    if (!blob) return errorResponse(c, 404, "Image not found");
+    return c.body(blob.body, 200, {
+      ...cache,
+      "content-type": blob.contentType,
+      "content-length": String(blob.size),
+      "x-content-type-options": "nosniff"
+    });
+  });
+}
+export {
+  registerImageRoutes
+};
+//# sourceMappingURL=images.js.map

@@ -1,0 +1,89 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { notFound } from "../../errors.js";
+import { outputCsvStream } from "../output-csv.js";
+import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from "../schemas.js";
+import { allProductViews, productViews, requestView } from "../views.js";
+const RequestId = z.object({ request_id: z.string().min(1).max(100).openapi({ example: "0f8fad5b-d9cb-469f-a165-70867728950e" }) });
+const ProductSchema = z.object({
+  serial_number: z.number().int(),
+  product_name: z.string(),
+  input_urls: z.array(z.string()),
+  output_urls: z.array(z.string().nullable()).openapi({ description: "output_urls[i] belongs to input_urls[i]; null where that image failed or is not done yet" }),
+  processing_status: z.enum(["pending", "processing", "completed", "failed"]),
+  errors: z.array(z.string().nullable()).openapi({ description: "errors[i] says why input_urls[i] failed" })
+}).openapi("Product");
+const StatusSchema = z.object({
+  request_id: z.string(),
+  status: RequestStatusSchema,
+  progress: ProgressSchema,
+  created_at: z.string(),
+  updated_at: z.string(),
+  products: z.array(ProductSchema),
+  next_cursor: z.string().nullable().openapi({ description: "Pass as ?cursor= for the next page of products; null on the last page" })
+}).openapi("RequestStatusResponse");
+const statusRoute = createRoute({
+  method: "get",
+  path: "/api/v1/status/{request_id}",
+  tags: ["requests"],
+  summary: "Progress and results of a request",
+  security: [{ ApiKey: [] }],
+  request: {
+    params: RequestId,
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(1e3).default(100).openapi({ description: "Products per page (1\u20131000, default 100)" }),
+      cursor: z.string().max(200).optional()
+    })
+  },
+  responses: {
+    200: { content: { "application/json": { schema: StatusSchema } }, description: "The request" },
+    400: errorResponses[400],
+    404: errorResponses[404],
+    ...commonErrors
+  }
+});
+const csvRoute = createRoute({
+  method: "get",
+  path: "/api/v1/status/{request_id}/output.csv",
+  tags: ["requests"],
+  summary: "The output CSV",
+  description: "`S. No.,Product Name,Input Image Urls,Output Image Urls`, URL lists comma-joined in one quoted cell; a failed or unfinished image leaves an empty entry.",
+  security: [{ ApiKey: [] }],
+  request: { params: RequestId },
+  responses: {
+    200: { content: { "text/csv": { schema: z.string() } }, description: "The CSV" },
+    404: errorResponses[404],
+    ...commonErrors
+  }
+});
+function registerStatusRoutes(app, deps) {
+  const { store, config } = deps;
+  const load = async (id) => {
+    const request = await store.getRequest(id);
+    if (!request) throw notFound("Request ID not found");
+    return request;
+  };
+  app.openapi(statusRoute, async (c) => {
+    const { request_id } = c.req.valid("param");
+    const { limit, cursor } = c.req.valid("query");
+    const request = await load(request_id);
+    const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
+    const products = await productViews(store, request.id, page.items, config.PUBLIC_BASE_URL);
+    return c.json({ ...requestView(request), products, next_cursor: page.nextCursor }, 200);
+  });
+  app.openapi(csvRoute, async (c) => {
+    const request = await load(c.req.valid("param").request_id);
+    const pages = (async function* () {
+      for await (const views of allProductViews(store, request.id, config.PUBLIC_BASE_URL)) {
+        yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
+      }
+    })();
+    return c.body(outputCsvStream(pages), 200, {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${request.id}-output.csv"`
+    });
+  });
+}
+export {
+  registerStatusRoutes
+};
+//# sourceMappingURL=status.js.map

@@ -1,0 +1,70 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { AppError } from "../../errors.js";
+import { ingestUpload } from "../../ingest/ingest.js";
+import { commonErrors, errorResponses } from "../schemas.js";
+const Accepted = z.object({
+  request_id: z.string().openapi({ example: "0f8fad5b-d9cb-469f-a165-70867728950e" }),
+  status: z.literal("received"),
+  message: z.string().openapi({ example: "Processing started" }),
+  products: z.number().int().openapi({ description: "Products in the CSV", example: 2 }),
+  images: z.number().int().openapi({ description: "Distinct image URLs to process (a URL repeated in the request counts once)", example: 3 }),
+  webhook_secret: z.string().optional().openapi({ description: "Signing secret for the per-upload webhook_url (only when one was given and WEBHOOK_SECRET is not set)" })
+}).openapi("UploadAccepted");
+const route = createRoute({
+  method: "post",
+  path: "/api/v1/upload",
+  tags: ["requests"],
+  summary: "Upload a CSV of products and image URLs",
+  description: "The CSV is parsed as it streams in; any invalid row rejects the whole file (400 naming the line and column) and nothing is kept. The 202 is sent once the request and all its images are stored.",
+  security: [{ ApiKey: [] }],
+  request: {
+    headers: z.object({
+      "idempotency-key": z.string().min(1).max(200).optional().openapi({ description: "Retrying with the same key returns the first answer and stores nothing new" })
+    }),
+    body: {
+      required: true,
+      content: {
+        "multipart/form-data": {
+          schema: z.object({
+            file: z.any().openapi({ type: "string", format: "binary", description: "The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`" }),
+            webhook_url: z.string().optional().openapi({ description: "A one-off receiver for this request\u2019s events" })
+          })
+        }
+      }
+    }
+  },
+  responses: {
+    202: { content: { "application/json": { schema: Accepted } }, description: "Stored; processing starts" },
+    400: errorResponses[400],
+    409: errorResponses[409],
+    413: errorResponses[413],
+    415: errorResponses[415],
+    ...commonErrors
+  }
+});
+function registerUploadRoutes(app, deps) {
+  app.openAPIRegistry.registerPath(route);
+  app.post("/api/v1/upload", async (c) => {
+    const key = c.req.header("idempotency-key") ?? null;
+    if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, "Idempotency-Key: must be 1 to 200 characters");
+    try {
+      const { request, replayed } = await ingestUpload(c.req.raw, deps, key);
+      if (!replayed) deps.onRequestCommitted?.();
+      return c.json({
+        request_id: request.id,
+        status: "received",
+        message: "Processing started",
+        products: request.productCount,
+        images: request.total,
+        ...request.webhookUrl && request.webhookSecret && !deps.config.WEBHOOK_SECRET ? { webhook_secret: request.webhookSecret } : {}
+      }, 202, replayed ? { "idempotent-replayed": "true" } : {});
+    } catch (err) {
+      if (err instanceof AppError && err.status === 413) c.header("connection", "close");
+      throw err;
+    }
+  });
+}
+export {
+  registerUploadRoutes
+};
+//# sourceMappingURL=upload.js.map

@@ -1,0 +1,246 @@
+import { randomUUID } from "node:crypto";
+import { createRoute, z } from "@hono/zod-openapi";
+import { notFound } from "../../errors.js";
+import { EVENT_TYPES } from "../../store/types.js";
+import { assertDeliverableUrl } from "../../webhooks/receiver-url.js";
+import { generateSecret, isSecret, normalizeSecret } from "../../webhooks/signing.js";
+import { errorResponse } from "../app.js";
+import { commonErrors, ErrorSchema } from "../schemas.js";
+const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1e3;
+const TAG = "webhooks";
+const iso = (ms) => new Date(ms).toISOString();
+const EventTypeSchema = z.enum(EVENT_TYPES).openapi({ example: "processing.completed" });
+const SecretSchema = z.string().openapi({
+  description: "Standard Webhooks signing secret: whsec_ followed by the base64 key.",
+  example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+});
+const ConfigureBody = z.object({
+  webhook_url: z.string().min(1).openapi({ description: "Absolute http(s) URL of the receiver.", example: "https://example.com/hooks/images" }),
+  events: z.array(EventTypeSchema).min(1).optional().openapi({ description: "Events to receive; default: all three.", example: ["processing.completed", "processing.failed"] }),
+  secret: SecretSchema.optional().openapi({
+    description: "Your own signing secret (whsec_ + base64 of 24-64 bytes). Default: WEBHOOK_SECRET if the server has one, else a generated one."
+  })
+}).openapi("WebhookConfigureRequest");
+const ConfigureResponse = z.object({
+  message: z.string().openapi({ example: "Webhook configured successfully" }),
+  id: z.string().openapi({ example: "wh_0b6c1f0e-4c0e-4d55-9a8e-2f3f0c1d2e3f" }),
+  secret: SecretSchema,
+  webhook_url: z.string().openapi({ example: "https://example.com/hooks/images" }),
+  events: z.array(EventTypeSchema),
+  created_at: z.string().openapi({ example: "2025-01-01T12:00:00.000Z" })
+}).openapi("WebhookConfigured");
+const WebhookSchema = z.object({
+  id: z.string().openapi({ example: "wh_0b6c1f0e-4c0e-4d55-9a8e-2f3f0c1d2e3f" }),
+  webhook_url: z.string().openapi({ example: "https://example.com/hooks/images" }),
+  events: z.array(EventTypeSchema),
+  created_at: z.string().openapi({ example: "2025-01-01T12:00:00.000Z" }),
+  previous_secret_expires_at: z.string().nullable().openapi({ description: "While set and in the future, deliveries are also signed with the previous secret.", example: null })
+}).openapi("Webhook");
+const WebhookListSchema = z.object({ webhooks: z.array(WebhookSchema) }).openapi("WebhookList");
+const RotateResponse = z.object({
+  id: z.string().openapi({ example: "wh_0b6c1f0e-4c0e-4d55-9a8e-2f3f0c1d2e3f" }),
+  secret: SecretSchema,
+  previous_secret_expires_at: z.string().openapi({ example: "2025-01-02T12:00:00.000Z" })
+}).openapi("WebhookSecretRotated");
+const AttemptSchema = z.object({
+  attempt: z.number().int().openapi({ example: 1 }),
+  at: z.string().openapi({ example: "2025-01-01T12:00:01.000Z" }),
+  status_code: z.number().int().nullable().openapi({ example: 500 }),
+  error: z.string().nullable().openapi({ example: null }),
+  duration_ms: z.number().int().openapi({ example: 42 })
+}).openapi("DeliveryAttempt");
+const DeliverySchema = z.object({
+  id: z.string().openapi({ example: "dlv_5a1e0f5c-1111-4d55-9a8e-2f3f0c1d2e3f" }),
+  event_id: z.string().openapi({ description: "Sent as webhook-id; the same on every attempt.", example: "evt_7d0c2b9a-2222-4d55-9a8e-2f3f0c1d2e3f" }),
+  event_type: EventTypeSchema,
+  request_id: z.string().openapi({ example: "3f2a6a0e-3333-4d55-9a8e-2f3f0c1d2e3f" }),
+  url: z.string().openapi({ example: "https://example.com/hooks/images" }),
+  state: z.enum(["pending", "delivered", "failed"]).openapi({ example: "delivered" }),
+  attempts: z.number().int().openapi({ example: 2 }),
+  next_attempt_at: z.string().nullable().openapi({ description: "When the next attempt is due (pending only).", example: null }),
+  last_error: z.string().nullable().openapi({ example: null }),
+  created_at: z.string().openapi({ example: "2025-01-01T12:00:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2025-01-01T12:00:06.000Z" }),
+  attempt_log: z.array(AttemptSchema)
+}).openapi("Delivery");
+const DeliveryPageSchema = z.object({
+  deliveries: z.array(DeliverySchema),
+  next_cursor: z.string().nullable().openapi({ description: "Pass as ?cursor= for the next (older) page; null at the end.", example: null })
+}).openapi("DeliveryPage");
+const IdParam = z.object({
+  id: z.string().min(1).openapi({ param: { name: "id", in: "path" }, example: "wh_0b6c1f0e-4c0e-4d55-9a8e-2f3f0c1d2e3f" })
+});
+const DeliveryParams = IdParam.extend({
+  delivery_id: z.string().min(1).openapi({ param: { name: "delivery_id", in: "path" }, example: "dlv_5a1e0f5c-1111-4d55-9a8e-2f3f0c1d2e3f" })
+});
+const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: "limit", in: "query" }, example: 20 }),
+  cursor: z.string().optional().openapi({ param: { name: "cursor", in: "query" } })
+});
+const json = (schema, description) => ({ content: { "application/json": { schema } }, description });
+const errors = { 400: json(ErrorSchema, "Invalid input"), ...commonErrors };
+const security = [{ ApiKey: [] }];
+const notFoundResponse = { 404: json(ErrorSchema, "Unknown webhook or delivery") };
+const configureRoute = createRoute({
+  method: "post",
+  path: "/api/v1/webhook/configure",
+  tags: [TAG],
+  security,
+  summary: "Subscribe a receiver to processing events",
+  description: "Validates the URL (absolute http(s); loopback, private and other non-public addresses are refused unless in FETCH_ALLOWLIST) and returns the subscription id and its signing secret. The secret is shown only here and on rotation.",
+  request: { body: { required: true, content: { "application/json": { schema: ConfigureBody } } } },
+  responses: { 201: json(ConfigureResponse, "Subscription created"), ...errors }
+});
+const listRoute = createRoute({
+  method: "get",
+  path: "/api/v1/webhooks",
+  tags: [TAG],
+  security,
+  summary: "List subscriptions (secrets are not shown)",
+  responses: { 200: json(WebhookListSchema, "Subscriptions, oldest first"), ...errors }
+});
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/api/v1/webhooks/{id}",
+  tags: [TAG],
+  security,
+  summary: "Remove a subscription",
+  description: "Its pending deliveries are marked failed.",
+  request: { params: IdParam },
+  responses: { 204: { description: "Removed" }, ...errors, ...notFoundResponse }
+});
+const rotateRoute = createRoute({
+  method: "post",
+  path: "/api/v1/webhooks/{id}/rotate-secret",
+  tags: [TAG],
+  security,
+  summary: "Replace the signing secret",
+  description: "Returns a new secret. For 24 hours deliveries carry two signatures, one per secret, so receivers can switch without losing messages.",
+  request: { params: IdParam },
+  responses: { 200: json(RotateResponse, "New secret"), ...errors, ...notFoundResponse }
+});
+const deliveriesRoute = createRoute({
+  method: "get",
+  path: "/api/v1/webhooks/{id}/deliveries",
+  tags: [TAG],
+  security,
+  summary: "Delivery log, newest first, with every attempt",
+  request: { params: IdParam, query: PageQuery },
+  responses: { 200: json(DeliveryPageSchema, "One page of deliveries"), ...errors, ...notFoundResponse }
+});
+const retryRoute = createRoute({
+  method: "post",
+  path: "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+  tags: [TAG],
+  security,
+  summary: "Send a delivery again now",
+  description: "Puts a delivered or failed delivery back in the queue, due now; the resend is one more attempt (same webhook-id). The answer is the delivery as queued; its attempts are in the delivery log.",
+  request: { params: DeliveryParams },
+  responses: { 202: json(DeliverySchema, "Queued"), ...errors, ...notFoundResponse }
+});
+function registerWebhookRoutes(app, deps) {
+  const { store, config } = deps;
+  const defaultSecret = config.WEBHOOK_SECRET ? normalizeSecret(config.WEBHOOK_SECRET) : null;
+  app.use(configureRoute.path, async (c, next) => {
+    if (c.req.method !== "POST") return next();
+    if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+      return errorResponse(c, 400, "The body must be JSON (Content-Type: application/json)");
+    }
+    try {
+      await c.req.json();
+    } catch {
+      return errorResponse(c, 400, "The body is not valid JSON");
+    }
+    return next();
+  });
+  app.openapi(configureRoute, async (c) => {
+    const body = c.req.valid("json");
+    const url = await assertDeliverableUrl(body.webhook_url, config.FETCH_ALLOWLIST);
+    if (body.secret !== void 0 && !isSecret(body.secret)) {
+      return c.json({ detail: "secret: must be whsec_ followed by base64 of 24 to 64 bytes" }, 400);
+    }
+    const events = body.events ? EVENT_TYPES.filter((t) => body.events.includes(t)) : [...EVENT_TYPES];
+    const sub = {
+      id: `wh_${randomUUID()}`,
+      url,
+      events,
+      secret: body.secret ?? defaultSecret ?? generateSecret(),
+      previousSecret: null,
+      previousSecretExpiresAt: null,
+      createdAt: Date.now()
+    };
+    await store.createSubscription(sub);
+    deps.log.info({ id: sub.id, url, events }, "webhook subscription created");
+    return c.json(
+      { message: "Webhook configured successfully", id: sub.id, secret: sub.secret, webhook_url: url, events, created_at: iso(sub.createdAt) },
+      201
+    );
+  });
+  app.openapi(listRoute, async (c) => {
+    const subs = await store.listSubscriptions();
+    return c.json({ webhooks: subs.map(toWebhookView) }, 200);
+  });
+  app.openapi(deleteRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!await store.deleteSubscription(id)) throw notFound("Webhook not found");
+    deps.log.info({ id }, "webhook subscription deleted");
+    return c.body(null, 204);
+  });
+  app.openapi(rotateRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const expiresAt = Date.now() + ROTATION_OVERLAP_MS;
+    const sub = await store.rotateSecret({ id, newSecret: generateSecret(), previousSecretExpiresAt: expiresAt });
+    if (!sub) throw notFound("Webhook not found");
+    deps.log.info({ id }, "webhook secret rotated");
+    return c.json({ id: sub.id, secret: sub.secret, previous_secret_expires_at: iso(expiresAt) }, 200);
+  });
+  app.openapi(deliveriesRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { limit, cursor } = c.req.valid("query");
+    if (!await store.getSubscription(id)) throw notFound("Webhook not found");
+    const page = await store.listDeliveries(id, { limit, cursor: cursor ?? null });
+    return c.json({ deliveries: page.items.map((d) => toDeliveryView(d, d.attemptLog)), next_cursor: page.nextCursor }, 200);
+  });
+  app.openapi(retryRoute, async (c) => {
+    const { id, delivery_id } = c.req.valid("param");
+    const d = await store.retryDelivery({ subscriptionId: id, deliveryId: delivery_id, now: Date.now() });
+    if (!d) throw notFound("Delivery not found");
+    return c.json(toDeliveryView(d, []), 202);
+  });
+}
+function toWebhookView(s) {
+  return {
+    id: s.id,
+    webhook_url: s.url,
+    events: s.events,
+    created_at: iso(s.createdAt),
+    previous_secret_expires_at: s.previousSecretExpiresAt !== null && s.previousSecretExpiresAt > Date.now() ? iso(s.previousSecretExpiresAt) : null
+  };
+}
+function toDeliveryView(d, attempts) {
+  return {
+    id: d.id,
+    event_id: d.eventId,
+    event_type: d.eventType,
+    request_id: d.requestId,
+    url: d.url,
+    state: d.state,
+    attempts: d.attempts,
+    next_attempt_at: d.state === "pending" ? iso(d.nextAttemptAt) : null,
+    last_error: d.lastError,
+    created_at: iso(d.createdAt),
+    updated_at: iso(d.updatedAt),
+    attempt_log: attempts.map((a) => ({
+      attempt: a.attempt,
+      at: iso(a.at),
+      status_code: a.statusCode,
+      error: a.error,
+      duration_ms: a.durationMs
+    }))
+  };
+}
+export {
+  ROTATION_OVERLAP_MS,
+  registerWebhookRoutes
+};
+//# sourceMappingURL=webhooks.js.map

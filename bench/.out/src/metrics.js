@@ -1,0 +1,182 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+const LATENCY_BUCKETS = [5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const ITEM_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+class Metrics {
+  registry = new Registry();
+  httpRequests;
+  httpDuration;
+  imagesProcessed;
+  imageBytesIn;
+  imageBytesOut;
+  imageDuration;
+  compressDuration;
+  webhookDeliveries;
+  webhookDuration;
+  #sources = {};
+  #pending = null;
+  constructor(options = {}) {
+    const registers = [this.registry];
+    if (options.labels) this.registry.setDefaultLabels(options.labels);
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.httpRequests = new Counter({
+      name: "http_requests_total",
+      help: "HTTP requests answered, by method, route pattern and status code",
+      labelNames: ["method", "route", "status"],
+      registers
+    });
+    this.httpDuration = new Histogram({
+      name: "http_request_duration_seconds",
+      help: "Time from request to response headers, by method, route pattern and status code",
+      labelNames: ["method", "route", "status"],
+      buckets: LATENCY_BUCKETS,
+      registers
+    });
+    this.imagesProcessed = new Counter({
+      name: "images_processed_total",
+      help: "Images that reached a final state, by output format (unknown when failed) and outcome (succeeded|failed)",
+      labelNames: ["format", "outcome"],
+      registers
+    });
+    this.imageBytesIn = new Counter({
+      name: "image_bytes_in_total",
+      help: "Bytes downloaded for images that succeeded, by output format",
+      labelNames: ["format"],
+      registers
+    });
+    this.imageBytesOut = new Counter({
+      name: "image_bytes_out_total",
+      help: "Bytes of stored output images, by format",
+      labelNames: ["format"],
+      registers
+    });
+    this.imageDuration = new Histogram({
+      name: "image_processing_duration_seconds",
+      help: "Per image, claim to recorded outcome (download + compress + store), by outcome",
+      labelNames: ["outcome"],
+      buckets: ITEM_BUCKETS,
+      registers
+    });
+    this.compressDuration = new Histogram({
+      name: "image_compress_duration_seconds",
+      help: "Per image, time in the compress pool (waiting for a thread + decode/encode), by format and outcome",
+      labelNames: ["format", "outcome"],
+      buckets: LATENCY_BUCKETS,
+      registers
+    });
+    this.webhookDeliveries = new Counter({
+      name: "webhook_deliveries_total",
+      help: "Webhook delivery attempts, by event type and outcome (delivered|retry|failed)",
+      labelNames: ["event", "outcome"],
+      registers
+    });
+    this.webhookDuration = new Histogram({
+      name: "webhook_delivery_duration_seconds",
+      help: "Webhook delivery attempt time, by outcome",
+      labelNames: ["outcome"],
+      buckets: LATENCY_BUCKETS,
+      registers
+    });
+    const self = this;
+    new Gauge({
+      name: "pipeline_items",
+      help: "Work items in the store not yet final, by state (pending|running), across all runners",
+      labelNames: ["state"],
+      registers,
+      async collect() {
+        const s = await self.#pendingStats();
+        if (!s) return;
+        this.set({ state: "pending" }, s.pending);
+        this.set({ state: "running" }, s.running);
+      }
+    });
+    new Gauge({
+      name: "pipeline_oldest_pending_age_seconds",
+      help: "Age of the oldest pending work item (0 when none)",
+      registers,
+      async collect() {
+        const s = await self.#pendingStats();
+        if (!s) return;
+        this.set(s.oldestPendingAt === null ? 0 : Math.max(0, (Date.now() - s.oldestPendingAt) / 1e3));
+      }
+    });
+    new Gauge({
+      name: "pipeline_in_flight",
+      help: "Images this instance is downloading, compressing or storing",
+      registers,
+      collect() {
+        this.set(self.#sources.runner?.inFlight ?? 0);
+      }
+    });
+    const poolGauge = (name, help, pick) => new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const pool = self.#sources.pool;
+        if (pool) this.set(pick(pool.stats()));
+      }
+    });
+    poolGauge("compress_pool_threads", "Worker threads in the compress pool", (s) => s.threads);
+    poolGauge("compress_pool_busy", "Compress tasks running on a thread", (s) => s.running);
+    poolGauge("compress_pool_queue_depth", "Compress tasks waiting for a thread", (s) => s.queued);
+    poolGauge("compress_pool_utilization", "Compress pool utilisation since start, 0..1", (s) => s.utilization);
+    new Gauge({
+      name: "webhook_deliveries_in_flight",
+      help: "Webhook deliveries this instance holds (sending or queued for a host)",
+      registers,
+      collect() {
+        this.set(self.#sources.dispatcher?.inFlight ?? 0);
+      }
+    });
+  }
+  /** Where scrape-time gauges read from; call again as parts are created. */
+  attach(sources) {
+    this.#sources = { ...this.#sources, ...sources };
+  }
+  observeHttp(method, route, status, seconds) {
+    const labels = { method, route, status: String(status) };
+    this.httpRequests.inc(labels);
+    this.httpDuration.observe(labels, seconds);
+  }
+  /** Runner onItem hook: one image reached its final state. */
+  observeItem(outcome, ms) {
+    if (outcome.ok) {
+      this.imagesProcessed.inc({ format: outcome.format, outcome: "succeeded" });
+      this.imageBytesIn.inc({ format: outcome.format }, outcome.bytesIn);
+      this.imageBytesOut.inc({ format: outcome.format }, outcome.bytesOut);
+    } else {
+      this.imagesProcessed.inc({ format: "unknown", outcome: "failed" });
+    }
+    this.imageDuration.observe({ outcome: outcome.ok ? "succeeded" : "failed" }, ms / 1e3);
+  }
+  observeCompress(format, ok, seconds) {
+    this.compressDuration.observe({ format: format ?? "unknown", outcome: ok ? "succeeded" : "failed" }, seconds);
+  }
+  /** Dispatcher onAttempt hook. */
+  observeWebhook(event, outcome, ms) {
+    this.webhookDeliveries.inc({ event, outcome });
+    this.webhookDuration.observe({ outcome }, ms / 1e3);
+  }
+  get contentType() {
+    return this.registry.contentType;
+  }
+  /** The Prometheus text exposition. */
+  render() {
+    this.#pending = null;
+    return this.registry.metrics();
+  }
+  /** One store read per scrape, shared by the gauges that need it; a store error skips them. */
+  #pendingStats() {
+    const store = this.#sources.store;
+    if (!store) return Promise.resolve(null);
+    const now = Date.now();
+    if (!this.#pending || now - this.#pending.at > 1e3) {
+      this.#pending = { at: now, value: store.pendingStats(now).catch(() => null) };
+    }
+    return this.#pending.value;
+  }
+}
+export {
+  Metrics
+};
+//# sourceMappingURL=metrics.js.map

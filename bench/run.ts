@@ -1,0 +1,44 @@
+// npm run bench [-- --quick] [--corpus DIR]: every figure of issue 6 with its target, as a table
+// on stdout and as JSON in bench/results.json. Ratios are measured within one run, interleaved.
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from './args.js';
+import { codecBench, tradeOffTable } from './codec.js';
+import { loadCorpus } from './corpus.js';
+import { type Figure, markdownTable, table } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** the project root: run.js lives in <root>/dist/bench (or <root>/bench/.out/bench in development) */
+const projectRoot = here.endsWith(join('bench', '.out', 'bench')) ? resolve(here, '..', '..', '..') : resolve(here, '..', '..');
+
+const args = parseArgs(process.argv.slice(2), {
+  corpus: resolve(projectRoot, '..', 'shared', 'corpus'),
+  out: join(projectRoot, 'bench', 'results.json'),
+});
+const started = Date.now();
+const log = (s: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}`);
+
+const corpus = loadCorpus(args.corpus);
+const threads = args.threads ?? availableParallelism();
+const figures: Figure[] = [];
+const details: Record<string, unknown> = {};
+
+if (args.only.has('codec')) {
+  const r = await codecBench(corpus, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.codec = r;
+  console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+}
+
+const machine = {
+  nproc: availableParallelism(),
+  cpu: cpus()[0]?.model ?? 'unknown',
+  memoryMB: Math.round(totalmem() / 2 ** 20),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+};
+console.log(table(figures));
+writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), quick: args.quick, corpus: args.corpus, threads, machine, durationSeconds: Math.round((Date.now() - started) / 1000), figures, details, markdown: markdownTable(figures) }, null, 2) + '\n');
+log(`wrote ${args.out}`);

@@ -1,0 +1,43 @@
+// Small numeric helpers: medians, timers, formatting.
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+export const min = (xs: readonly number[]) => Math.min(...xs);
+export const max = (xs: readonly number[]) => Math.max(...xs);
+
+/** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
+export const now = () => performance.now();
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = now();
+  const value = await fn();
+  return { ms: now() - t0, value };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function round(x: number, digits = 2): number {
+  if (!Number.isFinite(x)) return x;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Runs tasks with at most `limit` in flight; resolves with results in order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(lanes);
+  return out;
+}

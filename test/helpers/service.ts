@@ -1,0 +1,136 @@
+// Starting the real service for tests: in-process (startService) or as a child process
+// (node dist/src/main.js, for kill -9 and multi-process tests). Loopback only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startService, type RunningService } from '../../src/service.js';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+export function tempDir(prefix = 'icp-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Settings every test service gets: loopback, quiet, fast retries, one pool thread. */
+function testEnv(port: number, dataDir: string, env: Record<string, string>): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    WORKER_THREADS: '1',
+    FETCH_RETRY_BASE_MS: '20',
+    FETCH_CONNECT_TIMEOUT_MS: '2000',
+    FETCH_TIMEOUT_MS: '5000',
+    ...env,
+  };
+}
+
+export interface TestService {
+  base: string;
+  dataDir: string;
+  service: RunningService;
+  stop(): Promise<void>;
+}
+
+export async function startTestService(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestService> {
+  const port = await freePort();
+  const config = loadConfig(testEnv(port, dataDir, env));
+  const service = await startService(config, createLogger(config));
+  return { base: `http://127.0.0.1:${port}`, dataDir, service, stop: () => service.stop() };
+}
+
+export interface ChildService {
+  base: string;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  output(): string;
+  /** SIGTERM and wait (SIGKILL after 15 s). */
+  stop(): Promise<void>;
+}
+
+export async function spawnService(env: Record<string, string>, dataDir: string): Promise<ChildService> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+    env: { ...process.env, ...testEnv(port, dataDir, { LOG_LEVEL: 'warn', ...env }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`service exited early (${proc.exitCode}): ${out}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`service did not start: ${out}`);
+    await sleep(100);
+  }
+  return {
+    base, proc, exited,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resident memory high-water mark of a process, in MB (Linux). */
+export function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+  return Number(line.replace(/\D+/g, '')) / 1024;
+}
+
+export async function upload(
+  base: string,
+  csv: string | Uint8Array,
+  opts: { headers?: Record<string, string>; filename?: string; type?: string; fields?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(opts.fields ?? {})) form.append(k, v);
+  form.append('file', new Blob([csv as BlobPart], { type: opts.type ?? 'text/csv' }), opts.filename ?? 'products.csv');
+  const res = await fetch(`${base}/api/v1/upload`, { method: 'POST', body: form, headers: opts.headers ?? {} });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, { headers });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Polls the status until it is final (or the predicate holds); fails after timeoutMs. */
+export async function waitForStatus(base: string, id: string, opts: { timeoutMs?: number; until?: (body: any) => boolean; limit?: number } = {}): Promise<any> {
+  const until = opts.until ?? ((b: any) => b.status === 'completed' || b.status === 'failed');
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    const { status, body } = await getJson(`${base}/api/v1/status/${id}?limit=${opts.limit ?? 1000}`);
+    if (status === 200 && until(body)) return body;
+    if (Date.now() > deadline) throw new Error(`request ${id} did not get there in time: ${JSON.stringify(body).slice(0, 500)}`);
+    await sleep(100);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
