@@ -90,14 +90,41 @@ async function reference(img: CorpusImage): Promise<Reference> {
   return r;
 }
 
-function psnr(a: Uint8Array, b: Uint8Array): number {
+/** PSNR over RGB, or over RGBA with colour premultiplied by alpha (the colour of a fully
+ * transparent pixel is invisible, and encoders may change it). */
+function psnr(a: Uint8Array, b: Uint8Array, alpha: boolean): number {
   let se = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    se += d * d;
+  if (!alpha) {
+    for (let i = 0; i < a.length; i++) {
+      const d = a[i]! - b[i]!;
+      se += d * d;
+    }
+  } else {
+    for (let i = 0; i < a.length; i += 4) {
+      const aa = a[i + 3]! / 255;
+      const ba = b[i + 3]! / 255;
+      for (let c = 0; c < 3; c++) {
+        const d = a[i + c]! * aa - b[i + c]! * ba;
+        se += d * d;
+      }
+      const d = a[i + 3]! - b[i + 3]!;
+      se += d * d;
+    }
   }
   const mse = se / a.length;
   return mse === 0 ? 99 : 10 * Math.log10((255 * 255) / mse);
+}
+
+/** The JPEG coding process from the frame marker: SOF0 baseline, SOF1 extended (16-bit
+ * tables), SOF2 progressive. */
+export function jpegProcess(b: Uint8Array): string {
+  let i = 2;
+  while (i + 4 <= b.length && b[i] === 0xff) {
+    const m = b[i + 1]!;
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return `SOF${m - 0xc0}`;
+    i += 2 + ((b[i + 2]! << 8) | b[i + 3]!);
+  }
+  return '?';
 }
 
 /** PSNR of an output against its source, or an error string. */
@@ -107,7 +134,7 @@ async function check(img: CorpusImage, out: Uint8Array, alpha: boolean): Promise
     const pipeline = sharp(out);
     const { data, info } = await (alpha ? pipeline.ensureAlpha() : pipeline.removeAlpha()).raw().toBuffer({ resolveWithObject: true });
     if (info.width !== ref.width || info.height !== ref.height) return `${img.name}: ${info.width}x${info.height}, expected ${ref.width}x${ref.height}`;
-    const p = psnr(data, alpha ? ref.rgba : ref.rgb);
+    const p = psnr(data, alpha ? ref.rgba : ref.rgb, alpha);
     if (p < 25) return `${img.name}: PSNR ${p.toFixed(1)} dB (garbage?)`;
     return p;
   } catch (err) {
@@ -126,6 +153,7 @@ export async function measureVariants(images: CorpusImage[], variants: Variant[]
     const failures: string[] = [];
     const psnrs: number[] = [];
     let bytes = 0;
+    const processes = new Set<string>();
     for (const img of images) {
       let out: Uint8Array;
       try {
@@ -135,6 +163,7 @@ export async function measureVariants(images: CorpusImage[], variants: Variant[]
         continue;
       }
       bytes += out.length;
+      if (img.format === 'jpeg') processes.add(jpegProcess(out));
       const c = await check(img, out, v.alpha ?? false);
       if (typeof c === 'string') failures.push(c);
       else psnrs.push(c);
@@ -144,6 +173,7 @@ export async function measureVariants(images: CorpusImage[], variants: Variant[]
       minPsnr: psnrs.length === images.length ? round(Math.min(...psnrs), 2) : null,
       meanPsnr: psnrs.length ? round(sum(psnrs) / psnrs.length, 2) : null,
       checked: failures.length === 0, failures, rounds: [],
+      ...(processes.size ? { extra: { jpegProcess: [...processes].join('+') } } : {}),
     });
   }
   for (let r = 0; r < rounds; r++) {
@@ -190,8 +220,9 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
   sharp.concurrency(1); // one libvips thread per image
   sharp.cache(false); // no result caching across repeated inputs
   const rounds = opts.quick ? 2 : 5;
-  const jpegs = corpus.filter((i) => i.format === 'jpeg');
-  const pngs = corpus.filter((i) => i.format === 'png');
+  let jpegs = corpus.filter((i) => i.format === 'jpeg');
+  let pngs = corpus.filter((i) => i.format === 'png');
+  if (opts.quick) pngs = pngs.filter((i) => /alpha|chelsea/.test(i.name)).concat(pngs).slice(0, 2);
   const webps = corpus.filter((i) => i.format === 'webp');
   const figures: Figure[] = [];
 
@@ -201,8 +232,8 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
     { name: 'ours (pipeline settings)', encode: oursPipeline },
     { name: 'sharp mozjpeg:true', encode: sharpJpeg({ mozjpeg: true }) },
     { name: 'sharp libjpeg-turbo (default)', encode: sharpJpeg({}) },
-    { name: 'ours, library defaults (progressive)', encode: oursJpegWith(libDefaults) },
-    { name: 'ours + progressive', encode: oursJpegWith({ progressive: true }) },
+    { name: 'ours, library defaults (progressive:true, baseline:false)', encode: oursJpegWith(libDefaults) },
+    { name: 'ours + progressive:true (baseline:true kept)', encode: oursJpegWith({ progressive: true }) },
     { name: 'ours, baseline:false (16-bit DQT)', encode: oursJpegWith({ baseline: false }) },
     { name: 'ours, optimize_coding:false', encode: oursJpegWith({ optimize_coding: false }) },
     { name: 'ours + trellis_opt_zero/opt_table', encode: oursJpegWith({ trellis_opt_zero: true, trellis_opt_table: true }) },
@@ -211,7 +242,9 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
     { name: 'ours, trellis_loops:0 (trellis "off")', encode: oursJpegWith({ trellis_loops: 0 }) },
     { name: 'sharp mozjpeg, sequential', encode: sharpJpeg({ mozjpeg: true, progressive: false, optimiseScans: false }) },
   ];
-  const used = opts.quick ? jpegVariants.slice(0, 5) : jpegVariants;
+  const used = opts.quick ? jpegVariants.slice(0, 4) : jpegVariants;
+  // --quick: four of the photos plus the EXIF-rotated one
+  if (opts.quick) jpegs = [...jpegs.filter((i) => i.width >= 1000).slice(0, 4), ...jpegs.filter((i) => orientationOf(i) !== 1).slice(0, 1)];
   opts.log(`codec: JPEG, ${jpegs.length} images x ${used.length} variants x ${rounds} rounds`);
   const jr = await measureVariants(jpegs, used, rounds);
   const ours = jr[0]!;
@@ -243,12 +276,11 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
       },
     },
     { name: 'sharp png palette:true', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).png({ palette: true }).toBuffer()) },
-    { name: 'sharp png palette:true quality:80', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).png({ palette: true, quality: 80 }).toBuffer()) },
   ];
   opts.log(`codec: PNG, ${pngs.length} images x ${pngVariants.length} variants x ${rounds} rounds`);
-  const pr = pngs.length ? await measureVariants(pngs, pngVariants, rounds) : [];
-  const pngRows = pr.map((v) => ({ ...v, speedVsSharp: round(speedRatio(v, pr[1]!), 3), bytesVsSharp: round(v.bytes / pr[1]!.bytes, 4) }));
+  const pr = pngs.length ? await measureVariants(pngs, pngVariants, opts.quick ? 1 : 4) : [];
   if (pr[0]) pr[0].extra = { modes: pngReport };
+  const pngRows = pr.map((v) => ({ ...v, speedVsSharp: round(speedRatio(v, pr[1]!), 3), bytesVsSharp: round(v.bytes / pr[1]!.bytes, 4) }));
   if (pngRows.length) {
     const o = pngRows[0]!;
     figures.push(
@@ -265,7 +297,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
     { name: 'ours (pipeline settings)', alpha: true, encode: oursPipeline },
     { name: 'sharp webp q50', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).webp({ quality: Q }).toBuffer()) },
   ];
-  const reps = opts.quick ? 3 : 6;
+  const reps = opts.quick ? 2 : 6;
   opts.log(`codec: WebP, ${webps.length} images x ${reps} reps x ${webpVariants.length} variants x ${rounds} rounds`);
   const wr = webps.length ? await measureVariants(webps, webpVariants, rounds, reps) : [];
   const webpRows = wr.map((v) => ({ ...v, speedVsSharp: round(speedRatio(v, wr[1]!), 3), bytesVsSharp: round(v.bytes / wr[1]!.bytes, 4) }));
@@ -289,10 +321,10 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
 }
 
 export function tradeOffTable(rows: CodecBenchResult['jpeg']['variants']): string {
-  const head = '| settings | img/s/thread | speed vs sharp-mozjpeg | bytes vs sharp-mozjpeg | min / mean PSNR (dB) | check |';
+  const head = '| settings | img/s/thread | speed vs sharp-mozjpeg | bytes vs sharp-mozjpeg | coding | min / mean PSNR (dB) | check |';
   const lines = rows.map((r) =>
-    `| ${r.name} | ${Number.isFinite(r.imagesPerSecond) ? r.imagesPerSecond.toFixed(2) : 'n/a'} | ${Number.isFinite(r.speedVsSharpMoz) ? r.speedVsSharpMoz.toFixed(2) + 'x' : 'n/a'} | ${r.bytesVsSharpMoz.toFixed(3)}x | ${r.minPsnr ?? 'n/a'} / ${r.meanPsnr ?? 'n/a'} | ${r.checked ? 'ok' : 'FAIL: ' + r.failures[0]} |`);
-  return [head, '|---|---|---|---|---|---|', ...lines].join('\n');
+    `| ${r.name} | ${Number.isFinite(r.imagesPerSecond) ? r.imagesPerSecond.toFixed(2) : 'n/a'} | ${Number.isFinite(r.speedVsSharpMoz) ? r.speedVsSharpMoz.toFixed(2) + 'x' : 'n/a'} | ${r.bytesVsSharpMoz.toFixed(3)}x | ${String(r.extra?.jpegProcess ?? '')} | ${r.minPsnr ?? 'n/a'} / ${r.meanPsnr ?? 'n/a'} | ${r.checked ? 'ok' : 'FAIL: ' + r.failures[0]} |`);
+  return [head, '|---|---|---|---|---|---|---|', ...lines].join('\n');
 }
 
 // re-exported for the JSON: which EXIF orientations the JPEG set contains

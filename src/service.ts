@@ -3,12 +3,13 @@
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
-import { CompressPool } from './pipeline/pool.js';
+import { Metrics } from './metrics.js';
 import { PipelineRunner } from './pipeline/runner.js';
+import { TimedCompressPool } from './pipeline/timed-pool.js';
 import { serve, type RunningServer } from './runtime/serve.js';
 import { openStorage } from './storage/open.js';
 import { openStore } from './store/open.js';
-import type { Store } from './store/types.js';
+import type { ItemOutcome, ItemRecord, Store } from './store/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import { eventPayloadBuilder } from './webhooks/payload.js';
 
@@ -19,6 +20,7 @@ export interface RunningService {
   server: RunningServer;
   store: Store;
   runner: PipelineRunner | null;
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -28,12 +30,13 @@ export async function startService(config: Config, log: Logger): Promise<Running
   await storage.check();
   const payload = eventPayloadBuilder(config.PUBLIC_BASE_URL);
   const processes = config.ROLE !== 'api';
+  const metrics = new Metrics();
 
   const pool = processes
-    ? new CompressPool({
+    ? new TimedCompressPool({
       threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY,
       ...(config.CODEC_RUN_LOG ? { codecRunLog: config.CODEC_RUN_LOG } : {}),
-    })
+    }, (t) => metrics.observeCompress(t.format, t.ok, t.seconds))
     : null;
   const dispatcher = processes ? new WebhookDispatcher({
     store, log,
@@ -42,10 +45,19 @@ export async function startService(config: Config, log: Logger): Promise<Running
     allowlist: config.FETCH_ALLOWLIST,
     connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
     defaultSecret: config.WEBHOOK_SECRET ?? null,
+    onAttempt: (a) => metrics.observeWebhook(a.type, a.outcome, a.durationMs),
   }) : null;
   const runner = pool
-    ? new PipelineRunner({ config, store, storage, pool, log, payload, onEvent: () => dispatcher?.wake() })
+    ? new PipelineRunner({
+      config, store, storage, pool, log, payload,
+      onEvent: () => dispatcher?.wake(),
+      onItem: (item, outcome, ms) => {
+        metrics.observeItem(outcome, ms);
+        logItem(log, item, outcome, ms);
+      },
+    })
     : null;
+  metrics.attach({ store, ...(pool ? { pool } : {}), ...(runner ? { runner } : {}), ...(dispatcher ? { dispatcher } : {}) });
 
   const cleanup = async () => {
     const removed = await store.cleanupIngesting(Date.now() - STALE_INGEST_MS).catch((err) => {
@@ -62,6 +74,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     config, store, storage, log, role: config.ROLE,
     ...(pool ? { poolCheck: () => pool.ready() } : {}),
     onRequestCommitted: () => runner?.wake(),
+    metrics,
   });
   if (!config.API_KEY && config.ROLE !== 'worker') {
     log.warn('API_KEY is not set: the API is OPEN to anyone who can reach this port. Set API_KEY to require X-API-Key.');
@@ -81,5 +94,15 @@ export async function startService(config: Config, log: Logger): Promise<Running
     await pool?.close();
     await store.close();
   })());
-  return { server, store, runner, stop };
+  return { server, store, runner, metrics, stop };
+}
+
+/** One line per finished image: failures at info (with the reason), successes at debug. */
+function logItem(log: Logger, item: ItemRecord, outcome: ItemOutcome, ms: number): void {
+  const url = item.url.split('?')[0]; // query strings may carry signed-URL tokens
+  if (outcome.ok) {
+    log.debug({ request_id: item.requestId, url, format: outcome.format, bytes_in: outcome.bytesIn, bytes_out: outcome.bytesOut, duration_ms: ms }, 'image processed');
+  } else {
+    log.info({ request_id: item.requestId, url, error: outcome.error, duration_ms: ms }, 'image failed');
+  }
 }

@@ -6,11 +6,15 @@ import { HTTPException } from 'hono/http-exception';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import type { BlobStorage } from '../storage/types.js';
 import type { Store } from '../store/types.js';
 import { requireApiKey } from './auth.js';
+import { observeRequests } from './observe.js';
+import { registerDocsRoutes } from './routes/docs.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImageRoutes } from './routes/images.js';
+import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
@@ -26,6 +30,8 @@ export interface AppDeps {
   poolCheck?: () => Promise<void>;
   /** Called when an upload has been stored, so a local runner starts on it at once. */
   onRequestCommitted?: () => void;
+  /** This instance's metrics registry (served at /metrics); a fresh one when absent. */
+  metrics?: Metrics;
 }
 
 export type App = OpenAPIHono;
@@ -46,17 +52,24 @@ export function createApp(deps: AppDeps): App {
     },
   });
 
+  const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
+  // First: request id, one log line per request, HTTP metrics.
+  app.use('*', observeRequests({ log: deps.log, metrics }));
+
   app.onError((err, c) => {
     if (err instanceof AppError) return errorResponse(c, err.status, err.detail);
     // Hono's own refusals (e.g. a malformed JSON body) keep their status and get our shape.
     if (err instanceof HTTPException && err.status < 500) return errorResponse(c, err.status, err.message || 'Bad request');
-    deps.log.error({ err, path: c.req.path }, 'unhandled error');
+    deps.log.error({ err, req_id: c.get('requestId'), path: c.req.path }, 'unhandled error');
     return errorResponse(c, 500, 'Internal server error');
   });
   app.notFound((c) => errorResponse(c, 404, 'Not found'));
 
   registerHealthRoutes(app, deps);
+  registerMetricsRoute(app, metrics);
   if (deps.role === 'worker') return app;
+
+  registerDocsRoutes(app, deps);
 
   if (deps.config.API_KEY) app.use('/api/v1/*', requireApiKey(deps.config.API_KEY));
   // JSON bodies are small; only the upload streams, under its own limit.

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { AllowlistInput } from '../pipeline/address-policy.js';
 import { FetchError, postJson } from '../pipeline/guarded-fetch.js';
-import type { AttemptOutcome, DeliveryRecord, Store } from '../store/types.js';
+import type { AttemptOutcome, DeliveryRecord, EventType, Store } from '../store/types.js';
 import { retryDelay } from './backoff.js';
 import { normalizeSecret, sign } from './signing.js';
 
@@ -59,6 +59,8 @@ export interface WebhookDispatcherOptions {
   owner?: string;
   log?: Logger;
   now?: () => number;
+  /** Observes every recorded attempt (metrics). */
+  onAttempt?: (attempt: { type: EventType; outcome: AttemptOutcome['kind']; statusCode: number | null; durationMs: number }) => void;
 }
 
 interface Held {
@@ -83,6 +85,7 @@ export class WebhookDispatcher {
   readonly #stopGraceMs: number;
   readonly #log: Logger | undefined;
   readonly #now: () => number;
+  readonly #onAttempt: WebhookDispatcherOptions['onAttempt'];
 
   #running = false;
   #loop: Promise<void> | null = null;
@@ -112,6 +115,7 @@ export class WebhookDispatcher {
     this.owner = opts.owner ?? `dispatcher-${randomUUID()}`;
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
+    this.#onAttempt = opts.onAttempt;
     const allowlist = opts.allowlist;
     const connectTimeoutMs = Math.min(opts.connectTimeoutMs ?? 5000, this.#timeoutMs);
     this.#send =
@@ -212,7 +216,7 @@ export class WebhookDispatcher {
     const heldHere = queuedHere + (this.#sendingPerHost.get(host) ?? 0);
     if (heldHere >= this.#perHost + this.#maxQueuedPerHost) {
       // Parked: its lease runs out and it is claimed again later; no attempt is counted.
-      this.#log?.debug({ deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
+      this.#log?.debug({ request_id: delivery.requestId, deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
       return;
     }
     this.#queue.push({ delivery, host, leaseUntil });
@@ -236,7 +240,7 @@ export class WebhookDispatcher {
       if (this.#now() + this.#timeoutMs + 5000 > h.leaseUntil) continue;
       this.#sendingPerHost.set(h.host, busy + 1);
       const task: Promise<void> = this.#deliver(h.delivery)
-        .catch((err) => this.#log?.error({ err, deliveryId: h.delivery.id }, 'webhook dispatcher: delivery crashed'))
+        .catch((err) => this.#log?.error({ err, request_id: h.delivery.requestId, deliveryId: h.delivery.id }, 'webhook dispatcher: delivery crashed'))
         .finally(() => {
           this.#tasks.delete(task);
           const n = (this.#sendingPerHost.get(h.host) ?? 1) - 1;
@@ -309,9 +313,10 @@ export class WebhookDispatcher {
     outcome: AttemptOutcome,
   ): Promise<void> {
     const recorded = await this.#store.recordAttempt({ owner: this.owner, attempt: { deliveryId: d.id, ...a }, outcome, now: this.#now() });
-    const fields = { deliveryId: d.id, eventId: d.eventId, type: d.eventType, attempt: a.attempt, status: a.statusCode, error: a.error, outcome: outcome.kind };
+    const fields = { request_id: d.requestId, deliveryId: d.id, eventId: d.eventId, type: d.eventType, attempt: a.attempt, status: a.statusCode, error: a.error, outcome: outcome.kind };
+    if (recorded) this.#onAttempt?.({ type: d.eventType, outcome: outcome.kind, statusCode: a.statusCode, durationMs: a.durationMs });
     if (!recorded) this.#log?.warn(fields, 'webhook attempt not recorded: lease lost or delivery changed');
-    else if (outcome.kind === 'delivered') this.#log?.debug(fields, 'webhook delivered');
+    else if (outcome.kind === 'delivered') this.#log?.info(fields, 'webhook delivered');
     else this.#log?.info(fields, outcome.kind === 'failed' ? 'webhook delivery failed for good' : 'webhook attempt failed, will retry');
   }
 }

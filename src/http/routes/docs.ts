@@ -1,0 +1,173 @@
+// API documentation: GET /openapi.json (OpenAPI 3.1, generated from the same zod schemas the
+// routes validate with) and GET /docs (interactive reference, Scalar). Also declares the
+// security schemes and the webhooks this service sends, so the document describes both
+// directions of the contract.
+import { createRoute, z } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { EVENT_TYPES, type EventType } from '../../store/types.js';
+import { packageVersion } from '../../version.js';
+import type { App, AppDeps } from '../app.js';
+import { ProgressSchema, RequestStatusSchema } from '../schemas.js';
+
+const DESCRIPTION = `
+Upload a CSV of products and image URLs; every image is downloaded, compressed (quality 50 by
+default) and stored. Follow progress by request ID, download the output CSV, and get signed
+webhooks when processing starts, completes or fails.
+
+**Authentication.** When the server has \`API_KEY\` set, every \`/api/v1\` route requires
+\`X-API-Key: <key>\` or \`Authorization: Bearer <key>\` (401 when missing, 403 when wrong).
+Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\`, \`/metrics\` and the
+docs are never behind the key.
+
+**Errors** always have the body \`{ "detail": "..." }\`.
+
+**Request IDs.** Every response carries \`X-Request-Id\` (yours, if you sent a sane one); it is
+in the server's log line for the request.
+
+**Webhooks** (see the *Webhooks* section) follow the [Standard Webhooks](https://www.standardwebhooks.com/)
+spec: verify \`webhook-signature\` with any Standard Webhooks library and your \`whsec_\` secret.
+Delivery is at least once: deduplicate on \`webhook-id\`.
+`.trim();
+
+const TAGS = [
+  { name: 'requests', description: 'Upload a CSV, follow its progress, download the output CSV' },
+  { name: 'webhooks', description: 'Subscriptions to processing events, and their delivery log' },
+  { name: 'images', description: 'Compressed output images' },
+  { name: 'health', description: 'Liveness and readiness probes' },
+  { name: 'operations', description: 'Metrics and this documentation' },
+];
+
+// ---- webhooks this service sends ----------------------------------------------------------
+
+const WebhookHeaders = z.object({
+  'webhook-id': z.string().openapi({ description: 'Event id; the same on every retry of this event (deduplicate on it)', example: 'evt_7d0c2b9a-2222-4d55-9a8e-2f3f0c1d2e3f' }),
+  'webhook-timestamp': z.string().openapi({ description: 'Unix seconds when this attempt was signed; reject stale ones (e.g. older than 5 minutes)', example: '1735732800' }),
+  'webhook-signature': z.string().openapi({
+    description: 'Space-separated `v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`; the key is the base64-decoded part of the whsec_ secret. During a secret rotation two signatures are sent.',
+    example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
+  }),
+});
+
+const exampleBody = (type: EventType, status: string, progress: { total: number; done: number; failed: number }) => ({
+  type,
+  timestamp: '2025-01-01T12:00:05.000Z',
+  data: {
+    request_id: '0f8fad5b-d9cb-469f-a165-70867728950e',
+    status,
+    progress,
+    output_csv_url: 'https://images.example.com/api/v1/status/0f8fad5b-d9cb-469f-a165-70867728950e/output.csv',
+  },
+});
+
+const WEBHOOK_DOCS: Record<EventType, { summary: string; description: string; status: string; example: ReturnType<typeof exampleBody> }> = {
+  'processing.started': {
+    summary: 'A request started processing',
+    description: 'Sent once, when the first image of the request is picked up.',
+    status: 'processing',
+    example: exampleBody('processing.started', 'processing', { total: 3, done: 0, failed: 0 }),
+  },
+  'processing.completed': {
+    summary: 'A request finished with at least one image done',
+    description: 'Every image has a final state and at least one succeeded; `progress.failed` counts the others (their reasons are in the status endpoint\'s `errors`).',
+    status: 'completed',
+    example: exampleBody('processing.completed', 'completed', { total: 3, done: 2, failed: 1 }),
+  },
+  'processing.failed': {
+    summary: 'A request finished with no image done',
+    description: 'Every image failed, or the request could not be processed.',
+    status: 'failed',
+    example: exampleBody('processing.failed', 'failed', { total: 3, done: 0, failed: 3 }),
+  },
+};
+
+function registerWebhooks(app: App): void {
+  for (const type of EVENT_TYPES) {
+    const d = WEBHOOK_DOCS[type];
+    const body = z.object({
+      type: z.literal(type),
+      timestamp: z.string().openapi({ description: 'When the event happened (ISO 8601)' }),
+      data: z.object({
+        request_id: z.string(),
+        status: RequestStatusSchema,
+        progress: ProgressSchema,
+        output_csv_url: z.string().openapi({ description: 'Where the output CSV is (complete once the request is final)' }),
+      }),
+    }).openapi(`WebhookEvent_${type.replace('.', '_')}`, { example: d.example });
+    app.openAPIRegistry.registerWebhook({
+      method: 'post',
+      path: type,
+      tags: ['webhooks'],
+      summary: d.summary,
+      description: `${d.description} POSTed to every subscription for this event type and to the upload's own \`webhook_url\`, signed per Standard Webhooks. `
+        + 'Answer 2xx within the timeout to acknowledge; anything else (or no answer) is retried with exponential backoff and jitter over hours, then marked failed.',
+      request: {
+        headers: WebhookHeaders,
+        body: { required: true, content: { 'application/json': { schema: body } } },
+      },
+      responses: {
+        200: { description: 'Any 2xx acknowledges the event' },
+        default: { description: 'Anything else, or a timeout: the delivery is retried' },
+      },
+    });
+  }
+}
+
+// ---- the documentation routes -------------------------------------------------------------
+
+const openapiRoute = createRoute({
+  method: 'get', path: '/openapi.json', tags: ['operations'], summary: 'This OpenAPI 3.1 document',
+  responses: { 200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'The OpenAPI document' } },
+});
+
+const docsRoute = createRoute({
+  method: 'get', path: '/docs', tags: ['operations'], summary: 'Interactive API reference (HTML)',
+  description: 'Renders /openapi.json with Scalar. The page loads its script from a CDN.',
+  responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
+});
+
+type OpenApiDocument = ReturnType<App['getOpenAPI31Document']>;
+
+/** Every operation that takes the API key also takes it as a bearer token. */
+function addBearerAlternative(doc: OpenApiDocument): void {
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item as Record<string, { security?: Record<string, string[]>[] }>)) {
+      if (!op || typeof op !== 'object' || !Array.isArray(op.security)) continue;
+      if (op.security.some((s) => 'ApiKey' in s) && !op.security.some((s) => 'Bearer' in s)) op.security.push({ Bearer: [] });
+    }
+  }
+}
+
+export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): OpenApiDocument {
+  const doc = app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: {
+      title: 'image-csv-processor',
+      version: packageVersion(),
+      description: DESCRIPTION,
+      license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
+    },
+    servers: [{ url: deps.config.PUBLIC_BASE_URL, description: 'This server (PUBLIC_BASE_URL)' }],
+    tags: TAGS,
+  });
+  addBearerAlternative(doc);
+  return doc;
+}
+
+export function registerDocsRoutes(app: App, deps: AppDeps): void {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
+    type: 'apiKey', in: 'header', name: 'X-API-Key',
+    description: 'The server\'s API_KEY. Required on /api/v1 routes only when the server has API_KEY set.',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
+    type: 'http', scheme: 'bearer',
+    description: 'The same API key sent as `Authorization: Bearer <key>`.',
+  });
+  registerWebhooks(app);
+  app.openAPIRegistry.registerPath(openapiRoute);
+  app.openAPIRegistry.registerPath(docsRoute);
+
+  // Built on first request, when every route is registered; routes never change afterwards.
+  let document: OpenApiDocument | null = null;
+  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps)) as unknown as Record<string, unknown>));
+  app.get(docsRoute.path, Scalar({ url: openapiRoute.path, pageTitle: 'image-csv-processor API' }));
+}
