@@ -11,10 +11,12 @@ export interface BenchArgs {
   only: Set<Section>;
   /** worker threads for the pool / service; default: cores */
   threads: number | null;
+  /** when set: child servers run with --cpu-prof and a memory probe, output under this dir */
+  profile: string | null;
 }
 
 export function parseArgs(argv: string[], defaults: { corpus: string; out: string }): BenchArgs {
-  const args: BenchArgs = { quick: false, corpus: defaults.corpus, out: defaults.out, only: new Set(SECTIONS), threads: null };
+  const args: BenchArgs = { quick: false, corpus: defaults.corpus, out: defaults.out, only: new Set(SECTIONS), threads: null, profile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -26,12 +28,13 @@ export function parseArgs(argv: string[], defaults: { corpus: string; out: strin
     else if (a.startsWith('--corpus')) args.corpus = resolve(value());
     else if (a.startsWith('--out')) args.out = resolve(value());
     else if (a.startsWith('--threads')) args.threads = Number(value());
+    else if (a.startsWith('--profile')) args.profile = resolve(value());
     else if (a.startsWith('--only')) {
       const names = value().split(',').map((s) => s.trim());
       for (const n of names) if (!(SECTIONS as readonly string[]).includes(n)) throw new Error(`--only: unknown section ${n} (${SECTIONS.join(', ')})`);
       args.only = new Set(names as Section[]);
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--corpus DIR] [--out FILE] [--only codec,pool,e2e,ingest,api] [--threads N]');
+      console.log('usage: node dist/bench/run.js [--quick] [--corpus DIR] [--out FILE] [--only codec,pool,e2e,ingest,api] [--threads N] [--profile DIR]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

@@ -65,7 +65,8 @@ function oursJpegWith(overrides: Partial<MozJpegOptions>): (img: CorpusImage) =>
   };
 }
 
-const sharpJpeg = (opts: sharp.JpegOptions) => async (img: CorpusImage) =>
+type JpegOptions = NonNullable<Parameters<ReturnType<typeof sharp>['jpeg']>[0]>;
+const sharpJpeg = (opts: JpegOptions) => async (img: CorpusImage) =>
   new Uint8Array(await sharp(img.bytes).rotate().jpeg({ quality: Q, ...opts }).toBuffer());
 
 // ---------------------------------------------------------------------------------------------

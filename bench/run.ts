@@ -6,7 +6,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from './args.js';
 import { codecBench, tradeOffTable } from './codec.js';
+import { apiBench } from './api.js';
 import { loadCorpus } from './corpus.js';
+import { e2eBench } from './e2e.js';
+import { ingestBench } from './ingest.js';
+import { poolScalingBench } from './pool-scaling.js';
 import { type Figure, markdownTable, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +34,32 @@ if (args.only.has('codec')) {
   figures.push(...r.figures);
   details.codec = r;
   console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+}
+
+const jpegs = corpus.filter((i) => i.format === 'jpeg');
+/** the built server entry next to this file's build: <dist>/src/main.js */
+const serverEntry = resolve(here, '..', 'src', 'main.js');
+const diagnostics = args.profile ? { dir: args.profile, memProbe: join(here, 'diag', 'mem-probe.js') } : null;
+
+if (args.only.has('pool')) {
+  const r = await poolScalingBench(jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.pool = r.detail;
+}
+if (args.only.has('e2e')) {
+  const r = await e2eBench(jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.e2e = r.detail;
+}
+if (args.only.has('ingest')) {
+  const r = await ingestBench(serverEntry, threads, { quick: args.quick, log, diagnostics });
+  figures.push(...r.figures);
+  details.ingest = r.detail;
+}
+if (args.only.has('api')) {
+  const r = await apiBench(serverEntry, jpegs, threads, { quick: args.quick, log, diagnostics });
+  figures.push(...r.figures);
+  details.api = r.detail;
 }
 
 const machine = {

@@ -45,6 +45,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
     allowlist: config.FETCH_ALLOWLIST,
     connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
     defaultSecret: config.WEBHOOK_SECRET ?? null,
+    // Shutdown must not wait on a slow receiver: an unfinished send is sent again later.
+    stopGraceMs: Math.min(config.WEBHOOK_TIMEOUT_MS + 1000, 5000),
     onAttempt: (a) => metrics.observeWebhook(a.type, a.outcome, a.durationMs),
   }) : null;
   const runner = pool

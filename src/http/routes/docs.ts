@@ -127,12 +127,33 @@ const docsRoute = createRoute({
 
 type OpenApiDocument = ReturnType<App['getOpenAPI31Document']>;
 
-/** Every operation that takes the API key also takes it as a bearer token. */
-function addBearerAlternative(doc: OpenApiDocument): void {
+interface Operation {
+  security?: Record<string, string[]>[];
+  responses?: Record<string, { headers?: Record<string, unknown> }>;
+}
+
+/**
+ * What the route definitions leave out because it applies to all of them: every operation that
+ * takes the API key also takes it as a bearer token, and every response carries X-Request-Id.
+ */
+function decorate(doc: OpenApiDocument): void {
+  doc.components ??= {};
+  doc.components.headers = {
+    ...doc.components.headers,
+    RequestId: {
+      description: 'This request\'s id: the X-Request-Id you sent (up to 128 of A-Z a-z 0-9 . _ : = + / @ -), or a generated UUID. It is in the server log line for the request.',
+      schema: { type: 'string', example: '3c5e2b1a-9f0d-4e57-8a61-0d2b7c9e4f10' },
+    },
+  };
   for (const item of Object.values(doc.paths ?? {})) {
-    for (const op of Object.values(item as Record<string, { security?: Record<string, string[]>[] }>)) {
-      if (!op || typeof op !== 'object' || !Array.isArray(op.security)) continue;
-      if (op.security.some((s) => 'ApiKey' in s) && !op.security.some((s) => 'Bearer' in s)) op.security.push({ Bearer: [] });
+    for (const op of Object.values(item as Record<string, Operation>)) {
+      if (!op || typeof op !== 'object' || !op.responses) continue;
+      if (Array.isArray(op.security) && op.security.some((s) => 'ApiKey' in s) && !op.security.some((s) => 'Bearer' in s)) {
+        op.security.push({ Bearer: [] });
+      }
+      for (const res of Object.values(op.responses)) {
+        res.headers = { ...res.headers, 'X-Request-Id': { $ref: '#/components/headers/RequestId' } };
+      }
     }
   }
 }
@@ -149,7 +170,7 @@ export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): O
     servers: [{ url: deps.config.PUBLIC_BASE_URL, description: 'This server (PUBLIC_BASE_URL)' }],
     tags: TAGS,
   });
-  addBearerAlternative(doc);
+  decorate(doc);
   return doc;
 }
 

@@ -1,0 +1,75 @@
+// Command-line arguments of `image-csv-processor`. Bad arguments are a UsageError (exit 2).
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage:
+  image-csv-processor process <input.csv> --out <output.csv> [options]
+
+Downloads and compresses every image of a products CSV (the same pipeline as the server, without
+a server) and writes the output CSV with an "Output Image Urls" column pointing at the files.
+
+Options:
+  -o, --out <file>        output CSV (required)
+  -d, --out-dir <dir>     where the images go (default: <output name>-images next to the output CSV)
+  -c, --concurrency <n>   downloads in flight at once (default: DOWNLOAD_CONCURRENCY, 16)
+  -t, --threads <n>       compression threads (default: WORKER_THREADS, one per CPU)
+  -q, --quiet             no progress output, only the summary
+  -h, --help              this text
+  -v, --version           the version
+
+Environment: the server's settings apply where they make sense (FETCH_ALLOWLIST, MAX_IMAGE_BYTES,
+MAX_IMAGE_PIXELS, JPEG_QUALITY, FETCH_TIMEOUT_MS, LOG_LEVEL, ...).
+
+Exit status: 0 all images done, 1 some image failed, 2 bad arguments, configuration or CSV.`;
+
+export class UsageError extends Error {}
+
+export type Command =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean };
+
+function positiveInt(name: string, raw: string | undefined, max: number): number | null {
+  if (raw === undefined) return null;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw new UsageError(`--${name}: expected a whole number from 1 to ${max}, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+export function parseCommand(argv: string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        out: { type: 'string', short: 'o' },
+        'out-dir': { type: 'string', short: 'd' },
+        concurrency: { type: 'string', short: 'c' },
+        threads: { type: 'string', short: 't' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const [command, ...rest] = positionals;
+  if (command === undefined) throw new UsageError('no command given');
+  if (command !== 'process') throw new UsageError(`unknown command ${JSON.stringify(command)}; the command is "process"`);
+  if (rest.length === 0) throw new UsageError('process: the input CSV is missing');
+  if (rest.length > 1) throw new UsageError(`process: one input CSV expected, got ${rest.length}: ${rest.join(' ')}`);
+  if (!values.out) throw new UsageError('process: --out <output.csv> is required');
+  return {
+    kind: 'process',
+    input: rest[0]!,
+    out: values.out,
+    outDir: values['out-dir'] ?? null,
+    concurrency: positiveInt('concurrency', values.concurrency, 1024),
+    threads: positiveInt('threads', values.threads, 256),
+    quiet: values.quiet ?? false,
+  };
+}

@@ -1,0 +1,158 @@
+// The API documentation: /openapi.json is a valid OpenAPI 3.1 document (checked with an
+// independent validator from npm) that describes every route the app serves, and nothing it
+// does not; the webhooks and security schemes are in it; /docs serves the interactive page.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../src/config.js';
+import { createApp, type App } from '../src/http/app.js';
+import { createLogger } from '../src/log.js';
+import { LocalStorage } from '../src/storage/local.js';
+import { openSqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/types.js';
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
+
+let dir: string;
+let store: Store;
+let config: Config;
+let app: App;
+let doc: any;
+
+function build(role: Config['ROLE'] = 'all'): App {
+  return createApp({
+    config: { ...config, ROLE: role }, store, storage: new LocalStorage(join(dir, 'images')),
+    log: createLogger({ LOG_LEVEL: 'silent' }), role,
+  });
+}
+
+/** Hono's route table as "METHOD /path/{param}", middleware (method ALL) left out. */
+function servedRoutes(a: App): Set<string> {
+  return new Set(
+    a.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)(\{[^}]*\})?/g, '{$1}')}`),
+  );
+}
+
+function documentedRoutes(d: any): Set<string> {
+  const out = new Set<string>();
+  for (const [path, item] of Object.entries<any>(d.paths)) {
+    for (const m of METHODS) if (item[m]) out.add(`${m.toUpperCase()} ${path}`);
+  }
+  return out;
+}
+
+function operations(d: any): { key: string; op: any }[] {
+  return Object.entries<any>(d.paths).flatMap(([path, item]) =>
+    METHODS.filter((m) => item[m]).map((m) => ({ key: `${m.toUpperCase()} ${path}`, op: item[m] })));
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'icp-openapi-'));
+  store = await openSqliteStore(join(dir, 'store.db'));
+  config = loadConfig({ DATA_DIR: dir, PUBLIC_BASE_URL: 'https://images.example.com', API_KEY: 'openapi-test-key', LOG_LEVEL: 'silent' });
+  app = build();
+  const res = await app.request('/openapi.json');
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  doc = await res.json();
+});
+
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('/openapi.json', () => {
+  it('validates as OpenAPI 3.1', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(doc));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    expect(doc.openapi).toMatch(/^3\.1\./);
+  });
+
+  it('documents every route the app serves, and only those', () => {
+    const served = servedRoutes(app);
+    const documented = documentedRoutes(doc);
+    expect(served.size).toBeGreaterThan(10);
+    expect([...served].filter((r) => !documented.has(r))).toEqual([]);
+    expect([...documented].filter((r) => !served.has(r))).toEqual([]);
+    // the seed's contract, by name
+    for (const r of ['POST /api/v1/upload', 'GET /api/v1/status/{request_id}', 'GET /api/v1/status/{request_id}/output.csv',
+      'POST /api/v1/webhook/configure', 'GET /api/v1/webhooks', 'DELETE /api/v1/webhooks/{id}', 'GET /images/{key}',
+      'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /docs']) {
+      expect(documented, r).toContain(r);
+    }
+  });
+
+  it('gives every operation a summary, a tag and a success response; /api/v1 ones the API key and its errors', () => {
+    const tags = new Set(doc.tags.map((t: { name: string }) => t.name));
+    for (const { key, op } of operations(doc)) {
+      expect(op.summary, key).toBeTruthy();
+      expect(op.tags?.length, key).toBeGreaterThan(0);
+      for (const t of op.tags) expect(tags, `${key} tag ${t}`).toContain(t);
+      expect(Object.keys(op.responses).some((s) => /^2\d\d$/.test(s)), key).toBe(true);
+      for (const r of Object.values<any>(op.responses)) expect(r.headers?.['X-Request-Id'], key).toBeDefined();
+      if (key.includes(' /api/v1/')) {
+        expect(op.security, key).toEqual(expect.arrayContaining([{ ApiKey: [] }, { Bearer: [] }]));
+        for (const s of ['401', '403', '500']) expect(op.responses[s], `${key} ${s}`).toBeDefined();
+        expect(op.responses['401'].content['application/json'].schema.$ref, key).toBe('#/components/schemas/Error');
+      } else {
+        expect(op.security, key).toBeUndefined();
+      }
+    }
+    const upload = doc.paths['/api/v1/upload'].post;
+    expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
+    for (const s of ['202', '400', '413', '415']) expect(upload.responses[s], s).toBeDefined();
+  });
+
+  it('declares the API key security scheme (header and bearer), the server and the tags', () => {
+    expect(doc.components.securitySchemes.ApiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-Key' });
+    expect(doc.components.securitySchemes.Bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.servers).toEqual([expect.objectContaining({ url: 'https://images.example.com' })]);
+    expect(doc.info).toMatchObject({ title: 'image-csv-processor', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+    expect(doc.info.description).toMatch(/X-API-Key/);
+  });
+
+  it('describes the three webhook events with their body and the Standard Webhooks headers', () => {
+    expect(Object.keys(doc.webhooks).sort()).toEqual(['processing.completed', 'processing.failed', 'processing.started']);
+    for (const [type, item] of Object.entries<any>(doc.webhooks)) {
+      const op = item.post;
+      const headers = op.parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name).sort();
+      expect(headers).toEqual(['webhook-id', 'webhook-signature', 'webhook-timestamp']);
+      const ref: string = op.requestBody.content['application/json'].schema.$ref;
+      const schema = doc.components.schemas[ref.split('/').pop()!];
+      expect(schema.properties.type.const ?? schema.properties.type.enum?.[0]).toBe(type);
+      expect(Object.keys(schema.properties.data.properties).sort()).toEqual(['output_csv_url', 'progress', 'request_id', 'status']);
+      expect(schema.example.type).toBe(type);
+    }
+  });
+
+  it('is served by api instances only; workers serve health and metrics', async () => {
+    const worker = build('worker');
+    expect([...servedRoutes(worker)].sort()).toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz']);
+    expect((await worker.request('/openapi.json')).status).toBe(404);
+  });
+});
+
+describe('/docs', () => {
+  it('serves the interactive reference pointing at /openapi.json', async () => {
+    const res = await app.request('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    expect(html).toContain('/openapi.json');
+    expect(html).toContain('image-csv-processor API');
+  });
+
+  it('is open even when API_KEY is set (so is the document)', async () => {
+    expect((await app.request('/docs')).status).toBe(200);
+    expect((await app.request('/openapi.json')).status).toBe(200);
+    expect((await app.request('/api/v1/webhooks')).status).toBe(401);
+  });
+});

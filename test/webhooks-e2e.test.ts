@@ -1,0 +1,103 @@
+// Webhook delivery through the whole service: durable across kill -9, and never in the way of
+// image processing. Receivers listen on 127.0.0.9 (allowlisted), images on 127.0.0.10.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startImageServer, type ImageServer } from './helpers/image-server.js';
+import { freePort, sleep, spawnService, startTestService, tempDir, upload, waitForStatus } from './helpers/service.js';
+
+interface Received { headers: IncomingMessage['headers']; body: string }
+
+function startReceiver(port: number, handle: (req: IncomingMessage, res: ServerResponse) => void = (_q, r) => r.writeHead(204).end()) {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      handle(req, res);
+    });
+  });
+  return new Promise<{ port: number; received: Received[]; close(): Promise<void> }>((resolve) => {
+    server.listen(port, '127.0.0.9', () => resolve({
+      port,
+      received,
+      close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
+    }));
+  });
+}
+
+async function subscribe(base: string, url: string, events: string[]) {
+  const res = await fetch(`${base}/api/v1/webhook/configure`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ webhook_url: url, events }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; secret: string };
+}
+
+const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
+
+describe('webhooks end to end', () => {
+  let images: ImageServer;
+  beforeAll(async () => {
+    images = await startImageServer({ host: '127.0.0.10' });
+    images.serve('/a.jpg', new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/rocket-small.jpg'))), 'image/jpeg');
+  });
+  afterAll(async () => {
+    await images?.close();
+  });
+
+  it('delivers an event written before a kill -9 once the service is back', async () => {
+    const dataDir = tempDir();
+    const receiverPort = await freePort();
+    // Nothing listens on the receiver's port yet: the first attempts fail and stay queued.
+    const env = { FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}`, WEBHOOK_BACKOFF_SCALE: '0.0002' };
+    const first = await spawnService(env, dataDir);
+    const sub = await subscribe(first.base, `http://127.0.0.9:${receiverPort}/hook`, ['processing.completed']);
+    const res = await upload(first.base, `${SEED_HEADER}\n1,SKU,${images.url('/a.jpg')}\n`);
+    await waitForStatus(first.base, res.body.request_id);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+
+    const receiver = await startReceiver(receiverPort);
+    const second = await spawnService(env, dataDir);
+    try {
+      const deadline = Date.now() + 30_000;
+      while (receiver.received.length === 0 && Date.now() < deadline) await sleep(100);
+      expect(receiver.received).toHaveLength(1);
+      const [msg] = receiver.received;
+      const verified = new Webhook(sub.secret).verify(msg!.body, {
+        'webhook-id': String(msg!.headers['webhook-id']),
+        'webhook-timestamp': String(msg!.headers['webhook-timestamp']),
+        'webhook-signature': String(msg!.headers['webhook-signature']),
+      }) as any;
+      expect(verified).toMatchObject({ type: 'processing.completed', data: { request_id: res.body.request_id, status: 'completed' } });
+      expect(verified.data.output_csv_url).toMatch(new RegExp(`/api/v1/status/${res.body.request_id}/output\\.csv$`));
+    } finally {
+      await second.stop();
+      await receiver.close();
+    }
+  }, 90_000);
+
+  it('completes a request on time while its receiver never answers', async () => {
+    const hanging = await startReceiver(await freePort(), () => { /* never answers */ });
+    const svc = await startTestService({ FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}`, WEBHOOK_TIMEOUT_MS: '60000' });
+    try {
+      const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU,${images.url('/a.jpg')}\n`, {
+        fields: { webhook_url: `http://127.0.0.9:${hanging.port}/slow` },
+      });
+      expect(res.status).toBe(202);
+      expect(res.body.webhook_secret).toMatch(/^whsec_/);
+      const status = await waitForStatus(svc.base, res.body.request_id, { timeoutMs: 20_000 });
+      expect(status.status).toBe('completed');
+      // The receiver holds the started event unanswered (a 60 s timeout), yet processing
+      // finished without waiting for it.
+      expect(hanging.received.map((r) => JSON.parse(r.body).type)).toContain('processing.started');
+    } finally {
+      await svc.stop();
+      await hanging.close();
+    }
+  }, 60_000);
+});
