@@ -64,6 +64,10 @@ export async function apiBench(entry: string, jpegs: CorpusImage[], threads: num
     const before = await getStatus(server.base, id);
     opts.log(`api: autocannon -c 50 -d ${seconds} on /api/v1/status/{id} (1 000 products, job at ${before.progress.done}/${before.progress.total})`);
     const r = await autocannon(`${server.base}/api/v1/status/${id}`, 50, seconds);
+    // the same request with one connection: the service time of one status call (job still running)
+    const single = await autocannon(`${server.base}/api/v1/status/${id}`, 1, opts.quick ? 2 : 3);
+    // the floor of the HTTP stack under the same load: a route that reads nothing from the store
+    const floor = await autocannon(`${server.base}/healthz`, 50, opts.quick ? 2 : 3);
     const after = await getStatus(server.base, id);
     const running = after.status === 'processing' && after.progress.done < after.progress.total;
     opts.log(`api: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms; job at ${after.progress.done}/${after.progress.total} afterwards (${after.status})`);
@@ -71,9 +75,11 @@ export async function apiBench(entry: string, jpegs: CorpusImage[], threads: num
       figure('api.status_rps', `GET status (1 000 products, default page) under load: requests/s`, round(r.requestsPerSecond, 0), 'req/s'),
       figure('api.status_p99', 'GET status under load: p99 latency', r.p99, 'ms', '<= 50 ms', r.p99 <= 50 && r.non2xx === 0 && r.errors === 0 && running,
         running ? undefined : 'the job was not running for the whole measurement'),
+      figure('api.status_single_p50', 'GET status, 1 connection: p50 latency (service time)', single.p50, 'ms', '', null, `${round(single.requestsPerSecond, 0)} req/s with one connection`),
+      figure('api.healthz_p99', 'GET /healthz, same load (HTTP floor): p99', floor.p99, 'ms', '', null, `${round(floor.requestsPerSecond, 0)} req/s`),
       figure('api.images_during_load', 'Images compressed while under API load', after.progress.done - before.progress.done, 'img'),
     ];
-    return { figures, detail: { seconds, connections: 50, products, result: r, jobBefore: before.progress, jobAfter: after.progress, jobRunningThroughout: running } };
+    return { figures, detail: { seconds, connections: 50, products, result: r, singleConnection: single, healthzFloor: floor, jobBefore: before.progress, jobAfter: after.progress, jobRunningThroughout: running } };
   } finally {
     await server.stop();
     await images.close();
