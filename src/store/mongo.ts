@@ -49,73 +49,16 @@ interface RequestDoc {
   pendingEvents?: Array<{ type: EventType; at: number }>;
 }
 
-interface ProductDoc {
-  _id?: ObjectId;
-  requestId: string;
-  serial: number;
-  name: string;
-  inputUrls: string[];
-}
+/** A record as stored: its `id` becomes the document's `_id`. */
+type Doc<T extends { id: string }, Id = string> = Omit<T, 'id'> & { _id: Id };
 
-interface ItemDoc {
-  _id: ObjectId;
-  requestId: string;
-  url: string;
-  state: ItemDocState;
-  attempts: number;
-  leaseOwner: string | null;
-  leaseUntil: number | null;
-  outputKey: string | null;
-  error: string | null;
-  createdAt: number;
-}
-
-interface SubscriptionDoc {
-  _id: string;
-  url: string;
-  events: EventType[];
-  secret: string;
-  previousSecret: string | null;
-  previousSecretExpiresAt: number | null;
-  createdAt: number;
-}
-
-interface EventDoc {
-  _id: string;
-  requestId: string;
-  type: EventType;
-  payload: string;
-  createdAt: number;
-  /** Tie-break for events written in the same millisecond: started before the final one. */
-  order: number;
-}
-
-interface DeliveryDoc {
-  _id: string;
-  eventId: string;
-  subscriptionId: string | null;
-  requestId: string;
-  url: string;
-  eventType: EventType;
-  payload: string;
-  state: DeliveryState;
-  attempts: number;
-  nextAttemptAt: number;
-  leaseOwner: string | null;
-  leaseUntil: number | null;
-  lastError: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
-
-interface AttemptDoc {
-  deliveryId: string;
-  attempt: number;
-  at: number;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-}
+type ProductDoc = ProductRecord & { _id?: ObjectId; requestId: string };
+type ItemDoc = Omit<Doc<ItemRecord, ObjectId>, 'state'> & { state: ItemDocState; createdAt: number };
+type SubscriptionDoc = Doc<Subscription>;
+/** `order` breaks ties between events of one millisecond: started before the final one. */
+type EventDoc = Doc<EventRecord> & { order: number };
+type DeliveryDoc = Doc<DeliveryRecord>;
+type AttemptDoc = DeliveryAttempt;
 
 const COMMITTED: RequestStatus[] = ['received', 'processing', 'completed', 'failed'];
 const UNFINISHED_ITEM: ItemDocState[] = ['staged', 'pending', 'running'];
