@@ -51,11 +51,6 @@ export function defaultOutDir(out: string): string {
   return join(dirname(out), `${name}-images`);
 }
 
-/** LocalStorage's layout: <root>/<first two hex digits>/<key>. */
-function imagePath(root: string, key: string): string {
-  return join(root, key.slice(0, 2), key);
-}
-
 /** How the output CSV refers to a file: relative to the CSV's folder if inside it, else absolute. */
 export function fileReference(csvPath: string, file: string): string {
   const rel = relative(dirname(csvPath), file);
@@ -168,7 +163,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     progress.finish({ ...state, done: final.done, failed: final.failed });
     await runner.stop();
     runner = null;
-    await writeOutputCsv(out, outputRows(store, request.id, (key) => fileReference(out, imagePath(outDir, key))));
+    await writeOutputCsv(out, outputRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
     return { request: final, failures, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});

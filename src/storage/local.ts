@@ -11,13 +11,14 @@ export class LocalStorage implements BlobStorage {
 
   constructor(private readonly root: string) {}
 
-  #path(key: string): string {
+  /** Where a key's file lives: <root>/<first two hex digits>/<key>. */
+  pathOf(key: string): string {
     if (!BLOB_KEY.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
     return join(this.root, key.slice(0, 2), key);
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    const path = this.#path(key);
+    const path = this.pathOf(key);
     if (await access(path).then(() => true, () => false)) return; // same key, same bytes
     await mkdir(join(this.root, key.slice(0, 2)), { recursive: true });
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
@@ -32,7 +33,7 @@ export class LocalStorage implements BlobStorage {
 
   async get(key: string): Promise<StoredBlob | null> {
     if (!BLOB_KEY.test(key)) return null;
-    const path = this.#path(key);
+    const path = this.pathOf(key);
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) return null;
     return {
