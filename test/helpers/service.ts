@@ -68,7 +68,9 @@ export interface ChildService {
 export async function spawnService(env: Record<string, string>, dataDir: string): Promise<ChildService> {
   const port = await freePort();
   const proc = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
-    env: { ...process.env, ...testEnv(port, dataDir, { LOG_LEVEL: 'warn', ...env }) },
+    // MONGODB_URI from the environment (CI with a mongo service) is for the store contract
+    // tests only: these services use the SQLite file in dataDir unless a test says otherwise.
+    env: { ...process.env, MONGODB_URI: '', ...testEnv(port, dataDir, { LOG_LEVEL: 'warn', ...env }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
