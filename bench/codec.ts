@@ -33,6 +33,8 @@ export interface VariantResult {
   failures: string[];
   /** per-round pass times, ms */
   rounds: number[];
+  /** per image: median ms over rounds */
+  perImageMs: Record<string, number>;
   extra?: Record<string, unknown>;
 }
 
@@ -173,10 +175,11 @@ export async function measureVariants(images: CorpusImage[], variants: Variant[]
       name: v.name, images: images.length * repsPerImage, msPerPass: NaN, imagesPerSecond: NaN, bytes,
       minPsnr: psnrs.length === images.length ? round(Math.min(...psnrs), 2) : null,
       meanPsnr: psnrs.length ? round(sum(psnrs) / psnrs.length, 2) : null,
-      checked: failures.length === 0, failures, rounds: [],
+      checked: failures.length === 0, failures, rounds: [], perImageMs: {},
       ...(processes.size ? { extra: { jpegProcess: [...processes].join('+') } } : {}),
     });
   }
+  const perImage = variants.map(() => new Map<string, number[]>());
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < variants.length; k++) {
       const i = (k + r) % variants.length;
@@ -187,13 +190,18 @@ export async function measureVariants(images: CorpusImage[], variants: Variant[]
         for (const img of images) {
           const t0 = now();
           await v.encode(img);
-          ms += now() - t0;
+          const t = now() - t0;
+          ms += t;
+          const list = perImage[i]!.get(img.name) ?? [];
+          list.push(t);
+          perImage[i]!.set(img.name, list);
         }
       }
       results[i]!.rounds.push(ms);
     }
   }
-  for (const res of results) {
+  for (const [i, res] of results.entries()) {
+    for (const [name, ts] of perImage[i]!) res.perImageMs[name] = round(median(ts), 1);
     res.msPerPass = median(res.rounds);
     res.imagesPerSecond = res.images / (res.msPerPass / 1000);
   }
@@ -241,7 +249,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
     { name: 'ours + trellis_multipass', encode: oursJpegWith({ trellis_multipass: true }) },
     { name: 'ours, trellis_loops:2', encode: oursJpegWith({ trellis_loops: 2 }) },
     { name: 'ours, trellis_loops:0 (trellis "off")', encode: oursJpegWith({ trellis_loops: 0 }) },
-    { name: 'sharp mozjpeg, sequential', encode: sharpJpeg({ mozjpeg: true, progressive: false, optimiseScans: false }) },
+    { name: 'sharp mozjpeg, optimiseScans:false (preset keeps progressive)', encode: sharpJpeg({ mozjpeg: true, progressive: false, optimiseScans: false }) },
   ];
   const used = opts.quick ? jpegVariants.slice(0, 4) : jpegVariants;
   // --quick: four of the photos plus the EXIF-rotated one

@@ -16,7 +16,7 @@ import { productCsv, upload, waitFinal } from './csv.js';
 import { startImageServer } from './image-server.js';
 import { poolPass, POOL_DEFAULTS } from './pool-scaling.js';
 import { figure, type Figure } from './report.js';
-import { mapLimit, median, now, round } from './stats.js';
+import { mainThreadCpuMs, mapLimit, median, now, processCpuMs, round } from './stats.js';
 
 export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { quick: boolean; log: (s: string) => void }) {
   const images = opts.quick ? 100 : 220; // --quick is a smoke run; the target is measured on >= 200
@@ -47,7 +47,7 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
     const up = await upload(base, csv);
     if (up.status !== 202 || !up.body.request_id) throw new Error(`upload: HTTP ${up.status} ${JSON.stringify(up.body)}`);
     const accepted = now();
-    const fin = await waitFinal(base, up.body.request_id, 25);
+    const fin = await waitFinal(base, up.body.request_id, 100);
     const { progress, status } = fin.status;
     if (status !== 'completed' || progress.done !== n || progress.failed !== 0) throw new Error(`e2e: ${status} ${JSON.stringify(progress)}`);
     return { ms: fin.at - t0, uploadMs: accepted - t0 };
@@ -71,15 +71,25 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
     const rawMs: number[] = [];
     const sharpMs: number[] = [];
     const order = ['svc', 'raw', 'sharp'] as const;
+    // CPU per image of each phase: whole process, and the main thread alone (where the service's
+    // HTTP, fetch, store and runner run; the codecs run in pool threads)
+    const cpu = { svc: [] as number[], raw: [] as number[], sharp: [] as number[], svcMain: [] as number[] };
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < order.length; k++) {
         const which = order[(k + r) % order.length]!;
+        const p0 = processCpuMs();
+        const m0 = mainThreadCpuMs();
+        const account = () => {
+          cpu[which].push((processCpuMs() - p0) / images);
+          if (which === 'svc') cpu.svcMain.push((mainThreadCpuMs() - m0) / images);
+        };
         if (which === 'svc') {
           const s = await runService(`r${r}`, images);
           svc.push(s.ms);
           uploads.push(s.uploadMs);
         } else if (which === 'raw') rawMs.push(await runRaw());
         else sharpMs.push(await runSharp());
+        account();
       }
       opts.log(`e2e round ${r + 1}: service ${svc.at(-1)!.toFixed(0)} ms, raw pool ${rawMs.at(-1)!.toFixed(0)} ms, sharp pool ${sharpMs.at(-1)!.toFixed(0)} ms`);
     }
@@ -92,8 +102,13 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
       figure('e2e.sharp_pool_ips', `sharp mozjpeg pool, ${threads} threads: images/s`, round(ips(sharpMs), 2), 'img/s'),
       figure('e2e.vs_raw_pool', 'End to end / raw pool throughput', round(vsRaw, 3), 'x', '>= 0.9x', vsRaw >= 0.9),
       figure('e2e.vs_sharp_pool', 'End to end / sharp-mozjpeg pool throughput', round(vsSharp, 3), 'x', '>= 0.9x', vsSharp >= 0.9),
+      figure('e2e.cpu_per_image_service', 'CPU per image, service (all threads)', round(median(cpu.svc), 1), 'ms'),
+      figure('e2e.cpu_per_image_service_main', 'CPU per image, service main thread (HTTP+fetch+store+runner)', round(median(cpu.svcMain), 1), 'ms', '', null,
+        'includes this bench\'s image server and status polling (every 100 ms), which share the thread'),
+      figure('e2e.cpu_per_image_raw', 'CPU per image, raw pool (all threads)', round(median(cpu.raw), 1), 'ms'),
+      figure('e2e.cpu_per_image_sharp', 'CPU per image, sharp-mozjpeg pool (all threads)', round(median(cpu.sharp), 1), 'ms'),
     ];
-    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, imageServerRequests: server.requests() } };
+    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, cpuPerImageMs: cpu, imageServerRequests: server.requests() } };
   } finally {
     await service.stop();
     await raw.close();

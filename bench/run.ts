@@ -1,7 +1,7 @@
 // npm run bench [-- --quick] [--corpus DIR]: every figure of issue 6 with its target, as a table
 // on stdout and as JSON in bench/results.json. Ratios are measured within one run, interleaved.
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from './args.js';
@@ -22,7 +22,11 @@ const args = parseArgs(process.argv.slice(2), {
   out: join(projectRoot, 'bench', 'results.json'),
 });
 const started = Date.now();
-const log = (s: string) => console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s}`);
+const loads: { at: string; loadavg1: number }[] = [];
+const log = (s: string) => {
+  loads.push({ at: s.slice(0, 60), loadavg1: loadavg()[0]! });
+  console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s} (load ${loadavg()[0]!.toFixed(2)})`);
+};
 
 const corpus = loadCorpus(args.corpus);
 const threads = args.threads ?? availableParallelism();
@@ -60,6 +64,17 @@ if (args.only.has('api')) {
   const r = await apiBench(serverEntry, jpegs, threads, { quick: args.quick, log, diagnostics });
   figures.push(...r.figures);
   details.api = r.detail;
+  if (!args.quick && threads > 1) {
+    // what moves it: one core left to the event loop (WORKER_THREADS = cores - 1), same load
+    const r1 = await apiBench(serverEntry, jpegs, threads - 1, { quick: args.quick, log });
+    const p99 = r1.figures.find((f) => f.id === 'api.status_p99')!;
+    const floor = r1.figures.find((f) => f.id === 'api.healthz_p99')!;
+    const rps = r1.figures.find((f) => f.id === 'api.status_rps')!;
+    figures.push(
+      { ...p99, id: 'api.status_p99_threads_minus_1', label: `GET status p99 with WORKER_THREADS=${threads - 1}`, target: '(what moves it)', met: null, note: `${rps.value} req/s; /healthz p99 ${floor.value} ms` },
+    );
+    details.apiThreadsMinus1 = r1.detail;
+  }
 }
 
 const machine = {
@@ -70,5 +85,5 @@ const machine = {
   platform: `${process.platform} ${process.arch}`,
 };
 console.log(table(figures));
-writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), quick: args.quick, corpus: args.corpus, threads, machine, durationSeconds: Math.round((Date.now() - started) / 1000), figures, details, markdown: markdownTable(figures) }, null, 2) + '\n');
+writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), quick: args.quick, corpus: args.corpus, threads, machine, loadDuringRun: loads, durationSeconds: Math.round((Date.now() - started) / 1000), figures, details, markdown: markdownTable(figures) }, null, 2) + '\n');
 log(`wrote ${args.out}`);

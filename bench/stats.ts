@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Small numeric helpers: medians, timers, formatting.
 
 export function median(xs: readonly number[]): number {
@@ -40,4 +41,23 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   });
   await Promise.all(lanes);
   return out;
+}
+
+/** CPU time (ms) of this process's main thread, from /proc (Linux); NaN elsewhere. */
+export function mainThreadCpuMs(): number {
+  try {
+    // fields after the "(comm)": state is field 3; utime and stime are fields 14 and 15
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU time (ms) of the whole process, all threads. */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
