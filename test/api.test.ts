@@ -67,6 +67,10 @@ describe('HTTP API', () => {
     expect(third.body.products.map((p: any) => p.serial_number)).toEqual([5]);
     expect(third.body.next_cursor).toBeNull();
     expect((await getJson(`${svc.base}/api/v1/status/${id}?limit=0`)).status).toBe(400);
+    const page = await fetch(`${svc.base}/api/v1/status/${id}?limit=2`);
+    const etag = page.headers.get('etag')!;
+    expect(etag).toMatch(/^"v\d+"$/);
+    expect((await fetch(`${svc.base}/api/v1/status/${id}?limit=2`, { headers: { 'if-none-match': etag } })).status).toBe(304);
 
     const csv = await fetch(`${svc.base}/api/v1/status/${id}/output.csv`);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);

@@ -172,6 +172,31 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(payloadBody).toMatchObject({ type: 'processing.failed', data: { request_id: bad.id, status: 'failed' } });
     });
 
+    it('moves the request version on every change a status reader could see', async () => {
+      const req = await ingest(store, products(2, 1));
+      const version = async () => (await store.getRequest(req.id))!.version;
+      const v0 = await version();
+      const [a, b] = await store.claimItems({ owner: 'r', limit: 2, leaseMs: 60_000, now: Date.now(), payload });
+      const v1 = await version();
+      expect(v1).toBeGreaterThan(v0);
+      expect(await store.renewLeases({ owner: 'r', itemIds: [a!.id, b!.id], leaseMs: 60_000, now: Date.now() })).toHaveLength(2);
+      expect(await version()).toBe(v1); // a renewal changes nothing visible
+      await store.completeItem({ itemId: a!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now(), payload });
+      const v2 = await version();
+      expect(v2).toBeGreaterThan(v1);
+      await store.releaseItems('r');
+      expect(await version()).toBeGreaterThan(v2);
+    });
+
+    it('sets the per-upload receiver at commit when it came after the file', async () => {
+      const id = randomUUID();
+      await store.beginRequest({ id, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: 1000 });
+      await store.appendBatch(id, products(1));
+      const req = await store.commitRequest(id, 2000, { url: 'https://hooks.test/late', secret: 'whsec_late' });
+      expect(req).toMatchObject({ webhookUrl: 'https://hooks.test/late', webhookSecret: 'whsec_late' });
+      expect(await store.getRequest(id)).toMatchObject({ webhookUrl: 'https://hooks.test/late', webhookSecret: 'whsec_late' });
+    });
+
     it('releases an owner’s items back to pending on shutdown', async () => {
       await ingest(store, products(2, 1));
       const claimed = await store.claimItems({ owner: 'stopping', limit: 10, leaseMs: 60_000, now: Date.now(), payload });

@@ -4,6 +4,7 @@
 // any decoding) -> decode -> EXIF orientation applied to the pixels -> encode with no metadata ->
 // "never worse than the input" (below).
 import { appendFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { readDimensions, stripMetadata, type ImageFormat } from '../src/codecs/sniff.js';
@@ -37,6 +38,17 @@ export interface CompressWorkerData {
 }
 
 const config = (workerData ?? {}) as CompressWorkerData;
+
+// Codec threads give way to the event-loop thread (HTTP, store, downloads) when both want a
+// core, so status calls stay fast while the pool is saturated. On Linux the nice value is per
+// thread, so this lowers this pool thread only; elsewhere it would renice the whole process.
+if (process.platform === 'linux') {
+  try {
+    setPriority(10);
+  } catch {
+    // not supported by this runtime: run at normal priority
+  }
+}
 
 /** Wraps the result so Piscina transfers (not copies) the output buffer to the caller. */
 class Transferred {

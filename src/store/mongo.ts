@@ -45,6 +45,8 @@ interface RequestDoc {
   failed: number;
   createdAt: number;
   updatedAt: number;
+  /** See RequestRecord.version; absent on documents written before it existed. */
+  version?: number;
   /** Transitions whose event is not written yet (deployments without transactions). */
   pendingEvents?: Array<{ type: EventType; at: number }>;
 }
@@ -205,7 +207,7 @@ export class MongoStore implements Store {
   async beginRequest(input: Parameters<Store['beginRequest']>[0]) {
     const doc: RequestDoc = {
       _id: input.id, status: 'ingesting', webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
-      productCount: 0, total: 0, done: 0, failed: 0, createdAt: input.now, updatedAt: input.now,
+      productCount: 0, total: 0, done: 0, failed: 0, createdAt: input.now, updatedAt: input.now, version: 0,
     };
     if (input.idempotencyKey !== null) doc.idempotencyKey = input.idempotencyKey;
     // A key can be freed (abort) or taken (another instance) between our read and write.
@@ -243,7 +245,7 @@ export class MongoStore implements Store {
     }
   }
 
-  async commitRequest(requestId: string, now: number): Promise<RequestRecord> {
+  async commitRequest(requestId: string, now: number, webhook?: { url: string; secret: string }): Promise<RequestRecord> {
     const [productCount, total] = await Promise.all([
       this.#products.countDocuments({ requestId }),
       this.#items.countDocuments({ requestId }),
@@ -252,7 +254,7 @@ export class MongoStore implements Store {
     // is not committed. A crash in between is finished by cleanupIngesting.
     const request = await this.#requests.findOneAndUpdate(
       { _id: requestId, status: 'ingesting' },
-      { $set: { status: 'received', productCount, total, updatedAt: now } },
+      { $set: { status: 'received', productCount, total, updatedAt: now, ...(webhook ? { webhookUrl: webhook.url, webhookSecret: webhook.secret } : {}) } },
       { returnDocument: 'after' },
     );
     if (!request) throw new Error(`request ${requestId} is not being ingested`);
@@ -356,7 +358,9 @@ export class MongoStore implements Store {
       if (!doc) break;
       claimed.push(doc);
     }
-    for (const requestId of new Set(claimed.map((i) => i.requestId))) {
+    const claimedRequests = [...new Set(claimed.map((i) => i.requestId))];
+    if (claimedRequests.length) await this.#requests.updateMany({ _id: { $in: claimedRequests } }, { $inc: { version: 1 } });
+    for (const requestId of claimedRequests) {
       await this.#atomically((session) =>
         this.#transition(requestId, ['received'], 'processing', 'processing.started', now, input.payload, session));
     }
@@ -390,7 +394,7 @@ export class MongoStore implements Store {
       if (!item) return { applied: false };
       const request = await this.#requests.findOneAndUpdate(
         { _id: item.requestId },
-        { $inc: { done: outcome.ok ? 1 : 0, failed: outcome.ok ? 0 : 1 }, $set: { updatedAt: now } },
+        { $inc: { done: outcome.ok ? 1 : 0, failed: outcome.ok ? 0 : 1, version: 1 }, $set: { updatedAt: now } },
         { session, returnDocument: 'after' },
       );
       if (!request || request.done + request.failed < request.total) return { applied: true };
@@ -401,9 +405,11 @@ export class MongoStore implements Store {
   }
 
   async releaseItems(owner: string): Promise<number> {
+    const held = await this.#items.distinct('requestId', { leaseOwner: owner, state: 'running' });
     const res = await this.#items.updateMany({ leaseOwner: owner, state: 'running' }, [
       { $set: { state: 'pending', leaseOwner: null, leaseUntil: null, attempts: { $max: [{ $subtract: ['$attempts', 1] }, 0] } } },
     ]);
+    if (held.length) await this.#requests.updateMany({ _id: { $in: held } }, { $inc: { version: 1 } });
     return res.modifiedCount;
   }
 
@@ -425,8 +431,8 @@ export class MongoStore implements Store {
     payload: EventPayloadBuilder, session: ClientSession | undefined,
   ): Promise<RequestRecord | null> {
     const update = session
-      ? { $set: { status: to, updatedAt: now } }
-      : { $set: { status: to, updatedAt: now }, $push: { pendingEvents: { type, at: now } } };
+      ? { $set: { status: to, updatedAt: now }, $inc: { version: 1 } }
+      : { $set: { status: to, updatedAt: now }, $inc: { version: 1 }, $push: { pendingEvents: { type, at: now } } };
     const moved = await this.#requests.findOneAndUpdate(
       { _id: requestId, status: { $in: from } }, update, { session, returnDocument: 'after' },
     );
@@ -510,7 +516,7 @@ export class MongoStore implements Store {
         // Compare-and-set: a completion landing meanwhile wins and the next pass looks again.
         const fixed = await this.#requests.updateOne(
           { _id: doc._id, done: doc.done, failed: doc.failed },
-          { $set: { done, failed, updatedAt: now } },
+          { $set: { done, failed, updatedAt: now }, $inc: { version: 1 } },
         );
         if (fixed.matchedCount === 0) continue;
       }
@@ -713,7 +719,7 @@ function toRequest(d: RequestDoc): RequestRecord {
     id: d._id, status: d.status === 'aborting' ? 'ingesting' : d.status,
     idempotencyKey: d.idempotencyKey ?? null, webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed,
-    createdAt: d.createdAt, updatedAt: d.updatedAt,
+    createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,
   };
 }
 

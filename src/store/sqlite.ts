@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS requests (
   webhook_url TEXT, webhook_secret TEXT,
   product_count INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,
   done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
 CREATE TABLE IF NOT EXISTS products (
@@ -78,6 +78,11 @@ export async function openSqliteStore(file: string, opts: { busyTimeoutMs?: numb
   // defaults we want (synchronous=FULL keeps a commit durable across power loss too).
   await client.execute('PRAGMA journal_mode = WAL');
   await client.executeMultiple(SCHEMA);
+  // Files made before requests.version existed get the column (additive, so no data moves).
+  const columns = await client.execute('PRAGMA table_info(requests)');
+  if (!columns.rows.some((c) => c.name === 'version')) {
+    await client.execute('ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 0');
+  }
   let mutex = writeMutexes.get(file);
   if (!mutex) writeMutexes.set(file, (mutex = new Mutex()));
   return new SqliteStore(client, mutex);
@@ -205,17 +210,13 @@ export class SqliteStore implements Store {
   }
 
   async getItemsByUrl(requestId: string, urls: string[]): Promise<ItemRecord[]> {
-    const out: ItemRecord[] = [];
-    const unique = [...new Set(urls)];
-    for (let i = 0; i < unique.length; i += INSERT_CHUNK) {
-      const chunk = unique.slice(i, i + INSERT_CHUNK);
-      const res = await run(this.#db, 
-        `SELECT * FROM items WHERE request_id = ? AND url IN (${chunk.map(() => '?').join(',')})`,
-        [requestId, ...chunk],
-      );
-      out.push(...res.rows.map(toItem));
-    }
-    return out;
+    if (urls.length === 0) return [];
+    // One statement for any number of URLs (a JSON array), rather than a list of parameters.
+    const res = await run(this.#db,
+      'SELECT * FROM items WHERE request_id = ? AND url IN (SELECT value FROM json_each(?))',
+      [requestId, JSON.stringify([...new Set(urls)])],
+    );
+    return res.rows.map(toItem);
   }
 
   // ---- pipeline -------------------------------------------------------------------------
@@ -238,6 +239,7 @@ export class SqliteStore implements Store {
         claimed.push(...more.rows.map(toItem));
       }
       for (const requestId of new Set(claimed.map((i) => i.requestId))) {
+        await run(tx, 'UPDATE requests SET version = version + 1 WHERE id = ?', [requestId]);
         const started = await run(tx, 
           "UPDATE requests SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'received' RETURNING *",
           [now, requestId],
@@ -272,7 +274,7 @@ export class SqliteStore implements Store {
       const requestId = item.rows[0]?.request_id;
       if (requestId === undefined) return { applied: false };
       const updated = await run(tx, 
-        'UPDATE requests SET done = done + ?, failed = failed + ?, updated_at = ? WHERE id = ? RETURNING *',
+        'UPDATE requests SET done = done + ?, failed = failed + ?, updated_at = ?, version = version + 1 WHERE id = ? RETURNING *',
         [outcome.ok ? 1 : 0, outcome.ok ? 0 : 1, now, String(requestId)],
       );
       const request = toRequest(updated.rows[0]!);
@@ -291,10 +293,14 @@ export class SqliteStore implements Store {
   async releaseItems(owner: string): Promise<number> {
     return this.#write(async (tx) => {
       const res = await run(tx, 
-        "UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0) WHERE lease_owner = ? AND state = 'running'",
+        `UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0)
+         WHERE lease_owner = ? AND state = 'running' RETURNING request_id`,
         [owner],
       );
-      return res.rowsAffected;
+      for (const requestId of new Set(res.rows.map((r) => String(r.request_id)))) {
+        await run(tx, 'UPDATE requests SET version = version + 1 WHERE id = ?', [requestId]);
+      }
+      return res.rows.length;
     });
   }
 
@@ -489,7 +495,7 @@ function toRequest(r: Row): RequestRecord {
     id: String(r.id), status: String(r.status) as RequestRecord['status'],
     idempotencyKey: str(r.idempotency_key), webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret),
     productCount: Number(r.product_count), total: Number(r.total), done: Number(r.done), failed: Number(r.failed),
-    createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),
   };
 }
 

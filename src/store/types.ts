@@ -23,6 +23,11 @@ export interface RequestRecord {
   failed: number;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Grows with every change a status reader could see (a claim, a completion, a release), so
+   * a rendered status is still current exactly while the version is unchanged.
+   */
+  version: number;
 }
 
 export interface ProductRecord {

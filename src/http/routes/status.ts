@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../../errors.js';
 import type { App, AppDeps } from '../app.js';
 import { outputCsvStream } from '../output-csv.js';
+import { StatusCache } from '../status-cache.js';
 import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 import { allProductViews, productViews, requestView } from '../views.js';
 
@@ -61,13 +62,23 @@ export function registerStatusRoutes(app: App, deps: AppDeps): void {
     return request;
   };
 
+  const pages = new StatusCache();
   app.openapi(statusRoute, async (c) => {
     const { request_id } = c.req.valid('param');
     const { limit, cursor } = c.req.valid('query');
     const request = await load(request_id);
-    const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
-    const products = await productViews(store, request.id, page.items, config.PUBLIC_BASE_URL);
-    return c.json({ ...requestView(request), products, next_cursor: page.nextCursor }, 200);
+    // The page is a function of (version, limit, cursor): same version, same bytes.
+    const etag = `"v${request.version}"`;
+    if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, { etag }) as never;
+    const key = `${request.id}\n${limit}\n${cursor ?? ''}`;
+    let body = pages.get(key, request.version);
+    if (body === undefined) {
+      const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
+      const products = await productViews(store, request.id, page.items, config.PUBLIC_BASE_URL);
+      body = JSON.stringify({ ...requestView(request), products, next_cursor: page.nextCursor });
+      pages.set(key, request.version, body);
+    }
+    return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;
   });
 
   app.openapi(csvRoute, async (c) => {
