@@ -452,3 +452,12 @@ function webpWithExif(webp: Uint8Array): Uint8Array {
   head.set(new TextEncoder().encode('WEBP'), 8);
   return new Uint8Array(Buffer.concat([head, body]));
 }
+
+describe('embind glue', () => {
+  it('loads every codec glue that has the byte-at-a-time copy with the faster one', async () => {
+    const { patchedGlue } = await import('../workers/codecs.js');
+    await CODECS.jpeg.encode(await CODECS.jpeg.decode(fixture('rocket-small.jpg')));
+    // If a codec release drops the pattern this fails: check bench/diag/embind-copy.ts again.
+    expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/jpeg/codec/dec/mozjpeg_dec.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.js']));
+  });
+});
