@@ -5,7 +5,7 @@ import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PipelineRunner } from './pipeline/runner.js';
-import { TimedCompressPool } from './pipeline/timed-pool.js';
+import { CompressPool } from './pipeline/pool.js';
 import { serve, type RunningServer } from './runtime/serve.js';
 import { openStorage } from './storage/open.js';
 import { openStore } from './store/open.js';
@@ -33,10 +33,11 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const metrics = new Metrics();
 
   const pool = processes
-    ? new TimedCompressPool({
+    ? new CompressPool({
       threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY,
       ...(config.CODEC_RUN_LOG ? { codecRunLog: config.CODEC_RUN_LOG } : {}),
-    }, (t) => metrics.observeCompress(t.format, t.ok, t.seconds))
+      onTask: (t) => metrics.observeCompress(t.format, t.ok, t.seconds),
+    })
     : null;
   const dispatcher = processes ? new WebhookDispatcher({
     store, log,

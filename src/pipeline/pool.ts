@@ -26,6 +26,15 @@ export interface CompressPoolOptions {
   codecRunLog?: string;
   /** Override the worker module (absolute path); by default it is found next to this file. */
   workerFile?: string;
+  /** Told how long each image spent in this stage, waiting for a thread included (metrics). */
+  onTask?: (t: CompressTiming) => void;
+}
+
+export interface CompressTiming {
+  /** Output format; null when compression failed. */
+  format: string | null;
+  ok: boolean;
+  seconds: number;
 }
 
 export interface PoolStats {
@@ -109,15 +118,19 @@ export class CompressPool {
    * short message for unsupported formats, too many pixels, undecodable input and codec errors.
    */
   async compress(bytes: Uint8Array, signal?: AbortSignal): Promise<CompressResult> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     await this.acquire(signal);
     try {
       const own = bytes.slice();
       const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality };
       const result = (await this.piscina.run(task, { signal, transferList: [own.buffer] })) as CompressResult;
       this.completed++;
+      this.options.onTask?.({ format: result.format, ok: true, seconds: seconds() });
       return result;
     } catch (err) {
       this.failed++;
+      if (!signal?.aborted) this.options.onTask?.({ format: null, ok: false, seconds: seconds() });
       throw err;
     } finally {
       this.release();
