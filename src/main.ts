@@ -16,6 +16,14 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger(config);
+  // Last lines of defence. A stray rejection is a bug to log, not a reason to drop every
+  // request in flight; an uncaught exception may leave state broken, so exit and let the
+  // supervisor restart (the store makes that lossless: leases expire, work resumes).
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled promise rejection'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   let service;
   try {
     service = await startService(config, log);
