@@ -4,10 +4,11 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseAllowlist } from './pipeline/address-policy.js';
 
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
-
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+// An empty value (PORT= in a compose file) means "not set": coercion would otherwise read it as 0.
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(def));
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 
 const cidrList = z.preprocess(
@@ -53,7 +54,7 @@ const schema = z.object({
   INGEST_BATCH_ROWS: int(2_000, 1),
 
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
-  WEBHOOK_BACKOFF_SCALE: z.coerce.number().positive().default(1),
+  WEBHOOK_BACKOFF_SCALE: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(1)),
 
   STORAGE: z.enum(['local', 's3']).default('local'),
   S3_BUCKET: optionalString,

@@ -83,19 +83,30 @@ export async function startService(config: Config, log: Logger): Promise<Running
     log.warn('API_KEY is not set: the API is OPEN to anyone who can reach this port. Set API_KEY to require X-API-Key.');
   }
 
-  runner?.start();
-  dispatcher?.start();
-  const server = await serve(app.fetch, { port: config.PORT, hostname: config.HOST, maxBodyBytes: config.MAX_UPLOAD_BYTES });
-  log.info({ port: server.port, runtime: server.runtime, role: config.ROLE, store: store.backend, storage: storage.kind }, 'listening');
-
-  let stopped: Promise<void> | null = null;
-  const stop = () => (stopped ??= (async () => {
+  /** Everything but the HTTP server, in dependency order: no new work, then the parts it used. */
+  const stopProcessing = async () => {
     clearInterval(cleanupTimer);
-    await server.close();
     await runner?.stop();
     await dispatcher?.stop();
     await pool?.close();
     await store.close();
+  };
+
+  runner?.start();
+  dispatcher?.start();
+  let server: RunningServer;
+  try {
+    server = await serve(app.fetch, { port: config.PORT, hostname: config.HOST, maxBodyBytes: config.MAX_UPLOAD_BYTES });
+  } catch (err) {
+    await stopProcessing(); // e.g. the port is taken: the caller reports it and exits cleanly
+    throw err;
+  }
+  log.info({ port: server.port, runtime: server.runtime, role: config.ROLE, store: store.backend, storage: storage.kind }, 'listening');
+
+  let stopped: Promise<void> | null = null;
+  const stop = () => (stopped ??= (async () => {
+    await server.close();
+    await stopProcessing();
   })());
   return { server, store, runner, metrics, stop };
 }

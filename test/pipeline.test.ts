@@ -5,6 +5,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasExif, readDimensions } from '../src/codecs/sniff.js';
 import { CODECS } from '../workers/codecs.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { CompressPool } from '../src/pipeline/pool.js';
+import { PipelineRunner } from '../src/pipeline/runner.js';
+import { LocalStorage } from '../src/storage/local.js';
+import type { Store } from '../src/store/types.js';
+import { eventPayloadBuilder } from '../src/webhooks/payload.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 
@@ -236,4 +243,98 @@ describe('status of a large request', () => {
       await svc.stop();
     }
   }, 60_000);
+});
+
+describe('runner shutdown', () => {
+  it('stop() during a claim hands the claimed items back instead of starting them', async () => {
+    const images = await startImageServer({ host: '127.0.0.9' });
+    const api = await startTestService({ ROLE: 'api' }); // stores the request; runs nothing
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    try {
+      const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
+      expect(res.status).toBe(202);
+      const config = loadConfig({
+        DATA_DIR: api.dataDir, LOG_LEVEL: 'silent', FETCH_ALLOWLIST: images.cidr, FETCH_TIMEOUT_MS: '2000', FETCH_RETRIES: '2', FETCH_RETRY_BASE_MS: '20',
+      });
+      // The real store, with its claim held back until stop() has begun.
+      const store = api.service.store;
+      let claimStarted!: () => void;
+      const claiming = new Promise<void>((r) => (claimStarted = r));
+      let letClaimFinish!: () => void;
+      const gate = new Promise<void>((r) => (letClaimFinish = r));
+      const slowStore = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'claimItems') {
+            return async (input: Parameters<Store['claimItems']>[0]) => {
+              claimStarted();
+              await gate;
+              return target.claimItems(input);
+            };
+          }
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const runner = new PipelineRunner({
+        config, store: slowStore, storage: new LocalStorage(join(api.dataDir, 'images')), pool,
+        log: createLogger(config), payload: eventPayloadBuilder('http://127.0.0.1'),
+      });
+      runner.start();
+      await claiming;
+      const t0 = performance.now();
+      const stopped = runner.stop(100);
+      letClaimFinish();
+      await stopped;
+      expect(performance.now() - t0).toBeLessThan(1500); // not the 3 attempts x 2 s of the hanging download
+      expect(images.hits(BUILTIN.hang)).toBe(0);
+      const [item] = await store.getItemsByUrl(res.body.request_id, [images.url(BUILTIN.hang)]);
+      expect(item).toMatchObject({ state: 'pending', leaseOwner: null });
+    } finally {
+      await pool.close();
+      await api.stop();
+      await images.close();
+    }
+  }, 30_000);
+});
+
+describe('runner leases', () => {
+  it('stops working on an item when its lease cannot be renewed, before another runner may claim it', async () => {
+    const images = await startImageServer({ host: '127.0.0.9' });
+    const api = await startTestService({ ROLE: 'api' });
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    try {
+      const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
+      expect(res.status).toBe(202);
+      const config = loadConfig({
+        DATA_DIR: api.dataDir, LOG_LEVEL: 'silent', FETCH_ALLOWLIST: images.cidr, LEASE_MS: '1000', FETCH_TIMEOUT_MS: '8000', FETCH_RETRIES: '0',
+      });
+      // The real store, except that renewing leases fails (store unreachable from this runner).
+      const store = api.service.store;
+      const failingRenewals = new Proxy(store, {
+        get(target, prop, receiver) {
+          if (prop === 'renewLeases') return async () => { throw new Error('store unreachable'); };
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      });
+      const runner = new PipelineRunner({
+        config, store: failingRenewals, storage: new LocalStorage(join(api.dataDir, 'images')), pool,
+        log: createLogger(config), payload: eventPayloadBuilder('http://127.0.0.1'), idlePollMs: 60_000,
+      });
+      runner.start();
+      const t0 = performance.now();
+      while (runner.inFlight === 0 && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+      expect(runner.inFlight).toBe(1);
+      const claimedAt = performance.now();
+      // The lease (1 s) runs out long before the hanging download's 8 s timeout.
+      while (runner.inFlight > 0 && performance.now() - claimedAt < 4000) await new Promise((r) => setTimeout(r, 10));
+      expect(runner.inFlight).toBe(0);
+      expect(performance.now() - claimedAt).toBeLessThan(1000);
+      await runner.stop(0);
+    } finally {
+      await pool.close();
+      await api.stop();
+      await images.close();
+    }
+  }, 30_000);
 });

@@ -310,3 +310,31 @@ describe('bounded queue', () => {
     await expect(small.compress(fixture('rocket-small.jpg'))).rejects.toThrow(/closed/);
   });
 });
+
+describe('a hostile image cannot hold a thread', () => {
+  /** A small progressive JPEG whose many extra scans each make the decoder walk every block. */
+  async function manyScansJpeg(scans: number): Promise<Uint8Array> {
+    const { default: sharp } = await import('sharp');
+    const base = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+      .greyscale().jpeg({ progressive: true, quality: 50 }).toBuffer();
+    // DC refinement scans of component 1, with no entropy data
+    const scan = Buffer.from([0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x00, 0x10]);
+    return new Uint8Array(Buffer.concat([base.subarray(0, base.length - 2), ...Array<Buffer>(scans).fill(scan), Buffer.from([0xff, 0xd9])]));
+  }
+
+  it('ends a task that runs past taskTimeoutMs; the wait in the queue does not count', async () => {
+    const hostile = await manyScansJpeg(3000); // ~10 s of decoding on a fast core
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, taskTimeoutMs: 1500 });
+    try {
+      await single.ready();
+      const t0 = performance.now();
+      const doomed = single.compress(hostile);
+      const queued = single.compress(fixture('rocket-small.jpg')); // waits behind it for ~1.5 s
+      await expect(doomed).rejects.toThrow(/took longer than 1500 ms/);
+      expect(performance.now() - t0).toBeLessThan(6000);
+      expect((await decode((await queued).bytes)).width).toBe(640);
+    } finally {
+      await single.close();
+    }
+  }, 30_000);
+});

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,4 +123,35 @@ describe('blob storage: s3 errors', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('blob storage: s3 server that never answers', () => {
+  it('fails the put after its socket timeout instead of hanging forever', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.resume(); // read the request, never answer
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const storage = new S3Storage({
+      bucket: 'images', endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, socketTimeoutMs: 300,
+    });
+    try {
+      const bytes = new TextEncoder().encode('never stored');
+      const t0 = performance.now();
+      const outcome = await Promise.race([
+        storage.put(keyOf(bytes), bytes, 'image/jpeg').then(() => 'stored', () => 'failed'),
+        new Promise((r) => setTimeout(() => r('still waiting'), 8000)),
+      ]);
+      expect(outcome).toBe('failed');
+      expect(performance.now() - t0).toBeLessThan(8000);
+    } finally {
+      storage.destroy();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  }, 15_000);
 });

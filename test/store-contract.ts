@@ -281,6 +281,56 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(times).toEqual([...times].sort((x, y) => y - x));
     });
 
+    it('abort and crash cleanup never touch a committed request', async () => {
+      const req = await ingest(store, products(2, 1), { now: 1000 });
+      await store.abortRequest(req.id); // e.g. an upload whose commit went through but reported an error
+      expect(await store.cleanupIngesting(Date.now() + 60_000)).toBe(0);
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'received', total: 2, productCount: 2 });
+      expect((await store.listProducts(req.id, { limit: 10 })).items).toHaveLength(2);
+      const claimed = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now(), payload });
+      expect(claimed.filter((i) => i.requestId === req.id)).toHaveLength(2);
+    });
+
+    it('answers ids that cannot be items as not held, never with an error', async () => {
+      await ingest(store, products(1, 1));
+      expect(await store.completeItem({ itemId: 'not-an-id', owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now(), payload })).toEqual({ applied: false });
+      expect(await store.renewLeases({ owner: 'r', itemIds: ['not-an-id'], leaseMs: 1000, now: Date.now() })).toEqual([]);
+    });
+
+    it('a manual retry never frees a delivery a dispatcher holds (no second concurrent send)', async () => {
+      const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/r', events: ['processing.started' as const], secret: 'whsec_r', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      const req = await ingest(store, products(1, 1));
+      await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000, payload });
+      const [held] = (await store.claimDeliveries({ owner: 'd1', limit: 10, leaseMs: 30_000, now: 2_000 })).filter((d) => d.requestId === req.id);
+      expect(held).toMatchObject({ subscriptionId: sub.id, leaseOwner: 'd1' });
+
+      // d1 is sending it: a retry asked for now leaves it as it is
+      const asked = await store.retryDelivery({ subscriptionId: sub.id, deliveryId: held!.id, now: 3_000 });
+      expect(asked).toMatchObject({ id: held!.id, state: 'pending', leaseOwner: 'd1', leaseUntil: 32_000 });
+      expect((await store.claimDeliveries({ owner: 'd2', limit: 10, leaseMs: 30_000, now: 3_000 })).map((d) => d.id)).not.toContain(held!.id);
+      expect(await store.recordAttempt({ owner: 'd1', attempt: { deliveryId: held!.id, attempt: 1, at: 3_000, statusCode: 500, error: null, durationMs: 1 }, outcome: { kind: 'retry', nextAttemptAt: 60_000 }, now: 4_000 })).toBe(true);
+
+      // waiting for its next attempt (no lease): due now
+      expect(await store.retryDelivery({ subscriptionId: sub.id, deliveryId: held!.id, now: 5_000 })).toMatchObject({ state: 'pending', nextAttemptAt: 5_000, leaseOwner: null });
+      const [again] = (await store.claimDeliveries({ owner: 'd2', limit: 10, leaseMs: 30_000, now: 5_000 })).filter((d) => d.id === held!.id);
+      expect(again).toMatchObject({ leaseOwner: 'd2', attempts: 1 });
+      // a lease that ran out does not hold it either
+      expect(await store.retryDelivery({ subscriptionId: sub.id, deliveryId: held!.id, now: 36_000 })).toMatchObject({ nextAttemptAt: 36_000, leaseOwner: null });
+    });
+
+    it('starts the delivery log from the newest for a cursor it did not make', async () => {
+      const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/c', events: ['processing.started' as const], secret: 'whsec_c', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      await ingest(store, products(1, 1));
+      await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000, payload });
+      const first = await store.listDeliveries(sub.id, { limit: 10 });
+      expect(first.items).toHaveLength(1);
+      for (const cursor of ['not a cursor!', Buffer.from('["x","y"]').toString('base64url'), Buffer.from('[]').toString('base64url')]) {
+        expect((await store.listDeliveries(sub.id, { limit: 10, cursor })).items.map((d) => d.id), cursor).toEqual(first.items.map((d) => d.id));
+      }
+    });
+
     it('keeps everything across a restart', async () => {
       const req = await ingest(store, products(4, 1), { key: 'persist' });
       const sub = { id: `sub_${randomUUID()}`, url: 'https://hooks.test/p', events: ['processing.failed' as const], secret: 'whsec_p', previousSecret: null, previousSecretExpiresAt: null, createdAt: 5 };

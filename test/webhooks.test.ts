@@ -527,4 +527,17 @@ describe('webhook routes', () => {
     expect(ctx.receiver.received[2]!.headers['webhook-id']).toBe(target.event_id);
     expect((await ctx.app.request(`/api/v1/webhooks/${id}/deliveries/dlv_nope/retry`, { method: 'POST' })).status).toBe(404);
   });
+
+  it('does not re-queue a delivery of a removed subscription (404, as its log)', async () => {
+    const { id } = await subscribe('/gone', ['processing.started']);
+    await newRequest();
+    await processAll();
+    const [delivery] = (await ctx.store.listDeliveries(id, { limit: 1 })).items;
+    expect(delivery!.state).toBe('pending');
+    expect((await ctx.app.request(`/api/v1/webhooks/${id}`, { method: 'DELETE' })).status).toBe(204);
+    const res = await ctx.app.request(`/api/v1/webhooks/${id}/deliveries/${delivery!.id}/retry`, { method: 'POST' });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { detail: string }).detail).toBe('Webhook not found');
+    expect((await ctx.store.claimDeliveries({ owner: 'x', limit: 10, leaseMs: 1000, now: Date.now() })).map((d) => d.id)).not.toContain(delivery!.id);
+  });
 });

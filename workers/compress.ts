@@ -14,6 +14,9 @@ export interface CompressTask {
   bytes: Uint8Array;
   maxPixels: number;
   jpegQuality: number;
+  /** Set by this thread when it starts the task: ms after submittedAt, plus one (the pool's time limit). */
+  started?: Int32Array;
+  submittedAt?: number;
 }
 
 export interface WarmUpTask {
@@ -73,6 +76,7 @@ export default async function compress(task: CompressTask | WarmUpTask): Promise
     return { ok: true };
   }
   const { bytes, maxPixels, jpegQuality } = task;
+  if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
   const row = codecFor(bytes);
   if (!row) throw new CodecError('unsupported image format');
 

@@ -28,7 +28,15 @@ export interface CompressPoolOptions {
   workerFile?: string;
   /** Told how long each image spent in this stage, waiting for a thread included (metrics). */
   onTask?: (t: CompressTiming) => void;
+  /**
+   * Longest a thread may work on one image (time waiting for a thread not counted); the thread is
+   * then ended (Piscina replaces it) and the image refused. A hostile file (e.g. a progressive
+   * JPEG with thousands of scans) can otherwise hold a thread for an hour. Default 120000.
+   */
+  taskTimeoutMs?: number;
 }
+
+export const DEFAULT_TASK_TIMEOUT_MS = 120_000;
 
 export interface CompressTiming {
   /** Output format; null when compression failed. */
@@ -121,10 +129,40 @@ export class CompressPool {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     await this.acquire(signal);
+    // The thread writes into `startedAt` when it picks the task up, so the time limit counts only
+    // the time it works on it, never the wait behind other images.
+    const limit = this.options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
+    const startedAt = new Int32Array(new SharedArrayBuffer(4));
+    const submittedAt = Date.now();
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = () => {
+      const at = Atomics.load(startedAt, 0); // ms after submittedAt, plus one; 0 = not started yet
+      const ranFor = at === 0 ? 0 : Date.now() - (submittedAt + at - 1);
+      if (ranFor >= limit) {
+        timedOut = true;
+        ctl.abort(new Error('compression timed out'));
+      } else {
+        timer = setTimeout(check, limit - ranFor);
+        timer.unref?.();
+      }
+    };
+    timer = setTimeout(check, limit);
+    timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality };
-      const result = (await this.piscina.run(task, { signal, transferList: [own.buffer] })) as CompressResult;
+      const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality, started: startedAt, submittedAt };
+      let result: CompressResult;
+      try {
+        result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;
+      } catch (err) {
+        if (timedOut) throw new Error(`image refused: compressing it took longer than ${limit} ms`);
+        throw err;
+      }
       this.completed++;
       this.options.onTask?.({ format: result.format, ok: true, seconds: seconds() });
       return result;
@@ -133,6 +171,8 @@ export class CompressPool {
       if (!signal?.aborted) this.options.onTask?.({ format: null, ok: false, seconds: seconds() });
       throw err;
     } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       this.release();
     }
   }

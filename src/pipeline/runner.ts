@@ -31,11 +31,15 @@ export class PipelineRunner {
   readonly #limiter: HostLimiter;
   /** Items in flight, with the controller that cancels them if their lease is lost. */
   readonly #inFlight = new Map<string, AbortController>();
+  /** When each in-flight item's lease runs out, as far as this runner knows (claim or last renewal). */
+  readonly #leaseUntil = new Map<string, number>();
   /** Fetch + compress slots: downloads beyond this wait until the pool drains. */
   readonly #capacity: number;
   #stopping = false;
   #loop: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  /** A wake() that came while no wait was in progress (mid-claim): skip the next idle wait. */
+  #woken = false;
   #slotFreed: (() => void) | null = null;
   #renewTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -52,13 +56,14 @@ export class PipelineRunner {
 
   start(): void {
     if (this.#loop) return;
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(250, Math.floor(this.#deps.config.LEASE_MS / 3)));
+    this.#renewTimer = setInterval(() => void this.#renew(), this.#renewEveryMs());
     this.#renewTimer.unref?.();
     this.#loop = this.#run().catch((err) => this.#deps.log.fatal({ err }, 'pipeline runner stopped unexpectedly'));
   }
 
   /** Looks for work now instead of at the next poll (a request was just committed). */
   wake(): void {
+    this.#woken = true;
     this.#wake?.();
   }
 
@@ -89,6 +94,7 @@ export class PipelineRunner {
         continue;
       }
       let claimed: ItemRecord[] = [];
+      this.#woken = false;
       try {
         claimed = await store.claimItems({ owner: this.owner, limit: room, leaseMs: config.LEASE_MS, now: Date.now(), payload });
       } catch (err) {
@@ -96,8 +102,11 @@ export class PipelineRunner {
       }
       // A claim may have started a request (processing.started): let the dispatcher know.
       if (claimed.length > 0) this.#deps.onEvent?.();
+      // stop() began while claiming: it no longer waits for or aborts these, so leave them to
+      // releaseItems() instead of starting work that would outlive the shutdown.
+      if (this.#stopping) break;
       for (const item of claimed) this.#process(item);
-      if (claimed.length === 0) {
+      if (claimed.length === 0 && !this.#woken) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, idle);
           this.#wake = () => {
@@ -114,6 +123,7 @@ export class PipelineRunner {
   #process(item: ItemRecord): void {
     const controller = new AbortController();
     this.#inFlight.set(item.id, controller);
+    this.#leaseUntil.set(item.id, item.leaseUntil ?? Date.now() + this.#deps.config.LEASE_MS);
     const started = Date.now();
     void this.#handle(item, controller.signal)
       .then(async (outcome) => {
@@ -131,6 +141,7 @@ export class PipelineRunner {
       .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: item.url }, 'recording an item failed; its lease will expire and it will be retried'))
       .finally(() => {
         this.#inFlight.delete(item.id);
+        this.#leaseUntil.delete(item.id);
         this.#slotFreed?.();
         this.#slotFreed = null;
       });
@@ -163,16 +174,30 @@ export class PipelineRunner {
     }
   }
 
+  #renewEveryMs(): number {
+    return Math.max(250, Math.floor(this.#deps.config.LEASE_MS / 3));
+  }
+
   async #renew(): Promise<void> {
     if (this.#inFlight.size === 0) return;
     const ids = [...this.#inFlight.keys()];
+    const { LEASE_MS } = this.#deps.config;
+    const now = Date.now();
     try {
-      const held = new Set(await this.#deps.store.renewLeases({ owner: this.owner, itemIds: ids, leaseMs: this.#deps.config.LEASE_MS, now: Date.now() }));
+      const held = new Set(await this.#deps.store.renewLeases({ owner: this.owner, itemIds: ids, leaseMs: LEASE_MS, now }));
       for (const id of ids) {
         if (!held.has(id)) this.#inFlight.get(id)?.abort(new Error('lease lost'));
+        else if (this.#leaseUntil.has(id)) this.#leaseUntil.set(id, now + LEASE_MS);
       }
     } catch (err) {
       this.#deps.log.warn({ err }, 'renewing leases failed');
+      // A lease that runs out before the next renewal can be claimed by another runner: stop
+      // working on it rather than process it twice at once.
+      const soon = Date.now() + this.#renewEveryMs() * 1.5;
+      for (const id of ids) {
+        const until = this.#leaseUntil.get(id);
+        if (until !== undefined && until <= soon) this.#inFlight.get(id)?.abort(new Error('lease expired'));
+      }
     }
   }
 }

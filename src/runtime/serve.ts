@@ -36,8 +36,12 @@ export async function serve(fetch: FetchHandler, opts: { port: number; hostname:
     return { port, runtime, close: () => shutdown() };
   }
   const { serve: nodeServe } = await import('@hono/node-server');
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    // A listen error (port in use, address not available) fails start-up instead of being thrown
+    // as an uncaught 'error' event with this promise left pending.
+    const onListenError = (err: Error) => reject(err);
     const server = nodeServe({ fetch, port: opts.port, hostname: opts.hostname }, (info) => {
+      server.off('error', onListenError);
       resolve({
         port: info.port,
         runtime,
@@ -47,5 +51,6 @@ export async function serve(fetch: FetchHandler, opts: { port: number; hostname:
         }),
       });
     });
+    server.once('error', onListenError);
   });
 }

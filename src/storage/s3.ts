@@ -19,6 +19,14 @@ export interface S3StorageOptions {
   forcePathStyle: boolean;
   /** Explicit credentials (tests); the SDK's default chain when absent. */
   credentials?: S3ClientConfig['credentials'];
+  /**
+   * How long a request's socket may stay silent before the attempt fails (default 30000). The
+   * SDK has no timeout of its own: without one a hung server would hold an image (and shutdown)
+   * forever.
+   */
+  socketTimeoutMs?: number;
+  /** Connect timeout per attempt (default 5000). */
+  connectTimeoutMs?: number;
 }
 
 export class S3Storage implements BlobStorage {
@@ -33,6 +41,7 @@ export class S3Storage implements BlobStorage {
       forcePathStyle: opts.forcePathStyle,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      requestHandler: { connectionTimeout: opts.connectTimeoutMs ?? 5_000, socketTimeout: opts.socketTimeoutMs ?? 30_000 },
     });
   }
 

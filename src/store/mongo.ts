@@ -614,8 +614,9 @@ export class MongoStore implements Store {
   async listDeliveries(subscriptionId: string, opts: { limit: number; cursor?: string | null }) {
     const [rawAt, rawId] = opts.cursor ? decodeCursor(opts.cursor) : [];
     const filter: Filter<DeliveryDoc> = { subscriptionId };
-    if (rawAt !== undefined) {
-      const beforeAt = Number(rawAt);
+    // A cursor that is not one of ours starts from the newest, as listProducts does.
+    if (typeof rawAt === 'number' && Number.isFinite(rawAt)) {
+      const beforeAt = rawAt;
       const beforeId = String(rawId ?? '');
       filter.$or = [{ createdAt: { $lt: beforeAt } }, { createdAt: beforeAt, _id: { $lt: beforeId } }];
     }
@@ -633,12 +634,16 @@ export class MongoStore implements Store {
   }
 
   async retryDelivery(input: { subscriptionId: string; deliveryId: string; now: number }): Promise<DeliveryRecord | null> {
+    // A pending delivery a dispatcher holds (it may be sending right now) keeps its lease:
+    // freeing it would let a second dispatcher send it at the same time.
     const doc = await this.#deliveries.findOneAndUpdate(
-      { _id: input.deliveryId, subscriptionId: input.subscriptionId },
+      { _id: input.deliveryId, subscriptionId: input.subscriptionId, $nor: [{ state: 'pending', leaseUntil: { $gte: input.now } }] },
       { $set: { state: 'pending', nextAttemptAt: input.now, leaseOwner: null, leaseUntil: null, updatedAt: input.now } },
       { returnDocument: 'after' },
     );
-    return doc ? toDelivery(doc) : null;
+    if (doc) return toDelivery(doc);
+    const held = await this.#deliveries.findOne({ _id: input.deliveryId, subscriptionId: input.subscriptionId });
+    return held ? toDelivery(held) : null;
   }
 
   async listEvents(requestId: string): Promise<EventRecord[]> {

@@ -251,12 +251,14 @@ export class SqliteStore implements Store {
   }
 
   async renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
-    if (input.itemIds.length === 0) return [];
+    // Ids that cannot be ours are not held (as in the MongoDB store), rather than an error.
+    const ids = input.itemIds.map(itemIdOf).filter((id) => id !== null);
+    if (ids.length === 0) return [];
     return this.#write(async (tx) => {
       const res = await run(tx, 
         `UPDATE items SET lease_until = ? WHERE lease_owner = ? AND state = 'running'
-           AND id IN (${input.itemIds.map(() => '?').join(',')}) RETURNING id`,
-        [input.now + input.leaseMs, input.owner, ...input.itemIds.map(Number)],
+           AND id IN (${ids.map(() => '?').join(',')}) RETURNING id`,
+        [input.now + input.leaseMs, input.owner, ...ids],
       );
       return res.rows.map((r) => String(r.id));
     });
@@ -264,12 +266,14 @@ export class SqliteStore implements Store {
 
   async completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number; payload: EventPayloadBuilder }): Promise<CompleteResult> {
     const { outcome, now } = input;
+    const itemId = itemIdOf(input.itemId);
+    if (itemId === null) return { applied: false };
     return this.#write(async (tx) => {
       const item = await run(tx, 
         `UPDATE items SET state = ?, output_key = ?, error = ?, lease_owner = NULL, lease_until = NULL
          WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
         [outcome.ok ? 'done' : 'failed', outcome.ok ? outcome.outputKey : null, outcome.ok ? null : outcome.error,
-          Number(input.itemId), input.owner],
+          itemId, input.owner],
       );
       const requestId = item.rows[0]?.request_id;
       if (requestId === undefined) return { applied: false };
@@ -395,12 +399,16 @@ export class SqliteStore implements Store {
   }
 
   async listDeliveries(subscriptionId: string, opts: { limit: number; cursor?: string | null }) {
-    const [beforeAt, beforeId] = opts.cursor ? decodeCursor(opts.cursor) : [Number.MAX_SAFE_INTEGER, ''];
+    // A cursor that is not one of ours starts from the newest, as listProducts does.
+    const [rawAt, rawId] = opts.cursor ? decodeCursor(opts.cursor) : [];
+    const valid = typeof rawAt === 'number' && Number.isFinite(rawAt);
+    const beforeAt = valid ? rawAt : Number.MAX_SAFE_INTEGER;
+    const beforeId = valid ? String(rawId ?? '') : '';
     const res = await run(this.#db, 
       `SELECT * FROM deliveries WHERE subscription_id = ?
          AND (created_at < ? OR (created_at = ? AND id < ?))
        ORDER BY created_at DESC, id DESC LIMIT ?`,
-      [subscriptionId, Number(beforeAt), Number(beforeAt), String(beforeId ?? ''), opts.limit + 1],
+      [subscriptionId, beforeAt, beforeAt, beforeId, opts.limit + 1],
     );
     const page = res.rows.slice(0, opts.limit).map(toDelivery);
     const attempts = page.length === 0 ? [] : (await run(this.#db, 
@@ -416,12 +424,16 @@ export class SqliteStore implements Store {
 
   async retryDelivery(input: { subscriptionId: string; deliveryId: string; now: number }): Promise<DeliveryRecord | null> {
     return this.#write(async (tx) => {
+      // A pending delivery a dispatcher holds (it may be sending right now) keeps its lease:
+      // freeing it would let a second dispatcher send it at the same time.
       const res = await run(tx, 
         `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-         WHERE id = ? AND subscription_id = ? RETURNING *`,
-        [input.now, input.now, input.deliveryId, input.subscriptionId],
+         WHERE id = ? AND subscription_id = ? AND NOT (state = 'pending' AND lease_until IS NOT NULL AND lease_until >= ?) RETURNING *`,
+        [input.now, input.now, input.deliveryId, input.subscriptionId, input.now],
       );
-      return res.rows[0] ? toDelivery(res.rows[0]) : null;
+      if (res.rows[0]) return toDelivery(res.rows[0]);
+      const held = await run(tx, 'SELECT * FROM deliveries WHERE id = ? AND subscription_id = ?', [input.deliveryId, input.subscriptionId]);
+      return held.rows[0] ? toDelivery(held.rows[0]) : null;
     });
   }
 
@@ -446,11 +458,13 @@ export class SqliteStore implements Store {
 
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
   for (const id of ids) {
-    const args: InArgs = [id];
+    // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
+    const notCommitted = "NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting')";
+    const args: InArgs = [id, id];
     await tx.batch([
-      { sql: 'DELETE FROM items WHERE request_id = ?', args },
-      { sql: 'DELETE FROM products WHERE request_id = ?', args },
-      { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args },
+      { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args: [id] },
     ]);
   }
 }
@@ -476,6 +490,11 @@ async function insertEvent(tx: Transaction, type: EventType, request: RequestRec
     });
   }
   await tx.batch(stmts);
+}
+
+/** An item id as stored (an integer), or null for a string that cannot be one. */
+function itemIdOf(id: string): number | null {
+  return /^\d{1,15}$/.test(id) ? Number(id) : null;
 }
 
 function describeAttempt(a: DeliveryAttempt): string | null {

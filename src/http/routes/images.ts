@@ -22,8 +22,13 @@ export function registerImageRoutes(app: App, deps: AppDeps): void {
     if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, cache);
     const blob = await deps.storage.get(key);
     if (!blob) return errorResponse(c, 404, 'Image not found') as never;
-    return c.body(blob.body, 200, {
-      ...cache, 'content-type': blob.contentType, 'content-length': String(blob.size), 'x-content-type-options': 'nosniff',
-    }) as never;
+    const headers = { ...cache, 'content-type': blob.contentType, 'content-length': String(blob.size), 'x-content-type-options': 'nosniff' };
+    // Hono answers HEAD by dropping this handler's body unread: close it here, or every HEAD
+    // leaks an open file (local) or a pooled connection (S3).
+    if (c.req.method === 'HEAD') {
+      await blob.body.cancel().catch(() => {});
+      return c.body(null, 200, headers) as never;
+    }
+    return c.body(blob.body, 200, headers) as never;
   });
 }

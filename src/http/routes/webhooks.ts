@@ -264,6 +264,8 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
 
   app.openapi(retryRoute, async (c) => {
     const { id, delivery_id } = c.req.valid('param');
+    // A removed subscription's deliveries have nobody to go to (and are not listed either).
+    if (!(await store.getSubscription(id))) throw notFound('Webhook not found');
     const d = await store.retryDelivery({ subscriptionId: id, deliveryId: delivery_id, now: Date.now() });
     if (!d) throw notFound('Delivery not found');
     return c.json(toDeliveryView(d, []), 202);
