@@ -2,46 +2,10 @@
 // detection, header dimensions, EXIF orientation (incl. hostile input), orientation applied to
 // pixels, metadata stripping, MozJPEG quantisation tables at quality 50, and the PNG palette rule.
 // Every encoder output is decoded again with the @jsquash decoders and its size checked.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { beforeAll, describe, expect, it } from 'vitest';
-import jpegDecode, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
-import pngDecode, { init as initPngDecode } from '@jsquash/png/decode.js';
-import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
+import { describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasEnd, jpegHasExif, readDimensions, readExifOrientation, stripMetadata } from '../src/codecs/sniff.js';
-import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS, type Raster } from '../workers/codecs.js';
-
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
-const require = createRequire(import.meta.url);
-const wasm = (spec: string) => new WebAssembly.Module(readFileSync(require.resolve(spec)));
-const quiet = { print() {}, printErr() {} };
-
-if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
-  (globalThis as Record<string, unknown>).ImageData = class {
-    constructor(readonly data: Uint8ClampedArray, readonly width: number, readonly height: number) {}
-  };
-}
-
-beforeAll(async () => {
-  // the JS takes (module, overrides); the published .d.ts only declares (overrides)
-  type Init = (module: WebAssembly.Module, overrides: object) => Promise<void>;
-  await (initJpegDecode as unknown as Init)(wasm('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), quiet);
-  await (initWebpDecode as unknown as Init)(wasm('@jsquash/webp/codec/dec/webp_dec.wasm'), quiet);
-  await initPngDecode(wasm('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'));
-});
-
-/** Decodes with the stock @jsquash decoders (not through the registry). */
-async function independentDecode(bytes: Uint8Array, opts: { preserveOrientation?: boolean } = {}): Promise<Raster> {
-  const format = detectFormat(bytes);
-  const buf = bytes.slice().buffer;
-  const img =
-    format === 'jpeg' ? await jpegDecode(buf, opts)
-    : format === 'png' ? await pngDecode(buf)
-    : format === 'webp' ? await webpDecode(buf)
-    : null;
-  if (!img) throw new Error('not an image');
-  return { data: img.data as Uint8ClampedArray, width: img.width, height: img.height };
-}
+import { fixture, independentDecode } from './helpers/decode.js';
+import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS } from '../workers/codecs.js';
 
 // ---------------------------------------------------------------------------------------------
 // JPEG helpers shared by the quantisation-table tests.

@@ -4,38 +4,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import jpegDecode, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
-import pngDecode, { init as initPngDecode } from '@jsquash/png/decode.js';
-import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
 import { CompressPool, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`./fixtures/${name}`, import.meta.url)));
-const require = createRequire(import.meta.url);
-const wasm = (spec: string) => new WebAssembly.Module(readFileSync(require.resolve(spec)));
-const quiet = { print() {}, printErr() {} };
-
-if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
-  (globalThis as Record<string, unknown>).ImageData = class {
-    constructor(readonly data: Uint8ClampedArray, readonly width: number, readonly height: number) {}
-  };
-}
-
-interface Pixels {
-  data: Uint8ClampedArray;
-  width: number;
-  height: number;
-}
-
-async function decode(bytes: Uint8Array, opts: { preserveOrientation?: boolean } = {}): Promise<Pixels> {
-  const buf = bytes.slice().buffer;
-  const format = detectFormat(bytes);
-  const img = format === 'jpeg' ? await jpegDecode(buf, opts) : format === 'png' ? await pngDecode(buf) : format === 'webp' ? await webpDecode(buf) : null;
-  if (!img) throw new Error('not an image');
-  return { data: img.data as Uint8ClampedArray, width: img.width, height: img.height };
-}
+const decode = independentDecode;
 
 /** Mean absolute difference of the RGB channels on a 1-in-3 pixel grid. */
 function meanDiff(a: Pixels, b: Pixels): number {
@@ -121,11 +95,6 @@ const codecRuns = () => {
 let pool: CompressPool;
 
 beforeAll(async () => {
-  // the JS takes (module, overrides); the published .d.ts only declares (overrides)
-  type Init = (module: WebAssembly.Module, overrides: object) => Promise<void>;
-  await (initJpegDecode as unknown as Init)(wasm('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), quiet);
-  await (initWebpDecode as unknown as Init)(wasm('@jsquash/webp/codec/dec/webp_dec.wasm'), quiet);
-  await initPngDecode(wasm('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'));
   pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, codecRunLog: runLog });
   await pool.ready();
 });
