@@ -32,24 +32,15 @@ type RequestDocStatus = RequestStatus | 'aborting';
 /** Internal item states: 'staged' items belong to a request not yet committed. */
 type ItemDocState = ItemState | 'staged';
 
-interface RequestDoc {
-  _id: string;
+type RequestDoc = Omit<Doc<RequestRecord>, 'status' | 'idempotencyKey' | 'version'> & {
   status: RequestDocStatus;
   /** Absent when the request has none (the unique index is partial on strings). */
   idempotencyKey?: string;
-  webhookUrl: string | null;
-  webhookSecret: string | null;
-  productCount: number;
-  total: number;
-  done: number;
-  failed: number;
-  createdAt: number;
-  updatedAt: number;
   /** See RequestRecord.version; absent on documents written before it existed. */
   version?: number;
   /** Transitions whose event is not written yet (deployments without transactions). */
   pendingEvents?: Array<{ type: EventType; at: number }>;
-}
+};
 
 /** A record as stored: its `id` becomes the document's `_id`. */
 type Doc<T extends { id: string }, Id = string> = Omit<T, 'id'> & { _id: Id };
