@@ -164,7 +164,7 @@ export class PipelineRunner {
         maxBytes: config.MAX_IMAGE_BYTES,
         signal,
       }), signal);
-      await pool.waitForCapacity();
+      // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       const result = await pool.compress(source.bytes, signal);
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, `image/${result.format}`);
