@@ -11,7 +11,7 @@
 // Paths are matched without the query string. Counts are per path.
 // Tests only ever send traffic to loopback addresses (127.0.0.0/8, ::1).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 
 export type Body = Uint8Array | string;
 
@@ -271,14 +271,7 @@ export async function startImageServer(options: ImageServerOptions = {}): Promis
   });
   server.on('clientError', (_e, s) => s.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: options.port ?? 0 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, host, options.port ?? 0);
   const isV6 = host.includes(':');
   const origin = `http://${isV6 ? `[${host}]` : host}:${port}`;
 
@@ -344,14 +337,7 @@ export async function startTrap(options: { host?: string; port?: number } = {}):
     s.on('close', () => sockets.delete(s));
     s.destroy();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: options.port ?? 0 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listen(server, host, options.port ?? 0);
   return {
     host,
     port,
@@ -364,4 +350,15 @@ export async function startTrap(options: { host?: string; port?: number } = {}):
       await closed;
     },
   };
+}
+
+/** Listens on host:port (0 = any free port) and resolves with the port, or rejects on error. */
+function listen(server: TcpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }
