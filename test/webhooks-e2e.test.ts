@@ -53,7 +53,10 @@ describe('webhooks end to end', () => {
     const dataDir = tempDir();
     const receiverPort = await freePort();
     // Nothing listens on the receiver's port yet: the first attempts fail and stay queued.
-    const env = { FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}`, WEBHOOK_BACKOFF_SCALE: '0.0002' };
+    // If the kill lands while an attempt is in flight, that delivery stays leased to the dead
+    // process until the lease runs out (10 x WEBHOOK_TIMEOUT_MS + 30 s): a short timeout keeps
+    // that wait inside the test's deadline.
+    const env = { FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}`, WEBHOOK_BACKOFF_SCALE: '0.0002', WEBHOOK_TIMEOUT_MS: '500' };
     const first = await spawnService(env, dataDir);
     const sub = await subscribe(first.base, `http://127.0.0.9:${receiverPort}/hook`, ['processing.completed']);
     const res = await upload(first.base, `${SEED_HEADER}\n1,SKU,${images.url('/a.jpg')}\n`);
@@ -64,7 +67,7 @@ describe('webhooks end to end', () => {
     const receiver = await startReceiver(receiverPort);
     const second = await spawnService(env, dataDir);
     try {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + 60_000; // > the 35 s lease of an attempt cut off by the kill
       while (receiver.received.length === 0 && Date.now() < deadline) await sleep(100);
       expect(receiver.received).toHaveLength(1);
       const [msg] = receiver.received;
@@ -79,7 +82,7 @@ describe('webhooks end to end', () => {
       await second.stop();
       await receiver.close();
     }
-  }, 90_000);
+  }, 120_000);
 
   it('completes a request on time while its receiver never answers', async () => {
     const hanging = await startReceiver(await freePort(), () => { /* never answers */ });
