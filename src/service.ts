@@ -11,7 +11,6 @@ import { openStorage } from './storage/open.js';
 import { openStore } from './store/open.js';
 import type { ItemOutcome, ItemRecord, Store } from './store/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
-import { eventPayloadBuilder } from './webhooks/payload.js';
 
 /** Uploads never stay 'ingesting' longer than this; older ones were left by a crash. */
 const STALE_INGEST_MS = 60 * 60 * 1000;
@@ -28,7 +27,6 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const store = await openStore(config);
   const storage = openStorage(config);
   await storage.check();
-  const payload = eventPayloadBuilder(config.PUBLIC_BASE_URL);
   const processes = config.ROLE !== 'api';
   const metrics = new Metrics();
 
@@ -40,7 +38,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     })
     : null;
   const dispatcher = processes ? new WebhookDispatcher({
-    store, log,
+    store, log, publicBaseUrl: config.PUBLIC_BASE_URL,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     backoffScale: config.WEBHOOK_BACKOFF_SCALE,
     allowlist: config.FETCH_ALLOWLIST,
@@ -52,7 +50,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   }) : null;
   const runner = pool
     ? new PipelineRunner({
-      config, store, storage, pool, log, payload,
+      config, store, storage, pool, log,
       onEvent: () => dispatcher?.wake(),
       onItem: (item, outcome, ms) => {
         metrics.observeItem(outcome, ms);

@@ -119,8 +119,8 @@ describe('/openapi.json', () => {
     expect(doc.info.description).toMatch(/X-API-Key/);
   });
 
-  it('describes the three webhook events with their body and the Standard Webhooks headers', () => {
-    expect(Object.keys(doc.webhooks).sort()).toEqual(['processing.completed', 'processing.failed', 'processing.started']);
+  it('describes the four webhook events with their body and the Standard Webhooks headers', () => {
+    expect(Object.keys(doc.webhooks).sort()).toEqual(['processing.cancelled', 'processing.completed', 'processing.failed', 'processing.started']);
     for (const [type, item] of Object.entries<any>(doc.webhooks)) {
       const op = item.post;
       const headers = op.parameters.filter((p: any) => p.in === 'header').map((p: any) => p.name).sort();

@@ -11,7 +11,6 @@ import { CompressPool } from '../src/pipeline/pool.js';
 import { PipelineRunner } from '../src/pipeline/runner.js';
 import { LocalStorage } from '../src/storage/local.js';
 import type { Store } from '../src/store/types.js';
-import { eventPayloadBuilder } from '../src/webhooks/payload.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 
@@ -277,7 +276,7 @@ describe('runner shutdown', () => {
       });
       const runner = new PipelineRunner({
         config, store: slowStore, storage: new LocalStorage(join(api.dataDir, 'images')), pool,
-        log: createLogger(config), payload: eventPayloadBuilder('http://127.0.0.1'),
+        log: createLogger(config),
       });
       runner.start();
       await claiming;
@@ -319,7 +318,7 @@ describe('runner leases', () => {
       });
       const runner = new PipelineRunner({
         config, store: failingRenewals, storage: new LocalStorage(join(api.dataDir, 'images')), pool,
-        log: createLogger(config), payload: eventPayloadBuilder('http://127.0.0.1'), idlePollMs: 60_000,
+        log: createLogger(config), idlePollMs: 60_000,
       });
       runner.start();
       const t0 = performance.now();

@@ -1,16 +1,16 @@
 // The store contract on MongoDB: loaded by store.test.ts only when MONGODB_URI is set.
 // Every test gets its own randomly named database, dropped afterwards.
-import { randomBytes } from 'node:crypto';
-import { MongoClient } from 'mongodb';
 import { openMongoStore } from '../src/store/mongo.js';
 import type { Store } from '../src/store/types.js';
+import { concurrentWritersUnsupported, dropDatabase, freshDatabaseName } from './helpers/mongo.js';
 import { defineStoreContract } from './store-contract.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export function defineMongoContract(uri: string): void {
+export async function defineMongoContract(uri: string): Promise<void> {
+  const noConcurrentWriters = await concurrentWritersUnsupported(uri);
   defineStoreContract('mongodb', async () => {
-    const dbName = `icp_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+    const dbName = freshDatabaseName();
     const open = () => openMongoStore(uri, dbName, { connectTimeoutMs: CONNECT_TIMEOUT_MS });
     let current: Store = await open();
     const others: Store[] = [];
@@ -32,13 +32,8 @@ export function defineMongoContract(uri: string): void {
         await current.close();
         // close() twice is harmless; the tests close what they open, this catches failures.
         await Promise.all(others.map((o) => o.close().catch(() => {})));
-        const admin = new MongoClient(uri, { serverSelectionTimeoutMS: CONNECT_TIMEOUT_MS });
-        try {
-          await admin.db(dbName).dropDatabase();
-        } finally {
-          await admin.close();
-        }
+        await dropDatabase(uri, dbName);
       },
     };
-  });
+  }, { noConcurrentWriters });
 }

@@ -28,7 +28,7 @@ defineStoreContract('sqlite', async () => {
 const mongoUri = process.env.MONGODB_URI;
 if (mongoUri) {
   const { defineMongoContract } = await import('./store-mongo.js');
-  defineMongoContract(mongoUri);
+  await defineMongoContract(mongoUri);
 } else {
   console.log('store contract: mongodb skipped: MONGODB_URI is not set (no MongoDB server can run on this machine; CI with a mongo service sets it)');
   describe('store contract: mongodb', () => {

@@ -14,10 +14,9 @@ import { createApp, type App } from '../src/http/app.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
-import type { EventPayloadBuilder, EventType, Store } from '../src/store/types.js';
+import type { EventType, Store } from '../src/store/types.js';
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_MS, retryDelay } from '../src/webhooks/backoff.js';
 import { WebhookDispatcher } from '../src/webhooks/dispatcher.js';
-import { eventPayloadBuilder } from '../src/webhooks/payload.js';
 import { assertDeliverableUrl } from '../src/webhooks/receiver-url.js';
 import { generateSecret, normalizeSecret, sign, verify } from '../src/webhooks/signing.js';
 
@@ -91,7 +90,6 @@ interface Ctx {
   store: Store;
   config: Config;
   app: App;
-  payload: EventPayloadBuilder;
   receiver: Receiver;
   dispatchers: WebhookDispatcher[];
 }
@@ -112,12 +110,13 @@ async function setup(env: Record<string, string> = {}): Promise<Ctx> {
   const store = await openSqliteStore(join(dir, 'store.db'));
   const log = createLogger({ LOG_LEVEL: 'silent' });
   const app = createApp({ config, store, storage: new LocalStorage(config.IMAGE_STORAGE_PATH), log });
-  return { dir, store, config, app, payload: eventPayloadBuilder(config.PUBLIC_BASE_URL), receiver: await startReceiver(), dispatchers: [] };
+  return { dir, store, config, app, receiver: await startReceiver(), dispatchers: [] };
 }
 
 function dispatcher(opts: Partial<ConstructorParameters<typeof WebhookDispatcher>[0]> = {}): WebhookDispatcher {
   const d = new WebhookDispatcher({
     store: ctx.store,
+    publicBaseUrl: ctx.config.PUBLIC_BASE_URL,
     timeoutMs: ctx.config.WEBHOOK_TIMEOUT_MS,
     backoffScale: ctx.config.WEBHOOK_BACKOFF_SCALE,
     allowlist: ctx.config.FETCH_ALLOWLIST,
@@ -147,7 +146,7 @@ async function subscribe(path: string, events?: EventType[]): Promise<{ id: stri
 async function newRequest(opts: { webhookUrl?: string; webhookSecret?: string; images?: number } = {}): Promise<string> {
   const id = randomUUID();
   const now = Date.now();
-  await ctx.store.beginRequest({ id, idempotencyKey: null, webhookUrl: opts.webhookUrl ?? null, webhookSecret: opts.webhookSecret ?? null, now });
+  await ctx.store.beginRequest({ id, tenantId: 'admin', idempotencyKey: null, webhookUrl: opts.webhookUrl ?? null, webhookSecret: opts.webhookSecret ?? null, now });
   const urls = Array.from({ length: opts.images ?? 1 }, (_, i) => `https://img.example/${id}/${i}.jpg`);
   await ctx.store.appendBatch(id, [{ serial: 1, name: 'Product', inputUrls: urls }]);
   await ctx.store.commitRequest(id, now);
@@ -157,14 +156,13 @@ async function newRequest(opts: { webhookUrl?: string; webhookSecret?: string; i
 /** Claims and completes every pending item the way the pipeline does (events come from the store). */
 async function processAll(ok = true): Promise<number> {
   const started = performance.now();
-  const items = await ctx.store.claimItems({ owner: 'runner-1', limit: 100, leaseMs: 60_000, now: Date.now(), payload: ctx.payload });
+  const items = await ctx.store.claimItems({ owner: 'runner-1', limit: 100, leaseMs: 60_000, now: Date.now() });
   for (const item of items) {
     await ctx.store.completeItem({
       itemId: item.id,
       owner: 'runner-1',
-      outcome: ok ? { ok: true, outputKey: 'out', format: 'jpeg', bytesIn: 10, bytesOut: 5 } : { ok: false, error: 'broken image' },
+      outcome: ok ? { ok: true, outputKey: 'out', format: 'jpeg', bytesIn: 10, bytesOut: 5, outcome: 'compressed' } : { ok: false, error: 'broken image' },
       now: Date.now(),
-      payload: ctx.payload,
     });
   }
   return performance.now() - started;
@@ -456,7 +454,7 @@ describe('webhook delivery', () => {
 });
 
 describe('webhook routes', () => {
-  it('configures (201, secret from WEBHOOK_SECRET when set), lists without secrets, deletes', async () => {
+  it('configures (201, a fresh secret even when WEBHOOK_SECRET is set), lists without secrets, deletes', async () => {
     await ctx.store.close();
     await ctx.receiver.close();
     rmSync(ctx.dir, { recursive: true, force: true });
@@ -465,14 +463,16 @@ describe('webhook routes', () => {
     const res = await configure({ webhook_url: `${ctx.receiver.base}/x`, events: ['processing.failed', 'processing.failed'] });
     expect(res.status).toBe(201);
     const created = (await res.json()) as Record<string, unknown>;
-    expect(created).toMatchObject({ message: 'Webhook configured successfully', secret: normalizeSecret('operator-chosen'), events: ['processing.failed'] });
+    expect(created).toMatchObject({ message: 'Webhook configured successfully', events: ['processing.failed'] });
+    expect(created.secret).toMatch(/^whsec_/);
+    expect(created.secret).not.toBe(normalizeSecret('operator-chosen'));
     expect(created.id).toMatch(/^wh_/);
 
     const own = generateSecret();
     const res2 = await configure({ webhook_url: `${ctx.receiver.base}/y`, secret: own });
     expect(((await res2.json()) as { secret: string; events: string[] })).toMatchObject({
       secret: own,
-      events: ['processing.started', 'processing.completed', 'processing.failed'],
+      events: ['processing.started', 'processing.completed', 'processing.failed', 'processing.cancelled'],
     });
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, secret: 'whsec_short' })).status).toBe(400);
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, events: ['nope'] })).status).toBe(400);

@@ -18,8 +18,7 @@ import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
 import { openStore } from '../store/open.js';
-import type { RequestRecord, Store } from '../store/types.js';
-import { eventPayloadBuilder } from '../webhooks/payload.js';
+import { ADMIN_TENANT, type RequestRecord, type Store } from '../store/types.js';
 import { createProgress, formatBytes, formatDuration, type ProgressState } from './progress.js';
 
 /** A problem with the input (bad CSV, unreadable file): exit 2. */
@@ -64,7 +63,7 @@ async function ingest(store: Store, config: Config, input: string): Promise<Requ
   });
   if (!info.isFile()) throw new InputError(`${input}: not a file`);
   const id = randomUUID();
-  await store.beginRequest({ id, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: Date.now() });
+  await store.beginRequest({ id, tenantId: ADMIN_TENANT, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: Date.now() });
   try {
     for await (const batch of readProductBatches(createReadStream(input), csvLimitsFromConfig(config))) {
       await store.appendBatch(id, batch);
@@ -133,7 +132,6 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY });
     runner = new PipelineRunner({
       config, store, storage, pool, log,
-      payload: eventPayloadBuilder(config.PUBLIC_BASE_URL),
       idlePollMs: 100,
       onItem: (item, outcome) => {
         if (outcome.ok) {

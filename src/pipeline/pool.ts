@@ -125,10 +125,20 @@ export class CompressPool {
    * buffer is left intact) and the output buffer is transferred back, not copied. Rejects with a
    * short message for unsupported formats, too many pixels, undecodable input and codec errors.
    */
-  async compress(bytes: Uint8Array, signal?: AbortSignal): Promise<CompressResult> {
+  /**
+   * Compresses one image on a pool thread. `onAdmitted` runs once the image holds a slot and
+   * before it is handed to a thread (the runner records there that the image entered a codec).
+   */
+  async compress(bytes: Uint8Array, signal?: AbortSignal, onAdmitted?: () => Promise<void>): Promise<CompressResult> {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     await this.acquire(signal);
+    try {
+      await onAdmitted?.();
+    } catch (err) {
+      this.release();
+      throw err;
+    }
     // The thread writes into `startedAt` when it picks the task up, so the time limit counts only
     // the time it works on it, never the wait behind other images.
     const limit = this.options.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;

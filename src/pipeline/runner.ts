@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { blobKey, type BlobStorage } from '../storage/types.js';
-import type { EventPayloadBuilder, ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import type { ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import { HostLimiter } from './concurrency.js';
 import { downloadImage, FetchError } from './guarded-fetch.js';
 import type { CompressPool } from './pool.js';
@@ -16,7 +16,6 @@ export interface RunnerDeps {
   storage: BlobStorage;
   pool: CompressPool;
   log: Logger;
-  payload: EventPayloadBuilder;
   /** Called after a step that wrote an event, so deliveries start without waiting for a poll. */
   onEvent?: () => void;
   /** Observes every finished item (metrics). */
@@ -85,7 +84,7 @@ export class PipelineRunner {
   }
 
   async #run(): Promise<void> {
-    const { store, config, log, payload } = this.#deps;
+    const { store, config, log } = this.#deps;
     const idle = this.#deps.idlePollMs ?? 500;
     while (!this.#stopping) {
       const room = this.#capacity - this.#inFlight.size;
@@ -96,7 +95,7 @@ export class PipelineRunner {
       let claimed: ItemRecord[] = [];
       this.#woken = false;
       try {
-        claimed = await store.claimItems({ owner: this.owner, limit: room, leaseMs: config.LEASE_MS, now: Date.now(), payload });
+        claimed = await store.claimItems({ owner: this.owner, limit: room, leaseMs: config.LEASE_MS, now: Date.now() });
       } catch (err) {
         log.error({ err }, 'claiming work failed; retrying');
       }
@@ -129,7 +128,7 @@ export class PipelineRunner {
       .then(async (outcome) => {
         if (controller.signal.aborted) return; // lease lost or shutting down: someone else finishes it
         const result = await this.#deps.store.completeItem({
-          itemId: item.id, owner: this.owner, outcome, now: Date.now(), payload: this.#deps.payload,
+          itemId: item.id, owner: this.owner, outcome, now: Date.now(),
         });
         if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: item.url }, 'lease lost before completion; result discarded');
         if (result.finalStatus) {
@@ -149,10 +148,9 @@ export class PipelineRunner {
 
   /** Fetch, compress, store. Every failure becomes this item's error, never the process's. */
   async #handle(item: ItemRecord, signal: AbortSignal): Promise<ItemOutcome> {
-    const { config, pool, storage } = this.#deps;
-    if (item.attempts > config.MAX_ITEM_ATTEMPTS) {
-      return { ok: false, error: `gave up after ${config.MAX_ITEM_ATTEMPTS} attempts (processing stopped each time)` };
-    }
+    const { config, pool, storage, store } = this.#deps;
+    const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
+    if (givenUp) return { ok: false, error: givenUp };
     try {
       const host = new URL(item.url).host;
       const source = await this.#limiter.run(host, () => downloadImage(item.url, {
@@ -165,10 +163,14 @@ export class PipelineRunner {
         signal,
       }), signal);
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
-      const result = await pool.compress(source.bytes, signal);
+      // The attempt is charged only once the image really goes to a codec thread, so a crash
+      // while it downloads or waits costs it nothing.
+      const result = await pool.compress(source.bytes, signal, async () => {
+        if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
+      });
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, `image/${result.format}`);
-      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut };
+      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut, outcome: result.keptSource ? 'original_kept' : 'compressed' };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }
@@ -200,6 +202,20 @@ export class PipelineRunner {
       }
     }
   }
+}
+
+/** Claims beyond this many per allowed attempt mean the process keeps dying while it holds the item. */
+const CLAIMS_PER_ATTEMPT = 4;
+
+/**
+ * Why an item is given up before it is worked on again, or null. An item that entered the
+ * codec MAX_ITEM_ATTEMPTS times without finishing crashed or wedged the process each time;
+ * an item that was only downloading or queued when the process died is not charged.
+ */
+export function giveUpReason(item: ItemRecord, maxAttempts: number): string | null {
+  if (item.attempts >= maxAttempts) return `gave up after ${item.attempts} attempts: processing this image stopped the process each time`;
+  if (item.claims > maxAttempts * CLAIMS_PER_ATTEMPT) return `gave up after ${item.claims - 1} interrupted tries`;
+  return null;
 }
 
 function describeFailure(err: unknown): string {

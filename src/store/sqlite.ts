@@ -1,65 +1,23 @@
 // The embedded store: one SQLite file (WAL) under DATA_DIR, shared safely by any number of
 // processes on the same machine. Every multi-statement change runs in one IMMEDIATE
-// transaction; within a process, writes are serialised by a mutex because libsql runs
-// statements synchronously and a second connection waiting on the lock would block the
-// event loop that the first one needs to finish.
-import { randomUUID } from 'node:crypto';
+// transaction, so a state change and its event (with its deliveries) commit together;
+// within a process, writes are serialised by a mutex because libsql runs statements
+// synchronously and a second connection waiting on the lock would block the event loop that
+// the first one needs to finish. The rules come from lifecycle.ts.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient, type Client, type InArgs, type InStatement, type Row, type Transaction } from '@libsql/client';
+import {
+  afterAttempt, claimFairly, counterDelta, deliveriesFor, eventOrder, itemResult, newestFirstCursor, pageOf,
+  serialCursor, settledStatus, transitionEvent, type ClaimCandidate,
+} from './lifecycle.js';
 import { Mutex } from './mutex.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-migrations.js';
 import type {
-  AttemptOutcome, CompleteResult, DeliveryAttempt, DeliveryRecord, EventPayloadBuilder, EventRecord, EventType,
-  ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, Store, Subscription,
+  ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
+  EventType, ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, Store, Subscription,
 } from './types.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS requests (
-  id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key TEXT UNIQUE,
-  webhook_url TEXT, webhook_secret TEXT,
-  product_count INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,
-  done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
-CREATE TABLE IF NOT EXISTS products (
-  request_id TEXT NOT NULL, serial INTEGER NOT NULL, name TEXT NOT NULL, input_urls TEXT NOT NULL,
-  PRIMARY KEY (request_id, serial)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS items (
-  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, url TEXT NOT NULL,
-  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-  lease_owner TEXT, lease_until INTEGER, output_key TEXT, error TEXT,
-  created_at INTEGER NOT NULL,
-  UNIQUE (request_id, url)
-);
-CREATE INDEX IF NOT EXISTS items_state ON items(state);
-CREATE INDEX IF NOT EXISTS items_lease ON items(lease_until) WHERE state = 'running';
-CREATE TABLE IF NOT EXISTS subscriptions (
-  id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
-  previous_secret TEXT, previous_secret_expires_at INTEGER, created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-  id TEXT PRIMARY KEY, request_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_request ON events(request_id, created_at);
-CREATE TABLE IF NOT EXISTS deliveries (
-  id TEXT PRIMARY KEY, event_id TEXT NOT NULL, subscription_id TEXT, request_id TEXT NOT NULL,
-  url TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL,
-  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
-  lease_owner TEXT, lease_until INTEGER, last_error TEXT,
-  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries(subscription_id, created_at, id);
-CREATE TABLE IF NOT EXISTS delivery_attempts (
-  delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
-  status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
-  PRIMARY KEY (delivery_id, attempt)
-) WITHOUT ROWID;
-`;
 
 /**
  * One write mutex per database file for the whole process, shared by every store opened on
@@ -69,6 +27,7 @@ const writeMutexes = new Map<string, Mutex>();
 
 /** Rows per multi-row INSERT: well under SQLite's 32766 bound variables. */
 const INSERT_CHUNK = 500;
+const OPEN = "('received', 'processing')";
 
 export async function openSqliteStore(file: string, opts: { busyTimeoutMs?: number } = {}): Promise<SqliteStore> {
   file = resolve(file);
@@ -77,14 +36,9 @@ export async function openSqliteStore(file: string, opts: { busyTimeoutMs?: numb
   // journal_mode is persistent in the file; the others are per connection and are the
   // defaults we want (synchronous=FULL keeps a commit durable across power loss too).
   await client.execute('PRAGMA journal_mode = WAL');
-  await client.executeMultiple(SCHEMA);
-  // Files made before requests.version existed get the column (additive, so no data moves).
-  const columns = await client.execute('PRAGMA table_info(requests)');
-  if (!columns.rows.some((c) => c.name === 'version')) {
-    await client.execute('ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 0');
-  }
   let mutex = writeMutexes.get(file);
   if (!mutex) writeMutexes.set(file, (mutex = new Mutex()));
+  await mutex.run(() => migrateSqlite(client));
   return new SqliteStore(client, mutex);
 }
 
@@ -117,16 +71,24 @@ export class SqliteStore implements Store {
 
   // ---- ingest ---------------------------------------------------------------------------
 
-  async beginRequest(input: Parameters<Store['beginRequest']>[0]) {
+  async beginRequest(input: BeginInput): Promise<BeginResult> {
     return this.#write(async (tx) => {
       if (input.idempotencyKey !== null) {
-        const existing = await run(tx, 'SELECT * FROM requests WHERE idempotency_key = ?', [input.idempotencyKey]);
-        if (existing.rows[0]) return { created: false as const, existing: toRequest(existing.rows[0]) };
+        const existing = await run(tx,
+          `SELECT r.*, k.fingerprint AS key_fingerprint FROM idempotency_keys k JOIN requests r ON r.id = k.request_id
+           WHERE k.tenant_id = ? AND k.key = ?`,
+          [input.tenantId, input.idempotencyKey]);
+        const row = existing.rows[0];
+        if (row) return { created: false as const, existing: toRequest(row), fingerprint: str(row.key_fingerprint) };
+        // A key whose request is gone (aborted) is free again.
+        await run(tx, 'DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ?', [input.tenantId, input.idempotencyKey]);
+        await run(tx, 'INSERT INTO idempotency_keys (tenant_id, key, request_id, fingerprint) VALUES (?, ?, ?, NULL)',
+          [input.tenantId, input.idempotencyKey, input.id]);
       }
-      await run(tx, 
-        `INSERT INTO requests (id, status, idempotency_key, webhook_url, webhook_secret, created_at, updated_at)
+      await run(tx,
+        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, created_at, updated_at)
          VALUES (?, 'ingesting', ?, ?, ?, ?, ?)`,
-        [input.id, input.idempotencyKey, input.webhookUrl, input.webhookSecret, input.now, input.now],
+        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.now, input.now],
       );
       return { created: true as const };
     });
@@ -148,8 +110,8 @@ export class SqliteStore implements Store {
       for (let i = 0; i < urls.length; i += INSERT_CHUNK) {
         const chunk = urls.slice(i, i + INSERT_CHUNK);
         stmts.push({
-          // 'staged' items are invisible to runners until the request is committed.
-          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => "(?,?,'staged',?)").join(',')}`,
+          // Pending, but claimed only once the request is committed (claims go by request).
+          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => "(?,?,'pending',?)").join(',')}`,
           args: chunk.flatMap((u) => [requestId, u, now]),
         });
       }
@@ -157,13 +119,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  async commitRequest(requestId: string, now: number, webhook?: { url: string; secret: string }): Promise<RequestRecord> {
+  async commitRequest(requestId: string, now: number, extra: CommitExtra = {}): Promise<RequestRecord> {
     return this.#write(async (tx) => {
-      if (webhook) {
-        await run(tx, 'UPDATE requests SET webhook_url = ?, webhook_secret = ? WHERE id = ?', [webhook.url, webhook.secret, requestId]);
+      if (extra.webhook) {
+        await run(tx, 'UPDATE requests SET webhook_url = ?, webhook_secret = ? WHERE id = ?', [extra.webhook.url, extra.webhook.secret, requestId]);
       }
-      await run(tx, "UPDATE items SET state = 'pending' WHERE request_id = ? AND state = 'staged'", [requestId]);
-      const res = await run(tx, 
+      if (extra.options) await run(tx, 'UPDATE requests SET options = ? WHERE id = ?', [json(extra.options), requestId]);
+      if (extra.fingerprint) {
+        await run(tx, 'UPDATE idempotency_keys SET fingerprint = ? WHERE request_id = ?', [extra.fingerprint, requestId]);
+      }
+      const res = await run(tx,
         `UPDATE requests SET status = 'received', updated_at = ?,
            product_count = (SELECT COUNT(*) FROM products WHERE request_id = ?),
            total = (SELECT COUNT(*) FROM items WHERE request_id = ?)
@@ -176,9 +141,7 @@ export class SqliteStore implements Store {
   }
 
   async abortRequest(requestId: string): Promise<void> {
-    await this.#write(async (tx) => {
-      await deleteIngesting(tx, [requestId]);
-    });
+    await this.#write((tx) => deleteIngesting(tx, [requestId]));
   }
 
   async cleanupIngesting(before: number): Promise<number> {
@@ -196,17 +159,25 @@ export class SqliteStore implements Store {
     return res.rows[0] ? toRequest(res.rows[0]) : null;
   }
 
-  async listProducts(requestId: string, opts: { limit: number; cursor?: string | null }): Promise<Page<ProductRecord>> {
-    const after = opts.cursor ? Number(decodeCursor(opts.cursor)[0]) : 0;
-    const res = await run(this.#db, 
-      'SELECT serial, name, input_urls FROM products WHERE request_id = ? AND serial > ? ORDER BY serial LIMIT ?',
-      [requestId, Number.isFinite(after) ? after : 0, opts.limit + 1],
+  async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
+    const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
+    const tenant = opts.tenantId === null ? '' : 'AND tenant_id = ?';
+    const res = await run(this.#db,
+      `SELECT * FROM requests WHERE status != 'ingesting' ${tenant}
+         AND (created_at < ? OR (created_at = ? AND id < ?))
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+      [...(opts.tenantId === null ? [] : [opts.tenantId]), before.at, before.at, before.id || '\u{10FFFF}', opts.limit + 1],
     );
-    const rows = res.rows.slice(0, opts.limit).map((r) => ({
-      serial: Number(r.serial), name: String(r.name), inputUrls: JSON.parse(String(r.input_urls)) as string[],
-    }));
-    const last = rows.at(-1);
-    return { items: rows, nextCursor: res.rows.length > opts.limit && last ? encodeCursor([last.serial]) : null };
+    return pageOf(res.rows.map(toRequest), opts.limit, (r) => newestFirstCursor.encode(r.createdAt, r.id));
+  }
+
+  async listProducts(requestId: string, opts: { limit: number; cursor?: string | null }): Promise<Page<ProductRecord>> {
+    const res = await run(this.#db,
+      'SELECT serial, name, input_urls FROM products WHERE request_id = ? AND serial > ? ORDER BY serial LIMIT ?',
+      [requestId, serialCursor.decode(opts.cursor), opts.limit + 1],
+    );
+    const rows = res.rows.map((r) => ({ serial: Number(r.serial), name: String(r.name), inputUrls: JSON.parse(String(r.input_urls)) as string[] }));
+    return pageOf(rows, opts.limit, (p) => serialCursor.encode(p.serial));
   }
 
   async getItemsByUrl(requestId: string, urls: string[]): Promise<ItemRecord[]> {
@@ -221,32 +192,53 @@ export class SqliteStore implements Store {
 
   // ---- pipeline -------------------------------------------------------------------------
 
-  async claimItems(input: { owner: string; limit: number; leaseMs: number; now: number; payload: EventPayloadBuilder }): Promise<ItemRecord[]> {
+  async claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]> {
     const { owner, limit, leaseMs, now } = input;
+    const lease = `state = 'running', lease_owner = ?, lease_until = ?, claims = claims + 1`;
     return this.#write(async (tx) => {
-      // Expired leases first (their runner died), then pending items in arrival order.
-      const claimed = (await run(tx, 
-        `UPDATE items SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM items WHERE state = 'running' AND lease_until < ? LIMIT ?) RETURNING *`,
+      // Expired leases first (their runner died), in open requests only.
+      const claimed = (await run(tx,
+        `UPDATE items SET ${lease} WHERE id IN (
+           SELECT i.id FROM items i JOIN requests r ON r.id = i.request_id
+           WHERE i.state = 'running' AND i.lease_until < ? AND r.status IN ${OPEN} LIMIT ?) RETURNING *`,
         [owner, now + leaseMs, now, limit],
       )).rows.map(toItem);
-      if (claimed.length < limit) {
-        const more = await run(tx, 
-          `UPDATE items SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1
-           WHERE id IN (SELECT id FROM items WHERE state = 'pending' ORDER BY id LIMIT ?) RETURNING *`,
-          [owner, now + leaseMs, limit - claimed.length],
-        );
-        claimed.push(...more.rows.map(toItem));
-      }
+      const candidates = (await run(tx,
+        `SELECT id, tenant_id, last_claim_at, created_at FROM requests r WHERE status IN ${OPEN}
+           AND EXISTS (SELECT 1 FROM items i WHERE i.request_id = r.id AND i.state = 'pending')`,
+      )).rows.map(toCandidate);
+      await claimFairly(candidates, limit - claimed.length, async (requestId, n) => {
+        const rows = (await run(tx,
+          `UPDATE items SET ${lease} WHERE id IN (
+             SELECT id FROM items WHERE request_id = ? AND state = 'pending' ORDER BY id LIMIT ?) RETURNING *`,
+          [owner, now + leaseMs, requestId, n],
+        )).rows.map(toItem);
+        claimed.push(...rows);
+        return rows.length;
+      });
       for (const requestId of new Set(claimed.map((i) => i.requestId))) {
-        await run(tx, 'UPDATE requests SET version = version + 1 WHERE id = ?', [requestId]);
-        const started = await run(tx, 
+        await run(tx, 'UPDATE requests SET version = version + 1, last_claim_at = ? WHERE id = ?', [now, requestId]);
+        const started = await run(tx,
           "UPDATE requests SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'received' RETURNING *",
           [now, requestId],
         );
-        if (started.rows[0]) await insertEvent(tx, 'processing.started', toRequest(started.rows[0]), now, input.payload);
+        if (started.rows[0]) {
+          const request = toRequest(started.rows[0]);
+          await writeEvent(tx, transitionEvent(request, 'processing', now), request);
+        }
       }
       return claimed;
+    });
+  }
+
+  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
+    const id = itemIdOf(input.itemId);
+    if (id === null) return null;
+    return this.#write(async (tx) => {
+      const res = await run(tx,
+        "UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING attempts",
+        [id, input.owner]);
+      return res.rows[0] ? Number(res.rows[0].attempts) : null;
     });
   }
 
@@ -255,49 +247,50 @@ export class SqliteStore implements Store {
     const ids = input.itemIds.map(itemIdOf).filter((id) => id !== null);
     if (ids.length === 0) return [];
     return this.#write(async (tx) => {
-      const res = await run(tx, 
+      const res = await run(tx,
         `UPDATE items SET lease_until = ? WHERE lease_owner = ? AND state = 'running'
-           AND id IN (${ids.map(() => '?').join(',')}) RETURNING id`,
-        [input.now + input.leaseMs, input.owner, ...ids],
+           AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
+        [input.now + input.leaseMs, input.owner, JSON.stringify(ids)],
       );
       return res.rows.map((r) => String(r.id));
     });
   }
 
-  async completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number; payload: EventPayloadBuilder }): Promise<CompleteResult> {
+  async completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number }): Promise<CompleteResult> {
     const { outcome, now } = input;
     const itemId = itemIdOf(input.itemId);
     if (itemId === null) return { applied: false };
+    const result = itemResult(outcome);
+    const delta = counterDelta(outcome);
     return this.#write(async (tx) => {
-      const item = await run(tx, 
-        `UPDATE items SET state = ?, output_key = ?, error = ?, lease_owner = NULL, lease_until = NULL
+      const item = await run(tx,
+        `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
+           lease_owner = NULL, lease_until = NULL
          WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
-        [outcome.ok ? 'done' : 'failed', outcome.ok ? outcome.outputKey : null, outcome.ok ? null : outcome.error,
-          itemId, input.owner],
+        [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
       );
       const requestId = item.rows[0]?.request_id;
       if (requestId === undefined) return { applied: false };
-      const updated = await run(tx, 
-        'UPDATE requests SET done = done + ?, failed = failed + ?, updated_at = ?, version = version + 1 WHERE id = ? RETURNING *',
-        [outcome.ok ? 1 : 0, outcome.ok ? 0 : 1, now, String(requestId)],
-      );
-      const request = toRequest(updated.rows[0]!);
-      if (request.done + request.failed < request.total) return { applied: true };
-      const finalStatus = request.done > 0 ? 'completed' : 'failed';
-      const finished = await run(tx, 
-        "UPDATE requests SET status = ? WHERE id = ? AND status IN ('received', 'processing') RETURNING *",
-        [finalStatus, request.id],
-      );
+      const updated = toRequest((await run(tx,
+        `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
+           updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
+        [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
+      )).rows[0]!);
+      const finalStatus = settledStatus(updated);
+      if (!finalStatus) return { applied: true };
+      const finished = await run(tx,
+        `UPDATE requests SET status = ? WHERE id = ? AND status IN ${OPEN} RETURNING *`, [finalStatus, updated.id]);
       if (!finished.rows[0]) return { applied: true };
-      await insertEvent(tx, `processing.${finalStatus}`, toRequest(finished.rows[0]), now, input.payload);
+      const request = toRequest(finished.rows[0]);
+      await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
       return { applied: true, finalStatus };
     });
   }
 
   async releaseItems(owner: string): Promise<number> {
     return this.#write(async (tx) => {
-      const res = await run(tx, 
-        `UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL, attempts = MAX(attempts - 1, 0)
+      const res = await run(tx,
+        `UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL
          WHERE lease_owner = ? AND state = 'running' RETURNING request_id`,
         [owner],
       );
@@ -309,7 +302,7 @@ export class SqliteStore implements Store {
   }
 
   async pendingStats(now: number) {
-    const res = await run(this.#db, 
+    const res = await run(this.#db,
       `SELECT
          (SELECT COUNT(*) FROM items WHERE state = 'pending') AS pending,
          (SELECT COUNT(*) FROM items WHERE state = 'running' AND lease_until >= ?) AS running,
@@ -324,16 +317,18 @@ export class SqliteStore implements Store {
 
   async createSubscription(sub: Subscription): Promise<void> {
     await this.#write(async (tx) => {
-      await run(tx, 
-        `INSERT INTO subscriptions (id, url, events, secret, previous_secret, previous_secret_expires_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [sub.id, sub.url, JSON.stringify(sub.events), sub.secret, sub.previousSecret, sub.previousSecretExpiresAt, sub.createdAt],
+      await run(tx,
+        `INSERT INTO subscriptions (id, tenant_id, url, events, secret, previous_secret, previous_secret_expires_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        [sub.id, sub.tenantId, sub.url, JSON.stringify(sub.events), sub.secret, sub.previousSecret, sub.previousSecretExpiresAt, sub.createdAt],
       );
     });
   }
 
-  async listSubscriptions(): Promise<Subscription[]> {
-    const res = await run(this.#db, 'SELECT * FROM subscriptions ORDER BY created_at, id');
+  async listSubscriptions(tenantId: string | null): Promise<Subscription[]> {
+    const res = tenantId === null
+      ? await run(this.#db, 'SELECT * FROM subscriptions ORDER BY created_at, id')
+      : await run(this.#db, 'SELECT * FROM subscriptions WHERE tenant_id = ? ORDER BY created_at, id', [tenantId]);
     return res.rows.map(toSubscription);
   }
 
@@ -346,7 +341,7 @@ export class SqliteStore implements Store {
     return this.#write(async (tx) => {
       const res = await run(tx, 'DELETE FROM subscriptions WHERE id = ?', [id]);
       // Undelivered messages to a removed subscription have nobody to go to.
-      await run(tx, 
+      await run(tx,
         "UPDATE deliveries SET state = 'failed', last_error = 'subscription deleted' WHERE subscription_id = ? AND state = 'pending'",
         [id],
       );
@@ -356,7 +351,7 @@ export class SqliteStore implements Store {
 
   async rotateSecret(input: { id: string; newSecret: string; previousSecretExpiresAt: number }): Promise<Subscription | null> {
     return this.#write(async (tx) => {
-      const res = await run(tx, 
+      const res = await run(tx,
         `UPDATE subscriptions SET previous_secret = secret, previous_secret_expires_at = ?, secret = ?
          WHERE id = ? RETURNING *`,
         [input.previousSecretExpiresAt, input.newSecret, input.id],
@@ -367,7 +362,7 @@ export class SqliteStore implements Store {
 
   async claimDeliveries(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<DeliveryRecord[]> {
     return this.#write(async (tx) => {
-      const res = await run(tx, 
+      const res = await run(tx,
         `UPDATE deliveries SET lease_owner = ?, lease_until = ?, updated_at = ?
          WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?
                         AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?)
@@ -378,18 +373,30 @@ export class SqliteStore implements Store {
     });
   }
 
-  async recordAttempt(input: { owner: string; attempt: DeliveryAttempt; outcome: AttemptOutcome; now: number }): Promise<boolean> {
-    const { attempt, outcome, now } = input;
+  async renewDeliveryLeases(input: { owner: string; deliveryIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
+    if (input.deliveryIds.length === 0) return [];
     return this.#write(async (tx) => {
-      const state = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'failed' ? 'failed' : 'pending';
-      const res = await run(tx, 
+      const res = await run(tx,
+        `UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND state = 'pending'
+           AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
+        [input.now + input.leaseMs, input.owner, JSON.stringify(input.deliveryIds)],
+      );
+      return res.rows.map((r) => String(r.id));
+    });
+  }
+
+  async recordAttempt(input: { owner: string; attempt: DeliveryAttempt; outcome: AttemptOutcome; now: number }): Promise<boolean> {
+    const { attempt, now } = input;
+    const next = afterAttempt(attempt, input.outcome, now);
+    return this.#write(async (tx) => {
+      const res = await run(tx,
         `UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
            lease_owner = NULL, lease_until = NULL, updated_at = ?
          WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
-        [state, outcome.kind === 'retry' ? outcome.nextAttemptAt : now, describeAttempt(attempt), now, attempt.deliveryId, input.owner],
+        [next.state, next.nextAttemptAt, next.lastError, now, attempt.deliveryId, input.owner],
       );
       if (res.rowsAffected === 0) return false;
-      await run(tx, 
+      await run(tx,
         `INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
          VALUES (?, ?, ?, ?, ?, ?)`,
         [attempt.deliveryId, attempt.attempt, attempt.at, attempt.statusCode, attempt.error, Math.round(attempt.durationMs)],
@@ -399,34 +406,26 @@ export class SqliteStore implements Store {
   }
 
   async listDeliveries(subscriptionId: string, opts: { limit: number; cursor?: string | null }) {
-    // A cursor that is not one of ours starts from the newest, as listProducts does.
-    const [rawAt, rawId] = opts.cursor ? decodeCursor(opts.cursor) : [];
-    const valid = typeof rawAt === 'number' && Number.isFinite(rawAt);
-    const beforeAt = valid ? rawAt : Number.MAX_SAFE_INTEGER;
-    const beforeId = valid ? String(rawId ?? '') : '';
-    const res = await run(this.#db, 
+    const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
+    const res = await run(this.#db,
       `SELECT * FROM deliveries WHERE subscription_id = ?
          AND (created_at < ? OR (created_at = ? AND id < ?))
        ORDER BY created_at DESC, id DESC LIMIT ?`,
-      [subscriptionId, beforeAt, beforeAt, beforeId, opts.limit + 1],
+      [subscriptionId, before.at, before.at, before.id || '\u{10FFFF}', opts.limit + 1],
     );
-    const page = res.rows.slice(0, opts.limit).map(toDelivery);
-    const attempts = page.length === 0 ? [] : (await run(this.#db, 
-      `SELECT * FROM delivery_attempts WHERE delivery_id IN (${page.map(() => '?').join(',')}) ORDER BY attempt`,
-      page.map((d) => d.id),
+    const page = pageOf(res.rows.map(toDelivery), opts.limit, (d) => newestFirstCursor.encode(d.createdAt, d.id));
+    const attempts = page.items.length === 0 ? [] : (await run(this.#db,
+      'SELECT * FROM delivery_attempts WHERE delivery_id IN (SELECT value FROM json_each(?)) ORDER BY attempt',
+      [JSON.stringify(page.items.map((d) => d.id))],
     )).rows.map(toAttempt);
-    const last = page.at(-1);
-    return {
-      items: page.map((d) => ({ ...d, attemptLog: attempts.filter((a) => a.deliveryId === d.id) })),
-      nextCursor: res.rows.length > opts.limit && last ? encodeCursor([last.createdAt, last.id]) : null,
-    };
+    return { ...page, items: page.items.map((d) => ({ ...d, attemptLog: attempts.filter((a) => a.deliveryId === d.id) })) };
   }
 
   async retryDelivery(input: { subscriptionId: string; deliveryId: string; now: number }): Promise<DeliveryRecord | null> {
     return this.#write(async (tx) => {
       // A pending delivery a dispatcher holds (it may be sending right now) keeps its lease:
       // freeing it would let a second dispatcher send it at the same time.
-      const res = await run(tx, 
+      const res = await run(tx,
         `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
          WHERE id = ? AND subscription_id = ? AND NOT (state = 'pending' AND lease_until IS NOT NULL AND lease_until >= ?) RETURNING *`,
         [input.now, input.now, input.deliveryId, input.subscriptionId, input.now],
@@ -438,14 +437,41 @@ export class SqliteStore implements Store {
   }
 
   async listEvents(requestId: string): Promise<EventRecord[]> {
-    const res = await run(this.#db, 'SELECT * FROM events WHERE request_id = ? ORDER BY created_at, rowid', [requestId]);
+    const res = await run(this.#db, 'SELECT * FROM events WHERE request_id = ? ORDER BY created_at, ord, rowid', [requestId]);
     return res.rows.map((r) => ({
       id: String(r.id), requestId: String(r.request_id), type: String(r.type) as EventType,
       payload: String(r.payload), createdAt: Number(r.created_at),
     }));
   }
 
+  // ---- API keys -------------------------------------------------------------------------
+
+  async createKey(key: ApiKeyRecord): Promise<void> {
+    await this.#write(async (tx) => {
+      await run(tx, 'INSERT INTO api_keys (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)',
+        [key.id, key.name, key.hash, key.createdAt, key.revokedAt]);
+    });
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    return (await run(this.#db, 'SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at, id')).rows.map(toKey);
+  }
+
+  async revokeKey(id: string, now: number): Promise<boolean> {
+    return this.#write(async (tx) =>
+      (await run(tx, 'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, id])).rowsAffected > 0);
+  }
+
+  async findKey(hash: string): Promise<ApiKeyRecord | null> {
+    const res = await run(this.#db, 'SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL', [hash]);
+    return res.rows[0] ? toKey(res.rows[0]) : null;
+  }
+
   // ---- lifecycle ------------------------------------------------------------------------
+
+  async schemaVersion(): Promise<number> {
+    return Number((await run(this.#db, 'PRAGMA user_version')).rows[0]![0]);
+  }
 
   async ping(): Promise<void> {
     await run(this.#db, 'SELECT 1');
@@ -456,6 +482,8 @@ export class SqliteStore implements Store {
   }
 }
 
+export { SQLITE_SCHEMA_VERSION };
+
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
   for (const id of ids) {
     // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
@@ -464,29 +492,24 @@ async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
     await tx.batch([
       { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: `DELETE FROM idempotency_keys WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args: [id] },
     ]);
   }
 }
 
-/** Writes an event and one delivery per interested receiver, inside the caller's transaction. */
-async function insertEvent(tx: Transaction, type: EventType, request: RequestRecord, now: number, payload: EventPayloadBuilder) {
-  const eventId = `evt_${randomUUID()}`;
-  const body = payload(type, request, eventId, now);
+/** Writes an event and its deliveries inside the caller's transaction (the outbox). */
+async function writeEvent(tx: Transaction, event: EventRecord, request: RequestRecord): Promise<void> {
+  const subscriptions = (await run(tx, 'SELECT * FROM subscriptions')).rows.map(toSubscription);
   const stmts: InStatement[] = [{
-    sql: 'INSERT INTO events (id, request_id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)',
-    args: [eventId, request.id, type, body, now],
+    sql: 'INSERT OR IGNORE INTO events (id, request_id, type, payload, created_at, ord) VALUES (?, ?, ?, ?, ?, ?)',
+    args: [event.id, event.requestId, event.type, event.payload, event.createdAt, eventOrder(event.type)],
   }];
-  const receivers: Array<{ subscriptionId: string | null; url: string }> = [];
-  for (const row of (await run(tx, 'SELECT id, url, events FROM subscriptions')).rows) {
-    if ((JSON.parse(String(row.events)) as string[]).includes(type)) receivers.push({ subscriptionId: String(row.id), url: String(row.url) });
-  }
-  if (request.webhookUrl) receivers.push({ subscriptionId: null, url: request.webhookUrl });
-  for (const r of receivers) {
+  for (const d of deliveriesFor(event, request, subscriptions)) {
     stmts.push({
-      sql: `INSERT INTO deliveries (id, event_id, subscription_id, request_id, url, event_type, payload, state,
-              next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-      args: [`dlv_${randomUUID()}`, eventId, r.subscriptionId, request.id, r.url, type, body, now, now, now],
+      sql: `INSERT OR IGNORE INTO deliveries (id, event_id, subscription_id, request_id, url, event_type, payload, state,
+              next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      args: [d.id, d.eventId, d.subscriptionId, d.requestId, d.url, d.eventType, d.payload, d.state, d.nextAttemptAt, d.createdAt, d.updatedAt],
     });
   }
   await tx.batch(stmts);
@@ -497,39 +520,41 @@ function itemIdOf(id: string): number | null {
   return /^\d{1,15}$/.test(id) ? Number(id) : null;
 }
 
-function describeAttempt(a: DeliveryAttempt): string | null {
-  if (a.error) return a.error;
-  if (a.statusCode !== null && (a.statusCode < 200 || a.statusCode >= 300)) return `HTTP ${a.statusCode}`;
-  return null;
-}
-
 /** Executes one statement on the client or inside a transaction. */
 const run = (on: Client | Transaction, sql: string, args: InArgs = []) => on.execute({ sql, args });
 
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 function toRequest(r: Row): RequestRecord {
   return {
-    id: String(r.id), status: String(r.status) as RequestRecord['status'],
-    idempotencyKey: str(r.idempotency_key), webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret),
+    id: String(r.id), status: String(r.status) as RequestRecord['status'], tenantId: String(r.tenant_id),
+    webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret),
+    options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as Record<string, unknown>,
     productCount: Number(r.product_count), total: Number(r.total), done: Number(r.done), failed: Number(r.failed),
+    bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), run: Number(r.run),
     createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),
   };
+}
+
+function toCandidate(r: Row): ClaimCandidate {
+  return { requestId: String(r.id), tenantId: String(r.tenant_id), lastClaimAt: Number(r.last_claim_at), createdAt: Number(r.created_at) };
 }
 
 function toItem(r: Row): ItemRecord {
   return {
     id: String(r.id), requestId: String(r.request_id), url: String(r.url),
-    state: String(r.state) as ItemRecord['state'], attempts: Number(r.attempts),
+    state: String(r.state) as ItemRecord['state'], attempts: Number(r.attempts), claims: Number(r.claims),
     leaseOwner: str(r.lease_owner), leaseUntil: num(r.lease_until), outputKey: str(r.output_key), error: str(r.error),
+    outcome: str(r.outcome) as ItemRecord['outcome'], bytesIn: num(r.bytes_in), bytesOut: num(r.bytes_out),
   };
 }
 
 function toSubscription(r: Row): Subscription {
   return {
-    id: String(r.id), url: String(r.url), events: JSON.parse(String(r.events)) as EventType[], secret: String(r.secret),
-    previousSecret: str(r.previous_secret), previousSecretExpiresAt: num(r.previous_secret_expires_at),
+    id: String(r.id), tenantId: String(r.tenant_id), url: String(r.url), events: JSON.parse(String(r.events)) as EventType[],
+    secret: String(r.secret), previousSecret: str(r.previous_secret), previousSecretExpiresAt: num(r.previous_secret_expires_at),
     createdAt: Number(r.created_at),
   };
 }
@@ -549,4 +574,8 @@ function toAttempt(r: Row): DeliveryAttempt {
     deliveryId: String(r.delivery_id), attempt: Number(r.attempt), at: Number(r.at),
     statusCode: num(r.status_code), error: str(r.error), durationMs: Number(r.duration_ms),
   };
+}
+
+function toKey(r: Row): ApiKeyRecord {
+  return { id: String(r.id), name: String(r.name), hash: String(r.hash), createdAt: Number(r.created_at), revokedAt: num(r.revoked_at) };
 }

@@ -1,26 +1,41 @@
 // The store contract: the single source of truth and the only coordination point between
-// API instances, pipeline runners and webhook dispatchers. One file per backend implements it.
+// API instances, pipeline runners and webhook dispatchers. The rules (states, events, ids,
+// cursors, claim order) live in lifecycle.ts; each backend file only persists.
 // All times are epoch milliseconds passed in by the caller, so tests control the clock.
 
-export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed';
+export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
 export type ItemState = 'pending' | 'running' | 'done' | 'failed';
-export type EventType = 'processing.started' | 'processing.completed' | 'processing.failed';
-export const EVENT_TYPES: readonly EventType[] = ['processing.started', 'processing.completed', 'processing.failed'];
+export type EventType = 'processing.started' | 'processing.completed' | 'processing.failed' | 'processing.cancelled';
+export const EVENT_TYPES: readonly EventType[] = ['processing.started', 'processing.completed', 'processing.failed', 'processing.cancelled'];
+
+/** The tenant of the admin key, of open mode, and of everything made before keys existed. */
+export const ADMIN_TENANT = 'admin';
+
+/** How an image's output came about (null while pending or failed). */
+export type ItemOutcomeKind = 'compressed' | 'reused' | 'passed_through' | 'original_kept';
 
 export interface RequestRecord {
   id: string;
   /** 'ingesting' requests are invisible to readers and runners until committed. */
   status: RequestStatus;
-  idempotencyKey: string | null;
+  /** The API key (tenant) that made it; ADMIN_TENANT in open mode. */
+  tenantId: string;
   /** One-off receiver given with the upload: gets this request's events only. */
   webhookUrl: string | null;
   /** Signing secret for webhookUrl deliveries. */
   webhookSecret: string | null;
+  /** Output options as given at upload (JSON object), null for the defaults. */
+  options: Record<string, unknown> | null;
   productCount: number;
   /** Distinct image URLs (work items) in the request. */
   total: number;
   done: number;
   failed: number;
+  /** Sum of source and output bytes of the images done so far. */
+  bytesIn: number;
+  bytesOut: number;
+  /** 0 for the first run; a retry of failed images starts the next one (events are per run). */
+  run: number;
   createdAt: number;
   updatedAt: number;
   /**
@@ -41,18 +56,26 @@ export interface ItemRecord {
   requestId: string;
   url: string;
   state: ItemState;
-  /** How many times the item has been claimed (a crash mid-item counts). */
+  /**
+   * How many times the item entered the codec (chargeAttempt). Only these count against
+   * MAX_ITEM_ATTEMPTS: a crash while an item was downloading or queued costs it nothing.
+   */
   attempts: number;
+  /** How many times it was claimed (every claim, crashes included). */
+  claims: number;
   leaseOwner: string | null;
   leaseUntil: number | null;
   /** Storage key of the output when state is 'done'. */
   outputKey: string | null;
   /** Why the item failed, when state is 'failed'. */
   error: string | null;
+  outcome: ItemOutcomeKind | null;
+  bytesIn: number | null;
+  bytesOut: number | null;
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number }
+  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind }
   | { ok: false; error: string };
 
 export interface CompleteResult {
@@ -64,6 +87,7 @@ export interface CompleteResult {
 
 export interface Subscription {
   id: string;
+  tenantId: string;
   url: string;
   events: EventType[];
   secret: string;
@@ -77,7 +101,10 @@ export interface EventRecord {
   id: string;
   requestId: string;
   type: EventType;
-  /** The JSON body sent to receivers, fixed when the event is written. */
+  /**
+   * The event body without anything deployment-specific (lifecycle.eventPayload), fixed when
+   * the event is written; the dispatcher adds the output CSV link when it sends it.
+   */
   payload: string;
   createdAt: number;
 }
@@ -117,46 +144,71 @@ export type AttemptOutcome =
   | { kind: 'retry'; nextAttemptAt: number }
   | { kind: 'failed' };
 
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** SHA-256 (hex) of the key; the key itself is never stored. */
+  hash: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page, null at the end. */
   nextCursor: string | null;
 }
 
-/** Builds the event body for a request's transition; the store calls it inside its transaction. */
-export type EventPayloadBuilder = (type: EventType, request: RequestRecord, eventId: string, at: number) => string;
+export interface BeginInput {
+  id: string;
+  tenantId: string;
+  idempotencyKey: string | null;
+  webhookUrl: string | null;
+  webhookSecret: string | null;
+  now: number;
+}
+
+export interface CommitExtra {
+  webhook?: { url: string; secret: string };
+  /** A digest of the upload (file and fields): the same key with another body is refused. */
+  fingerprint?: string | null;
+  /** Output options given with the upload (form fields may follow the file). */
+  options?: Record<string, unknown> | null;
+}
+
+export type BeginResult =
+  | { created: true }
+  /** The tenant used this idempotency key before: that request, and the body it was made with. */
+  | { created: false; existing: RequestRecord; fingerprint: string | null };
 
 export interface Store {
   readonly backend: 'sqlite' | 'mongodb';
 
   // ---- ingest: begin → appendBatch* → commit | abort -------------------------------------
   /**
-   * Creates a request in state 'ingesting'. With an idempotency key already used by a
-   * committed request, returns that request instead (and creates nothing). A key whose
-   * request is still ingesting returns it too (caller answers 409).
+   * Creates a request in state 'ingesting'. With an idempotency key the tenant already used,
+   * returns that request instead (and creates nothing); the key of a request still ingesting
+   * returns it too (the caller answers 409).
    */
-  beginRequest(input: {
-    id: string;
-    idempotencyKey: string | null;
-    webhookUrl: string | null;
-    webhookSecret: string | null;
-    now: number;
-  }): Promise<{ created: true } | { created: false; existing: RequestRecord }>;
+  beginRequest(input: BeginInput): Promise<BeginResult>;
   /** Adds products and their image URLs; URLs already in the request are stored once. */
   appendBatch(requestId: string, products: ProductRecord[]): Promise<void>;
   /**
    * Makes the request visible ('received') with its counts; returns it. `webhook` sets the
-   * per-upload receiver when it became known only after the file (a form field after it).
+   * per-upload receiver when it became known only after the file (a form field after it);
+   * `fingerprint` is the digest of the whole upload, kept with its idempotency key.
    */
-  commitRequest(requestId: string, now: number, webhook?: { url: string; secret: string }): Promise<RequestRecord>;
+  commitRequest(requestId: string, now: number, extra?: CommitExtra): Promise<RequestRecord>;
   /** Removes everything written for an ingesting request. */
   abortRequest(requestId: string): Promise<void>;
   /** Removes requests left 'ingesting' (by a crash) since before `before`. Returns how many. */
   cleanupIngesting(before: number): Promise<number>;
 
   // ---- reads ------------------------------------------------------------------------------
-  /** A committed request (never an ingesting one), or null. */
+  /** A committed request (never an ingesting one), or null. Ownership is the caller's check. */
   getRequest(id: string): Promise<RequestRecord | null>;
+  /** Committed requests, newest first; only `tenantId`'s when given. */
+  listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>>;
   /** Products ordered by serial; cursor from the previous page. */
   listProducts(requestId: string, opts: { limit: number; cursor?: string | null }): Promise<Page<ProductRecord>>;
   /** The items of a request for the given URLs (for assembling a product view). */
@@ -164,18 +216,25 @@ export interface Store {
 
   // ---- pipeline ---------------------------------------------------------------------------
   /**
-   * Atomically leases up to `limit` items that are pending or whose lease expired, in
-   * committed requests. Increments attempts. A request moving received → processing gets
-   * its processing.started event in the same step (exactly once across runners).
+   * Atomically leases up to `limit` items: expired leases first, then pending items of open
+   * requests, rotating between tenants and then between a tenant's requests
+   * (lifecycle.claimOrder). A request moving received → processing gets its
+   * processing.started event in the same step (exactly once across runners).
    */
-  claimItems(input: { owner: string; limit: number; leaseMs: number; now: number; payload: EventPayloadBuilder }): Promise<ItemRecord[]>;
+  claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]>;
+  /**
+   * Records that `owner` is about to run the codec on the item: the only step that counts
+   * against MAX_ITEM_ATTEMPTS. Returns the attempts including this one, or null when the
+   * lease is no longer held.
+   */
+  chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null>;
   /** Extends the leases still held by owner; returns the ids still held. */
   renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]>;
   /**
    * Records an item's final outcome if `owner` still holds its lease; updates the request's
-   * counters and, when the last item lands, its final status with the event, all in one step.
+   * counters and, when the last item lands, its final status with the event.
    */
-  completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number; payload: EventPayloadBuilder }): Promise<CompleteResult>;
+  completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number }): Promise<CompleteResult>;
   /** Returns owner's running items to pending (graceful shutdown). */
   releaseItems(owner: string): Promise<number>;
   /** Counts for readiness and metrics. */
@@ -183,13 +242,16 @@ export interface Store {
 
   // ---- webhooks ---------------------------------------------------------------------------
   createSubscription(sub: Subscription): Promise<void>;
-  listSubscriptions(): Promise<Subscription[]>;
+  /** Every subscription, or only `tenantId`'s. */
+  listSubscriptions(tenantId: string | null): Promise<Subscription[]>;
   getSubscription(id: string): Promise<Subscription | null>;
   deleteSubscription(id: string): Promise<boolean>;
   rotateSecret(input: { id: string; newSecret: string; previousSecretExpiresAt: number }): Promise<Subscription | null>;
 
   /** Leases deliveries that are due (pending, nextAttemptAt <= now, lease free or expired). */
   claimDeliveries(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<DeliveryRecord[]>;
+  /** Extends owner's leases on deliveries being sent; returns the ids still held. */
+  renewDeliveryLeases(input: { owner: string; deliveryIds: string[]; leaseMs: number; now: number }): Promise<string[]>;
   /** Records one attempt and its outcome if owner still holds the lease. */
   recordAttempt(input: { owner: string; attempt: DeliveryAttempt; outcome: AttemptOutcome; now: number }): Promise<boolean>;
   listDeliveries(subscriptionId: string, opts: { limit: number; cursor?: string | null }): Promise<Page<DeliveryRecord & { attemptLog: DeliveryAttempt[] }>>;
@@ -198,7 +260,18 @@ export interface Store {
   /** Events of a request, oldest first (tests and debugging). */
   listEvents(requestId: string): Promise<EventRecord[]>;
 
+  // ---- API keys ---------------------------------------------------------------------------
+  createKey(key: ApiKeyRecord): Promise<void>;
+  /** Keys not revoked, oldest first. */
+  listKeys(): Promise<ApiKeyRecord[]>;
+  /** Marks a key revoked; false when unknown or already revoked. */
+  revokeKey(id: string, now: number): Promise<boolean>;
+  /** The key with this hash if it is not revoked. */
+  findKey(hash: string): Promise<ApiKeyRecord | null>;
+
   // ---- lifecycle --------------------------------------------------------------------------
+  /** The schema version the data is at (after the start-up migrations). */
+  schemaVersion(): Promise<number>;
   /** Throws if the backend is unreachable. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -9,12 +9,17 @@
 // not sent and its lease simply runs out, so it is claimed again later without counting as an
 // attempt. So a receiver that hangs holds `perHost` slots for at most timeoutMs each, and the
 // rest of the outbox keeps flowing to everyone else.
+//
+// Leases are short and renewed while a delivery is held (queued or sending), so a delivery cut
+// off by a crash is sent again by another dispatcher within about one lease, and never by two
+// at once.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { AllowlistInput } from '../pipeline/address-policy.js';
 import { FetchError, postJson } from '../pipeline/guarded-fetch.js';
-import type { AttemptOutcome, DeliveryRecord, EventType, Store } from '../store/types.js';
+import { ADMIN_TENANT, type AttemptOutcome, type DeliveryRecord, type EventType, type Store } from '../store/types.js';
 import { retryDelay } from './backoff.js';
+import { renderEventBody } from './payload.js';
 import { normalizeSecret, sign } from './signing.js';
 
 /** Sends one signed POST; resolves with the HTTP status (any), rejects when no response came. */
@@ -27,6 +32,8 @@ export type SendFn = (
 
 export interface WebhookDispatcherOptions {
   store: Store;
+  /** PUBLIC_BASE_URL: the output CSV link in every body starts with it. */
+  publicBaseUrl: string;
   /** Per-send timeout (WEBHOOK_TIMEOUT_MS). */
   timeoutMs: number;
   /** WEBHOOK_BACKOFF_SCALE: multiplies the retry schedule (1 in production). */
@@ -38,8 +45,9 @@ export interface WebhookDispatcherOptions {
   /** Outbound POST; default: the SSRF-guarded postJson (no redirects followed). */
   send?: SendFn;
   /**
-   * WEBHOOK_SECRET: signs per-upload deliveries whose request carries no secret of its own.
-   * Given raw or as whsec_...; see signing.normalizeSecret.
+   * WEBHOOK_SECRET: adds a signature to every delivery of the admin tenant (all of them in
+   * open mode), so receivers set up with the operator's secret keep verifying. A tenant's
+   * deliveries are signed with its own secrets only. Raw or whsec_...; see normalizeSecret.
    */
   defaultSecret?: string | null;
   /** How often to look for due deliveries when not woken. Default 1000. */
@@ -51,7 +59,7 @@ export interface WebhookDispatcherOptions {
   /** Claimed deliveries waiting for a slot: overall (default 4 × concurrency) and per host (default 4 × perHost). */
   maxQueued?: number;
   maxQueuedPerHost?: number;
-  /** Lease on claimed deliveries. Default 10 × timeoutMs + 30 s. A delivery is never sent with less than timeoutMs + 5 s of lease left. */
+  /** Lease on claimed deliveries, renewed every third of it while held. Default 15 s. */
   leaseMs?: number;
   /** How long stop() waits for in-flight sends before aborting them. Default timeoutMs + 1000. */
   stopGraceMs?: number;
@@ -72,6 +80,7 @@ interface Held {
 export class WebhookDispatcher {
   readonly owner: string;
   readonly #store: Store;
+  readonly #publicBaseUrl: string;
   readonly #send: SendFn;
   readonly #timeoutMs: number;
   readonly #scale: number;
@@ -98,10 +107,14 @@ export class WebhookDispatcher {
   readonly #queuedPerHost = new Map<string, number>();
   readonly #sendingPerHost = new Map<string, number>();
   readonly #tasks = new Set<Promise<void>>();
+  /** Every delivery this instance holds a lease on, queued or sending. */
+  readonly #held = new Map<string, Held>();
+  #renewTimer: ReturnType<typeof setInterval> | null = null;
   #abort = new AbortController();
 
   constructor(opts: WebhookDispatcherOptions) {
     this.#store = opts.store;
+    this.#publicBaseUrl = opts.publicBaseUrl;
     this.#timeoutMs = opts.timeoutMs;
     this.#scale = opts.backoffScale ?? 1;
     this.#defaultSecret = opts.defaultSecret ? normalizeSecret(opts.defaultSecret) : null;
@@ -110,7 +123,7 @@ export class WebhookDispatcher {
     this.#perHost = Math.max(1, opts.perHost ?? 4);
     this.#maxQueued = Math.max(0, opts.maxQueued ?? 4 * this.#concurrency);
     this.#maxQueuedPerHost = Math.max(0, opts.maxQueuedPerHost ?? 4 * this.#perHost);
-    this.#leaseMs = opts.leaseMs ?? 10 * this.#timeoutMs + 30_000;
+    this.#leaseMs = opts.leaseMs ?? 15_000;
     this.#stopGraceMs = opts.stopGraceMs ?? this.#timeoutMs + 1000;
     this.owner = opts.owner ?? `dispatcher-${randomUUID()}`;
     this.#log = opts.log;
@@ -129,7 +142,38 @@ export class WebhookDispatcher {
     if (this.#running) return;
     this.#running = true;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
+    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#leaseMs / 3)));
+    this.#renewTimer.unref?.();
     this.#loop = this.#run();
+  }
+
+  /** Keeps the leases of held deliveries; one another dispatcher took over is dropped. */
+  async #renew(): Promise<void> {
+    if (this.#held.size === 0) return;
+    const ids = [...this.#held.keys()];
+    const now = this.#now();
+    try {
+      const kept = new Set(await this.#store.renewDeliveryLeases({ owner: this.owner, deliveryIds: ids, leaseMs: this.#leaseMs, now }));
+      for (const id of ids) {
+        const h = this.#held.get(id);
+        if (!h) continue;
+        if (kept.has(id)) h.leaseUntil = now + this.#leaseMs;
+        else this.#drop(h);
+      }
+    } catch (err) {
+      this.#log?.warn({ err }, 'webhook dispatcher: renewing leases failed');
+    }
+  }
+
+  /** Forgets a queued delivery (its lease is gone); a send in progress finishes and is fenced by the store. */
+  #drop(h: Held): void {
+    const i = this.#queue.indexOf(h);
+    if (i < 0) return;
+    this.#queue.splice(i, 1);
+    this.#held.delete(h.delivery.id);
+    const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
+    if (q > 0) this.#queuedPerHost.set(h.host, q);
+    else this.#queuedPerHost.delete(h.host);
   }
 
   /** Asks for a look at the outbox now (e.g. right after an event was written). Cheap; never blocks. */
@@ -148,6 +192,7 @@ export class WebhookDispatcher {
     this.#running = false;
     this.wake();
     await this.#loop;
+    for (const h of this.#queue) this.#held.delete(h.delivery.id);
     this.#queue.splice(0);
     this.#queuedPerHost.clear();
     const settled = Promise.allSettled([...this.#tasks]);
@@ -161,6 +206,8 @@ export class WebhookDispatcher {
       this.#abort.abort(new FetchError('aborted: dispatcher stopping', 'aborted', false));
       await settled;
     }
+    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    this.#renewTimer = null;
   }
 
   /** Deliveries held by this instance, sending or queued (tests, metrics). */
@@ -219,7 +266,9 @@ export class WebhookDispatcher {
       this.#log?.debug({ request_id: delivery.requestId, deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
       return;
     }
-    this.#queue.push({ delivery, host, leaseUntil });
+    const held: Held = { delivery, host, leaseUntil };
+    this.#queue.push(held);
+    this.#held.set(delivery.id, held);
     this.#queuedPerHost.set(host, queuedHere + 1);
   }
 
@@ -236,13 +285,17 @@ export class WebhookDispatcher {
       const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
       if (q > 0) this.#queuedPerHost.set(h.host, q);
       else this.#queuedPerHost.delete(h.host);
-      // Too little lease left to finish the send: leave it to the lease (another dispatcher may own it soon).
-      if (this.#now() + this.#timeoutMs + 5000 > h.leaseUntil) continue;
+      // The lease is about to run out (renewals failing): leave it to whoever claims it next.
+      if (this.#now() + Math.min(2000, this.#leaseMs / 3) > h.leaseUntil) {
+        this.#held.delete(h.delivery.id);
+        continue;
+      }
       this.#sendingPerHost.set(h.host, busy + 1);
       const task: Promise<void> = this.#deliver(h.delivery)
         .catch((err) => this.#log?.error({ err, request_id: h.delivery.requestId, deliveryId: h.delivery.id }, 'webhook dispatcher: delivery crashed'))
         .finally(() => {
           this.#tasks.delete(task);
+          this.#held.delete(h.delivery.id);
           const n = (this.#sendingPerHost.get(h.host) ?? 1) - 1;
           if (n > 0) this.#sendingPerHost.set(h.host, n);
           else this.#sendingPerHost.delete(h.host);
@@ -255,19 +308,30 @@ export class WebhookDispatcher {
     }
   }
 
+  /**
+   * The secrets a delivery is signed with: the receiver's own (a subscription's, with the
+   * previous one during a rotation, or the request's per-upload secret), plus WEBHOOK_SECRET
+   * when the receiver belongs to the admin tenant. A string says why it cannot be signed.
+   */
   async #secretsFor(d: DeliveryRecord, now: number): Promise<string[] | string> {
+    const secrets: string[] = [];
+    let tenantId: string;
     if (d.subscriptionId !== null) {
       const sub = await this.#store.getSubscription(d.subscriptionId);
       if (!sub) return 'subscription deleted';
-      const secrets = [sub.secret];
+      secrets.push(sub.secret);
       if (sub.previousSecret && sub.previousSecretExpiresAt !== null && sub.previousSecretExpiresAt > now) {
         secrets.push(sub.previousSecret);
       }
-      return secrets;
+      tenantId = sub.tenantId;
+    } else {
+      const request = await this.#store.getRequest(d.requestId);
+      if (!request) return 'request deleted';
+      if (request.webhookSecret) secrets.push(normalizeSecret(request.webhookSecret));
+      tenantId = request.tenantId;
     }
-    const request = await this.#store.getRequest(d.requestId);
-    const secret = request?.webhookSecret ?? this.#defaultSecret;
-    return secret ? [normalizeSecret(secret)] : 'no signing secret for this receiver';
+    if (tenantId === ADMIN_TENANT && this.#defaultSecret && !secrets.includes(this.#defaultSecret)) secrets.push(this.#defaultSecret);
+    return secrets.length > 0 ? secrets : 'no signing secret for this receiver';
   }
   async #deliver(d: DeliveryRecord): Promise<void> {
     const attemptNo = d.attempts + 1;
@@ -278,18 +342,19 @@ export class WebhookDispatcher {
       return;
     }
     const timestamp = Math.floor(at / 1000);
+    const body = renderEventBody(d.payload, this.#publicBaseUrl);
     const headers = {
       'content-type': 'application/json',
       'webhook-id': d.eventId,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': sign(secrets, d.eventId, timestamp, d.payload),
+      'webhook-signature': sign(secrets, d.eventId, timestamp, body),
     };
     const started = performance.now();
     let statusCode: number | null = null;
     let error: string | null = null;
     let durationMs: number;
     try {
-      const res = await this.#send(d.url, d.payload, headers, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
+      const res = await this.#send(d.url, body, headers, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
       statusCode = res.status;
       durationMs = res.durationMs ?? performance.now() - started;
     } catch (err) {

@@ -1,6 +1,6 @@
-// The body every receiver gets for an event; fixed when the event is written to the outbox.
-import type { EventPayloadBuilder } from '../store/types.js';
-
+// The body every receiver gets for an event. The store keeps the event as lifecycle.eventPayload
+// wrote it (fixed when the transition happened); the link to the output CSV depends on where
+// this deployment is reached, so it is added here, the same way for every attempt.
 export interface EventBody {
   type: string;
   timestamp: string;
@@ -12,20 +12,11 @@ export interface EventBody {
   };
 }
 
-/** Builds `{ type, timestamp, data: { request_id, status, progress, output_csv_url } }`. */
-export function eventPayloadBuilder(publicBaseUrl: string): EventPayloadBuilder {
+/** `{ type, timestamp, data: { request_id, status, progress, output_csv_url } }` from a stored event. */
+export function renderEventBody(stored: string, publicBaseUrl: string): string {
+  const event = JSON.parse(stored) as EventBody;
   const base = publicBaseUrl.replace(/\/+$/, '');
-  return (type, request, _eventId, at) => {
-    const body: EventBody = {
-      type,
-      timestamp: new Date(at).toISOString(),
-      data: {
-        request_id: request.id,
-        status: request.status,
-        progress: { total: request.total, done: request.done, failed: request.failed },
-        output_csv_url: `${base}/api/v1/status/${encodeURIComponent(request.id)}/output.csv`,
-      },
-    };
-    return JSON.stringify(body);
-  };
+  // Events written by release 0.1.0 already carry a link; it is rebuilt from the request id.
+  event.data = { ...event.data, output_csv_url: `${base}/api/v1/status/${encodeURIComponent(event.data.request_id)}/output.csv` };
+  return JSON.stringify(event);
 }

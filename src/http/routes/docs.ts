@@ -78,6 +78,12 @@ const WEBHOOK_DOCS: Record<EventType, { summary: string; description: string; st
     status: 'failed',
     example: exampleBody('processing.failed', 'failed', { total: 3, done: 0, failed: 3 }),
   },
+  'processing.cancelled': {
+    summary: 'A request was cancelled',
+    description: 'Images not yet started are never processed; the request is final.',
+    status: 'cancelled',
+    example: exampleBody('processing.cancelled', 'cancelled', { total: 3, done: 1, failed: 0 }),
+  },
 };
 
 function registerWebhooks(app: App): void {

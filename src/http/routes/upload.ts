@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
+import { ADMIN_TENANT } from '../../store/types.js';
 import type { App, AppDeps } from '../app.js';
 import { commonErrors, errorResponses } from '../schemas.js';
 
@@ -10,7 +11,7 @@ const Accepted = z.object({
   message: z.string().openapi({ example: 'Processing started' }),
   products: z.number().int().openapi({ description: 'Products in the CSV', example: 2 }),
   images: z.number().int().openapi({ description: 'Distinct image URLs to process (a URL repeated in the request counts once)', example: 3 }),
-  webhook_secret: z.string().optional().openapi({ description: 'Signing secret for the per-upload webhook_url (only when one was given and WEBHOOK_SECRET is not set)' }),
+  webhook_secret: z.string().optional().openapi({ description: 'Signing secret for the per-upload webhook_url (only when one was given); an idempotent replay returns it again' }),
 }).openapi('UploadAccepted');
 
 const route = createRoute({
@@ -47,7 +48,7 @@ export function registerUploadRoutes(app: App, deps: AppDeps): void {
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
-      const { request, replayed } = await ingestUpload(c.req.raw, deps, key);
+      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId: ADMIN_TENANT, idempotencyKey: key });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({
         request_id: request.id,
@@ -55,7 +56,7 @@ export function registerUploadRoutes(app: App, deps: AppDeps): void {
         message: 'Processing started',
         products: request.productCount,
         images: request.total,
-        ...(request.webhookUrl && request.webhookSecret && !deps.config.WEBHOOK_SECRET ? { webhook_secret: request.webhookSecret } : {}),
+        ...(request.webhookUrl && request.webhookSecret ? { webhook_secret: request.webhookSecret } : {}),
       }, 202, replayed ? { 'idempotent-replayed': 'true' } : {});
     } catch (err) {
       // The rest of an oversized body is not read: tell the client the connection ends here.

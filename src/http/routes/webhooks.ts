@@ -3,9 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../../errors.js';
-import { EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Subscription } from '../../store/types.js';
+import { ADMIN_TENANT, EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Subscription } from '../../store/types.js';
 import { assertDeliverableUrl } from '../../webhooks/receiver-url.js';
-import { generateSecret, isSecret, normalizeSecret } from '../../webhooks/signing.js';
+import { generateSecret, isSecret } from '../../webhooks/signing.js';
 import { errorResponse, type App, type AppDeps } from '../app.js';
 import { commonErrors, ErrorSchema } from '../schemas.js';
 
@@ -192,7 +192,6 @@ const retryRoute = createRoute({
 
 export function registerWebhookRoutes(app: App, deps: AppDeps): void {
   const { store, config } = deps;
-  const defaultSecret = config.WEBHOOK_SECRET ? normalizeSecret(config.WEBHOOK_SECRET) : null;
 
   // A body that is not JSON gets a 400 { detail } here; the validator's own error for it would
   // otherwise reach onError as a generic exception.
@@ -218,9 +217,11 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     const events = body.events ? EVENT_TYPES.filter((t) => body.events!.includes(t)) : [...EVENT_TYPES];
     const sub: Subscription = {
       id: `wh_${randomUUID()}`,
+      tenantId: ADMIN_TENANT,
       url,
       events,
-      secret: body.secret ?? defaultSecret ?? generateSecret(),
+      // A fresh secret unless one is given: never the operator's WEBHOOK_SECRET.
+      secret: body.secret ?? generateSecret(),
       previousSecret: null,
       previousSecretExpiresAt: null,
       createdAt: Date.now(),
@@ -234,7 +235,7 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
   });
 
   app.openapi(listRoute, async (c) => {
-    const subs = await store.listSubscriptions();
+    const subs = await store.listSubscriptions(null);
     return c.json({ webhooks: subs.map(toWebhookView) }, 200);
   });
 

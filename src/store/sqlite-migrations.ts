@@ -1,0 +1,152 @@
+// The SQLite schema as a list of versioned migrations. The file's version is PRAGMA
+// user_version; each migration runs in the same IMMEDIATE transaction that re-reads it, so
+// several processes starting at once on one file apply each migration exactly once.
+// Release 0.1.0 wrote no version (0): migration 1 is its schema, written so that it is a
+// no-op on a file 0.1.0 made.
+import type { Client } from '@libsql/client';
+
+interface Migration {
+  version: number;
+  description: string;
+  up(db: MigrationTx): Promise<void>;
+}
+
+interface MigrationTx {
+  execute(sql: string): Promise<{ rows: ArrayLike<Record<string, unknown>> }>;
+  executeMultiple(sql: string): Promise<void>;
+}
+
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'release 0.1.0 schema',
+    async up(db) {
+      await db.executeMultiple(`
+        CREATE TABLE IF NOT EXISTS requests (
+          id TEXT PRIMARY KEY, status TEXT NOT NULL, idempotency_key TEXT UNIQUE,
+          webhook_url TEXT, webhook_secret TEXT,
+          product_count INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,
+          done INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
+        CREATE TABLE IF NOT EXISTS products (
+          request_id TEXT NOT NULL, serial INTEGER NOT NULL, name TEXT NOT NULL, input_urls TEXT NOT NULL,
+          PRIMARY KEY (request_id, serial)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS items (
+          id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, url TEXT NOT NULL,
+          state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+          lease_owner TEXT, lease_until INTEGER, output_key TEXT, error TEXT,
+          created_at INTEGER NOT NULL,
+          UNIQUE (request_id, url)
+        );
+        CREATE INDEX IF NOT EXISTS items_state ON items(state);
+        CREATE INDEX IF NOT EXISTS items_lease ON items(lease_until) WHERE state = 'running';
+        CREATE TABLE IF NOT EXISTS subscriptions (
+          id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
+          previous_secret TEXT, previous_secret_expires_at INTEGER, created_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS events (
+          id TEXT PRIMARY KEY, request_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS events_request ON events(request_id, created_at);
+        CREATE TABLE IF NOT EXISTS deliveries (
+          id TEXT PRIMARY KEY, event_id TEXT NOT NULL, subscription_id TEXT, request_id TEXT NOT NULL,
+          url TEXT NOT NULL, event_type TEXT NOT NULL, payload TEXT NOT NULL,
+          state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+          lease_owner TEXT, lease_until INTEGER, last_error TEXT,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(next_attempt_at) WHERE state = 'pending';
+        CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries(subscription_id, created_at, id);
+        CREATE TABLE IF NOT EXISTS delivery_attempts (
+          delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, at INTEGER NOT NULL,
+          status_code INTEGER, error TEXT, duration_ms INTEGER NOT NULL,
+          PRIMARY KEY (delivery_id, attempt)
+        ) WITHOUT ROWID;
+      `);
+      // 0.1.0 added requests.version to files made before it, so it may or may not be there.
+      const columns = await db.execute('PRAGMA table_info(requests)');
+      if (!Array.from(columns.rows).some((c) => c.name === 'version')) {
+        await db.execute('ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 0');
+      }
+    },
+  },
+  {
+    version: 2,
+    description: 'tenants, output options, per-tenant idempotency, fair claims, codec attempts, outcomes, API keys',
+    async up(db) {
+      await db.executeMultiple(`
+        ALTER TABLE requests ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'admin';
+        ALTER TABLE requests ADD COLUMN options TEXT;
+        ALTER TABLE requests ADD COLUMN bytes_in INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN bytes_out INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN run INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE requests ADD COLUMN last_claim_at INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX requests_created ON requests(created_at, id);
+        CREATE INDEX requests_tenant_created ON requests(tenant_id, created_at, id);
+
+        -- Idempotency keys become per tenant, with a fingerprint of the body. The old column
+        -- stays (dropping a UNIQUE column means rebuilding the table) but is no longer written.
+        CREATE TABLE idempotency_keys (
+          tenant_id TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT,
+          PRIMARY KEY (tenant_id, key)
+        ) WITHOUT ROWID;
+        INSERT INTO idempotency_keys (tenant_id, key, request_id, fingerprint)
+          SELECT 'admin', idempotency_key, id, NULL FROM requests WHERE idempotency_key IS NOT NULL;
+        UPDATE requests SET idempotency_key = NULL WHERE idempotency_key IS NOT NULL;
+
+        -- attempts counted claims; now it counts codec entries and claims has its own column.
+        ALTER TABLE items ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+        UPDATE items SET claims = attempts, attempts = 0;
+        ALTER TABLE items ADD COLUMN outcome TEXT;
+        ALTER TABLE items ADD COLUMN bytes_in INTEGER;
+        ALTER TABLE items ADD COLUMN bytes_out INTEGER;
+        -- Items are claimable by their request's state alone; 'staged' is gone.
+        UPDATE items SET state = 'pending' WHERE state = 'staged';
+        CREATE INDEX items_request_state ON items(request_id, state, id);
+
+        ALTER TABLE subscriptions ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'admin';
+        ALTER TABLE events ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;
+        UPDATE events SET ord = 1 WHERE type != 'processing.started';
+
+        CREATE TABLE api_keys (
+          id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+          created_at INTEGER NOT NULL, revoked_at INTEGER
+        );
+      `);
+    },
+  },
+];
+
+export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+
+/** Brings the file up to SQLITE_SCHEMA_VERSION; refuses a file written by a newer release. */
+export async function migrateSqlite(client: Client): Promise<void> {
+  for (;;) {
+    const tx = await client.transaction('write');
+    try {
+      const current = Number((await tx.execute('PRAGMA user_version')).rows[0]![0]);
+      if (current > SQLITE_SCHEMA_VERSION) {
+        throw new Error(`the store was written by a newer release (schema ${current}; this one knows up to ${SQLITE_SCHEMA_VERSION})`);
+      }
+      const next = MIGRATIONS.find((m) => m.version === current + 1);
+      if (!next) {
+        await tx.commit();
+        return;
+      }
+      await next.up({
+        execute: (sql) => tx.execute(sql),
+        executeMultiple: (sql) => tx.executeMultiple(sql),
+      });
+      await tx.execute(`PRAGMA user_version = ${next.version}`);
+      await tx.commit();
+    } catch (err) {
+      await tx.rollback().catch(() => {});
+      throw err;
+    } finally {
+      tx.close();
+    }
+  }
+}
