@@ -5,9 +5,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
+import { concurrentWritersUnsupported, MONGODB_URI } from './helpers/mongo.js';
 import { ROOT, getJson, spawnService, tempDir, upload, waitForStatus } from './helpers/service.js';
 
-describe('scale-out on one SQLite file', () => {
+const noConcurrentWriters = MONGODB_URI ? await concurrentWritersUnsupported(MONGODB_URI) : null;
+if (noConcurrentWriters) console.log(`scale-out test skipped: ${noConcurrentWriters}`);
+
+describe.skipIf(noConcurrentWriters)(`scale-out on one ${MONGODB_URI ? 'MongoDB database' : 'SQLite file'}`, () => {
   let images: ImageServer;
   beforeAll(async () => {
     images = await startImageServer({ host: '127.0.0.9' });

@@ -90,7 +90,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
 
   it('serves the old requests over HTTP after the upgrade', async () => {
     const { dataDir } = fixtureCopy();
-    const svc = await startTestService({ ROLE: 'api' }, dataDir);
+    const svc = await startTestService({ ROLE: 'api', MONGODB_URI: '' }, dataDir); // the SQLite fixture, whatever the suite runs on
     try {
       const res = await fetch(`${svc.base}/api/v1/status/${COMPLETED}`);
       expect(res.status).toBe(200);

@@ -1,6 +1,7 @@
 // Starting the real service for tests: in-process (startService) or as a child process
 // (node dist/src/main.js, for kill -9 and multi-process tests). Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
+import { MONGODB_URI } from './mongo.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -26,9 +28,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The store a test service uses: the SQLite file in its data dir, or, when the suite runs with
+ * MONGODB_URI (scripts/test-mongo.mjs, the GitHub workflow), a database of its own on that
+ * server, named after the data dir so a restarted service finds its data again.
+ */
+function storeEnv(dataDir: string): Record<string, string> {
+  if (!MONGODB_URI) return { MONGODB_URI: '' };
+  return { MONGODB_URI, DATABASE_NAME: `icp_svc_${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}` };
+}
+
 /** Settings every test service gets: loopback, quiet, fast retries, one pool thread. */
 function testEnv(port: number, dataDir: string, env: Record<string, string>): Record<string, string> {
   return {
+    ...storeEnv(dataDir),
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
@@ -68,9 +81,7 @@ export interface ChildService {
 export async function spawnService(env: Record<string, string>, dataDir: string): Promise<ChildService> {
   const port = await freePort();
   const proc = spawn(process.execPath, [join(ROOT, 'dist/src/main.js')], {
-    // MONGODB_URI from the environment (CI with a mongo service) is for the store contract
-    // tests only: these services use the SQLite file in dataDir unless a test says otherwise.
-    env: { ...process.env, MONGODB_URI: '', ...testEnv(port, dataDir, { LOG_LEVEL: 'warn', ...env }) },
+    env: { ...process.env, ...testEnv(port, dataDir, { LOG_LEVEL: 'warn', ...env }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
