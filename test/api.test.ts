@@ -23,7 +23,8 @@ async function storedCounts(dataDir: string) {
 describe('HTTP API', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ ROLE: 'api' });
+    // 127.0.0.9 is allowlisted so that a webhook URL there passes the address check; nothing listens.
+    svc = await startTestService({ ROLE: 'api', FETCH_ALLOWLIST: '127.0.0.9/32' });
   });
   afterAll(async () => {
     await svc.stop();
@@ -168,6 +169,29 @@ describe('HTTP API', () => {
     const res = await getJson(`${svc.base}/api/v1/status/00000000-0000-0000-0000-000000000000`);
     expect(res).toEqual({ status: 404, body: { detail: 'Request ID not found' } });
     expect((await fetch(`${svc.base}/api/v1/status/nope/output.csv`)).status).toBe(404);
+  });
+
+  it('answers every kind of error with its status and { detail } only', async () => {
+    const json = (body: string, type = 'application/json') =>
+      fetch(`${svc.base}/api/v1/webhook/configure`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cases: Array<[string, Promise<Response>, number, RegExp]> = [
+      ['unknown route', fetch(`${svc.base}/nope`), 404, /^Not found$/],
+      ['unknown image', fetch(`${svc.base}/images/${'a'.repeat(64)}.jpg`), 404, /^Image not found$/],
+      ['schema validation', fetch(`${svc.base}/api/v1/status/x?limit=0`), 400, /^limit: /],
+      ['a body that is not JSON', json('{}', 'text/plain'), 400, /must be JSON/],
+      ['malformed JSON', json('{"webhook_url":'), 400, /not valid JSON/],
+      ['a bad secret', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', secret: 'whsec_short' })), 400, /^secret: /],
+      ['a body over 64 KiB', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', pad: 'x'.repeat(70_000) })), 413, /64 KiB/],
+      ['a bad Idempotency-Key', fetch(`${svc.base}/api/v1/upload`, { method: 'POST', headers: { 'idempotency-key': 'k'.repeat(201) } }), 400, /Idempotency-Key/],
+    ];
+    for (const [name, pending, status, detail] of cases) {
+      const res = await pending;
+      expect(res.status, name).toBe(status);
+      expect(res.headers.get('content-type'), name).toMatch(/^application\/json/);
+      const body = await res.json();
+      expect(Object.keys(body), name).toEqual(['detail']);
+      expect(body.detail, name).toMatch(detail);
+    }
   });
 
   it('returns the first answer for a retried Idempotency-Key, storing nothing new', async () => {

@@ -2,11 +2,10 @@
 // routes validate with) and GET /docs (interactive reference, Scalar). Also declares the
 // security schemes and the webhooks this service sends, so the document describes both
 // directions of the contract.
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { EVENT_TYPES, type EventType } from '../../store/types.js';
 import { packageVersion } from '../../version.js';
-import type { App, AppDeps } from '../app.js';
 import { ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
@@ -80,7 +79,7 @@ const WEBHOOK_DOCS: Record<EventType, { summary: string; description: string; st
   },
 };
 
-function registerWebhooks(app: App): void {
+function registerWebhooks(app: OpenAPIHono): void {
   for (const type of EVENT_TYPES) {
     const d = WEBHOOK_DOCS[type];
     const body = z.object({
@@ -125,7 +124,7 @@ const docsRoute = createRoute({
   responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
 });
 
-type OpenApiDocument = ReturnType<App['getOpenAPI31Document']>;
+type OpenApiDocument = ReturnType<OpenAPIHono['getOpenAPI31Document']>;
 
 interface Operation {
   security?: Record<string, string[]>[];
@@ -158,7 +157,7 @@ function decorate(doc: OpenApiDocument): void {
   }
 }
 
-export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): OpenApiDocument {
+export function buildOpenApiDocument(app: OpenAPIHono, publicBaseUrl: string): OpenApiDocument {
   const doc = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -167,14 +166,14 @@ export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): O
       description: DESCRIPTION,
       license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
-    servers: [{ url: deps.config.PUBLIC_BASE_URL, description: 'This server (PUBLIC_BASE_URL)' }],
+    servers: [{ url: publicBaseUrl, description: 'This server (PUBLIC_BASE_URL)' }],
     tags: TAGS,
   });
   decorate(doc);
   return doc;
 }
 
-export function registerDocsRoutes(app: App, deps: AppDeps): void {
+export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: string }): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
     type: 'apiKey', in: 'header', name: 'X-API-Key',
     description: 'The server\'s API_KEY. Required on /api/v1 routes only when the server has API_KEY set.',
@@ -189,6 +188,6 @@ export function registerDocsRoutes(app: App, deps: AppDeps): void {
 
   // Built on first request, when every route is registered; routes never change afterwards.
   let document: OpenApiDocument | null = null;
-  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps)) as unknown as Record<string, unknown>));
+  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps.publicBaseUrl)) as unknown as Record<string, unknown>));
   app.get(docsRoute.path, Scalar({ url: openapiRoute.path, pageTitle: 'image-csv-processor API' }));
 }

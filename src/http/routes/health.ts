@@ -1,5 +1,6 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import type { App, AppDeps } from '../app.js';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { BlobStorage } from '../../storage/types.js';
+import type { Store } from '../../store/types.js';
 
 const Health = z.object({ status: z.string(), checks: z.record(z.string(), z.string()).optional() }).openapi('Health');
 
@@ -16,7 +17,14 @@ const readiness = createRoute({
   },
 });
 
-export function registerHealthRoutes(app: App, deps: AppDeps): void {
+export interface HealthRouteDeps {
+  store: Pick<Store, 'ping'>;
+  storage: Pick<BlobStorage, 'check'>;
+  /** Throws unless the compression pool is up; absent when this instance runs no pipeline. */
+  poolCheck?: (() => Promise<void>) | undefined;
+}
+
+export function registerHealthRoutes(app: OpenAPIHono, deps: HealthRouteDeps): void {
   app.openapi(liveness, (c) => c.json({ status: 'ok' }, 200));
   app.openapi(readiness, async (c) => {
     const checks: Record<string, string> = {};

@@ -1,7 +1,6 @@
 // GET /metrics: Prometheus text exposition of this instance's registry (see src/metrics.ts).
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Metrics } from '../../metrics.js';
-import type { App } from '../app.js';
 
 const route = createRoute({
   method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
@@ -20,7 +19,7 @@ const route = createRoute({
   },
 });
 
-export function registerMetricsRoute(app: App, metrics: Metrics): void {
+export function registerMetricsRoute(app: OpenAPIHono, metrics: Metrics): void {
   // Documented from the route, served by a plain handler (the body is text, not a zod schema).
   app.openAPIRegistry.registerPath(route);
   app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
