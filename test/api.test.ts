@@ -76,9 +76,9 @@ describe('HTTP API', () => {
     const csv = await fetch(`${svc.base}/api/v1/status/${id}/output.csv`);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await csv.text()).trim().split(/\r?\n/);
-    expect(lines[0]).toBe('S. No.,Product Name,Input Image Urls,Output Image Urls');
+    expect(lines[0]).toBe('"S. No.","Product Name","Input Image Urls","Output Image Urls"');
     expect(lines).toHaveLength(6);
-    expect(lines[1]).toContain("'=Prod 1"); // formula neutralised
+    expect(lines[1]).toBe(`"1","'=Prod 1","${IMG('p0')}",""`); // every cell quoted, formula neutralised
   });
 
   const bad: Array<[string, string | Uint8Array, RegExp]> = [
