@@ -17,6 +17,7 @@ import { registerMetricsRoute } from './routes/metrics.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { htmlSecurityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   config: Config;
@@ -41,6 +42,7 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   // First: request id, one log line per request, HTTP metrics.
   app.use('*', observeRequests({ log: deps.log, metrics }));
+  app.use('*', htmlSecurityHeaders());
 
   app.onError(errorHandler(deps.log));
   app.notFound(notFoundHandler);

@@ -1,12 +1,14 @@
 // API documentation: GET /openapi.json (OpenAPI 3.1, generated from the same zod schemas the
-// routes validate with) and GET /docs (interactive reference, Scalar). Also declares the
+// routes validate with) and GET /docs (interactive reference, Swagger UI served from the
+// installed package: see ../docs-page.ts). Also declares the
 // security schemes and the webhooks this service sends, so the document describes both
 // directions of the contract.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
+import { notFound } from '../../errors.js';
 import { EVENT_TYPES, type EventType } from '../../store/types.js';
 import { packageVersion } from '../../version.js';
-import { ProgressSchema, RequestStatusSchema } from '../schemas.js';
+import { docsContentSecurityPolicy, docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
+import { ErrorSchema, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
 Upload a CSV of products and image URLs; every image is downloaded, compressed (quality 50 by
@@ -120,8 +122,23 @@ const openapiRoute = createRoute({
 
 const docsRoute = createRoute({
   method: 'get', path: '/docs', tags: ['operations'], summary: 'Interactive API reference (HTML)',
-  description: 'Renders /openapi.json with Scalar. The page loads its script from a CDN.',
+  description: 'Renders /openapi.json with Swagger UI. Everything the page loads comes from this service (no CDN); its Content-Security-Policy allows nothing else.',
   responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
+});
+
+const ASSETS_PATH = '/docs/assets';
+
+const docsAssetRoute = createRoute({
+  method: 'get', path: `${ASSETS_PATH}/{file}`, tags: ['operations'], summary: 'A file of the reference page (script, stylesheet, icon)',
+  request: { params: z.object({ file: z.string().openapi({ example: 'swagger-ui-bundle.js' }) }) },
+  responses: {
+    200: {
+      content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/svg+xml': { schema: z.string() }, 'image/png': { schema: z.any() } },
+      description: 'The file',
+    },
+    304: { description: 'Not modified (If-None-Match matched)' },
+    404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
+  },
 });
 
 type OpenApiDocument = ReturnType<OpenAPIHono['getOpenAPI31Document']>;
@@ -185,9 +202,23 @@ export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: stri
   registerWebhooks(app);
   app.openAPIRegistry.registerPath(openapiRoute);
   app.openAPIRegistry.registerPath(docsRoute);
+  app.openAPIRegistry.registerPath(docsAssetRoute);
 
   // Built on first request, when every route is registered; routes never change afterwards.
   let document: OpenApiDocument | null = null;
   app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps.publicBaseUrl)) as unknown as Record<string, unknown>));
-  app.get(docsRoute.path, Scalar({ url: openapiRoute.path, pageTitle: 'image-csv-processor API' }));
+
+  const page = docsPageHtml({ title: 'image-csv-processor API', openapiUrl: openapiRoute.path, assetsPath: ASSETS_PATH });
+  // "Try it out" sends requests to the document's server (PUBLIC_BASE_URL) as well as to this origin.
+  const csp = docsContentSecurityPolicy([new URL(deps.publicBaseUrl).origin]);
+  app.get(docsRoute.path, (c) => c.html(page, 200, { 'content-security-policy': csp, 'cache-control': 'no-cache' }));
+
+  let assets: DocsAssets | null = null; // read from the package on first use: ~1.6 MB
+  app.get(`${ASSETS_PATH}/:file`, (c) => {
+    const file = (assets ??= loadDocsAssets()).get(c.req.param('file'));
+    if (!file) throw notFound('No such file');
+    const headers = { etag: file.etag, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' };
+    if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(file.etag)) return c.body(null, 304, headers);
+    return c.body(file.body, 200, { ...headers, 'content-type': file.contentType });
+  });
 }
