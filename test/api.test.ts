@@ -1,4 +1,5 @@
 // The public HTTP contract over real HTTP on loopback, with the real SQLite store in a temp dir.
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
@@ -234,6 +235,102 @@ describe('API key', () => {
     expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`, { authorization: 'Bearer k3y-for-tests' })).status).toBe(200);
     expect((await getJson(`${svc.base}/api/v1/webhooks`)).status).toBe(401);
     expect((await getJson(`${svc.base}/healthz`)).status).toBe(200); // health stays open
+  });
+});
+
+/** One HTTP exchange with full control of the headers (fetch sets Host itself). */
+function rawRequest(base: string, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+  const { hostname, port } = new URL(base);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+describe('cross-origin requests', () => {
+  const APP = 'http://app.test:5173'; // a browser app allowed by CORS_ORIGINS
+  const PUBLIC = 'https://images.example.com'; // PUBLIC_BASE_URL: not the address the tests use
+  const KEY = 'cors-test-key';
+  let open: TestService;
+  let keyed: TestService;
+  beforeAll(async () => {
+    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/` });
+    keyed = await startTestService({ ROLE: 'api', API_KEY: KEY, CORS_ORIGINS: APP });
+  });
+  afterAll(async () => {
+    await open.stop();
+    await keyed.stop();
+  });
+  const csv = `${SEED_HEADER}\n1,SKU1,${IMG('cors')}\n`;
+
+  it('refuses a foreign Origin with 403 { detail } in open mode, storing nothing, and a preflight from it', async () => {
+    const before = await storedCounts(open.dataDir);
+    for (const origin of ['https://evil.example', 'null', 'http://app.test:5174', 'https://images.example.com:8443']) {
+      const res = await upload(open.base, csv, { headers: { origin } });
+      expect(res.status, origin).toBe(403);
+      expect(res.body, origin).toEqual({ detail: expect.stringMatching(/origin/i) });
+      expect(res.headers.get('access-control-allow-origin'), origin).toBeNull();
+      expect((await getJson(`${open.base}/api/v1/requests-unknown`, { origin })).status, origin).toBe(403);
+    }
+    expect(await storedCounts(open.dataDir)).toEqual(before);
+    const preflight = await rawRequest(open.base, '/api/v1/upload', {
+      method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    // Only the API is guarded.
+    expect((await getJson(`${open.base}/healthz`, { origin: 'https://evil.example' })).status).toBe(200);
+  });
+
+  it("accepts no Origin, the service's own (PUBLIC_BASE_URL's, or scheme + Host of the request)", async () => {
+    expect((await upload(open.base, csv)).status).toBe(202);
+    expect((await upload(open.base, csv, { headers: { origin: PUBLIC } })).status).toBe(202);
+    expect((await upload(open.base, csv, { headers: { origin: open.base } })).status).toBe(202);
+    const { port } = new URL(open.base);
+    const via = (host: string, origin: string) => rawRequest(open.base, '/api/v1/webhooks', { headers: { host, origin } });
+    expect((await via(`api.internal:${port}`, `http://api.internal:${port}`)).status).toBe(200);
+    expect((await via('api.internal', 'http://api.internal:80')).status).toBe(200); // default port
+    expect((await via(`api.internal:${port}`, open.base)).status).toBe(403); // not where this request came
+    expect((await via(`api.internal:${port}`, `https://api.internal:${port}`)).status).toBe(403); // other scheme
+  });
+
+  it('answers a preflight from a listed origin with the methods and headers the API takes', async () => {
+    const res = await rawRequest(open.base, '/api/v1/upload', {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key,idempotency-key' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(APP);
+    expect(String(res.headers['access-control-allow-methods']).split(',')).toEqual(expect.arrayContaining(['GET', 'POST', 'DELETE']));
+    expect(String(res.headers['access-control-allow-headers']).toLowerCase().split(','))
+      .toEqual(expect.arrayContaining(['x-api-key', 'authorization', 'content-type', 'idempotency-key']));
+    expect(Number(res.headers['access-control-max-age'])).toBeGreaterThan(0);
+    expect(String(res.headers.vary)).toMatch(/origin/i);
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined(); // keys go in headers, never cookies
+  });
+
+  it('lets a listed origin use the API with its key, and read the headers and errors it needs', async () => {
+    const ok = await upload(keyed.base, csv, { headers: { origin: APP, 'x-api-key': KEY, 'idempotency-key': 'cors-1' } });
+    expect(ok.status).toBe(202);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(ok.headers.get('access-control-expose-headers')!.toLowerCase().split(','))
+      .toEqual(expect.arrayContaining(['x-request-id', 'idempotent-replayed', 'etag']));
+    const status = await fetch(`${keyed.base}/api/v1/status/${ok.body.request_id}`, { headers: { origin: APP, authorization: `Bearer ${KEY}` } });
+    expect(status.status).toBe(200);
+    expect(status.headers.get('access-control-allow-origin')).toBe(APP);
+    // Without the key: the 401 is readable by the page (it carries the CORS headers too).
+    const noKey = await fetch(`${keyed.base}/api/v1/status/${ok.body.request_id}`, { headers: { origin: APP } });
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(await noKey.json()).toEqual({ detail: expect.any(String) });
+    // The key does not make a foreign origin acceptable.
+    expect((await upload(keyed.base, csv, { headers: { origin: 'https://evil.example', 'x-api-key': KEY } })).status).toBe(403);
   });
 });
 

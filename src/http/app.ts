@@ -8,6 +8,7 @@ import { Metrics } from '../metrics.js';
 import type { BlobStorage } from '../storage/types.js';
 import type { Store } from '../store/types.js';
 import { requireApiKey } from './auth.js';
+import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';
 import { registerDocsRoutes } from './routes/docs.js';
@@ -53,6 +54,8 @@ export function createApp(deps: AppDeps): App {
 
   registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
 
+  // Before the key check: a preflight carries no key, and a foreign page is refused either way.
+  app.use('/api/v1/*', crossOriginPolicy({ publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedOrigins: deps.config.CORS_ORIGINS }));
   if (deps.config.API_KEY) app.use('/api/v1/*', requireApiKey(deps.config.API_KEY));
   // JSON bodies are small; only the upload streams, under its own limit.
   app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 64 KiB'); } }));

@@ -17,8 +17,12 @@ webhooks when processing starts, completes or fails.
 
 **Authentication.** When the server has \`API_KEY\` set, every \`/api/v1\` route requires
 \`X-API-Key: <key>\` or \`Authorization: Bearer <key>\` (401 when missing, 403 when wrong).
-Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\`, \`/metrics\` and the
-docs are never behind the key.
+Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\` and the docs are never
+behind the key; \`/metrics\` is behind \`METRICS_TOKEN\` (a bearer token) when the server sets one.
+
+**Browsers.** A \`/api/v1\` request that carries an \`Origin\` header is refused (403) unless that is
+the service's own origin or one listed in the server's \`CORS_ORIGINS\`; those get CORS answers
+(preflight included), so a page there can call the API with its key.
 
 **Errors** always have the body \`{ "detail": "..." }\`.
 
