@@ -53,6 +53,8 @@ const schema = z.object({
   /** Origins (besides the service's own) whose pages may call /api/v1 from a browser. */
   CORS_ORIGINS: originList,
   WEBHOOK_SECRET: optionalString,
+  /** When set, /metrics requires Authorization: Bearer <METRICS_TOKEN>. */
+  METRICS_TOKEN: optionalString,
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
 
   WORKER_THREADS: int(availableParallelism(), 1, 256),

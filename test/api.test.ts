@@ -1,9 +1,11 @@
 // The public HTTP contract over real HTTP on loopback, with the real SQLite store in a temp dir.
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
 import { getJson, peakRssMb, spawnService, startTestService, tempDir, upload, type TestService } from './helpers/service.js';
 
 const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
@@ -331,6 +333,73 @@ describe('cross-origin requests', () => {
     expect(await noKey.json()).toEqual({ detail: expect.any(String) });
     // The key does not make a foreign origin acceptable.
     expect((await upload(keyed.base, csv, { headers: { origin: 'https://evil.example', 'x-api-key': KEY } })).status).toBe(403);
+  });
+});
+
+describe('readiness', () => {
+  it('names each check and its state, logging why one failed instead of answering it', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ LOG_LEVEL: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const dataDir = tempDir();
+    const svc = await startTestService({ ROLE: 'api' }, dataDir, log);
+    try {
+      expect(await getJson(`${svc.base}/readyz`)).toEqual({ status: 200, body: { status: 'ready', checks: { store: 'ok', storage: 'ok' } } });
+      // Break the image storage: its directory becomes a plain file.
+      const images = join(dataDir, 'images');
+      rmSync(images, { recursive: true, force: true });
+      writeFileSync(images, 'not a directory');
+      const res = await fetch(`${svc.base}/readyz`);
+      const text = await res.text();
+      expect(res.status).toBe(503);
+      expect(JSON.parse(text)).toEqual({ status: 'not ready', checks: { store: 'ok', storage: 'failed' } });
+      expect(text).not.toContain(dataDir);
+      const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'readiness check failed');
+      expect(logged).toMatchObject({ check: 'storage', err: { message: expect.stringContaining(images) } });
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
+describe('METRICS_TOKEN', () => {
+  const TOKEN = 'metrics-token-for-tests-7c1d';
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ ROLE: 'api', METRICS_TOKEN: TOKEN, API_KEY: 'an-api-key-for-tests' });
+  });
+  afterAll(async () => {
+    await svc.stop();
+  });
+
+  it('answers /metrics only to the bearer of the token: 401 { detail } without it or with a wrong one', async () => {
+    const metrics = (headers: Record<string, string> = {}) => fetch(`${svc.base}/metrics`, { headers });
+    for (const [name, headers] of [
+      ['no token', {}],
+      ['a wrong token', { authorization: 'Bearer wrong-token' }],
+      ['the token one character short', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+      ['the API key', { authorization: 'Bearer an-api-key-for-tests' }],
+      ['the token as X-API-Key', { 'x-api-key': TOKEN }],
+      ['the token as Basic', { authorization: `Basic ${TOKEN}` }],
+    ] as Array<[string, Record<string, string>]>) {
+      const res = await metrics(headers);
+      expect(res.status, name).toBe(401);
+      expect(res.headers.get('www-authenticate'), name).toMatch(/^Bearer realm="metrics"/);
+      expect(await res.json(), name).toEqual({ detail: expect.any(String) });
+    }
+    const ok = await metrics({ authorization: `Bearer ${TOKEN}` });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('http_requests_total');
+    // Health stays open for probes.
+    expect((await fetch(`${svc.base}/readyz`)).status).toBe(200);
+  });
+
+  it('leaves /metrics open when METRICS_TOKEN is not set', async () => {
+    const open = await startTestService({ ROLE: 'api' });
+    try {
+      expect((await fetch(`${open.base}/metrics`)).status).toBe(200);
+    } finally {
+      await open.stop();
+    }
   });
 });
 

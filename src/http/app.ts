@@ -49,7 +49,7 @@ export function createApp(deps: AppDeps): App {
   app.notFound(notFoundHandler);
 
   registerHealthRoutes(app, deps);
-  registerMetricsRoute(app, metrics);
+  registerMetricsRoute(app, { metrics, token: deps.config.METRICS_TOKEN });
   if (deps.role === 'worker') return app;
 
   registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
