@@ -11,10 +11,32 @@ const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(def));
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 
+const commaList = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v);
+
 const cidrList = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  commaList,
   z.array(
     z.string().refine((s) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(s), { message: 'must be a CIDR like 10.0.0.0/8' }),
+  ).default([]),
+);
+
+/** The origin of an absolute http(s) URL that has nothing after the host and port but "/", or null. */
+function originOf(value: string): string | null {
+  try {
+    const url = new URL(value);
+    const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+    return (url.protocol === 'http:' || url.protocol === 'https:') && bare ? url.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+const originList = z.preprocess(
+  commaList,
+  z.array(
+    z.string()
+      .refine((s) => originOf(s) !== null, { error: (issue) => `${JSON.stringify(issue.input)} is not an origin: write scheme://host[:port], e.g. https://app.example.com` })
+      .transform((s) => originOf(s)!),
   ).default([]),
 );
 
@@ -28,7 +50,11 @@ const schema = z.object({
   DATABASE_NAME: z.string().default('image_processing'),
   MONGODB_CONNECT_TIMEOUT_MS: int(5000, 100),
   API_KEY: optionalString,
+  /** Origins (besides the service's own) whose pages may call /api/v1 from a browser. */
+  CORS_ORIGINS: originList,
   WEBHOOK_SECRET: optionalString,
+  /** When set, /metrics requires Authorization: Bearer <METRICS_TOKEN>. */
+  METRICS_TOKEN: optionalString,
   ROLE: z.enum(['all', 'api', 'worker']).default('all'),
 
   WORKER_THREADS: int(availableParallelism(), 1, 256),

@@ -13,6 +13,7 @@ export const REDACTED_PATHS = [
   'webhookSecret', '*.webhookSecret', 'webhook_secret', '*.webhook_secret',
   'apiKey', '*.apiKey', 'api_key', '*.api_key',
   'API_KEY', '*.API_KEY', 'WEBHOOK_SECRET', '*.WEBHOOK_SECRET', 'MONGODB_URI', '*.MONGODB_URI',
+  'METRICS_TOKEN', '*.METRICS_TOKEN',
   'authorization', 'headers.authorization', '*.headers.authorization',
   'headers["x-api-key"]', '*.headers["x-api-key"]', 'headers.cookie', '*.headers.cookie',
   'password', '*.password',

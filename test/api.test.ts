@@ -1,8 +1,11 @@
 // The public HTTP contract over real HTTP on loopback, with the real SQLite store in a temp dir.
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/log.js';
 import { getJson, peakRssMb, spawnService, startTestService, tempDir, upload, type TestService } from './helpers/service.js';
 
 const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
@@ -23,7 +26,8 @@ async function storedCounts(dataDir: string) {
 describe('HTTP API', () => {
   let svc: TestService;
   beforeAll(async () => {
-    svc = await startTestService({ ROLE: 'api' });
+    // 127.0.0.9 is allowlisted so that a webhook URL there passes the address check; nothing listens.
+    svc = await startTestService({ ROLE: 'api', FETCH_ALLOWLIST: '127.0.0.9/32' });
   });
   afterAll(async () => {
     await svc.stop();
@@ -75,9 +79,9 @@ describe('HTTP API', () => {
     const csv = await fetch(`${svc.base}/api/v1/status/${id}/output.csv`);
     expect(csv.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await csv.text()).trim().split(/\r?\n/);
-    expect(lines[0]).toBe('S. No.,Product Name,Input Image Urls,Output Image Urls');
+    expect(lines[0]).toBe('"S. No.","Product Name","Input Image Urls","Output Image Urls"');
     expect(lines).toHaveLength(6);
-    expect(lines[1]).toContain("'=Prod 1"); // formula neutralised
+    expect(lines[1]).toBe(`"1","'=Prod 1","${IMG('p0')}",""`); // every cell quoted, formula neutralised
   });
 
   const bad: Array<[string, string | Uint8Array, RegExp]> = [
@@ -170,6 +174,29 @@ describe('HTTP API', () => {
     expect((await fetch(`${svc.base}/api/v1/status/nope/output.csv`)).status).toBe(404);
   });
 
+  it('answers every kind of error with its status and { detail } only', async () => {
+    const json = (body: string, type = 'application/json') =>
+      fetch(`${svc.base}/api/v1/webhook/configure`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cases: Array<[string, Promise<Response>, number, RegExp]> = [
+      ['unknown route', fetch(`${svc.base}/nope`), 404, /^Not found$/],
+      ['unknown image', fetch(`${svc.base}/images/${'a'.repeat(64)}.jpg`), 404, /^Image not found$/],
+      ['schema validation', fetch(`${svc.base}/api/v1/status/x?limit=0`), 400, /^limit: /],
+      ['a body that is not JSON', json('{}', 'text/plain'), 400, /must be JSON/],
+      ['malformed JSON', json('{"webhook_url":'), 400, /not valid JSON/],
+      ['a bad secret', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', secret: 'whsec_short' })), 400, /^secret: /],
+      ['a body over 64 KiB', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', pad: 'x'.repeat(70_000) })), 413, /64 KiB/],
+      ['a bad Idempotency-Key', fetch(`${svc.base}/api/v1/upload`, { method: 'POST', headers: { 'idempotency-key': 'k'.repeat(201) } }), 400, /Idempotency-Key/],
+    ];
+    for (const [name, pending, status, detail] of cases) {
+      const res = await pending;
+      expect(res.status, name).toBe(status);
+      expect(res.headers.get('content-type'), name).toMatch(/^application\/json/);
+      const body = await res.json();
+      expect(Object.keys(body), name).toEqual(['detail']);
+      expect(body.detail, name).toMatch(detail);
+    }
+  });
+
   it('returns the first answer for a retried Idempotency-Key, storing nothing new', async () => {
     const csv = `${SEED_HEADER}\n1,SKU1,${IMG('idem')}\n`;
     const first = await upload(svc.base, csv, { headers: { 'idempotency-key': 'order-42' } });
@@ -210,6 +237,169 @@ describe('API key', () => {
     expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`, { authorization: 'Bearer k3y-for-tests' })).status).toBe(200);
     expect((await getJson(`${svc.base}/api/v1/webhooks`)).status).toBe(401);
     expect((await getJson(`${svc.base}/healthz`)).status).toBe(200); // health stays open
+  });
+});
+
+/** One HTTP exchange with full control of the headers (fetch sets Host itself). */
+function rawRequest(base: string, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+  const { hostname, port } = new URL(base);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method: opts.method ?? 'GET', headers: opts.headers ?? {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+describe('cross-origin requests', () => {
+  const APP = 'http://app.test:5173'; // a browser app allowed by CORS_ORIGINS
+  const PUBLIC = 'https://images.example.com'; // PUBLIC_BASE_URL: not the address the tests use
+  const KEY = 'cors-test-key';
+  let open: TestService;
+  let keyed: TestService;
+  beforeAll(async () => {
+    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/` });
+    keyed = await startTestService({ ROLE: 'api', API_KEY: KEY, CORS_ORIGINS: APP });
+  });
+  afterAll(async () => {
+    await open.stop();
+    await keyed.stop();
+  });
+  const csv = `${SEED_HEADER}\n1,SKU1,${IMG('cors')}\n`;
+
+  it('refuses a foreign Origin with 403 { detail } in open mode, storing nothing, and a preflight from it', async () => {
+    const before = await storedCounts(open.dataDir);
+    for (const origin of ['https://evil.example', 'null', 'http://app.test:5174', 'https://images.example.com:8443']) {
+      const res = await upload(open.base, csv, { headers: { origin } });
+      expect(res.status, origin).toBe(403);
+      expect(res.body, origin).toEqual({ detail: expect.stringMatching(/origin/i) });
+      expect(res.headers.get('access-control-allow-origin'), origin).toBeNull();
+      expect((await getJson(`${open.base}/api/v1/requests-unknown`, { origin })).status, origin).toBe(403);
+    }
+    expect(await storedCounts(open.dataDir)).toEqual(before);
+    const preflight = await rawRequest(open.base, '/api/v1/upload', {
+      method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    // Only the API is guarded.
+    expect((await getJson(`${open.base}/healthz`, { origin: 'https://evil.example' })).status).toBe(200);
+  });
+
+  it("accepts no Origin, the service's own (PUBLIC_BASE_URL's, or scheme + Host of the request)", async () => {
+    expect((await upload(open.base, csv)).status).toBe(202);
+    expect((await upload(open.base, csv, { headers: { origin: PUBLIC } })).status).toBe(202);
+    expect((await upload(open.base, csv, { headers: { origin: open.base } })).status).toBe(202);
+    const { port } = new URL(open.base);
+    const via = (host: string, origin: string) => rawRequest(open.base, '/api/v1/webhooks', { headers: { host, origin } });
+    expect((await via(`api.internal:${port}`, `http://api.internal:${port}`)).status).toBe(200);
+    expect((await via('api.internal', 'http://api.internal:80')).status).toBe(200); // default port
+    expect((await via(`api.internal:${port}`, open.base)).status).toBe(403); // not where this request came
+    expect((await via(`api.internal:${port}`, `https://api.internal:${port}`)).status).toBe(403); // other scheme
+  });
+
+  it('answers a preflight from a listed origin with the methods and headers the API takes', async () => {
+    const res = await rawRequest(open.base, '/api/v1/upload', {
+      method: 'OPTIONS',
+      headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key,idempotency-key' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(APP);
+    expect(String(res.headers['access-control-allow-methods']).split(',')).toEqual(expect.arrayContaining(['GET', 'POST', 'DELETE']));
+    expect(String(res.headers['access-control-allow-headers']).toLowerCase().split(','))
+      .toEqual(expect.arrayContaining(['x-api-key', 'authorization', 'content-type', 'idempotency-key']));
+    expect(Number(res.headers['access-control-max-age'])).toBeGreaterThan(0);
+    expect(String(res.headers.vary)).toMatch(/origin/i);
+    expect(res.headers['access-control-allow-credentials']).toBeUndefined(); // keys go in headers, never cookies
+  });
+
+  it('lets a listed origin use the API with its key, and read the headers and errors it needs', async () => {
+    const ok = await upload(keyed.base, csv, { headers: { origin: APP, 'x-api-key': KEY, 'idempotency-key': 'cors-1' } });
+    expect(ok.status).toBe(202);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(ok.headers.get('access-control-expose-headers')!.toLowerCase().split(','))
+      .toEqual(expect.arrayContaining(['x-request-id', 'idempotent-replayed', 'etag']));
+    const status = await fetch(`${keyed.base}/api/v1/status/${ok.body.request_id}`, { headers: { origin: APP, authorization: `Bearer ${KEY}` } });
+    expect(status.status).toBe(200);
+    expect(status.headers.get('access-control-allow-origin')).toBe(APP);
+    // Without the key: the 401 is readable by the page (it carries the CORS headers too).
+    const noKey = await fetch(`${keyed.base}/api/v1/status/${ok.body.request_id}`, { headers: { origin: APP } });
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('access-control-allow-origin')).toBe(APP);
+    expect(await noKey.json()).toEqual({ detail: expect.any(String) });
+    // The key does not make a foreign origin acceptable.
+    expect((await upload(keyed.base, csv, { headers: { origin: 'https://evil.example', 'x-api-key': KEY } })).status).toBe(403);
+  });
+});
+
+describe('readiness', () => {
+  it('names each check and its state, logging why one failed instead of answering it', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ LOG_LEVEL: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const dataDir = tempDir();
+    const svc = await startTestService({ ROLE: 'api' }, dataDir, log);
+    try {
+      expect(await getJson(`${svc.base}/readyz`)).toEqual({ status: 200, body: { status: 'ready', checks: { store: 'ok', storage: 'ok' } } });
+      // Break the image storage: its directory becomes a plain file.
+      const images = join(dataDir, 'images');
+      rmSync(images, { recursive: true, force: true });
+      writeFileSync(images, 'not a directory');
+      const res = await fetch(`${svc.base}/readyz`);
+      const text = await res.text();
+      expect(res.status).toBe(503);
+      expect(JSON.parse(text)).toEqual({ status: 'not ready', checks: { store: 'ok', storage: 'failed' } });
+      expect(text).not.toContain(dataDir);
+      const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'readiness check failed');
+      expect(logged).toMatchObject({ check: 'storage', err: { message: expect.stringContaining(images) } });
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
+describe('METRICS_TOKEN', () => {
+  const TOKEN = 'metrics-token-for-tests-7c1d';
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ ROLE: 'api', METRICS_TOKEN: TOKEN, API_KEY: 'an-api-key-for-tests' });
+  });
+  afterAll(async () => {
+    await svc.stop();
+  });
+
+  it('answers /metrics only to the bearer of the token: 401 { detail } without it or with a wrong one', async () => {
+    const metrics = (headers: Record<string, string> = {}) => fetch(`${svc.base}/metrics`, { headers });
+    for (const [name, headers] of [
+      ['no token', {}],
+      ['a wrong token', { authorization: 'Bearer wrong-token' }],
+      ['the token one character short', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+      ['the API key', { authorization: 'Bearer an-api-key-for-tests' }],
+      ['the token as X-API-Key', { 'x-api-key': TOKEN }],
+      ['the token as Basic', { authorization: `Basic ${TOKEN}` }],
+    ] as Array<[string, Record<string, string>]>) {
+      const res = await metrics(headers);
+      expect(res.status, name).toBe(401);
+      expect(res.headers.get('www-authenticate'), name).toMatch(/^Bearer realm="metrics"/);
+      expect(await res.json(), name).toEqual({ detail: expect.any(String) });
+    }
+    const ok = await metrics({ authorization: `Bearer ${TOKEN}` });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('http_requests_total');
+    // Health stays open for probes.
+    expect((await fetch(`${svc.base}/readyz`)).status).toBe(200);
+  });
+
+  it('leaves /metrics open when METRICS_TOKEN is not set', async () => {
+    const open = await startTestService({ ROLE: 'api' });
+    try {
+      expect((await fetch(`${open.base}/metrics`)).status).toBe(200);
+    } finally {
+      await open.stop();
+    }
   });
 });
 

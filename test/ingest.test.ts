@@ -542,23 +542,28 @@ describe('outputCsvStream', () => {
     { serial: 8, name: '\rcmd', inputUrls: ['https://a.example/11.jpg'], outputUrls: [] },
   ];
 
-  it('writes the header, quoted URL lists, RFC 4180 quoting and CRLF', async () => {
+  it('quotes every cell, the header included, with RFC 4180 quote doubling and CRLF', async () => {
     const text = await textOf(outputCsvStream(pagesOf(rows.slice(0, 2), [], rows.slice(2))));
     const lines = text.split('\r\n');
-    expect(lines[0]).toBe('S. No.,Product Name,Input Image Urls,Output Image Urls');
-    expect(lines[1]).toBe('1,SKU1,"https://a.example/1.jpg,https://a.example/2.jpg","http://svc/images/k1.jpg,http://svc/images/k2.jpg"');
-    expect(text).toContain('2,"Shirt, ""blue""\nXL","https://a.example/3.jpg,https://a.example/4.jpg,https://a.example/5.jpg","http://svc/images/k3.jpg,,http://svc/images/k5.jpg"\r\n');
+    expect(lines[0]).toBe('"S. No.","Product Name","Input Image Urls","Output Image Urls"');
+    expect(lines[1]).toBe('"1","SKU1","https://a.example/1.jpg,https://a.example/2.jpg","http://svc/images/k1.jpg,http://svc/images/k2.jpg"');
+    expect(text).toContain('\r\n"2","Shirt, ""blue""\nXL","https://a.example/3.jpg,https://a.example/4.jpg,https://a.example/5.jpg","http://svc/images/k3.jpg,,http://svc/images/k5.jpg"\r\n');
     expect(text.endsWith('\r\n')).toBe(true);
+  });
+
+  it('quotes a cell that hides a formula behind another separator', async () => {
+    const text = await textOf(outputCsvStream(pagesOf([{ serial: 9, name: 'x;=1+1', inputUrls: ['https://a.example/1.jpg'], outputUrls: [null] }])));
+    expect(text.split('\r\n')[1]).toBe('"9","x;=1+1","https://a.example/1.jpg",""');
   });
 
   it('neutralises cells that start with = + - @ TAB or CR', async () => {
     const text = await textOf(outputCsvStream(pagesOf(rows)));
-    expect(text).toContain(`\r\n3,"'=HYPERLINK(""http://evil"")","https://a.example/6.jpg",""\r\n`);
-    expect(text).toContain(`\r\n4,'+1 sale,`);
-    expect(text).toContain(`\r\n5,'-5%,`);
-    expect(text).toContain(`\r\n6,'@SUM(A1),`);
-    expect(text).toContain(`\r\n7,'\tcmd,`);
-    expect(text).toContain(`\r\n8,"'\rcmd",`);
+    expect(text).toContain(`\r\n"3","'=HYPERLINK(""http://evil"")","https://a.example/6.jpg",""\r\n`);
+    expect(text).toContain(`\r\n"4","'+1 sale",`);
+    expect(text).toContain(`\r\n"5","'-5%",`);
+    expect(text).toContain(`\r\n"6","'@SUM(A1)",`);
+    expect(text).toContain(`\r\n"7","'\tcmd",`);
+    expect(text).toContain(`\r\n"8","'\rcmd",`);
   });
 
   it('round-trips through csv-parse, output entries aligned with inputs (failed → empty)', async () => {

@@ -1,13 +1,15 @@
 // The API documentation: /openapi.json is a valid OpenAPI 3.1 document (checked with an
 // independent validator from npm) that describes every route the app serves, and nothing it
 // does not; the webhooks and security schemes are in it; /docs serves the interactive page.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
+import { extractCssImages } from '../src/http/docs-page.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
@@ -148,6 +150,79 @@ describe('/docs', () => {
     const html = await res.text();
     expect(html).toContain('/openapi.json');
     expect(html).toContain('image-csv-processor API');
+  });
+
+  it('is served offline: every file comes from the installed swagger-ui-dist, none from a CDN', async () => {
+    const html = await (await app.request('/docs')).text();
+    expect(html).not.toMatch(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}/i); // no absolute or protocol-relative URL
+    const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs).toEqual(expect.arrayContaining(['/docs/assets/swagger-ui-bundle.js', '/docs/assets/swagger-ui.css', '/docs/assets/docs.js']));
+    expect(html).not.toMatch(/<script>|<style|\sstyle=|\son[a-z]+=/i); // nothing inline for the CSP to allow
+    for (const ref of refs) expect((await app.request(ref)).status, ref).toBe(200);
+
+    const dist = join(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'), '..');
+    const bundle = await app.request('/docs/assets/swagger-ui-bundle.js');
+    expect(bundle.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(Buffer.from(await bundle.arrayBuffer()).equals(readFileSync(join(dist, 'swagger-ui-bundle.js')))).toBe(true);
+
+    // The stylesheet's data: icons are files of their own, so img-src 'self' is enough.
+    const css = await (await app.request('/docs/assets/swagger-ui.css')).text();
+    expect(css).not.toContain('data:');
+    const images = [...new Set([...css.matchAll(/url\(([^)]+)\)/g)].map((m) => m[1]!))];
+    expect(images.length).toBeGreaterThan(5);
+    for (const name of images) {
+      const res = await app.request(`/docs/assets/${name}`);
+      expect(res.status, name).toBe(200);
+      expect(res.headers.get('content-type'), name).toMatch(/^image\//);
+    }
+
+    const unknown = await app.request('/docs/assets/nope.js');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({ detail: 'No such file' });
+    const etag = bundle.headers.get('etag')!;
+    expect((await app.request('/docs/assets/swagger-ui-bundle.js', { headers: { 'if-none-match': etag } })).status).toBe(304);
+  });
+
+  it('sends a CSP that allows only this service, and the HTML security baseline', async () => {
+    const res = await app.request('/docs');
+    const csp = Object.fromEntries(res.headers.get('content-security-policy')!.split(/\s*;\s*/).map((d) => {
+      const [name, ...values] = d.split(/\s+/);
+      return [name, values.join(' ')];
+    }));
+    expect(csp).toEqual({
+      'default-src': "'none'",
+      'script-src': "'self'",
+      'style-src': "'self'",
+      'img-src': "'self'",
+      'font-src': "'self'",
+      'connect-src': "'self' https://images.example.com", // PUBLIC_BASE_URL, where "Try it out" sends
+      'base-uri': "'none'",
+      'form-action': "'none'",
+      'frame-ancestors': "'none'",
+    });
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+
+  it('moves data: images of a stylesheet into files and leaves anything else alone', () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg"><path fill="#fff"/></svg>';
+    const png = readFileSync(join(import.meta.dirname, 'fixtures', 'chelsea.png')).subarray(0, 64);
+    const { css, images } = extractCssImages([
+      `.a{background:url("data:image/svg+xml;charset=utf-8,${svg.replace(/#/g, '%23').replace(/"/g, '\\"')}")}`,
+      `.b{background:url(data:image/png;base64,${png.toString('base64')})}`,
+      '.c{background:url(data:font/woff2;base64,AAAA)}',
+      '.d{background:url(/img/x.png)}',
+    ].join('\n'));
+    const names = [...images.keys()];
+    expect(names).toEqual([expect.stringMatching(/^img-[0-9a-f]{16}\.svg$/), expect.stringMatching(/^img-[0-9a-f]{16}\.png$/)]);
+    expect(new TextDecoder().decode(images.get(names[0]!)!.body)).toBe(svg);
+    expect(Buffer.from(images.get(names[1]!)!.body).equals(png)).toBe(true);
+    expect(css.split('\n')).toEqual([
+      `.a{background:url(${names[0]})}`,
+      `.b{background:url(${names[1]})}`,
+      '.c{background:url(data:font/woff2;base64,AAAA)}',
+      '.d{background:url(/img/x.png)}',
+    ]);
   });
 
   it('is open even when API_KEY is set (so is the document)', async () => {

@@ -126,7 +126,7 @@ describe('pipeline', () => {
     expect(images.hits('/flaky/ok.jpg')).toBe(2); // 500, then the retry that worked
     expect(images.hits(BUILTIN.notFound)).toBe(1); // a 404 is not retried
     const csv = await (await fetch(`${svc.base}/api/v1/status/${res.body.request_id}/output.csv`)).text();
-    expect(csv.split("\r\n")[1]).toMatch(/^1,P1,"[^"]*",""$/); // failed image: empty output entry
+    expect(csv.split("\r\n")[1]).toMatch(/^"1","P1","[^"]*",""$/); // failed image: empty output entry
   });
 
   it('blocks every spelling of loopback and redirects to it, without a single connection', async () => {

@@ -1,18 +1,39 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
+// Shared-secret checks at the HTTP edge: the API key on /api/v1, the metrics token on /metrics.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Requires X-API-Key (or Authorization: Bearer) equal to apiKey, compared in constant time. */
+/** A check of presented values against `secret` whose time says nothing about either. */
+function secretMatcher(secret: string): (given: string) => boolean {
+  const expected = digest(secret);
+  // Hashing first makes both sides the same length, so the comparison time says nothing.
+  return (given) => timingSafeEqual(digest(given), expected);
+}
+
+const bearerToken = (authorization: string | undefined) => authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
+
+/** Requires X-API-Key (or Authorization: Bearer) equal to apiKey: 401 when missing, 403 when wrong. */
 export function requireApiKey(apiKey: string): MiddlewareHandler {
-  const expected = digest(apiKey);
+  const matches = secretMatcher(apiKey);
   return async (c, next) => {
-    const bearer = c.req.header('authorization')?.match(/^Bearer\s+(.+)$/i)?.[1];
-    const given = c.req.header('x-api-key') ?? bearer;
+    const given = c.req.header('x-api-key') ?? bearerToken(c.req.header('authorization'));
     if (given === undefined) throw new AppError(401, 'Missing API key: send X-API-Key or Authorization: Bearer');
-    // Hashing first makes both sides the same length, so the comparison time says nothing.
-    if (!timingSafeEqual(digest(given), expected)) throw new AppError(403, 'Invalid API key');
+    if (!matches(given)) throw new AppError(403, 'Invalid API key');
+    await next();
+  };
+}
+
+/** Requires Authorization: Bearer equal to token; 401 (with WWW-Authenticate) when missing or wrong. */
+export function requireBearerToken(token: string, realm: string): MiddlewareHandler {
+  const matches = secretMatcher(token);
+  return async (c, next) => {
+    const given = bearerToken(c.req.header('authorization'));
+    if (given === undefined || !matches(given)) {
+      c.header('WWW-Authenticate', `Bearer realm="${realm}"`);
+      throw new AppError(401, given === undefined ? 'Missing token: send Authorization: Bearer <token>' : 'Invalid token');
+    }
     await next();
   };
 }

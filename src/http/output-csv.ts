@@ -1,10 +1,10 @@
 // The output CSV, written as a stream, one page of products at a time.
 //
-//   S. No.,Product Name,Input Image Urls,Output Image Urls
-//   1,SKU1,"https://a/1.jpg,https://a/2.jpg","http://svc/images/k1.jpg,"
+//   "S. No.","Product Name","Input Image Urls","Output Image Urls"
+//   "1","SKU1","https://a/1.jpg,https://a/2.jpg","http://svc/images/k1.jpg,"
 //
-// - RFC 4180: CRLF line ends; a cell is quoted when it holds a comma, quote, CR or LF (quotes
-//   doubled). URL-list cells are always quoted, like the seed's input.
+// - RFC 4180: CRLF line ends; every cell is quoted (quotes doubled), the header included, so no
+//   reader has to guess where a cell ends, whatever it holds (`x;=1+1` is one quoted cell).
 // - Output URLs are aligned with input URLs: entry i of "Output Image Urls" belongs to entry i of
 //   "Input Image Urls". An image that failed (or is not finished) leaves its entry empty, so
 //   `a,,c` means the second image has no output; the status endpoint says why.
@@ -28,21 +28,17 @@ export function neutralizeCell(value: string): string {
   return FORMULA_START.test(value) ? `'${value}` : value;
 }
 
-/** One RFC 4180 cell: neutralised, then quoted when needed (or always, with `forceQuote`). */
-export function csvCell(value: string, forceQuote = false): string {
-  const v = neutralizeCell(value);
-  return forceQuote || /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+/** One RFC 4180 cell: neutralised, then quoted. */
+export function csvCell(value: string): string {
+  return `"${neutralizeCell(value).replace(/"/g, '""')}"`;
 }
+
+const csvLine = (cells: readonly string[]) => `${cells.map(csvCell).join(',')}\r\n`;
 
 /** One output line (with its CRLF). */
 export function outputCsvLine(row: OutputRow): string {
   const outputs = row.inputUrls.map((_, i) => row.outputUrls[i] ?? '');
-  return [
-    csvCell(String(row.serial)),
-    csvCell(row.name),
-    csvCell(row.inputUrls.join(','), true),
-    csvCell(outputs.join(','), true),
-  ].join(',') + '\r\n';
+  return csvLine([String(row.serial), row.name, row.inputUrls.join(','), outputs.join(',')]);
 }
 
 /**
@@ -56,7 +52,7 @@ export function outputCsvStream(pages: AsyncIterable<OutputRow[]>): ReadableStre
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encoder.encode(OUTPUT_CSV_HEADER.map((h) => csvCell(h)).join(',') + '\r\n'));
+        controller.enqueue(encoder.encode(csvLine(OUTPUT_CSV_HEADER)));
       },
       async pull(controller) {
         iterator ??= pages[Symbol.asyncIterator]();

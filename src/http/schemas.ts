@@ -10,7 +10,7 @@ const error = (description: string) => ({ content: { 'application/json': { schem
 /** The error answers every /api/v1 route can give, by status code. */
 export const commonErrors = {
   401: error('API key missing (only when API_KEY is set)'),
-  403: error('API key wrong (only when API_KEY is set)'),
+  403: error('API key wrong (only when API_KEY is set), or a browser request from an origin that is not allowed (CORS_ORIGINS)'),
   500: error('Internal error'),
 } as const;
 

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { MONGODB_URI } from './mongo.js';
 
@@ -62,10 +62,11 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-export async function startTestService(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestService> {
+/** `log`: where the service logs (default: the level from env, LOG_LEVEL silent unless given). */
+export async function startTestService(env: Record<string, string> = {}, dataDir = tempDir(), log?: Logger): Promise<TestService> {
   const port = await freePort();
   const config = loadConfig(testEnv(port, dataDir, env));
-  const service = await startService(config, createLogger(config));
+  const service = await startService(config, log ?? createLogger(config));
   return { base: `http://127.0.0.1:${port}`, dataDir, service, stop: () => service.stop() };
 }
 

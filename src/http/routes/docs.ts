@@ -1,13 +1,14 @@
 // API documentation: GET /openapi.json (OpenAPI 3.1, generated from the same zod schemas the
-// routes validate with) and GET /docs (interactive reference, Scalar). Also declares the
+// routes validate with) and GET /docs (interactive reference, Swagger UI served from the
+// installed package: see ../docs-page.ts). Also declares the
 // security schemes and the webhooks this service sends, so the document describes both
 // directions of the contract.
-import { createRoute, z } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { notFound } from '../../errors.js';
 import { EVENT_TYPES, type EventType } from '../../store/types.js';
 import { packageVersion } from '../../version.js';
-import type { App, AppDeps } from '../app.js';
-import { ProgressSchema, RequestStatusSchema } from '../schemas.js';
+import { docsContentSecurityPolicy, docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
+import { ErrorSchema, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
 Upload a CSV of products and image URLs; every image is downloaded, compressed (quality 50 by
@@ -16,8 +17,12 @@ webhooks when processing starts, completes or fails.
 
 **Authentication.** When the server has \`API_KEY\` set, every \`/api/v1\` route requires
 \`X-API-Key: <key>\` or \`Authorization: Bearer <key>\` (401 when missing, 403 when wrong).
-Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\`, \`/metrics\` and the
-docs are never behind the key.
+Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\` and the docs are never
+behind the key; \`/metrics\` is behind \`METRICS_TOKEN\` (a bearer token) when the server sets one.
+
+**Browsers.** A \`/api/v1\` request that carries an \`Origin\` header is refused (403) unless that is
+the service's own origin or one listed in the server's \`CORS_ORIGINS\`; those get CORS answers
+(preflight included), so a page there can call the API with its key.
 
 **Errors** always have the body \`{ "detail": "..." }\`.
 
@@ -86,7 +91,7 @@ const WEBHOOK_DOCS: Record<EventType, { summary: string; description: string; st
   },
 };
 
-function registerWebhooks(app: App): void {
+function registerWebhooks(app: OpenAPIHono): void {
   for (const type of EVENT_TYPES) {
     const d = WEBHOOK_DOCS[type];
     const body = z.object({
@@ -127,11 +132,26 @@ const openapiRoute = createRoute({
 
 const docsRoute = createRoute({
   method: 'get', path: '/docs', tags: ['operations'], summary: 'Interactive API reference (HTML)',
-  description: 'Renders /openapi.json with Scalar. The page loads its script from a CDN.',
+  description: 'Renders /openapi.json with Swagger UI. Everything the page loads comes from this service (no CDN); its Content-Security-Policy allows nothing else.',
   responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
 });
 
-type OpenApiDocument = ReturnType<App['getOpenAPI31Document']>;
+const ASSETS_PATH = '/docs/assets';
+
+const docsAssetRoute = createRoute({
+  method: 'get', path: `${ASSETS_PATH}/{file}`, tags: ['operations'], summary: 'A file of the reference page (script, stylesheet, icon)',
+  request: { params: z.object({ file: z.string().openapi({ example: 'swagger-ui-bundle.js' }) }) },
+  responses: {
+    200: {
+      content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/svg+xml': { schema: z.string() }, 'image/png': { schema: z.any() } },
+      description: 'The file',
+    },
+    304: { description: 'Not modified (If-None-Match matched)' },
+    404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
+  },
+});
+
+type OpenApiDocument = ReturnType<OpenAPIHono['getOpenAPI31Document']>;
 
 interface Operation {
   security?: Record<string, string[]>[];
@@ -164,7 +184,7 @@ function decorate(doc: OpenApiDocument): void {
   }
 }
 
-export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): OpenApiDocument {
+export function buildOpenApiDocument(app: OpenAPIHono, publicBaseUrl: string): OpenApiDocument {
   const doc = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -173,14 +193,14 @@ export function buildOpenApiDocument(app: App, deps: Pick<AppDeps, 'config'>): O
       description: DESCRIPTION,
       license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
-    servers: [{ url: deps.config.PUBLIC_BASE_URL, description: 'This server (PUBLIC_BASE_URL)' }],
+    servers: [{ url: publicBaseUrl, description: 'This server (PUBLIC_BASE_URL)' }],
     tags: TAGS,
   });
   decorate(doc);
   return doc;
 }
 
-export function registerDocsRoutes(app: App, deps: AppDeps): void {
+export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: string }): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
     type: 'apiKey', in: 'header', name: 'X-API-Key',
     description: 'The server\'s API_KEY. Required on /api/v1 routes only when the server has API_KEY set.',
@@ -192,9 +212,23 @@ export function registerDocsRoutes(app: App, deps: AppDeps): void {
   registerWebhooks(app);
   app.openAPIRegistry.registerPath(openapiRoute);
   app.openAPIRegistry.registerPath(docsRoute);
+  app.openAPIRegistry.registerPath(docsAssetRoute);
 
   // Built on first request, when every route is registered; routes never change afterwards.
   let document: OpenApiDocument | null = null;
-  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps)) as unknown as Record<string, unknown>));
-  app.get(docsRoute.path, Scalar({ url: openapiRoute.path, pageTitle: 'image-csv-processor API' }));
+  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps.publicBaseUrl)) as unknown as Record<string, unknown>));
+
+  const page = docsPageHtml({ title: 'image-csv-processor API', openapiUrl: openapiRoute.path, assetsPath: ASSETS_PATH });
+  // "Try it out" sends requests to the document's server (PUBLIC_BASE_URL) as well as to this origin.
+  const csp = docsContentSecurityPolicy([new URL(deps.publicBaseUrl).origin]);
+  app.get(docsRoute.path, (c) => c.html(page, 200, { 'content-security-policy': csp, 'cache-control': 'no-cache' }));
+
+  let assets: DocsAssets | null = null; // read from the package on first use: ~1.6 MB
+  app.get(`${ASSETS_PATH}/:file`, (c) => {
+    const file = (assets ??= loadDocsAssets()).get(c.req.param('file'));
+    if (!file) throw notFound('No such file');
+    const headers = { etag: file.etag, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' };
+    if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(file.etag)) return c.body(null, 304, headers);
+    return c.body(file.body, 200, { ...headers, 'content-type': file.contentType });
+  });
 }

@@ -1,6 +1,6 @@
-import { createRoute, z } from '@hono/zod-openapi';
-import type { App, AppDeps } from '../app.js';
-import { errorResponse } from '../app.js';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { notFound } from '../../errors.js';
+import type { BlobStorage } from '../../storage/types.js';
 import { ErrorSchema } from '../schemas.js';
 
 const route = createRoute({
@@ -14,14 +14,14 @@ const route = createRoute({
   },
 });
 
-export function registerImageRoutes(app: App, deps: AppDeps): void {
+export function registerImageRoutes(app: OpenAPIHono, deps: { storage: BlobStorage }): void {
   app.openapi(route, async (c) => {
     const { key } = c.req.valid('param');
     const etag = `"${key.split('.')[0]}"`;
     const cache = { 'cache-control': 'public, max-age=31536000, immutable', etag };
     if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, cache);
     const blob = await deps.storage.get(key);
-    if (!blob) return errorResponse(c, 404, 'Image not found') as never;
+    if (!blob) throw notFound('Image not found');
     const headers = { ...cache, 'content-type': blob.contentType, 'content-length': String(blob.size), 'x-content-type-options': 'nosniff' };
     // Hono answers HEAD by dropping this handler's body unread: close it here, or every HEAD
     // leaks an open file (local) or a pooled connection (S3).

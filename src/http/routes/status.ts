@@ -1,6 +1,6 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { notFound } from '../../errors.js';
-import type { App, AppDeps } from '../app.js';
+import type { Store } from '../../store/types.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
 import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
@@ -54,8 +54,8 @@ const csvRoute = createRoute({
   },
 });
 
-export function registerStatusRoutes(app: App, deps: AppDeps): void {
-  const { store, config } = deps;
+export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string }): void {
+  const { store, publicBaseUrl } = deps;
   const load = async (id: string) => {
     const request = await store.getRequest(id);
     if (!request) throw notFound('Request ID not found');
@@ -74,7 +74,7 @@ export function registerStatusRoutes(app: App, deps: AppDeps): void {
     let body = pages.get(key, request.version);
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
-      const products = await productViews(store, request.id, page.items, config.PUBLIC_BASE_URL);
+      const products = await productViews(store, request.id, page.items, publicBaseUrl);
       body = JSON.stringify({ ...requestView(request), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
@@ -84,7 +84,7 @@ export function registerStatusRoutes(app: App, deps: AppDeps): void {
   app.openapi(csvRoute, async (c) => {
     const request = await load(c.req.valid('param').request_id);
     const pages = (async function* () {
-      for await (const views of allProductViews(store, request.id, config.PUBLIC_BASE_URL)) {
+      for await (const views of allProductViews(store, request.id, publicBaseUrl)) {
         yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
       }
     })();

@@ -1,8 +1,8 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
-import { ADMIN_TENANT } from '../../store/types.js';
-import type { App, AppDeps } from '../app.js';
+import { ADMIN_TENANT, type Store } from '../../store/types.js';
 import { commonErrors, errorResponses } from '../schemas.js';
 
 const Accepted = z.object({
@@ -40,7 +40,14 @@ const route = createRoute({
   },
 });
 
-export function registerUploadRoutes(app: App, deps: AppDeps): void {
+export interface UploadRouteDeps {
+  store: Store;
+  config: Config;
+  /** Called when an upload has been stored, so a local runner starts on it at once. */
+  onRequestCommitted?: (() => void) | undefined;
+}
+
+export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): void {
   // Documented from the route, but served by a plain handler: a validator would buffer the
   // whole multipart body, and the handler reads it as a stream instead.
   app.openAPIRegistry.registerPath(route);

@@ -1,12 +1,13 @@
 // Webhook subscriptions and their delivery log. Deliveries themselves are made by the
 // dispatcher (src/webhooks/dispatcher.ts) from the store's outbox.
 import { randomUUID } from 'node:crypto';
-import { createRoute, z } from '@hono/zod-openapi';
-import { notFound } from '../../errors.js';
-import { ADMIN_TENANT, EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Subscription } from '../../store/types.js';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Config } from '../../config.js';
+import { badRequest, notFound } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { ADMIN_TENANT, EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Store, type Subscription } from '../../store/types.js';
 import { assertDeliverableUrl } from '../../webhooks/receiver-url.js';
 import { generateSecret, isSecret } from '../../webhooks/signing.js';
-import { errorResponse, type App, type AppDeps } from '../app.js';
 import { commonErrors, ErrorSchema } from '../schemas.js';
 
 /** How long a rotated-out secret keeps signing alongside the new one. */
@@ -190,7 +191,13 @@ const retryRoute = createRoute({
 
 // ---- handlers -----------------------------------------------------------------------------
 
-export function registerWebhookRoutes(app: App, deps: AppDeps): void {
+export interface WebhookRouteDeps {
+  store: Store;
+  config: Pick<Config, 'WEBHOOK_SECRET' | 'FETCH_ALLOWLIST'>;
+  log: Logger;
+}
+
+export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps): void {
   const { store, config } = deps;
 
   // A body that is not JSON gets a 400 { detail } here; the validator's own error for it would
@@ -198,12 +205,12 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
   app.use(configureRoute.path, async (c, next) => {
     if (c.req.method !== 'POST') return next();
     if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
-      return errorResponse(c, 400, 'The body must be JSON (Content-Type: application/json)');
+      throw badRequest('The body must be JSON (Content-Type: application/json)');
     }
     try {
       await c.req.json(); // parsed once; the validator reuses Hono's body cache
     } catch {
-      return errorResponse(c, 400, 'The body is not valid JSON');
+      throw badRequest('The body is not valid JSON');
     }
     return next();
   });
@@ -212,7 +219,7 @@ export function registerWebhookRoutes(app: App, deps: AppDeps): void {
     const body = c.req.valid('json');
     const url = await assertDeliverableUrl(body.webhook_url, config.FETCH_ALLOWLIST);
     if (body.secret !== undefined && !isSecret(body.secret)) {
-      return c.json({ detail: 'secret: must be whsec_ followed by base64 of 24 to 64 bytes' }, 400);
+      throw badRequest('secret: must be whsec_ followed by base64 of 24 to 64 bytes');
     }
     const events = body.events ? EVENT_TYPES.filter((t) => body.events!.includes(t)) : [...EVENT_TYPES];
     const sub: Subscription = {

@@ -1,0 +1,29 @@
+// The one place where errors become responses: every error answer is { "detail": "..." }.
+// Routes and middleware throw AppError (or Hono's HTTPException); nothing else builds an error body.
+import type { Hook } from '@hono/zod-openapi';
+import type { Context, Env, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+const answer = (c: Context, status: number, detail: string) => c.json({ detail }, status as 400);
+
+export function errorHandler(log: Logger): ErrorHandler {
+  return (err, c) => {
+    if (err instanceof AppError) return answer(c, err.status, err.detail);
+    // Hono's own refusals (e.g. a malformed JSON body) keep their status and get our shape.
+    if (err instanceof HTTPException && err.status < 500) return answer(c, err.status, err.message || 'Bad request');
+    log.error({ err, req_id: c.get('requestId'), path: c.req.path }, 'unhandled error');
+    return answer(c, 500, 'Internal server error');
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) => answer(c, 404, 'Not found');
+
+/** Schema validation failures are bad input like any other: 400 naming the first issue. */
+export const validationHook: Hook<unknown, Env, string, unknown> = (result) => {
+  if (result.success) return;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+  throw new AppError(400, `${where}${issue?.message ?? 'invalid request'}`);
+};
