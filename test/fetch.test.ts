@@ -9,15 +9,16 @@ import {
   backoffDelay,
   downloadImage,
   FetchError,
+  HostLimiter,
+  LimiterAbortedError,
+  parseAllowlist,
   parseRetryAfter,
   postJson,
   preflightUrl,
   type DownloadOptions,
   type Resolver,
   type RetryInfo,
-} from '../src/pipeline/guarded-fetch.js';
-import { HostLimiter, LimiterAbortedError } from '../src/pipeline/concurrency.js';
-import { parseAllowlist } from '../src/pipeline/address-policy.js';
+} from '../src/net/index.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 
 let srv: ImageServer;

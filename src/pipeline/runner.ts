@@ -4,10 +4,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { downloadImage, FetchError, HostLimiter } from '../net/index.js';
 import { blobKey, type BlobStorage } from '../storage/types.js';
 import type { EventPayloadBuilder, ItemOutcome, ItemRecord, Store } from '../store/types.js';
-import { HostLimiter } from './concurrency.js';
-import { downloadImage, FetchError } from './guarded-fetch.js';
 import type { CompressPool } from './pool.js';
 
 export interface RunnerDeps {

@@ -11,8 +11,8 @@
 // rest of the outbox keeps flowing to everyone else.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { AllowlistInput } from '../pipeline/address-policy.js';
-import { FetchError, postJson } from '../pipeline/guarded-fetch.js';
+import type { AllowlistInput } from '../net/index.js';
+import { FetchError, postJson } from '../net/index.js';
 import type { AttemptOutcome, DeliveryRecord, EventType, Store } from '../store/types.js';
 import { retryDelay } from './backoff.js';
 import { normalizeSecret, sign } from './signing.js';

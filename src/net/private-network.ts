@@ -5,8 +5,8 @@
 // unique-local, site-local, IPv4 embedded in IPv6 that points at any of those, ...) is refused.
 // The operator's FETCH_ALLOWLIST (a list of CIDRs) is the only exemption.
 //
-// Pure code (no I/O): the fetch seam (guarded-fetch.ts) calls it on literal hosts, on every
-// address DNS returns, and on the socket's remote address after connect.
+// Pure code (no I/O): the address guard (address-guard.ts) calls it on literal hosts and on every
+// address DNS returns, and the transport on the socket's remote address after connect.
 import ipaddr from 'ipaddr.js';
 
 type IPv4 = ipaddr.IPv4;
@@ -143,6 +143,15 @@ export function parseAddress(ip: string): Addr | null {
   } catch {
     return null;
   }
+}
+
+/** One spelling per machine: ::ffff:a.b.c.d is a.b.c.d, IPv6 fully expanded, zone ids dropped. */
+export function canonicalAddress(ip: string): string {
+  const addr = parseAddress(ip);
+  if (!addr) return ip.trim().toLowerCase();
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const v6 = addr as IPv6;
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toNormalizedString();
 }
 
 const article = (noun: string) => (/^(?:[aeio]|u(?!ni))/i.test(noun) ? `an ${noun}` : `a ${noun}`);
