@@ -428,6 +428,24 @@ describe('HostLimiter', () => {
     expect(lim.trackedHosts).toBe(0);
   });
 
+  it('acquire hands out a release that gives the slot back once, however often it is called', async () => {
+    const lim = new HostLimiter({ global: 2, perHost: 1 });
+    const release = await lim.acquire('10.0.0.1');
+    expect(lim.activeFor('10.0.0.1')).toBe(1);
+    let granted = false;
+    const next = lim.acquire('10.0.0.1').then((r) => {
+      granted = true;
+      return r;
+    });
+    await delay(0);
+    expect(granted).toBe(false);
+    release();
+    release();
+    (await next)();
+    expect(lim.active).toBe(0);
+    expect(lim.trackedHosts).toBe(0);
+  });
+
   it('releases the slot when the task throws, and honours abort while waiting', async () => {
     const lim = new HostLimiter({ global: 1, perHost: 1 });
     await expect(lim.run('x', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
@@ -442,5 +460,106 @@ describe('HostLimiter', () => {
     g.open();
     await first;
     expect(lim.trackedHosts).toBe(0);
+  });
+});
+
+describe('per-address download limit (DOWNLOAD_PER_HOST, slots taken in the transport)', () => {
+  // Two loopback "machines": the shared image server (127.0.0.9) and a second one (127.0.0.10).
+  let other: ImageServer;
+  let allowBoth: DownloadOptions;
+  const deferred = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  /** Waits (no deadline of its own: the test's timeout is the bound) until `cond` holds. */
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await delay(5);
+  };
+  /** A path on `server` that answers `body` only once `gate` opens. */
+  const held = (server: ImageServer, path: string, gate: Promise<void>, body: string) =>
+    server.set(path, { kind: 'handler', fn: (_q, res) => void gate.then(() => res.end(body)) });
+  const text = async (p: Promise<{ bytes: Uint8Array }>) => Buffer.from((await p).bytes).toString();
+
+  beforeAll(async () => {
+    other = await startImageServer({ host: '127.0.0.10' });
+    allowBoth = { ...opts, allowlist: parseAllowlist([srv.cidr, other.cidr]), timeoutMs: 10_000 };
+  });
+  afterAll(async () => {
+    await other?.close();
+  });
+
+  it('two names resolving to one address share its budget: the second waits for the first', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const names: Resolver = async (h) => (h === 'one.test' || h === 'two.test' ? [{ address: '127.0.0.9', family: 4 }] : []);
+    const gate = deferred();
+    held(srv, '/shared-1', gate.p, 'first');
+    srv.serve('/shared-2', 'second');
+    const first = downloadImage(`http://one.test:${srv.port}/shared-1`, { ...allowBoth, resolve: names, limiter });
+    await until(() => srv.hits('/shared-1') === 1);
+    // The second name's attempt would time out in 100 ms if waiting for the slot used up its clock.
+    const second = downloadImage(`http://two.test:${srv.port}/shared-2`, { ...allowBoth, resolve: names, limiter, timeoutMs: 100, retries: 0 });
+    await until(() => limiter.pending === 1 || srv.hits('/shared-2') > 0);
+    expect(srv.hits('/shared-2')).toBe(0);
+    expect(limiter.activeFor('127.0.0.9')).toBe(1);
+    await delay(300);
+    expect(srv.hits('/shared-2')).toBe(0);
+    gate.open();
+    expect(await text(first)).toBe('first');
+    expect(await text(second)).toBe('second');
+    expect(limiter.active).toBe(0);
+    expect(limiter.trackedHosts).toBe(0);
+  });
+
+  it('names resolving to different addresses do not wait for each other', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const names: Resolver = async (h) => [{ address: h === 'one.test' ? '127.0.0.9' : '127.0.0.10', family: 4 }];
+    const gate = deferred();
+    held(srv, '/apart-1', gate.p, 'first');
+    other.serve('/apart-2', 'second');
+    const first = downloadImage(`http://one.test:${srv.port}/apart-1`, { ...allowBoth, resolve: names, limiter });
+    await until(() => srv.hits('/apart-1') === 1);
+    // Completes while the first still holds its slot.
+    expect(await text(downloadImage(`http://three.test:${other.port}/apart-2`, { ...allowBoth, resolve: names, limiter }))).toBe('second');
+    gate.open();
+    expect(await text(first)).toBe('first');
+  });
+
+  it('a redirect to another address takes that address\'s slot and gives back the first', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const gate = deferred();
+    held(other, '/landing', gate.p, 'landed');
+    srv.redirect('/hop', other.url('/landing'));
+    const hopping = downloadImage(srv.url('/hop'), { ...allowBoth, limiter });
+    await until(() => other.hits('/landing') === 1);
+    expect(limiter.activeFor('127.0.0.10')).toBe(1);
+    expect(limiter.activeFor('127.0.0.9')).toBe(0);
+    // ...so the first address is free for someone else, even with one slot per address.
+    expect(Buffer.from((await downloadImage(srv.url('/a.bin'), { ...allowBoth, limiter })).bytes).equals(Buffer.from(PAYLOAD))).toBe(true);
+    gate.open();
+    expect(await text(hopping)).toBe('landed');
+    expect(limiter.active).toBe(0);
+  });
+
+  it('an IPv4-mapped IPv6 answer counts as the IPv4 address', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const gate = deferred();
+    held(srv, '/mapped-1', gate.p, 'first');
+    const first = downloadImage(`http://one.test:${srv.port}/mapped-1`, {
+      ...allowBoth, limiter, resolve: async () => [{ address: '127.0.0.9', family: 4 }],
+    });
+    await until(() => srv.hits('/mapped-1') === 1);
+    expect(limiter.activeFor('127.0.0.9')).toBe(1);
+    const ctl = new AbortController();
+    const second = downloadImage(`http://two.test:${srv.port}/a.bin`, {
+      ...allowBoth, limiter, signal: ctl.signal, resolve: async () => [{ address: '::ffff:127.0.0.9', family: 6 }],
+    });
+    await until(() => limiter.pending === 1);
+    ctl.abort(); // waiting for 127.0.0.9's slot: the caller's abort ends the wait
+    expect((await failure(second)).kind).toBe('aborted');
+    expect(limiter.pending).toBe(0);
+    gate.open();
+    expect(await text(first)).toBe('first');
+    expect(limiter.active).toBe(0);
   });
 });

@@ -153,16 +153,17 @@ export class PipelineRunner {
       return { ok: false, error: `gave up after ${config.MAX_ITEM_ATTEMPTS} attempts (processing stopped each time)` };
     }
     try {
-      const host = new URL(item.url).host;
-      const source = await this.#limiter.run(host, () => downloadImage(item.url, {
+      // The limiter's slots are taken inside the transport, per address actually connected to.
+      const source = await downloadImage(item.url, {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
         timeoutMs: config.FETCH_TIMEOUT_MS,
         retries: config.FETCH_RETRIES,
         retryBaseMs: config.FETCH_RETRY_BASE_MS,
         maxBytes: config.MAX_IMAGE_BYTES,
+        limiter: this.#limiter,
         signal,
-      }), signal);
+      });
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       const result = await pool.compress(source.bytes, signal);
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
