@@ -103,6 +103,16 @@ describe('HTTP API', () => {
     });
   }
 
+  it('refuses a per-upload webhook_url at a non-public address without naming it, keeping nothing', async () => {
+    const before = await storedCounts(svc.dataDir);
+    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address'], ['http://[fd00::1]:8080/hook', 'a non-public address'], ['http://localhost:8080/hook', 'a loopback host name']]) {
+      const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('w')}\n`, { fields: { webhook_url: hook! } });
+      expect(res.status, hook).toBe(400);
+      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+    }
+    expect(await storedCounts(svc.dataDir)).toEqual(before);
+  });
+
   it('rejects a 100 001-row file with 400 and keeps nothing', async () => {
     const before = await storedCounts(svc.dataDir);
     const rows = Array.from({ length: 100_001 }, (_, i) => `${i + 1},P${i + 1},${IMG(i)}`).join('\n');

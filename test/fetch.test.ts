@@ -19,6 +19,7 @@ import {
   type Resolver,
   type RetryInfo,
 } from '../src/net/index.js';
+import { refuseConnected } from '../src/net/address-guard.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 
 let srv: ImageServer;
@@ -116,7 +117,7 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
     for (const url of targets(trap4.port)) {
       const retries: RetryInfo[] = [];
       const err = await failure(downloadImage(url, { ...opts, onRetry: (i) => retries.push(i) }));
-      expect(err.reason, url).toMatch(/^blocked: /);
+      expect(err.reason, url).toMatch(/^blocked: (a non-public address|a loopback host name)$/);
       expect(err.kind).toBe('blocked');
       expect(err.retryable).toBe(false);
       expect(retries).toHaveLength(0);
@@ -138,14 +139,14 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
       { address: '127.0.0.1', family: 4 },
     ];
     const err = await failure(downloadImage(`http://rebind.test:${trap4.port}/`, { ...opts, resolve }));
-    expect(err.reason).toBe('blocked: rebind.test resolves to 127.0.0.1, a loopback address');
+    expect(err.reason).toBe('blocked: resolves to a non-public address');
     const mapped: Resolver = async () => [{ address: '::ffff:127.0.0.1', family: 6 }];
     expect((await failure(downloadImage(`http://m.test:${trap4.port}/`, { ...opts, resolve: mapped }))).kind).toBe('blocked');
   });
 
   it('the allowlist exempts only the listed address', async () => {
     const err = await failure(downloadImage(`http://127.0.0.1:${trap4.port}/`, { ...opts, allowlist: ['127.0.0.9/32'] }));
-    expect(err.reason).toBe('blocked: 127.0.0.1 is a loopback address');
+    expect(err.reason).toBe('blocked: a non-public address');
     // and without any allowlist even the image server is refused
     expect((await failure(downloadImage(srv.url('/a.bin'), { ...opts, allowlist: [] }))).kind).toBe('blocked');
   });
@@ -158,6 +159,35 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
       expect(pre.reason, url).toMatch(/^blocked: /);
     }
     await expect(preflightUrl(srv.url('/hook'), { allowlist: opts.allowlist })).resolves.toBeUndefined();
+  });
+
+  it('a refusal says what, not where: the address goes only to the debug log', async () => {
+    const logged: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const log = { debug: (obj: object, msg?: string) => void logged.push({ obj: obj as Record<string, unknown>, msg: msg ?? '' }) };
+    const internal: Resolver = async () => [{ address: '10.20.30.40', family: 4 }];
+    const cases: Array<[string, () => Promise<unknown>, string]> = [
+      ['download', () => downloadImage('http://intranet.test/x.jpg', { ...opts, resolve: internal, log }), '10.20.30.40'],
+      ['post', () => postJson('http://intranet.test/hook', '{}', {}, { ...opts, resolve: internal, log }), '10.20.30.40'],
+      ['preflight', () => preflightUrl('http://intranet.test/hook', { allowlist: opts.allowlist, resolve: internal, log }), '10.20.30.40'],
+      ['literal', () => downloadImage('http://[fd00::abcd]/x.jpg', { ...opts, log }), 'fd00::abcd'],
+      ['redirect', () => downloadImage(srv.redirectUrl(`http://169.254.169.254:${trap4.port}/latest/`), { ...opts, log }), '169.254.169.254'],
+    ];
+    for (const [name, run, address] of cases) {
+      const before = logged.length;
+      const err = await failure(run());
+      expect(err.reason, name).toMatch(/^blocked: (resolves to )?a non-public address$/);
+      expect(`${err.message} ${String(err.cause ?? '')}`, name).not.toContain(address);
+      const entry = logged.slice(before).find((l) => l.obj.address === address);
+      expect(entry, name).toBeDefined();
+      expect(entry!.msg, name).toContain(address);
+    }
+  });
+
+  it('the connected-address check refuses without naming the address', () => {
+    const allow = parseAllowlist([srv.cidr]);
+    expect(refuseConnected('images.test', '127.0.0.9', allow)).toBeUndefined();
+    expect(refuseConnected('images.test', '::ffff:127.0.0.1', allow)?.reason).toBe('blocked: connected to a non-public address');
+    expect(refuseConnected('images.test', undefined, allow)?.kind).toBe('blocked');
   });
 
   it('the traps saw zero connections', async () => {
@@ -300,7 +330,7 @@ describe('downloadImage: misbehaving servers', () => {
       v6.serve('/v6.bin', PAYLOAD);
       const r = await downloadImage(v6.url('/v6.bin'), { ...opts, allowlist: [v6.cidr] });
       expect(r.bytes.length).toBe(PAYLOAD.length);
-      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: ::1 is a loopback address');
+      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: a non-public address');
     } finally {
       await v6.close();
     }

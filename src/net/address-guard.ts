@@ -6,10 +6,18 @@
 //   2. IP-literal hosts are judged directly; "localhost" / "*.localhost" are refused by name;
 //   3. DNS names are resolved here, and refused when ANY returned address is forbidden, so the
 //      transport can only ever connect to checked addresses (it checks the connected one again).
+//
+// A refusal says what, never where: its reason ("blocked: resolves to a non-public address") may
+// reach the status page, a webhook configuration answer or a delivery log, and must not map the
+// internal network. The refused address goes to the server log at debug level only.
 import { lookup as dnsLookup } from 'node:dns';
 import net from 'node:net';
 import { FetchError, mapNodeError } from './errors.js';
-import { forbiddenHostName, isForbiddenAddress, toAllowlist, type Allowlist, type AllowlistInput } from './private-network.js';
+import type { Logger } from '../log.js';
+import { forbiddenHostName, isForbiddenAddress, toAllowlist, type Allowlist, type AllowlistInput, type AddressVerdict } from './private-network.js';
+
+/** Where refused addresses are written: debug level only. */
+export type GuardLog = Pick<Logger, 'debug'>;
 
 export interface ResolvedAddress {
   address: string;
@@ -46,22 +54,38 @@ export function parseHttpUrl(url: string): URL {
 export const bareHost = (hostname: string) =>
   hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 
-export const blockedError = (reason: string | undefined) =>
-  new FetchError(reason ?? 'blocked: forbidden address', 'blocked', false);
+/** The safe reasons of every refusal; none names an address. */
+export const REFUSED = {
+  literal: 'blocked: a non-public address',
+  resolved: 'blocked: resolves to a non-public address',
+  connected: 'blocked: connected to a non-public address',
+  hostName: 'blocked: a loopback host name',
+} as const;
+
+const blockedError = (reason: string) => new FetchError(reason, 'blocked', false);
+
+function refuse(reason: string, log: GuardLog | undefined, host: string, address: string, verdict: AddressVerdict): FetchError {
+  log?.debug({ host, address, category: verdict.category }, `outbound request refused: ${verdict.reason ?? reason}`);
+  return blockedError(reason);
+}
 
 /**
  * The addresses `host` (a bare hostname or IP literal) may be contacted at, every one checked, in
  * the resolver's order. Rejects with a FetchError: 'blocked', or 'network' when DNS fails.
  */
-export async function resolveAllowed(host: string, allow: Allowlist, resolve: Resolver = defaultResolve): Promise<ResolvedAddress[]> {
+export async function resolveAllowed(
+  host: string,
+  allow: Allowlist,
+  resolve: Resolver = defaultResolve,
+  log?: GuardLog,
+): Promise<ResolvedAddress[]> {
   const family = net.isIP(host);
   if (family !== 0) {
     const v = isForbiddenAddress(host, allow);
-    if (v.blocked) throw blockedError(v.reason);
+    if (v.blocked) throw refuse(REFUSED.literal, log, host, host, v);
     return [{ address: host, family }];
   }
-  const byName = forbiddenHostName(host);
-  if (byName) throw blockedError(byName);
+  if (forbiddenHostName(host)) throw blockedError(REFUSED.hostName);
   let addrs: ReadonlyArray<ResolvedAddress>;
   try {
     addrs = await resolve(host);
@@ -71,17 +95,16 @@ export async function resolveAllowed(host: string, allow: Allowlist, resolve: Re
   if (addrs.length === 0) throw new FetchError(`host not found: ${host}`, 'network', false);
   for (const a of addrs) {
     const v = isForbiddenAddress(a.address, allow);
-    if (v.blocked) {
-      throw blockedError(`blocked: ${host} resolves to ${a.address}, ${v.noun ? `a${/^[aeio]/i.test(v.noun) ? 'n' : ''} ${v.noun}` : 'a forbidden address'}`);
-    }
+    if (v.blocked) throw refuse(REFUSED.resolved, log, host, a.address, v);
   }
   return addrs.map((a) => ({ address: a.address, family: a.family }));
 }
 
 /** Why the address a socket actually connected to is refused, or undefined when it is allowed. */
-export function refuseConnected(remote: string | undefined, allow: Allowlist): FetchError | undefined {
-  const v = remote ? isForbiddenAddress(remote, allow) : { blocked: true, reason: undefined };
-  return v.blocked ? blockedError(v.reason ?? 'blocked: could not verify the connected address') : undefined;
+export function refuseConnected(host: string, remote: string | undefined, allow: Allowlist, log?: GuardLog): FetchError | undefined {
+  if (!remote) return blockedError('blocked: could not verify the connected address');
+  const v = isForbiddenAddress(remote, allow);
+  return v.blocked ? refuse(REFUSED.connected, log, host, remote, v) : undefined;
 }
 
 /**
@@ -91,8 +114,8 @@ export function refuseConnected(remote: string | undefined, allow: Allowlist): F
  */
 export async function preflightUrl(
   url: string,
-  opts: { allowlist?: AllowlistInput; resolve?: Resolver } = {},
+  opts: { allowlist?: AllowlistInput; resolve?: Resolver; log?: GuardLog } = {},
 ): Promise<void> {
   const target = parseHttpUrl(url);
-  await resolveAllowed(bareHost(target.hostname), toAllowlist(opts.allowlist), opts.resolve);
+  await resolveAllowed(bareHost(target.hostname), toAllowlist(opts.allowlist), opts.resolve, opts.log);
 }

@@ -47,6 +47,7 @@ export async function downloadImage(url: string, opts: DownloadOptions = {}): Pr
         connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
         resolve: opts.resolve,
         limiter: opts.limiter,
+        log: opts.log,
         attempt,
       });
       if (isRedirect(res.status)) {

@@ -1,5 +1,5 @@
 // Options shared by every outbound request (downloads and webhook posts), and their defaults.
-import type { Resolver } from './address-guard.js';
+import type { GuardLog, Resolver } from './address-guard.js';
 import type { HostLimiter } from './host-limiter.js';
 import type { AllowlistInput } from './private-network.js';
 import type { RetryInfo, RetryOptions } from './retry.js';
@@ -33,6 +33,8 @@ export interface GuardedRequestOptions {
   limiter?: HostLimiter;
   /** Called before each backoff wait (logging, tests). */
   onRetry?: (info: RetryInfo) => void;
+  /** Where refused addresses are logged (debug level only); they never appear in a FetchError. */
+  log?: GuardLog;
 }
 
 export const DEFAULTS = {

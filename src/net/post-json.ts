@@ -45,6 +45,7 @@ export async function postJson(
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       resolve: opts.resolve,
       limiter: opts.limiter,
+      log: opts.log,
       attempt,
     });
     return { status: res.status, durationMs: Math.round(performance.now() - started) };

@@ -16,7 +16,10 @@ type Addr = IPv4 | IPv6;
 /** Result of classifying one address. `reason` is set when blocked and always contains "blocked". */
 export interface AddressVerdict {
   blocked: boolean;
-  /** e.g. "blocked: 127.0.0.1 is a loopback address" */
+  /**
+   * e.g. "blocked: 127.0.0.1 is a loopback address". It names the address: for the server log
+   * only, never for an answer (see address-guard.ts).
+   */
   reason?: string;
   /** short machine-friendly category, e.g. "loopback", "private", "allowlisted", "global" */
   category: string;
@@ -227,7 +230,7 @@ export function isAllowedAddress(ip: string, allowlist?: AllowlistInput): boolea
 
 /**
  * Host names refused without asking DNS: "localhost" and anything under ".localhost"
- * (RFC 6761 says they always mean loopback). Returns a reason or undefined.
+ * (RFC 6761 says they always mean loopback). Returns a reason (for logs) or undefined.
  */
 export function forbiddenHostName(hostname: string): string | undefined {
   const h = hostname.toLowerCase().replace(/\.$/, '');

@@ -14,7 +14,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { bareHost, refuseConnected, resolveAllowed, type ResolvedAddress, type Resolver } from './address-guard.js';
+import { bareHost, refuseConnected, resolveAllowed, type GuardLog, type ResolvedAddress, type Resolver } from './address-guard.js';
 import { FetchError, mapNodeError, tooLarge } from './errors.js';
 import type { HostLimiter, Release } from './host-limiter.js';
 import { canonicalAddress, type Allowlist } from './private-network.js';
@@ -33,6 +33,8 @@ export interface ExchangeRequest {
   resolve: Resolver | undefined;
   /** Per-destination-address connection slots (DOWNLOAD_PER_HOST); none: unlimited. */
   limiter: HostLimiter | undefined;
+  /** where refused addresses are logged (debug) */
+  log: GuardLog | undefined;
   /** the attempt's signal aborts on its total timeout or the caller's abort; its reason is a FetchError */
   attempt: Attempt;
 }
@@ -54,7 +56,7 @@ export async function exchange(target: URL, rq: ExchangeRequest): Promise<Exchan
   const { signal } = rq.attempt;
   if (signal.aborted) throw signal.reason;
   const host = bareHost(target.hostname);
-  const addresses = await withTimeout(resolveAllowed(host, rq.allow, rq.resolve), rq.connectTimeoutMs, signal);
+  const addresses = await withTimeout(resolveAllowed(host, rq.allow, rq.resolve, rq.log), rq.connectTimeoutMs, signal);
   for (let i = 0; ; i++) {
     const address = addresses[i]!;
     const release = await takeSlot(address, rq);
@@ -146,7 +148,7 @@ function connectChecked(target: URL, to: ResolvedAddress, rq: ExchangeRequest): 
       reject(err);
     }
     raw.once('connect', () => {
-      const refused = refuseConnected(raw.remoteAddress, rq.allow);
+      const refused = refuseConnected(host, raw.remoteAddress, rq.allow, rq.log);
       if (refused) return finish(refused);
       if (!isHttps) return finish(null, raw);
       secure = tls.connect({

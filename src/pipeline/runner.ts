@@ -162,6 +162,7 @@ export class PipelineRunner {
         retryBaseMs: config.FETCH_RETRY_BASE_MS,
         maxBytes: config.MAX_IMAGE_BYTES,
         limiter: this.#limiter,
+        log: this.#deps.log,
         signal,
       });
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
