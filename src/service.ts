@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { redactUrl } from './net/index.js';
 import { PipelineRunner } from './pipeline/runner.js';
 import { CompressPool } from './pipeline/pool.js';
 import { serve, type RunningServer } from './runtime/serve.js';
@@ -113,7 +114,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
 /** One line per finished image: failures at info (with the reason), successes at debug. */
 function logItem(log: Logger, item: ItemRecord, outcome: ItemOutcome, ms: number): void {
-  const url = item.url.split('?')[0]; // query strings may carry signed-URL tokens
+  const url = redactUrl(item.url);
   if (outcome.ok) {
     log.debug({ request_id: item.requestId, url, format: outcome.format, bytes_in: outcome.bytesIn, bytes_out: outcome.bytesOut, duration_ms: ms }, 'image processed');
   } else {

@@ -6,6 +6,7 @@
 //   address-guard.ts               URL and DNS checks before connecting (also preflightUrl)
 //   private-network.ts             the address classifier and FETCH_ALLOWLIST
 //   host-limiter.ts                connection slots, overall and per destination address
+//   redact-url.ts                  URLs as they may appear in logs
 //   errors.ts                      FetchError
 export { preflightUrl, type ResolvedAddress, type Resolver } from './address-guard.js';
 export { FetchError, type FetchErrorKind } from './errors.js';
@@ -21,4 +22,5 @@ export {
   type Allowlist,
   type AllowlistInput,
 } from './private-network.js';
+export { redactUrl } from './redact-url.js';
 export { backoffDelay, parseRetryAfter, type RetryInfo } from './retry.js';

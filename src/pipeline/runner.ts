@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { downloadImage, FetchError, HostLimiter } from '../net/index.js';
+import { downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, type BlobStorage } from '../storage/types.js';
 import type { EventPayloadBuilder, ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import type { CompressPool } from './pool.js';
@@ -130,14 +130,14 @@ export class PipelineRunner {
         const result = await this.#deps.store.completeItem({
           itemId: item.id, owner: this.owner, outcome, now: Date.now(), payload: this.#deps.payload,
         });
-        if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: item.url }, 'lease lost before completion; result discarded');
+        if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
         if (result.finalStatus) {
           this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
           this.#deps.onEvent?.();
         }
         this.#deps.onItem?.(item, outcome, Date.now() - started);
       })
-      .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: item.url }, 'recording an item failed; its lease will expire and it will be retried'))
+      .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: redactUrl(item.url) }, 'recording an item failed; its lease will expire and it will be retried'))
       .finally(() => {
         this.#inFlight.delete(item.id);
         this.#leaseUntil.delete(item.id);
