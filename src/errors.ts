@@ -1,7 +1,7 @@
 // Errors that may cross the HTTP edge. Anything else that reaches the edge is a 500.
 export class AppError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 500 | 503,
     readonly detail: string,
   ) {
     super(detail);

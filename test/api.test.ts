@@ -1,24 +1,12 @@
 // The public HTTP contract over real HTTP on loopback, with the real SQLite store in a temp dir.
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { createClient } from '@libsql/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson, peakRssMb, spawnService, startTestService, tempDir, upload, type TestService } from './helpers/service.js';
+import { getJson, peakRssMb, spawnService, startTestService, storedCounts, tempDir, upload, type TestService } from './helpers/service.js';
 
 const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
 // Image URLs in these tests point at a closed loopback port: they fail fast ("blocked") and
 // nothing leaves the machine. The API behaviour is what is under test here.
 const IMG = (n: number | string) => `http://127.0.0.1:9/img-${n}.jpg`;
-
-async function storedCounts(dataDir: string) {
-  const db = createClient({ url: `file:${join(dataDir, 'store.db')}` });
-  try {
-    const count = async (table: string) => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${table}`)).rows[0]!.n);
-    return { requests: await count('requests'), products: await count('products'), items: await count('items') };
-  } finally {
-    db.close();
-  }
-}
 
 describe('HTTP API', () => {
   let svc: TestService;
