@@ -15,8 +15,8 @@
 // 408, like one over the size cap: the reader is cancelled and onFile's stream fails.
 //
 // Errors are AppError: 415 (not multipart/form-data, or a file part that is clearly not a CSV),
-// 413 (too large), 408 (too slow), 400 (malformed body, no `file` part, more than one file, unexpected file
-// field, too many fields, a field value too long, upload interrupted). When `onFile` fails, its
+// 413 (too large), 408 (too slow), 400 (malformed body, no `file` part, more than one file,
+// unexpected file field, too many fields, a field value too long, upload interrupted). When `onFile` fails, its
 // error wins unless the upload itself failed first. readUpload settles only after `onFile` has
 // settled, so the caller can clean up knowing nothing is still being written.
 import busboy from 'busboy';
@@ -79,7 +79,7 @@ export function notCsvReason(filename: string, mimeType: string): string | null 
 
 const tooLarge = (max: number) => new AppError(413, `upload is larger than ${max} bytes (MAX_UPLOAD_BYTES)`);
 const tooSlow = (r: MinRate) =>
-  new AppError(408, `upload too slow: less than ${r.minBytesPerSec} bytes/s over ${r.windowMs / 1000} s (UPLOAD_MIN_BYTES_PER_SEC); the upload was cut off and nothing was kept`);
+  new AppError(408, `upload too slow: less than ${r.minBytesPerSec} bytes/s over ${r.windowMs / 1000} s (UPLOAD_MIN_BYTES_PER_SEC)`);
 
 /**
  * Reads a multipart/form-data upload as a stream, calling `onFile` with the `file` part as soon

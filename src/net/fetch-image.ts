@@ -3,8 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseHttpUrl } from './address-guard.js';
 import { FetchError } from './errors.js';
-import { DEFAULTS, retryOptions, type GuardedRequestOptions } from './options.js';
-import { toAllowlist } from './private-network.js';
+import { connectionSettings, DEFAULTS, retryOptions, type GuardedRequestOptions } from './options.js';
 import { parseRetryAfter, withRetries } from './retry.js';
 import { exchange, headerString } from './transport.js';
 
@@ -31,23 +30,19 @@ export interface DownloadResult {
  * Resolves only for a 2xx final response; everything else rejects with a FetchError.
  */
 export async function downloadImage(url: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
-  const allow = toAllowlist(opts.allowlist);
   const start = parseHttpUrl(url);
+  const connection = connectionSettings(opts);
   const maxBytes = opts.maxBytes ?? DEFAULTS.maxBytes;
   const maxRedirects = opts.maxRedirects ?? DEFAULTS.maxRedirects;
   return withRetries(retryOptions(opts, DEFAULTS.retries), async (attempt) => {
     let current = start;
     for (let hops = 0; ; hops++) {
       const res = await exchange(current, {
+        ...connection,
         method: 'GET',
         headers: { accept: 'image/*,*/*;q=0.8', 'user-agent': opts.userAgent ?? DEFAULTS.userAgent },
         maxBytes,
         wantBody: (s) => s >= 200 && s < 300,
-        allow,
-        connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-        resolve: opts.resolve,
-        limiter: opts.limiter,
-        log: opts.log,
         attempt,
       });
       if (isRedirect(res.status)) {

@@ -1,8 +1,9 @@
 // Options shared by every outbound request (downloads and webhook posts), and their defaults.
 import type { GuardLog, Resolver } from './address-guard.js';
 import type { HostLimiter } from './host-limiter.js';
-import type { AllowlistInput } from './private-network.js';
+import { toAllowlist, type AllowlistInput } from './private-network.js';
 import type { RetryInfo, RetryOptions } from './retry.js';
+import type { ConnectionSettings } from './transport.js';
 
 export interface GuardedRequestOptions {
   /** FETCH_ALLOWLIST: CIDRs exempt from the address block (parse once with parseAllowlist). */
@@ -47,6 +48,17 @@ export const DEFAULTS = {
   maxRedirects: 5,
   userAgent: 'image-csv-processor/0.1',
 } as const;
+
+/** The transport's settings from request options (the allowlist parsed here, once per request). */
+export function connectionSettings(opts: GuardedRequestOptions): ConnectionSettings {
+  return {
+    allow: toAllowlist(opts.allowlist),
+    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    resolve: opts.resolve,
+    limiter: opts.limiter,
+    log: opts.log,
+  };
+}
 
 /** The retry loop's settings from request options, with `retries` defaulting to `defaultRetries`. */
 export function retryOptions(opts: GuardedRequestOptions, defaultRetries: number): RetryOptions {

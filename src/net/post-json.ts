@@ -1,7 +1,6 @@
 // Webhook delivery: one signed JSON POST through the guarded transport, redirects not followed.
 import { parseHttpUrl } from './address-guard.js';
-import { DEFAULTS, retryOptions, type GuardedRequestOptions } from './options.js';
-import { toAllowlist } from './private-network.js';
+import { connectionSettings, DEFAULTS, retryOptions, type GuardedRequestOptions } from './options.js';
 import { withRetries } from './retry.js';
 import { exchange } from './transport.js';
 
@@ -25,12 +24,13 @@ export async function postJson(
   headers: Record<string, string> = {},
   opts: PostOptions = {},
 ): Promise<PostResult> {
-  const allow = toAllowlist(opts.allowlist);
   const target = parseHttpUrl(url);
+  const connection = connectionSettings(opts);
   const payload = Buffer.from(body, 'utf8');
   return withRetries(retryOptions(opts, 0), async (attempt) => {
     const started = performance.now();
     const res = await exchange(target, {
+      ...connection,
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -41,11 +41,6 @@ export async function postJson(
       body: payload,
       maxBytes: 0,
       wantBody: () => false,
-      allow,
-      connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-      resolve: opts.resolve,
-      limiter: opts.limiter,
-      log: opts.log,
       attempt,
     });
     return { status: res.status, durationMs: Math.round(performance.now() - started) };

@@ -20,13 +20,8 @@ import type { HostLimiter, Release } from './host-limiter.js';
 import { canonicalAddress, type Allowlist } from './private-network.js';
 import type { Attempt } from './retry.js';
 
-export interface ExchangeRequest {
-  method: 'GET' | 'POST';
-  headers: Record<string, string>;
-  body?: Buffer;
-  maxBytes: number;
-  /** read the body only for these statuses; otherwise resolve with headers and drop the socket */
-  wantBody: (status: number) => boolean;
+/** How to reach hosts: the same for every exchange of one download or post. */
+export interface ConnectionSettings {
   allow: Allowlist;
   /** Limit on the DNS lookup, and on each TCP (+ TLS) connect. */
   connectTimeoutMs: number;
@@ -35,6 +30,15 @@ export interface ExchangeRequest {
   limiter: HostLimiter | undefined;
   /** where refused addresses are logged (debug) */
   log: GuardLog | undefined;
+}
+
+export interface ExchangeRequest extends ConnectionSettings {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: Buffer;
+  maxBytes: number;
+  /** read the body only for these statuses; otherwise resolve with headers and drop the socket */
+  wantBody: (status: number) => boolean;
   /** the attempt's signal aborts on its total timeout or the caller's abort; its reason is a FetchError */
   attempt: Attempt;
 }
