@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseAllowlist } from './pipeline/address-policy.js';
+import { parseAllowlist } from './net/private-network.js';
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
@@ -78,6 +78,16 @@ const schema = z.object({
   MAX_URLS_PER_PRODUCT: int(50, 1),
   MAX_CELL_CHARS: int(16_384, 16),
   INGEST_BATCH_ROWS: int(2_000, 1),
+
+  // Inbound connections (src/runtime/serve.ts applies what the runtime offers; README lists it).
+  HTTP_HEADERS_TIMEOUT_MS: int(20_000, 100),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 100),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(5_000, 100),
+  HTTP_MAX_CONNECTIONS: int(1_024, 1),
+  // Uploads are not held to HTTP_REQUEST_TIMEOUT_MS but to a minimum rate (0: not checked).
+  UPLOAD_MIN_BYTES_PER_SEC: int(1_024, 0),
+  UPLOAD_RATE_WINDOW_MS: int(10_000, 100),
+  UPLOAD_RATE_GRACE_MS: int(10_000, 0),
 
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
   WEBHOOK_BACKOFF_SCALE: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(1)),

@@ -1,9 +1,11 @@
 // The logger: pino, one JSON object per line on stdout (pretty in development when pino-pretty is
 // installed). Secrets never reach the output: they are not logged on purpose, and the paths
-// below are redacted in case one ever is.
+// below are redacted in case one ever is. URLs are logged through redactUrl(); the URL fields
+// below go through it again, so a call that forgets cannot leak a token or a password.
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { Config } from './config.js';
+import { redactUrl } from './net/redact-url.js';
 
 export type { Logger };
 
@@ -18,6 +20,13 @@ export const REDACTED_PATHS = [
   'headers["x-api-key"]', '*.headers["x-api-key"]', 'headers.cookie', '*.headers.cookie',
   'password', '*.password',
 ];
+
+/** Fields that hold image or webhook URLs, wherever they are logged from. */
+export const URL_FIELDS = ['url', 'webhook_url', 'webhookUrl', 'finalUrl', 'location'] as const;
+
+const urlSerializers = Object.fromEntries(
+  URL_FIELDS.map((field) => [field, (v: unknown) => (typeof v === 'string' ? redactUrl(v) : v)]),
+);
 
 function prettyAvailable(): boolean {
   try {
@@ -40,6 +49,7 @@ export function createLogger(
     level: config.LOG_LEVEL,
     base: undefined,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: urlSerializers,
   };
   if (!destination && config.NODE_ENV === 'development' && prettyAvailable()) {
     options.transport = { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };

@@ -4,9 +4,10 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { redactUrl } from './net/index.js';
 import { PipelineRunner } from './pipeline/runner.js';
 import { CompressPool } from './pipeline/pool.js';
-import { serve, type RunningServer } from './runtime/serve.js';
+import { serve, type ConnectionLimits, type RunningServer } from './runtime/serve.js';
 import { openStorage } from './storage/open.js';
 import { openStore } from './store/open.js';
 import type { ItemOutcome, ItemRecord, Store } from './store/types.js';
@@ -94,7 +95,9 @@ export async function startService(config: Config, log: Logger): Promise<Running
   dispatcher?.start();
   let server: RunningServer;
   try {
-    server = await serve(app.fetch, { port: config.PORT, hostname: config.HOST, maxBodyBytes: config.MAX_UPLOAD_BYTES });
+    server = await serve(app.fetch, {
+      port: config.PORT, hostname: config.HOST, maxBodyBytes: config.MAX_UPLOAD_BYTES, limits: connectionLimits(config),
+    });
   } catch (err) {
     await stopProcessing(); // e.g. the port is taken: the caller reports it and exits cleanly
     throw err;
@@ -109,9 +112,20 @@ export async function startService(config: Config, log: Logger): Promise<Running
   return { server, store, runner, metrics, stop };
 }
 
+function connectionLimits(config: Config): ConnectionLimits {
+  return {
+    headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: config.HTTP_MAX_CONNECTIONS,
+    // The upload streams for as long as it keeps up UPLOAD_MIN_BYTES_PER_SEC (src/ingest/multipart.ts).
+    untimed: (method, path) => method === 'POST' && path === '/api/v1/upload',
+  };
+}
+
 /** One line per finished image: failures at info (with the reason), successes at debug. */
 function logItem(log: Logger, item: ItemRecord, outcome: ItemOutcome, ms: number): void {
-  const url = item.url.split('?')[0]; // query strings may carry signed-URL tokens
+  const url = redactUrl(item.url);
   if (outcome.ok) {
     log.debug({ request_id: item.requestId, url, format: outcome.format, bytes_in: outcome.bytesIn, bytes_out: outcome.bytesOut, duration_ms: ms }, 'image processed');
   } else {

@@ -5,7 +5,7 @@ import {
   isAllowedAddress,
   isForbiddenAddress,
   parseAllowlist,
-} from '../src/pipeline/address-policy.js';
+} from '../src/net/private-network.js';
 
 const blockedCases: Array<[string, string]> = [
   // IPv4

@@ -3,25 +3,14 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createClient } from '@libsql/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { getJson, peakRssMb, spawnService, startTestService, tempDir, upload, type TestService } from './helpers/service.js';
+import { getJson, peakRssMb, spawnService, startTestService, storedCounts, tempDir, upload, type TestService } from './helpers/service.js';
 
 const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
 // Image URLs in these tests point at a closed loopback port: they fail fast ("blocked") and
 // nothing leaves the machine. The API behaviour is what is under test here.
 const IMG = (n: number | string) => `http://127.0.0.1:9/img-${n}.jpg`;
-
-async function storedCounts(dataDir: string) {
-  const db = createClient({ url: `file:${join(dataDir, 'store.db')}` });
-  try {
-    const count = async (table: string) => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${table}`)).rows[0]!.n);
-    return { requests: await count('requests'), products: await count('products'), items: await count('items') };
-  } finally {
-    db.close();
-  }
-}
 
 describe('HTTP API', () => {
   let svc: TestService;
@@ -106,6 +95,16 @@ describe('HTTP API', () => {
       expect(await storedCounts(svc.dataDir)).toEqual(before);
     });
   }
+
+  it('refuses a per-upload webhook_url at a non-public address without naming it, keeping nothing', async () => {
+    const before = await storedCounts(svc.dataDir);
+    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address'], ['http://[fd00::1]:8080/hook', 'a non-public address'], ['http://localhost:8080/hook', 'a loopback host name']]) {
+      const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('w')}\n`, { fields: { webhook_url: hook! } });
+      expect(res.status, hook).toBe(400);
+      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+    }
+    expect(await storedCounts(svc.dataDir)).toEqual(before);
+  });
 
   it('rejects a 100 001-row file with 400 and keeps nothing', async () => {
     const before = await storedCounts(svc.dataDir);

@@ -9,15 +9,17 @@ import {
   backoffDelay,
   downloadImage,
   FetchError,
+  HostLimiter,
+  LimiterAbortedError,
+  parseAllowlist,
   parseRetryAfter,
   postJson,
   preflightUrl,
   type DownloadOptions,
   type Resolver,
   type RetryInfo,
-} from '../src/pipeline/guarded-fetch.js';
-import { HostLimiter, LimiterAbortedError } from '../src/pipeline/concurrency.js';
-import { parseAllowlist } from '../src/pipeline/address-policy.js';
+} from '../src/net/index.js';
+import { refuseConnected } from '../src/net/address-guard.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 
 let srv: ImageServer;
@@ -115,7 +117,7 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
     for (const url of targets(trap4.port)) {
       const retries: RetryInfo[] = [];
       const err = await failure(downloadImage(url, { ...opts, onRetry: (i) => retries.push(i) }));
-      expect(err.reason, url).toMatch(/^blocked: /);
+      expect(err.reason, url).toMatch(/^blocked: (a non-public address|a loopback host name)$/);
       expect(err.kind).toBe('blocked');
       expect(err.retryable).toBe(false);
       expect(retries).toHaveLength(0);
@@ -137,14 +139,14 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
       { address: '127.0.0.1', family: 4 },
     ];
     const err = await failure(downloadImage(`http://rebind.test:${trap4.port}/`, { ...opts, resolve }));
-    expect(err.reason).toBe('blocked: rebind.test resolves to 127.0.0.1, a loopback address');
+    expect(err.reason).toBe('blocked: resolves to a non-public address');
     const mapped: Resolver = async () => [{ address: '::ffff:127.0.0.1', family: 6 }];
     expect((await failure(downloadImage(`http://m.test:${trap4.port}/`, { ...opts, resolve: mapped }))).kind).toBe('blocked');
   });
 
   it('the allowlist exempts only the listed address', async () => {
     const err = await failure(downloadImage(`http://127.0.0.1:${trap4.port}/`, { ...opts, allowlist: ['127.0.0.9/32'] }));
-    expect(err.reason).toBe('blocked: 127.0.0.1 is a loopback address');
+    expect(err.reason).toBe('blocked: a non-public address');
     // and without any allowlist even the image server is refused
     expect((await failure(downloadImage(srv.url('/a.bin'), { ...opts, allowlist: [] }))).kind).toBe('blocked');
   });
@@ -157,6 +159,35 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
       expect(pre.reason, url).toMatch(/^blocked: /);
     }
     await expect(preflightUrl(srv.url('/hook'), { allowlist: opts.allowlist })).resolves.toBeUndefined();
+  });
+
+  it('a refusal says what, not where: the address goes only to the debug log', async () => {
+    const logged: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const log = { debug: (obj: object, msg?: string) => void logged.push({ obj: obj as Record<string, unknown>, msg: msg ?? '' }) };
+    const internal: Resolver = async () => [{ address: '10.20.30.40', family: 4 }];
+    const cases: Array<[string, () => Promise<unknown>, string]> = [
+      ['download', () => downloadImage('http://intranet.test/x.jpg', { ...opts, resolve: internal, log }), '10.20.30.40'],
+      ['post', () => postJson('http://intranet.test/hook', '{}', {}, { ...opts, resolve: internal, log }), '10.20.30.40'],
+      ['preflight', () => preflightUrl('http://intranet.test/hook', { allowlist: opts.allowlist, resolve: internal, log }), '10.20.30.40'],
+      ['literal', () => downloadImage('http://[fd00::abcd]/x.jpg', { ...opts, log }), 'fd00::abcd'],
+      ['redirect', () => downloadImage(srv.redirectUrl(`http://169.254.169.254:${trap4.port}/latest/`), { ...opts, log }), '169.254.169.254'],
+    ];
+    for (const [name, run, address] of cases) {
+      const before = logged.length;
+      const err = await failure(run());
+      expect(err.reason, name).toMatch(/^blocked: (resolves to )?a non-public address$/);
+      expect(`${err.message} ${String(err.cause ?? '')}`, name).not.toContain(address);
+      const entry = logged.slice(before).find((l) => l.obj.address === address);
+      expect(entry, name).toBeDefined();
+      expect(entry!.msg, name).toContain(address);
+    }
+  });
+
+  it('the connected-address check refuses without naming the address', () => {
+    const allow = parseAllowlist([srv.cidr]);
+    expect(refuseConnected('images.test', '127.0.0.9', allow)).toBeUndefined();
+    expect(refuseConnected('images.test', '::ffff:127.0.0.1', allow)?.reason).toBe('blocked: connected to a non-public address');
+    expect(refuseConnected('images.test', undefined, allow)?.kind).toBe('blocked');
   });
 
   it('the traps saw zero connections', async () => {
@@ -299,7 +330,7 @@ describe('downloadImage: misbehaving servers', () => {
       v6.serve('/v6.bin', PAYLOAD);
       const r = await downloadImage(v6.url('/v6.bin'), { ...opts, allowlist: [v6.cidr] });
       expect(r.bytes.length).toBe(PAYLOAD.length);
-      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: ::1 is a loopback address');
+      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: a non-public address');
     } finally {
       await v6.close();
     }
@@ -427,6 +458,24 @@ describe('HostLimiter', () => {
     expect(lim.trackedHosts).toBe(0);
   });
 
+  it('acquire hands out a release that gives the slot back once, however often it is called', async () => {
+    const lim = new HostLimiter({ global: 2, perHost: 1 });
+    const release = await lim.acquire('10.0.0.1');
+    expect(lim.activeFor('10.0.0.1')).toBe(1);
+    let granted = false;
+    const next = lim.acquire('10.0.0.1').then((r) => {
+      granted = true;
+      return r;
+    });
+    await delay(0);
+    expect(granted).toBe(false);
+    release();
+    release();
+    (await next)();
+    expect(lim.active).toBe(0);
+    expect(lim.trackedHosts).toBe(0);
+  });
+
   it('releases the slot when the task throws, and honours abort while waiting', async () => {
     const lim = new HostLimiter({ global: 1, perHost: 1 });
     await expect(lim.run('x', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
@@ -441,5 +490,106 @@ describe('HostLimiter', () => {
     g.open();
     await first;
     expect(lim.trackedHosts).toBe(0);
+  });
+});
+
+describe('per-address download limit (DOWNLOAD_PER_HOST, slots taken in the transport)', () => {
+  // Two loopback "machines": the shared image server (127.0.0.9) and a second one (127.0.0.10).
+  let other: ImageServer;
+  let allowBoth: DownloadOptions;
+  const deferred = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  /** Waits (no deadline of its own: the test's timeout is the bound) until `cond` holds. */
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await delay(5);
+  };
+  /** A path on `server` that answers `body` only once `gate` opens. */
+  const held = (server: ImageServer, path: string, gate: Promise<void>, body: string) =>
+    server.set(path, { kind: 'handler', fn: (_q, res) => void gate.then(() => res.end(body)) });
+  const text = async (p: Promise<{ bytes: Uint8Array }>) => Buffer.from((await p).bytes).toString();
+
+  beforeAll(async () => {
+    other = await startImageServer({ host: '127.0.0.10' });
+    allowBoth = { ...opts, allowlist: parseAllowlist([srv.cidr, other.cidr]), timeoutMs: 10_000 };
+  });
+  afterAll(async () => {
+    await other?.close();
+  });
+
+  it('two names resolving to one address share its budget: the second waits for the first', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const names: Resolver = async (h) => (h === 'one.test' || h === 'two.test' ? [{ address: '127.0.0.9', family: 4 }] : []);
+    const gate = deferred();
+    held(srv, '/shared-1', gate.p, 'first');
+    srv.serve('/shared-2', 'second');
+    const first = downloadImage(`http://one.test:${srv.port}/shared-1`, { ...allowBoth, resolve: names, limiter });
+    await until(() => srv.hits('/shared-1') === 1);
+    // The second name's attempt would time out in 100 ms if waiting for the slot used up its clock.
+    const second = downloadImage(`http://two.test:${srv.port}/shared-2`, { ...allowBoth, resolve: names, limiter, timeoutMs: 100, retries: 0 });
+    await until(() => limiter.pending === 1 || srv.hits('/shared-2') > 0);
+    expect(srv.hits('/shared-2')).toBe(0);
+    expect(limiter.activeFor('127.0.0.9')).toBe(1);
+    await delay(300);
+    expect(srv.hits('/shared-2')).toBe(0);
+    gate.open();
+    expect(await text(first)).toBe('first');
+    expect(await text(second)).toBe('second');
+    expect(limiter.active).toBe(0);
+    expect(limiter.trackedHosts).toBe(0);
+  });
+
+  it('names resolving to different addresses do not wait for each other', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const names: Resolver = async (h) => [{ address: h === 'one.test' ? '127.0.0.9' : '127.0.0.10', family: 4 }];
+    const gate = deferred();
+    held(srv, '/apart-1', gate.p, 'first');
+    other.serve('/apart-2', 'second');
+    const first = downloadImage(`http://one.test:${srv.port}/apart-1`, { ...allowBoth, resolve: names, limiter });
+    await until(() => srv.hits('/apart-1') === 1);
+    // Completes while the first still holds its slot.
+    expect(await text(downloadImage(`http://three.test:${other.port}/apart-2`, { ...allowBoth, resolve: names, limiter }))).toBe('second');
+    gate.open();
+    expect(await text(first)).toBe('first');
+  });
+
+  it('a redirect to another address takes that address\'s slot and gives back the first', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const gate = deferred();
+    held(other, '/landing', gate.p, 'landed');
+    srv.redirect('/hop', other.url('/landing'));
+    const hopping = downloadImage(srv.url('/hop'), { ...allowBoth, limiter });
+    await until(() => other.hits('/landing') === 1);
+    expect(limiter.activeFor('127.0.0.10')).toBe(1);
+    expect(limiter.activeFor('127.0.0.9')).toBe(0);
+    // ...so the first address is free for someone else, even with one slot per address.
+    expect(Buffer.from((await downloadImage(srv.url('/a.bin'), { ...allowBoth, limiter })).bytes).equals(Buffer.from(PAYLOAD))).toBe(true);
+    gate.open();
+    expect(await text(hopping)).toBe('landed');
+    expect(limiter.active).toBe(0);
+  });
+
+  it('an IPv4-mapped IPv6 answer counts as the IPv4 address', async () => {
+    const limiter = new HostLimiter({ global: 10, perHost: 1 });
+    const gate = deferred();
+    held(srv, '/mapped-1', gate.p, 'first');
+    const first = downloadImage(`http://one.test:${srv.port}/mapped-1`, {
+      ...allowBoth, limiter, resolve: async () => [{ address: '127.0.0.9', family: 4 }],
+    });
+    await until(() => srv.hits('/mapped-1') === 1);
+    expect(limiter.activeFor('127.0.0.9')).toBe(1);
+    const ctl = new AbortController();
+    const second = downloadImage(`http://two.test:${srv.port}/a.bin`, {
+      ...allowBoth, limiter, signal: ctl.signal, resolve: async () => [{ address: '::ffff:127.0.0.9', family: 6 }],
+    });
+    await until(() => limiter.pending === 1);
+    ctl.abort(); // waiting for 127.0.0.9's slot: the caller's abort ends the wait
+    expect((await failure(second)).kind).toBe('aborted');
+    expect(limiter.pending).toBe(0);
+    gate.open();
+    expect(await text(first)).toBe('first');
+    expect(limiter.active).toBe(0);
   });
 });

@@ -369,8 +369,16 @@ describe('webhook delivery', () => {
       for (const url of [`http://127.0.0.1:${port}/hook`, `http://localhost:${port}/hook`, `http://2130706433:${port}/hook`, `http://[::1]:${port}/`]) {
         const res = await configure({ webhook_url: url });
         expect(res.status, url).toBe(400);
-        expect(((await res.json()) as { detail: string }).detail).toMatch(/^webhook_url: refused, blocked/);
+        const { detail } = (await res.json()) as { detail: string };
+        expect(detail, url).toMatch(/^webhook_url: refused, blocked: (a non-public address|a loopback host name) \(/);
+        expect(detail, url).not.toMatch(/127\.0\.0\.1|::1/);
       }
+      // A name that resolves to an internal address: the answer does not say which.
+      const internal = async () => [{ address: '10.20.30.40', family: 4 }];
+      await expect(assertDeliverableUrl('http://hooks.test/x', ctx.config.FETCH_ALLOWLIST, { resolve: internal })).rejects.toMatchObject({
+        status: 400,
+        detail: 'webhook_url: refused, blocked: resolves to a non-public address (private and loopback targets need FETCH_ALLOWLIST)',
+      });
       for (const url of ['ftp://example.com/x', 'not a url', '/relative']) {
         const res = await configure({ webhook_url: url });
         expect(res.status, url).toBe(400);

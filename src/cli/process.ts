@@ -14,6 +14,7 @@ import { AppError } from '../errors.js';
 import { outputCsvStream, type OutputRow } from '../http/output-csv.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../net/redact-url.js';
 import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
@@ -183,7 +184,7 @@ export function summary(result: BatchResult, options: { out: string; outDir: str
   lines.push(`  output:    ${resolve(options.out)}`, `  images:    ${resolve(options.outDir)}`);
   if (failures.length > 0) {
     lines.push('Failed images:');
-    for (const f of failures.slice(0, 20)) lines.push(`  ${f.url}: ${f.error}`);
+    for (const f of failures.slice(0, 20)) lines.push(`  ${redactUrl(f.url)}: ${f.error}`);
     if (failures.length > 20) lines.push(`  … and ${failures.length - 20} more (their entries in the output CSV are empty)`);
   }
   return lines.join('\n') + '\n';

@@ -7,7 +7,7 @@ import type { RequestRecord, Store } from '../store/types.js';
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
 import { generateSecret } from '../webhooks/signing.js';
 import { csvLimitsFromConfig, readProductBatches } from './csv-rows.js';
-import { readUpload } from './multipart.js';
+import { readUpload, uploadLimitsFromConfig } from './multipart.js';
 
 export interface IngestResult {
   request: RequestRecord;
@@ -46,7 +46,7 @@ export async function ingestUpload(
   };
 
   try {
-    const { fields } = await readUpload(httpRequest, { maxBytes: config.MAX_UPLOAD_BYTES }, async (file) => {
+    const { fields } = await readUpload(httpRequest, uploadLimitsFromConfig(config), async (file) => {
       webhookBeforeFile = file.fieldsBefore.webhook_url !== undefined;
       ctx.parseOptions?.(file.fieldsBefore); // a bad option given first fails before the file is read
       const early = await receiver(file.fieldsBefore.webhook_url);

@@ -11,14 +11,19 @@
 // once the whole body is parsed, with every field in `fields`. Callers commit the request after
 // readUpload resolves, so a `webhook_url` sent after the file is still in time.
 //
+// A body that falls below a minimum rate (`minRate`, UPLOAD_MIN_BYTES_PER_SEC) is cut off with
+// 408, like one over the size cap: the reader is cancelled and onFile's stream fails.
+//
 // Errors are AppError: 415 (not multipart/form-data, or a file part that is clearly not a CSV),
-// 413 (too large), 400 (malformed body, no `file` part, more than one file, unexpected file
-// field, too many fields, a field value too long, upload interrupted). When `onFile` fails, its
+// 413 (too large), 408 (too slow), 400 (malformed body, no `file` part, more than one file,
+// unexpected file field, too many fields, a field value too long, upload interrupted). When `onFile` fails, its
 // error wins unless the upload itself failed first. readUpload settles only after `onFile` has
 // settled, so the caller can clean up knowing nothing is still being written.
 import busboy from 'busboy';
 import type { Readable } from 'node:stream';
+import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { watchMinRate, type MinRate } from './min-rate.js';
 
 export interface UploadLimits {
   /** Total request body bytes (MAX_UPLOAD_BYTES). */
@@ -29,6 +34,19 @@ export interface UploadLimits {
   maxFieldBytes?: number;
   /** Name of the file field (default "file"). */
   fileField?: string;
+  /** The slowest body accepted (default: not checked). */
+  minRate?: MinRate;
+}
+
+export function uploadLimitsFromConfig(config: Config): UploadLimits {
+  return {
+    maxBytes: config.MAX_UPLOAD_BYTES,
+    minRate: {
+      minBytesPerSec: config.UPLOAD_MIN_BYTES_PER_SEC,
+      windowMs: config.UPLOAD_RATE_WINDOW_MS,
+      graceMs: config.UPLOAD_RATE_GRACE_MS,
+    },
+  };
 }
 
 export interface UploadFile {
@@ -60,6 +78,8 @@ export function notCsvReason(filename: string, mimeType: string): string | null 
 }
 
 const tooLarge = (max: number) => new AppError(413, `upload is larger than ${max} bytes (MAX_UPLOAD_BYTES)`);
+const tooSlow = (r: MinRate) =>
+  new AppError(408, `upload too slow: less than ${r.minBytesPerSec} bytes/s over ${r.windowMs / 1000} s (UPLOAD_MIN_BYTES_PER_SEC)`);
 
 /**
  * Reads a multipart/form-data upload as a stream, calling `onFile` with the `file` part as soon
@@ -118,9 +138,11 @@ export async function readUpload<T>(
     for (const w of wakers) w();
   };
 
+  const rate = limits.minRate ? watchMinRate(limits.minRate, () => fail(tooSlow(limits.minRate!))) : undefined;
   const fail = (err: Error) => {
     if (failure) return;
     failure = err;
+    rate?.stop();
     reader.cancel(err).catch(() => {});
     if (fileInfo && !fileInfo.stream.destroyed) fileInfo.stream.destroy(err);
     bb.destroy();
@@ -190,9 +212,14 @@ export async function readUpload<T>(
         if (failure) return;
         if (done) break;
         received += value.byteLength;
+        rate?.received(value.byteLength);
         if (received > limits.maxBytes) return fail(tooLarge(limits.maxBytes));
         const chunk = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-        if (!bb.write(chunk)) await waitDrain();
+        if (!bb.write(chunk)) {
+          rate?.pause();
+          await waitDrain();
+          rate?.resume();
+        }
       }
       bb.end();
     } catch (err) {
@@ -200,7 +227,11 @@ export async function readUpload<T>(
     }
   };
 
-  await pump();
+  try {
+    await pump();
+  } finally {
+    rate?.stop();
+  }
   await parsed;
   await onFileDone;
   if (failure) throw failure;

@@ -4,10 +4,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, type BlobStorage } from '../storage/types.js';
 import type { ItemOutcome, ItemRecord, Store } from '../store/types.js';
-import { HostLimiter } from './concurrency.js';
-import { downloadImage, FetchError } from './guarded-fetch.js';
 import type { CompressPool } from './pool.js';
 
 export interface RunnerDeps {
@@ -130,14 +129,14 @@ export class PipelineRunner {
         const result = await this.#deps.store.completeItem({
           itemId: item.id, owner: this.owner, outcome, now: Date.now(),
         });
-        if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: item.url }, 'lease lost before completion; result discarded');
+        if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
         if (result.finalStatus) {
           this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
           this.#deps.onEvent?.();
         }
         this.#deps.onItem?.(item, outcome, Date.now() - started);
       })
-      .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: item.url }, 'recording an item failed; its lease will expire and it will be retried'))
+      .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: redactUrl(item.url) }, 'recording an item failed; its lease will expire and it will be retried'))
       .finally(() => {
         this.#inFlight.delete(item.id);
         this.#leaseUntil.delete(item.id);
@@ -152,16 +151,18 @@ export class PipelineRunner {
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
     if (givenUp) return { ok: false, error: givenUp };
     try {
-      const host = new URL(item.url).host;
-      const source = await this.#limiter.run(host, () => downloadImage(item.url, {
+      // The limiter's slots are taken inside the transport, per address actually connected to.
+      const source = await downloadImage(item.url, {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
         timeoutMs: config.FETCH_TIMEOUT_MS,
         retries: config.FETCH_RETRIES,
         retryBaseMs: config.FETCH_RETRY_BASE_MS,
         maxBytes: config.MAX_IMAGE_BYTES,
+        limiter: this.#limiter,
+        log: this.#deps.log,
         signal,
-      }), signal);
+      });
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.

@@ -15,8 +15,8 @@
 // at once.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { AllowlistInput } from '../pipeline/address-policy.js';
-import { FetchError, postJson } from '../pipeline/guarded-fetch.js';
+import type { AllowlistInput } from '../net/index.js';
+import { FetchError, postJson } from '../net/index.js';
 import { ADMIN_TENANT, type AttemptOutcome, type DeliveryRecord, type EventType, type Store } from '../store/types.js';
 import { retryDelay } from './backoff.js';
 import { renderEventBody } from './payload.js';

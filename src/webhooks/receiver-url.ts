@@ -2,8 +2,8 @@
 // that is (or resolves only to) addresses the SSRF guard allows. The guard checks again on
 // every delivery (DNS may change), so this is an early, clear 400 rather than the only check.
 import { badRequest } from '../errors.js';
-import type { AllowlistInput } from '../pipeline/address-policy.js';
-import { FetchError, preflightUrl, type Resolver } from '../pipeline/guarded-fetch.js';
+import type { AllowlistInput } from '../net/index.js';
+import { FetchError, preflightUrl, type Resolver } from '../net/index.js';
 
 const MAX_URL_LENGTH = 2048;
 

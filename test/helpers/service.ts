@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from '@libsql/client';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
@@ -144,6 +145,17 @@ export async function waitForStatus(base: string, id: string, opts: { timeoutMs?
     if (status === 200 && until(body)) return body;
     if (Date.now() > deadline) throw new Error(`request ${id} did not get there in time: ${JSON.stringify(body).slice(0, 500)}`);
     await sleep(100);
+  }
+}
+
+/** Rows in a service's SQLite store (DATA_DIR/store.db): what an upload left behind. */
+export async function storedCounts(dataDir: string): Promise<{ requests: number; products: number; items: number }> {
+  const db = createClient({ url: `file:${join(dataDir, 'store.db')}` });
+  try {
+    const count = async (table: string) => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${table}`)).rows[0]!.n);
+    return { requests: await count('requests'), products: await count('products'), items: await count('items') };
+  } finally {
+    db.close();
   }
 }
 

@@ -5,8 +5,8 @@
 // unique-local, site-local, IPv4 embedded in IPv6 that points at any of those, ...) is refused.
 // The operator's FETCH_ALLOWLIST (a list of CIDRs) is the only exemption.
 //
-// Pure code (no I/O): the fetch seam (guarded-fetch.ts) calls it on literal hosts, on every
-// address DNS returns, and on the socket's remote address after connect.
+// Pure code (no I/O): the address guard (address-guard.ts) calls it on literal hosts and on every
+// address DNS returns, and the transport on the socket's remote address after connect.
 import ipaddr from 'ipaddr.js';
 
 type IPv4 = ipaddr.IPv4;
@@ -16,7 +16,10 @@ type Addr = IPv4 | IPv6;
 /** Result of classifying one address. `reason` is set when blocked and always contains "blocked". */
 export interface AddressVerdict {
   blocked: boolean;
-  /** e.g. "blocked: 127.0.0.1 is a loopback address" */
+  /**
+   * e.g. "blocked: 127.0.0.1 is a loopback address". It names the address: for the server log
+   * only, never for an answer (see address-guard.ts).
+   */
   reason?: string;
   /** short machine-friendly category, e.g. "loopback", "private", "allowlisted", "global" */
   category: string;
@@ -145,6 +148,15 @@ export function parseAddress(ip: string): Addr | null {
   }
 }
 
+/** One spelling per machine: ::ffff:a.b.c.d is a.b.c.d, IPv6 fully expanded, zone ids dropped. */
+export function canonicalAddress(ip: string): string {
+  const addr = parseAddress(ip);
+  if (!addr) return ip.trim().toLowerCase();
+  if (addr.kind() === 'ipv4') return addr.toString();
+  const v6 = addr as IPv6;
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toNormalizedString();
+}
+
 const article = (noun: string) => (/^(?:[aeio]|u(?!ni))/i.test(noun) ? `an ${noun}` : `a ${noun}`);
 
 function blocked(shown: string, category: string, noun: string): AddressVerdict {
@@ -218,7 +230,7 @@ export function isAllowedAddress(ip: string, allowlist?: AllowlistInput): boolea
 
 /**
  * Host names refused without asking DNS: "localhost" and anything under ".localhost"
- * (RFC 6761 says they always mean loopback). Returns a reason or undefined.
+ * (RFC 6761 says they always mean loopback). Returns a reason (for logs) or undefined.
  */
 export function forbiddenHostName(hostname: string): string | undefined {
   const h = hostname.toLowerCase().replace(/\.$/, '');

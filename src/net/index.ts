@@ -1,0 +1,26 @@
+// Outbound HTTP to hosts named by users (image downloads, webhook deliveries), behind the SSRF
+// guard. One module per concern:
+//   fetch-image.ts, post-json.ts   what the service asks for (GET an image, POST a webhook)
+//   retry.ts                       attempts, timeouts, backoff
+//   transport.ts                   one exchange on one checked connection, with a per-address slot
+//   address-guard.ts               URL and DNS checks before connecting (also preflightUrl)
+//   private-network.ts             the address classifier and FETCH_ALLOWLIST
+//   host-limiter.ts                connection slots, overall and per destination address
+//   redact-url.ts                  URLs as they may appear in logs
+//   errors.ts                      FetchError
+export { preflightUrl, type ResolvedAddress, type Resolver } from './address-guard.js';
+export { FetchError, type FetchErrorKind } from './errors.js';
+export { downloadImage, type DownloadOptions, type DownloadResult } from './fetch-image.js';
+export { HostLimiter, LimiterAbortedError, type LimiterOptions } from './host-limiter.js';
+export { DEFAULTS, type GuardedRequestOptions } from './options.js';
+export { postJson, type PostOptions, type PostResult } from './post-json.js';
+export {
+  forbiddenHostName,
+  isAllowedAddress,
+  isForbiddenAddress,
+  parseAllowlist,
+  type Allowlist,
+  type AllowlistInput,
+} from './private-network.js';
+export { redactUrl } from './redact-url.js';
+export { backoffDelay, parseRetryAfter, type RetryInfo } from './retry.js';
