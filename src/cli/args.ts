@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 
 export const USAGE = `Usage:
   image-csv-processor process <input.csv> --out <output.csv> [options]
+  image-csv-processor keys create --name <name>    (prints the new key alone on its last line)
+  image-csv-processor keys list
+  image-csv-processor keys revoke <id>
 
 Downloads and compresses every image of a products CSV (the same pipeline as the server, without
 a server) and writes the output CSV with an "Output Image Urls" column pointing at the files.
@@ -19,14 +22,21 @@ Options:
 Environment: the server's settings apply where they make sense (FETCH_ALLOWLIST, MAX_IMAGE_BYTES,
 MAX_IMAGE_PIXELS, JPEG_QUALITY, FETCH_TIMEOUT_MS, LOG_LEVEL, ...).
 
-Exit status: 0 all images done, 1 some image failed, 2 bad arguments, configuration or CSV.`;
+The keys commands work on the configured store (MONGODB_URI, or the SQLite file in DATA_DIR),
+the one the server uses; keys take effect on every running server within a second.
+
+Exit status: 0 all images done, 1 some image failed (keys: unknown id), 2 bad arguments,
+configuration or CSV.`;
 
 export class UsageError extends Error {}
 
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean };
+  | { kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean }
+  | { kind: 'keys'; action: 'create'; name: string }
+  | { kind: 'keys'; action: 'list' }
+  | { kind: 'keys'; action: 'revoke'; id: string };
 
 function positiveInt(name: string, raw: string | undefined, max: number): number | null {
   if (raw === undefined) return null;
@@ -47,6 +57,7 @@ export function parseCommand(argv: string[]): Command {
         concurrency: { type: 'string', short: 'c' },
         threads: { type: 'string', short: 't' },
         quiet: { type: 'boolean', short: 'q' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -59,7 +70,8 @@ export function parseCommand(argv: string[]): Command {
   if (values.version) return { kind: 'version' };
   const [command, ...rest] = positionals;
   if (command === undefined) throw new UsageError('no command given');
-  if (command !== 'process') throw new UsageError(`unknown command ${JSON.stringify(command)}; the command is "process"`);
+  if (command === 'keys') return parseKeys(rest, values.name);
+  if (command !== 'process') throw new UsageError(`unknown command ${JSON.stringify(command)}; the commands are "process" and "keys"`);
   if (rest.length === 0) throw new UsageError('process: the input CSV is missing');
   if (rest.length > 1) throw new UsageError(`process: one input CSV expected, got ${rest.length}: ${rest.join(' ')}`);
   if (!values.out) throw new UsageError('process: --out <output.csv> is required');
@@ -72,4 +84,17 @@ export function parseCommand(argv: string[]): Command {
     threads: positiveInt('threads', values.threads, 256),
     quiet: values.quiet ?? false,
   };
+}
+
+function parseKeys(rest: string[], name: string | undefined): Command {
+  const [action, ...args] = rest;
+  if (action === 'create') {
+    if (args.length > 0) throw new UsageError(`keys create: unexpected ${args.join(' ')}`);
+    if (!name || name.trim() === '' || name.length > 100) throw new UsageError('keys create: --name <name> (1 to 100 characters) is required');
+    return { kind: 'keys', action: 'create', name: name.trim() };
+  }
+  if (name !== undefined) throw new UsageError('--name is only for keys create');
+  if (action === 'list' && args.length === 0) return { kind: 'keys', action: 'list' };
+  if (action === 'revoke' && args.length === 1) return { kind: 'keys', action: 'revoke', id: args[0]! };
+  throw new UsageError('keys: expected "create --name <name>", "list" or "revoke <id>"');
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The package's bin: `image-csv-processor process input.csv --out output.csv [...]`.
+// The package's bin: `image-csv-processor process input.csv --out output.csv [...]`, and
+// `image-csv-processor keys create|list|revoke` on the server's store.
 // Exit status: 0 every image done, 1 some image failed (or an unexpected error), 2 bad
 // arguments, configuration or CSV, 130 interrupted.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { packageVersion } from '../version.js';
 import { parseCommand, USAGE, UsageError } from './args.js';
+import { runKeys } from './keys.js';
 import { defaultOutDir, InputError, runBatch, summary } from './process.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -29,6 +31,17 @@ async function main(argv: string[]): Promise<number> {
   if (command.kind === 'version') {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
+  }
+  if (command.kind === 'keys') {
+    let config;
+    try {
+      config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`image-csv-processor: ${err.message}\n`);
+      return 2;
+    }
+    return runKeys(config, command, process.stdout, process.stderr);
   }
 
   const scratch = await mkdtemp(join(tmpdir(), 'image-csv-processor-'));

@@ -7,14 +7,16 @@ import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { BlobStorage } from '../storage/types.js';
 import type { Store } from '../store/types.js';
-import { requireApiKey } from './auth.js';
+import { identifyCaller } from './caller.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';
 import { registerDocsRoutes } from './routes/docs.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImageRoutes } from './routes/images.js';
+import { registerKeyRoutes } from './routes/keys.js';
 import { registerMetricsRoute } from './routes/metrics.js';
+import { registerRequestRoutes } from './routes/requests.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
@@ -56,12 +58,15 @@ export function createApp(deps: AppDeps): App {
 
   // Before the key check: a preflight carries no key, and a foreign page is refused either way.
   app.use('/api/v1/*', crossOriginPolicy({ publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedOrigins: deps.config.CORS_ORIGINS }));
-  if (deps.config.API_KEY) app.use('/api/v1/*', requireApiKey(deps.config.API_KEY));
+  app.use('/api/v1/*', identifyCaller({ apiKey: deps.config.API_KEY, store: deps.store }));
   // JSON bodies are small; only the upload streams, under its own limit.
+  app.use('/api/v1/keys', bodyLimit({ maxSize: 4 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 4 KiB'); } }));
   app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 64 KiB'); } }));
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerRequestRoutes(app, { store: deps.store });
   registerWebhookRoutes(app, deps);
+  registerKeyRoutes(app, { store: deps.store, log: deps.log });
   registerImageRoutes(app, deps);
   return app;
 }

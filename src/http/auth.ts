@@ -1,4 +1,4 @@
-// Shared-secret checks at the HTTP edge: the API key on /api/v1, the metrics token on /metrics.
+// Shared-secret checks at the HTTP edge: the admin API key (caller.ts), the metrics token on /metrics.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.js';
@@ -6,24 +6,13 @@ import { AppError } from '../errors.js';
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** A check of presented values against `secret` whose time says nothing about either. */
-function secretMatcher(secret: string): (given: string) => boolean {
+export function secretMatcher(secret: string): (given: string) => boolean {
   const expected = digest(secret);
   // Hashing first makes both sides the same length, so the comparison time says nothing.
   return (given) => timingSafeEqual(digest(given), expected);
 }
 
-const bearerToken = (authorization: string | undefined) => authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
-
-/** Requires X-API-Key (or Authorization: Bearer) equal to apiKey: 401 when missing, 403 when wrong. */
-export function requireApiKey(apiKey: string): MiddlewareHandler {
-  const matches = secretMatcher(apiKey);
-  return async (c, next) => {
-    const given = c.req.header('x-api-key') ?? bearerToken(c.req.header('authorization'));
-    if (given === undefined) throw new AppError(401, 'Missing API key: send X-API-Key or Authorization: Bearer');
-    if (!matches(given)) throw new AppError(403, 'Invalid API key');
-    await next();
-  };
-}
+export const bearerToken = (authorization: string | undefined) => authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
 
 /** Requires Authorization: Bearer equal to token; 401 (with WWW-Authenticate) when missing or wrong. */
 export function requireBearerToken(token: string, realm: string): MiddlewareHandler {

@@ -9,8 +9,8 @@ const error = (description: string) => ({ content: { 'application/json': { schem
 
 /** The error answers every /api/v1 route can give, by status code. */
 export const commonErrors = {
-  401: error('API key missing (only when API_KEY is set)'),
-  403: error('API key wrong (only when API_KEY is set), or a browser request from an origin that is not allowed (CORS_ORIGINS)'),
+  401: error('API key missing, unknown or revoked (only when API_KEY is set)'),
+  403: error('A browser request from an origin that is not allowed (CORS_ORIGINS), or an admin-only route called with a tenant key'),
   500: error('Internal error'),
 } as const;
 
@@ -20,10 +20,20 @@ export const errorResponses = {
   409: error('Conflict'),
   413: error('Upload too large'),
   415: error('Not a CSV upload'),
+  422: error('Idempotency-Key already used with a different upload'),
+  429: error('Over a quota (see Retry-After)'),
 } as const;
 
-export const RequestStatusSchema = z.enum(['received', 'processing', 'completed', 'failed']).openapi('RequestStatus');
+export const RequestStatusSchema = z.enum(['received', 'processing', 'completed', 'failed', 'cancelled']).openapi('RequestStatus');
 
 export const ProgressSchema = z
   .object({ total: z.number().int(), done: z.number().int(), failed: z.number().int() })
   .openapi('Progress', { example: { total: 3, done: 2, failed: 1 } });
+
+export const RequestSummarySchema = z.object({
+  request_id: z.string(),
+  status: RequestStatusSchema,
+  progress: ProgressSchema,
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi('RequestSummary');

@@ -1,6 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
 import type { Store } from '../../store/types.js';
+import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
 import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
@@ -56,9 +58,10 @@ const csvRoute = createRoute({
 
 export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string }): void {
   const { store, publicBaseUrl } = deps;
-  const load = async (id: string) => {
+  // Another tenant's request is "not found", not forbidden: its existence is not confirmed.
+  const load = async (c: Context, id: string) => {
     const request = await store.getRequest(id);
-    if (!request) throw notFound('Request ID not found');
+    if (!request || !mayAccess(callerOf(c), request.tenantId)) throw notFound('Request ID not found');
     return request;
   };
 
@@ -66,7 +69,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
   app.openapi(statusRoute, async (c) => {
     const { request_id } = c.req.valid('param');
     const { limit, cursor } = c.req.valid('query');
-    const request = await load(request_id);
+    const request = await load(c, request_id);
     // The page is a function of (version, limit, cursor): same version, same bytes.
     const etag = `"v${request.version}"`;
     if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, { etag }) as never;
@@ -82,7 +85,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
   });
 
   app.openapi(csvRoute, async (c) => {
-    const request = await load(c.req.valid('param').request_id);
+    const request = await load(c, c.req.valid('param').request_id);
     const pages = (async function* () {
       for await (const views of allProductViews(store, request.id, publicBaseUrl)) {
         yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));

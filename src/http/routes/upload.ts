@@ -2,7 +2,8 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
-import { ADMIN_TENANT, type Store } from '../../store/types.js';
+import type { Store } from '../../store/types.js';
+import { callerOf } from '../caller.js';
 import { commonErrors, errorResponses } from '../schemas.js';
 
 const Accepted = z.object({
@@ -55,7 +56,7 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
-      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId: ADMIN_TENANT, idempotencyKey: key });
+      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId: callerOf(c).tenantId, idempotencyKey: key });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({
         request_id: request.id,

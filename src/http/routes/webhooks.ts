@@ -2,11 +2,13 @@
 // dispatcher (src/webhooks/dispatcher.ts) from the store's outbox.
 import { randomUUID } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { Config } from '../../config.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { ADMIN_TENANT, EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Store, type Subscription } from '../../store/types.js';
+import { EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Store, type Subscription } from '../../store/types.js';
 import { assertDeliverableUrl } from '../../webhooks/receiver-url.js';
+import { callerOf, listScope, mayAccess } from '../caller.js';
 import { generateSecret, isSecret } from '../../webhooks/signing.js';
 import { commonErrors, ErrorSchema } from '../schemas.js';
 
@@ -215,6 +217,13 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
     return next();
   });
 
+  /** The caller's subscription, or 404 (another tenant's is not confirmed to exist). */
+  const owned = async (c: Context, id: string): Promise<Subscription> => {
+    const sub = await store.getSubscription(id);
+    if (!sub || !mayAccess(callerOf(c), sub.tenantId)) throw notFound('Webhook not found');
+    return sub;
+  };
+
   app.openapi(configureRoute, async (c) => {
     const body = c.req.valid('json');
     const url = await assertDeliverableUrl(body.webhook_url, config.FETCH_ALLOWLIST);
@@ -224,7 +233,7 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
     const events = body.events ? EVENT_TYPES.filter((t) => body.events!.includes(t)) : [...EVENT_TYPES];
     const sub: Subscription = {
       id: `wh_${randomUUID()}`,
-      tenantId: ADMIN_TENANT,
+      tenantId: callerOf(c).tenantId,
       url,
       events,
       // A fresh secret unless one is given: never the operator's WEBHOOK_SECRET.
@@ -242,12 +251,13 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
   });
 
   app.openapi(listRoute, async (c) => {
-    const subs = await store.listSubscriptions(null);
+    const subs = await store.listSubscriptions(listScope(callerOf(c)));
     return c.json({ webhooks: subs.map(toWebhookView) }, 200);
   });
 
   app.openapi(deleteRoute, async (c) => {
     const { id } = c.req.valid('param');
+    await owned(c, id);
     if (!(await store.deleteSubscription(id))) throw notFound('Webhook not found');
     deps.log.info({ id }, 'webhook subscription deleted');
     return c.body(null, 204);
@@ -255,6 +265,7 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
 
   app.openapi(rotateRoute, async (c) => {
     const { id } = c.req.valid('param');
+    await owned(c, id);
     const expiresAt = Date.now() + ROTATION_OVERLAP_MS;
     const sub = await store.rotateSecret({ id, newSecret: generateSecret(), previousSecretExpiresAt: expiresAt });
     if (!sub) throw notFound('Webhook not found');
@@ -265,7 +276,7 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
   app.openapi(deliveriesRoute, async (c) => {
     const { id } = c.req.valid('param');
     const { limit, cursor } = c.req.valid('query');
-    if (!(await store.getSubscription(id))) throw notFound('Webhook not found');
+    await owned(c, id);
     const page = await store.listDeliveries(id, { limit, cursor: cursor ?? null });
     return c.json({ deliveries: page.items.map((d) => toDeliveryView(d, d.attemptLog)), next_cursor: page.nextCursor }, 200);
   });
@@ -273,7 +284,7 @@ export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps):
   app.openapi(retryRoute, async (c) => {
     const { id, delivery_id } = c.req.valid('param');
     // A removed subscription's deliveries have nobody to go to (and are not listed either).
-    if (!(await store.getSubscription(id))) throw notFound('Webhook not found');
+    await owned(c, id);
     const d = await store.retryDelivery({ subscriptionId: id, deliveryId: delivery_id, now: Date.now() });
     if (!d) throw notFound('Delivery not found');
     return c.json(toDeliveryView(d, []), 202);
