@@ -1,15 +1,28 @@
-// Smoke test on another runtime: start the built server with bun or deno on a free port and an
-// empty data dir, upload a CSV, read its status, stop it. Usage: node scripts/smoke.mjs bun|deno
+// End-to-end smoke test of the built server (`npm run build` first) on one runtime:
+//   node scripts/smoke.mjs bun|deno|node
+// Starts a local image server (node:http on 127.0.0.1, port 0) serving three fixtures from
+// test/fixtures, starts dist/src/main.js on the runtime with an empty data dir and
+// FETCH_ALLOWLIST=127.0.0.1/32, uploads a CSV of those images plus one URL that answers 404, waits
+// for the request to finish, then checks: each good image has an output URL that GET /images/<key>
+// serves with the right content type and bytes of the same format (magic bytes); output.csv lists
+// them; the 404 image failed with an error; the server exits 0 on SIGTERM. Loopback traffic only.
+// Exits non-zero with a message on anything wrong, or when it all takes longer than DEADLINE_MS.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseCsv } from 'csv-parse/sync';
 
+const DEADLINE_MS = 120_000;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runtime = process.argv[2];
 const commands = {
-  bun: ['node_modules/.bin/bun', ['dist/src/main.js']],
-  deno: ['node_modules/.bin/deno', ['run', '--allow-all', 'dist/src/main.js']],
+  bun: [join(root, 'node_modules/.bin/bun'), ['dist/src/main.js']],
+  deno: [join(root, 'node_modules/.bin/deno'), ['run', '--allow-all', 'dist/src/main.js']],
   node: [process.execPath, ['dist/src/main.js']],
 };
 if (!commands[runtime]) {
@@ -17,60 +30,223 @@ if (!commands[runtime]) {
   process.exit(2);
 }
 
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const log = (msg) => console.log(`smoke ${runtime}: ${msg}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The images: served by the local image server under their own names.
+const MAGIC = {
+  jpeg: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
+  png: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  webp: (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP',
+};
+const IMAGES = [
+  { file: 'rocket-small.jpg', format: 'jpeg', mime: 'image/jpeg' },
+  { file: 'chelsea.png', format: 'png', mime: 'image/png' },
+  { file: 'Kite.webp', format: 'webp', mime: 'image/webp' },
+];
+for (const img of IMAGES) {
+  const path = join(root, 'test/fixtures', img.file);
+  try {
+    img.bytes = readFileSync(path);
+  } catch (err) {
+    console.error(`smoke ${runtime}: FAILED: fixture ${path}: ${err.message}`);
+    process.exit(1);
+  }
+  if (!MAGIC[img.format](img.bytes)) {
+    console.error(`smoke ${runtime}: FAILED: fixture ${path} is not ${img.format}`);
+    process.exit(1);
+  }
+}
+const MISSING = 'missing.jpg';
+
+let child = null;
+let exited = null;
+let imageServer = null;
+const dataDir = mkdtempSync(join(tmpdir(), `icp-smoke-${runtime}-`));
+const cleanup = () => {
+  imageServer?.closeAllConnections?.();
+  imageServer?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+};
+
+// The whole run, stop included, has one deadline.
+const deadline = setTimeout(() => {
+  console.error(`smoke ${runtime}: FAILED: not done within ${DEADLINE_MS / 1000} s`);
+  child?.kill('SIGKILL');
+  cleanup();
+  process.exit(1);
+}, DEADLINE_MS);
+
+const freePort = () => new Promise((resolve, reject) => {
+  const s = createServer().on('error', reject).listen(0, '127.0.0.1', () => {
     const { port } = s.address();
     s.close(() => resolve(port));
   });
 });
 
-const port = await freePort();
-const dataDir = mkdtempSync(join(tmpdir(), `icp-smoke-${runtime}-`));
-const [cmd, args] = commands[runtime];
-const child = spawn(cmd, args, {
-  env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', WORKER_THREADS: '1' },
-  stdio: ['ignore', 'inherit', 'inherit'],
+// Local image server: the fixtures by name, 404 for anything else; counts the requests it gets.
+const hits = new Map();
+imageServer = createHttpServer((req, res) => {
+  const name = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
+  hits.set(name, (hits.get(name) ?? 0) + 1);
+  const img = IMAGES.find((i) => i.file === name);
+  if (!img || req.method !== 'GET') {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    return;
+  }
+  res.writeHead(200, { 'content-type': img.mime, 'content-length': img.bytes.length }).end(img.bytes);
 });
-const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+await new Promise((resolve, reject) => imageServer.on('error', reject).listen(0, '127.0.0.1', resolve));
+const imageBase = `http://127.0.0.1:${imageServer.address().port}`;
+const urlOf = (file) => `${imageBase}/${file}`;
+
+const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
+const apiKey = randomBytes(16).toString('hex');
+const env = { ...process.env };
+// Nothing from the caller's environment may send the server elsewhere (a database, S3, ...).
+for (const k of Object.keys(env)) {
+  if (/^(MONGODB_|S3_|STORAGE$|IMAGE_STORAGE_PATH$|ROLE$|METRICS_TOKEN$|CORS_ORIGINS$|WEBHOOK_|FETCH_|CODEC_RUN_LOG$)/.test(k)) delete env[k];
+}
+Object.assign(env, {
+  PORT: String(port), HOST: '127.0.0.1', PUBLIC_BASE_URL: base, DATA_DIR: dataDir,
+  API_KEY: apiKey, LOG_LEVEL: 'warn', WORKER_THREADS: '1',
+  FETCH_ALLOWLIST: '127.0.0.1/32',
+  NO_PROXY: '127.0.0.1,localhost', DENO_NO_UPDATE_CHECK: '1', DO_NOT_TRACK: '1',
+});
+const [cmd, args] = commands[runtime];
+child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+exited = new Promise((resolve) => {
+  child.on('error', (err) => resolve({ code: null, signal: null, error: err }));
+  child.on('exit', (code, signal) => resolve({ code, signal }));
+});
+const earlyExit = exited.then(({ code, signal, error }) => {
+  throw new Error(error ? `could not start ${cmd}: ${error.message}` : `server exited early (${code ?? signal})`);
+});
+earlyExit.catch(() => {});
+
+/** fetch against the server with a per-call timeout; API calls carry the key. */
+function call(path, init = {}) {
+  const headers = path.startsWith('/api/') ? { 'x-api-key': apiKey, ...init.headers } : init.headers;
+  return Promise.race([fetch(`${base}${path}`, { ...init, headers, signal: AbortSignal.timeout(15_000) }), earlyExit]);
+}
+
+function check(ok, msg) {
+  if (!ok) throw new Error(msg);
+}
 
 async function waitReady() {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+  for (;;) {
     try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
+      if ((await call('/healthz')).ok) return;
+    } catch (err) {
+      if (err.message.startsWith('server exited') || err.message.startsWith('could not start')) throw err;
+    }
+    await sleep(200);
   }
-  throw new Error('server did not answer /healthz within 60 s');
 }
 
-let failed = false;
-try {
+async function run() {
   await waitReady();
-  const csv = 'S. No.,Product Name,Input Image Urls\n1,SKU1,"http://127.0.0.1:9/a.jpg,http://127.0.0.1:9/b.jpg"\n2,SKU2,http://127.0.0.1:9/c.png\n';
+  log(`server up after ${elapsed()}`);
+
+  // Two products: SKU1 = jpeg + png, SKU2 = webp + a 404.
+  const products = [
+    { serial: 1, name: 'SKU1', urls: [urlOf(IMAGES[0].file), urlOf(IMAGES[1].file)] },
+    { serial: 2, name: 'SKU2', urls: [urlOf(IMAGES[2].file), urlOf(MISSING)] },
+  ];
+  const csv = 'S. No.,Product Name,Input Image Urls\n'
+    + products.map((p) => `${p.serial},${p.name},"${p.urls.join(',')}"\n`).join('');
   const form = new FormData();
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'products.csv');
-  const upload = await fetch(`${base}/api/v1/upload`, { method: 'POST', body: form });
+  const upload = await call('/api/v1/upload', { method: 'POST', body: form });
   const accepted = await upload.json();
-  if (upload.status !== 202 || accepted.products !== 2 || accepted.images !== 3) throw new Error(`upload: ${upload.status} ${JSON.stringify(accepted)}`);
-  const status = await fetch(`${base}/api/v1/status/${accepted.request_id}`);
-  const body = await status.json();
-  if (status.status !== 200 || body.products?.length !== 2 || body.progress?.total !== 3) throw new Error(`status: ${status.status} ${JSON.stringify(body)}`);
-  console.log(`smoke ${runtime}: upload ${upload.status}, status ${body.status}, ${body.products.length} products`);
-} catch (err) {
-  failed = true;
-  console.error(`smoke ${runtime}: FAILED: ${err.message}`);
-} finally {
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const { code, signal } = await exited;
-  clearTimeout(timer);
-  if (code !== 0 && !failed) {
-    failed = true;
-    console.error(`smoke ${runtime}: FAILED: exit after SIGTERM was ${code ?? signal}`);
+  check(upload.status === 202 && accepted.products === 2 && accepted.images === 4, `upload: expected 202 with 2 products and 4 images, got ${upload.status} ${JSON.stringify(accepted)}`);
+  const id = accepted.request_id;
+
+  // Wait for the request to be final.
+  let body;
+  for (;;) {
+    const res = await call(`/api/v1/status/${id}`);
+    body = await res.json();
+    check(res.status === 200, `status: ${res.status} ${JSON.stringify(body)}`);
+    if (['completed', 'failed', 'cancelled'].includes(body.status)) break;
+    await sleep(250);
   }
-  rmSync(dataDir, { recursive: true, force: true });
+  log(`request ${body.status} after ${elapsed()}: ${JSON.stringify(body.progress)}`);
+  check(body.status === 'completed', `request ended ${body.status}, expected completed: ${JSON.stringify(body)}`);
+  check(body.products?.length === 2, `status lists ${body.products?.length} products, expected 2`);
+
+  const views = new Map(body.products.map((p) => [p.product_name, p]));
+  const outputs = new Map(); // input URL -> output URL
+  for (const p of products) {
+    const v = views.get(p.name);
+    check(v, `status has no product ${p.name}`);
+    check(JSON.stringify(v.input_urls) === JSON.stringify(p.urls), `${p.name}: input_urls ${JSON.stringify(v.input_urls)}`);
+    p.urls.forEach((u, i) => outputs.set(u, { out: v.output_urls[i], error: v.errors[i] }));
+  }
+
+  // Every good image: an output URL on this server whose bytes are an image of the same format.
+  for (const img of IMAGES) {
+    const { out, error } = outputs.get(urlOf(img.file));
+    check(out && !error, `${img.file}: no output (error: ${error})`);
+    check(out.startsWith(`${base}/images/`), `${img.file}: output URL ${out} is not under ${base}/images/`);
+    check((hits.get(img.file) ?? 0) >= 1, `${img.file}: the image server never got a request for it`);
+    const res = await call(new URL(out).pathname);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    check(res.status === 200, `GET ${out}: ${res.status}`);
+    check(res.headers.get('content-type') === img.mime, `GET ${out}: content-type ${res.headers.get('content-type')}, expected ${img.mime}`);
+    check(bytes.length > 0, `GET ${out}: empty body`);
+    check(MAGIC[img.format](bytes), `GET ${out}: bytes are not ${img.format} (starts ${bytes.subarray(0, 12).toString('hex')})`);
+    log(`${img.file}: ${img.bytes.length} -> ${bytes.length} bytes, ${img.mime}`);
+  }
+
+  // The 404: no output, an error that says so.
+  const missing = outputs.get(urlOf(MISSING));
+  check(missing.out === null, `${MISSING}: has an output URL ${missing.out}, expected none`);
+  check(typeof missing.error === 'string' && /404/.test(missing.error), `${MISSING}: error ${JSON.stringify(missing.error)}, expected one naming 404`);
+  check((hits.get(MISSING) ?? 0) >= 1, `${MISSING}: the image server never got a request for it`);
+  log(`${MISSING}: error "${missing.error}"`);
+  check(body.progress.total === 4 && body.progress.failed === 1, `progress: expected 4 images, 1 failed, got ${JSON.stringify(body.progress)}`);
+
+  // output.csv: one row per product, output URLs aligned with inputs, empty for the 404.
+  const csvRes = await call(`/api/v1/status/${id}/output.csv`);
+  const csvText = await csvRes.text();
+  check(csvRes.status === 200 && /^text\/csv/.test(csvRes.headers.get('content-type') ?? ''), `output.csv: ${csvRes.status} ${csvRes.headers.get('content-type')}`);
+  const rows = parseCsv(csvText, { columns: true });
+  check(rows.length === 2, `output.csv: ${rows.length} rows, expected 2:\n${csvText}`);
+  for (const p of products) {
+    const row = rows.find((r) => r['Product Name'] === p.name);
+    check(row, `output.csv: no row for ${p.name}:\n${csvText}`);
+    check(row['Input Image Urls'] === p.urls.join(','), `output.csv ${p.name}: inputs ${row['Input Image Urls']}`);
+    const expected = p.urls.map((u) => outputs.get(u).out ?? '').join(',');
+    check(row['Output Image Urls'] === expected, `output.csv ${p.name}: outputs "${row['Output Image Urls']}", expected "${expected}"`);
+  }
+  log(`output.csv lists ${IMAGES.length} outputs and the failed entry empty`);
 }
-console.log(failed ? `smoke ${runtime}: FAILED` : `smoke ${runtime}: ok`);
-process.exit(failed ? 1 : 0);
+
+let failure = null;
+try {
+  await run();
+} catch (err) {
+  failure = err.message;
+}
+// Stop: SIGTERM must end the server with exit code 0.
+if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+const { code, signal, error } = await exited;
+clearTimeout(killer);
+if (!failure && !error) {
+  if (code === 0) log(`exit 0 on SIGTERM`);
+  else failure = `exit after SIGTERM was ${code ?? signal}, expected 0`;
+}
+cleanup();
+clearTimeout(deadline);
+if (failure) {
+  console.error(`smoke ${runtime}: FAILED after ${elapsed()}: ${failure}`);
+  process.exit(1);
+}
+log(`ok in ${elapsed()}`);
+process.exit(0);
