@@ -225,14 +225,14 @@ describe('API key', () => {
     await svc.stop();
   });
 
-  it('answers 401 without a key, 403 with a wrong one, and accepts X-API-Key or Bearer', async () => {
+  it('answers 401 without a key or with an unknown one, and accepts X-API-Key or Bearer', async () => {
     const csv = `${SEED_HEADER}\n1,SKU1,${IMG(1)}\n`;
     expect((await upload(svc.base, csv)).status).toBe(401);
-    expect((await upload(svc.base, csv, { headers: { 'x-api-key': 'wrong' } })).status).toBe(403);
+    expect((await upload(svc.base, csv, { headers: { 'x-api-key': 'wrong' } })).status).toBe(401);
     const ok = await upload(svc.base, csv, { headers: { 'x-api-key': 'k3y-for-tests' } });
     expect(ok.status).toBe(202);
     expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`)).status).toBe(401);
-    expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`, { authorization: 'Bearer wrong' })).status).toBe(403);
+    expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`, { authorization: 'Bearer wrong' })).status).toBe(401);
     expect((await getJson(`${svc.base}/api/v1/status/${ok.body.request_id}`, { authorization: 'Bearer k3y-for-tests' })).status).toBe(200);
     expect((await getJson(`${svc.base}/api/v1/webhooks`)).status).toBe(401);
     expect((await getJson(`${svc.base}/healthz`)).status).toBe(200); // health stays open

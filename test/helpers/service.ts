@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { MONGODB_URI } from './mongo.js';
@@ -59,6 +59,7 @@ function testEnv(port: number, dataDir: string, env: Record<string, string>): Re
 export interface TestService {
   base: string;
   dataDir: string;
+  config: Config;
   service: RunningService;
   stop(): Promise<void>;
 }
@@ -68,7 +69,7 @@ export async function startTestService(env: Record<string, string> = {}, dataDir
   const port = await freePort();
   const config = loadConfig(testEnv(port, dataDir, env));
   const service = await startService(config, log ?? createLogger(config));
-  return { base: `http://127.0.0.1:${port}`, dataDir, service, stop: () => service.stop() };
+  return { base: `http://127.0.0.1:${port}`, dataDir, config, service, stop: () => service.stop() };
 }
 
 export interface ChildService {
@@ -137,11 +138,13 @@ export async function getJson(url: string, headers: Record<string, string> = {})
 }
 
 /** Polls the status until it is final (or the predicate holds); fails after timeoutMs. */
-export async function waitForStatus(base: string, id: string, opts: { timeoutMs?: number; until?: (body: any) => boolean; limit?: number } = {}): Promise<any> {
+export async function waitForStatus(
+  base: string, id: string, opts: { timeoutMs?: number; until?: (body: any) => boolean; limit?: number; headers?: Record<string, string> } = {},
+): Promise<any> {
   const until = opts.until ?? ((b: any) => b.status === 'completed' || b.status === 'failed');
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
-    const { status, body } = await getJson(`${base}/api/v1/status/${id}?limit=${opts.limit ?? 1000}`);
+    const { status, body } = await getJson(`${base}/api/v1/status/${id}?limit=${opts.limit ?? 1000}`, opts.headers);
     if (status === 200 && until(body)) return body;
     if (Date.now() > deadline) throw new Error(`request ${id} did not get there in time: ${JSON.stringify(body).slice(0, 500)}`);
     await sleep(100);

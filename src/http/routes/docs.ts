@@ -37,6 +37,7 @@ Delivery is at least once: deduplicate on \`webhook-id\`.
 const TAGS = [
   { name: 'requests', description: 'Upload a CSV, follow its progress, download the output CSV' },
   { name: 'webhooks', description: 'Subscriptions to processing events, and their delivery log' },
+  { name: 'keys', description: 'Tenant API keys (admin only): each key owns the requests, subscriptions and deliveries it makes' },
   { name: 'images', description: 'Compressed output images' },
   { name: 'health', description: 'Liveness and readiness probes' },
   { name: 'operations', description: 'Metrics and this documentation' },
