@@ -54,8 +54,7 @@ describe('webhooks end to end', () => {
     const receiverPort = await freePort();
     // Nothing listens on the receiver's port yet: the first attempts fail and stay queued.
     // If the kill lands while an attempt is in flight, that delivery stays leased to the dead
-    // process until the lease runs out (10 x WEBHOOK_TIMEOUT_MS + 30 s): a short timeout keeps
-    // that wait inside the test's deadline.
+    // process until its (short, renewed) lease runs out.
     const env = { FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}`, WEBHOOK_BACKOFF_SCALE: '0.0002', WEBHOOK_TIMEOUT_MS: '500' };
     const first = await spawnService(env, dataDir);
     const sub = await subscribe(first.base, `http://127.0.0.9:${receiverPort}/hook`, ['processing.completed']);
@@ -67,7 +66,7 @@ describe('webhooks end to end', () => {
     const receiver = await startReceiver(receiverPort);
     const second = await spawnService(env, dataDir);
     try {
-      const deadline = Date.now() + 60_000; // > the 35 s lease of an attempt cut off by the kill
+      const deadline = Date.now() + 60_000;
       while (receiver.received.length === 0 && Date.now() < deadline) await sleep(100);
       expect(receiver.received).toHaveLength(1);
       const [msg] = receiver.received;
@@ -83,6 +82,42 @@ describe('webhooks end to end', () => {
       await receiver.close();
     }
   }, 120_000);
+
+  it('sends a delivery cut off by kill -9 again within 30 s at the default settings, once', async () => {
+    const dataDir = tempDir();
+    let answered = 0;
+    // The first attempt is held unanswered (the process dies while sending it); later ones get 204.
+    const receiver = await startReceiver(await freePort(), (_req, res) => {
+      if (receiver.received.length > 1) {
+        answered++;
+        res.writeHead(204).end();
+      }
+    });
+    const env = { FETCH_ALLOWLIST: `127.0.0.9/32,${images.cidr}` }; // WEBHOOK_TIMEOUT_MS and the lease at their defaults
+    const first = await spawnService(env, dataDir);
+    let second: Awaited<ReturnType<typeof spawnService>> | null = null;
+    try {
+      await subscribe(first.base, `http://127.0.0.9:${receiver.port}/hook`, ['processing.completed']);
+      const res = await upload(first.base, `${SEED_HEADER}\n1,SKU,${images.url('/a.jpg')}\n`);
+      await waitForStatus(first.base, res.body.request_id);
+      while (receiver.received.length === 0) await sleep(20);
+      first.proc.kill('SIGKILL');
+      await first.exited;
+      const killedAt = Date.now();
+      second = await spawnService(env, dataDir);
+      const deadline = killedAt + 30_000;
+      while (answered === 0 && Date.now() < deadline) await sleep(50);
+      const seconds = (Date.now() - killedAt) / 1000;
+      console.log(`webhook redelivery after kill -9: ${seconds.toFixed(1)} s`);
+      expect(answered).toBe(1);
+      await sleep(1_000);
+      expect(receiver.received).toHaveLength(2); // the cut-off attempt and exactly one resend
+      expect(receiver.received[1]!.headers['webhook-id']).toBe(receiver.received[0]!.headers['webhook-id']);
+    } finally {
+      await second?.stop();
+      await receiver.close();
+    }
+  }, 60_000);
 
   it('completes a request on time while its receiver never answers', async () => {
     const hanging = await startReceiver(await freePort(), () => { /* never answers */ });

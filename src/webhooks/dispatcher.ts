@@ -59,7 +59,12 @@ export interface WebhookDispatcherOptions {
   /** Claimed deliveries waiting for a slot: overall (default 4 × concurrency) and per host (default 4 × perHost). */
   maxQueued?: number;
   maxQueuedPerHost?: number;
-  /** Lease on claimed deliveries, renewed every third of it while held. Default 15 s. */
+  /**
+   * Lease on claimed deliveries, renewed every third of it while held; a send starts only with
+   * at least timeoutMs + 1 s of lease left, so it ends before the lease can run out even if
+   * renewals fail. Default timeoutMs + 10 s (20 s at the default timeout): a delivery cut off
+   * by a crash is sent again about that long after.
+   */
   leaseMs?: number;
   /** How long stop() waits for in-flight sends before aborting them. Default timeoutMs + 1000. */
   stopGraceMs?: number;
@@ -123,7 +128,7 @@ export class WebhookDispatcher {
     this.#perHost = Math.max(1, opts.perHost ?? 4);
     this.#maxQueued = Math.max(0, opts.maxQueued ?? 4 * this.#concurrency);
     this.#maxQueuedPerHost = Math.max(0, opts.maxQueuedPerHost ?? 4 * this.#perHost);
-    this.#leaseMs = opts.leaseMs ?? 15_000;
+    this.#leaseMs = Math.max(opts.leaseMs ?? this.#timeoutMs + 10_000, this.#timeoutMs + 3_000);
     this.#stopGraceMs = opts.stopGraceMs ?? this.#timeoutMs + 1000;
     this.owner = opts.owner ?? `dispatcher-${randomUUID()}`;
     this.#log = opts.log;
@@ -285,8 +290,8 @@ export class WebhookDispatcher {
       const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
       if (q > 0) this.#queuedPerHost.set(h.host, q);
       else this.#queuedPerHost.delete(h.host);
-      // The lease is about to run out (renewals failing): leave it to whoever claims it next.
-      if (this.#now() + Math.min(2000, this.#leaseMs / 3) > h.leaseUntil) {
+      // Too little lease left to finish the send (renewals failing): leave it to whoever claims it next.
+      if (this.#now() + this.#timeoutMs + 1000 > h.leaseUntil) {
         this.#held.delete(h.delivery.id);
         continue;
       }
