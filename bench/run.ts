@@ -12,6 +12,7 @@ import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { type Figure, markdownTable, table } from './report.js';
+import { storeBench, storeTable } from './store.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** the project root: run.js lives in <root>/dist/bench (or <root>/bench/.out/bench in development) */
@@ -28,7 +29,8 @@ const log = (s: string) => {
   console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${s} (load ${loadavg()[0]!.toFixed(2)})`);
 };
 
-const corpus = loadCorpus(args.corpus);
+// ingest and store need no images: they run without a corpus.
+const corpus = (['codec', 'pool', 'e2e', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -75,6 +77,13 @@ if (args.only.has('api')) {
     );
     details.apiThreadsMinus1 = r1.detail;
   }
+}
+
+if (args.only.has('store')) {
+  const r = await storeBench({ quick: args.quick, log, projectRoot });
+  figures.push(...r.figures);
+  details.store = r.detail;
+  console.log('\nStore backends side by side (same workload, one process):\n' + storeTable(r.detail.runs) + '\n');
 }
 
 const machine = {

@@ -8,6 +8,13 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The p-th percentile (0-100), nearest rank: the smallest sample with at least p% at or below it. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length))) - 1]!;
+}
+
 export const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 export const min = (xs: readonly number[]) => Math.min(...xs);
 export const max = (xs: readonly number[]) => Math.max(...xs);
