@@ -89,6 +89,16 @@ const schema = z.object({
   UPLOAD_RATE_WINDOW_MS: int(10_000, 100),
   UPLOAD_RATE_GRACE_MS: int(10_000, 0),
 
+  // Operating the data (src/operations): retention, output clean-up, per-tenant quotas.
+  /** Final requests older than this many days are deleted; unset keeps them forever. */
+  REQUEST_RETENTION_DAYS: z.preprocess(emptyAsUndefined, z.coerce.number().positive().max(36_500).optional()),
+  /** An output no request refers to is removed only once it was last written this long ago. */
+  BLOB_GRACE_SECONDS: int(600, 0),
+  /** Images a tenant may have queued (not yet final) before its uploads get 429. */
+  MAX_IMAGES_IN_FLIGHT_PER_TENANT: int(1_000_000, 1),
+  /** Uploads a tenant may begin per minute before it gets 429. */
+  MAX_UPLOADS_PER_MINUTE: int(120, 1),
+
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
   WEBHOOK_BACKOFF_SCALE: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(1)),
 

@@ -12,6 +12,8 @@ export class AppError extends HTTPException {
   constructor(
     status: ErrorStatus,
     readonly detail: string,
+    /** Headers the answer carries (Retry-After on a 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(status, { message: detail });
     this.name = 'AppError';

@@ -38,6 +38,9 @@ export class Metrics {
   readonly compressDuration: Histogram<'format' | 'outcome'>;
   readonly webhookDeliveries: Counter<'event' | 'outcome'>;
   readonly webhookDuration: Histogram<'outcome'>;
+  readonly imageOutcomes: Counter<'outcome'>;
+  readonly requestsDeleted: Counter<'reason'>;
+  readonly outputsRemoved: Counter;
 
   #sources: MetricsSources = {};
   #pending: { at: number; value: Promise<{ pending: number; running: number; oldestPendingAt: number | null } | null> } | null = null;
@@ -72,6 +75,15 @@ export class Metrics {
     this.compressDuration = new Histogram({
       name: 'image_compress_duration_seconds', help: 'Per image, time in the compress pool (waiting for a thread + decode/encode), by format and outcome',
       labelNames: ['format', 'outcome'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.imageOutcomes = new Counter({
+      name: 'image_outcomes_total', help: 'Images done, by how the output came about (compressed|reused|passed_through|original_kept)', labelNames: ['outcome'], registers,
+    });
+    this.requestsDeleted = new Counter({
+      name: 'requests_deleted_total', help: 'Requests deleted, by reason (api|retention)', labelNames: ['reason'], registers,
+    });
+    this.outputsRemoved = new Counter({
+      name: 'outputs_removed_total', help: 'Output images removed from storage because no request refers to them', registers,
     });
     this.webhookDeliveries = new Counter({
       name: 'webhook_deliveries_total', help: 'Webhook delivery attempts, by event type and outcome (delivered|retry|failed)',
@@ -145,6 +157,7 @@ export class Metrics {
       this.imagesProcessed.inc({ format: outcome.format, outcome: 'succeeded' });
       this.imageBytesIn.inc({ format: outcome.format }, outcome.bytesIn);
       this.imageBytesOut.inc({ format: outcome.format }, outcome.bytesOut);
+      this.imageOutcomes.inc({ outcome: outcome.outcome });
     } else {
       this.imagesProcessed.inc({ format: 'unknown', outcome: 'failed' });
     }

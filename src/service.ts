@@ -1,9 +1,13 @@
 // Wires the parts of DESIGN.md's shape together for one instance, by ROLE:
 // api = HTTP only; worker = pipeline runner + webhook dispatcher (+ health endpoints); all = both.
+import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { OutputCleanup } from './operations/output-cleanup.js';
+import { RequestActions } from './operations/request-actions.js';
+import { Retention } from './operations/retention.js';
 import { redactUrl } from './net/index.js';
 import { PipelineRunner } from './pipeline/runner.js';
 import { CompressPool } from './pipeline/pool.js';
@@ -59,17 +63,28 @@ export async function startService(config: Config, log: Logger): Promise<Running
       },
     })
     : null;
+  const outputCleanup = new OutputCleanup({
+    store, storage, log, graceMs: config.BLOB_GRACE_SECONDS * 1000, onRemoved: (n) => metrics.outputsRemoved.inc(n),
+  });
+  const actions = new RequestActions({
+    store, cleanup: outputCleanup,
+    onChange: () => { runner?.wake(); dispatcher?.wake(); },
+    onDeleted: (reason) => metrics.requestsDeleted.inc({ reason }),
+  });
+  const retention = new Retention({
+    store, actions, cleanup: outputCleanup, log, owner: `upkeep-${randomUUID()}`, retentionDays: config.REQUEST_RETENTION_DAYS ?? null,
+  });
   metrics.attach({ store, ...(pool ? { pool } : {}), ...(runner ? { runner } : {}), ...(dispatcher ? { dispatcher } : {}) });
 
-  const cleanup = async () => {
+  const cleanupIngesting = async () => {
     const removed = await store.cleanupIngesting(Date.now() - STALE_INGEST_MS).catch((err) => {
       log.warn({ err }, 'cleaning up abandoned uploads failed');
       return 0;
     });
     if (removed) log.info({ removed }, 'removed uploads abandoned mid-ingest');
   };
-  await cleanup();
-  const cleanupTimer = setInterval(() => void cleanup(), STALE_INGEST_MS / 4);
+  await cleanupIngesting();
+  const cleanupTimer = setInterval(() => void cleanupIngesting(), STALE_INGEST_MS / 4);
   cleanupTimer.unref?.();
 
   const app = createApp({
@@ -77,6 +92,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     ...(pool ? { poolCheck: () => pool.ready() } : {}),
     onRequestCommitted: () => runner?.wake(),
     metrics,
+    actions,
   });
   if (!config.API_KEY && config.ROLE !== 'worker') {
     log.warn('API_KEY is not set: the API is OPEN to anyone who can reach this port. Set API_KEY to require X-API-Key.');
@@ -85,6 +101,8 @@ export async function startService(config: Config, log: Logger): Promise<Running
   /** Everything but the HTTP server, in dependency order: no new work, then the parts it used. */
   const stopProcessing = async () => {
     clearInterval(cleanupTimer);
+    await retention.stop();
+    outputCleanup.stop();
     await runner?.stop();
     await dispatcher?.stop();
     await pool?.close();
@@ -93,6 +111,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   runner?.start();
   dispatcher?.start();
+  retention.start();
   let server: RunningServer;
   try {
     server = await serve(app.fetch, {

@@ -471,7 +471,103 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.revokeKey(key.id, 11)).toBe(false);
       expect(await store.findKey(key.hash)).toBeNull();
       expect((await store.listKeys()).map((k) => k.id)).not.toContain(key.id);
-      expect(await store.schemaVersion()).toBe(2);
+      expect(await store.schemaVersion()).toBe(3);
+    });
+
+    it('cancels an open request once, with its event, and never claims its waiting images', async () => {
+      const sub = { id: `sub_${randomUUID()}`, tenantId: 'admin', url: 'https://hooks.test/cancel', events: ['processing.cancelled' as const], secret: 'whsec_c', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      const req = await ingest(store, products(3, 1));
+      const [running] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000 });
+      expect(await store.cancelRequest(req.id, 2_000)).toBe('cancelled');
+      expect(await store.cancelRequest(req.id, 2_001)).toBe('final');
+      expect(await store.cancelRequest('unknown', 2_001)).toBeNull();
+      expect(await store.claimItems({ owner: 'r2', limit: 10, leaseMs: 60_000, now: 3_000 })).toEqual([]);
+      // The image in flight may still finish; the request stays cancelled.
+      const done = await store.completeItem({ itemId: running!.id, owner: 'r', outcome: { ok: true, outputKey: 'c.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' }, now: 4_000 });
+      expect(done).toEqual({ applied: true });
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'cancelled', done: 1 });
+      expect((await store.listEvents(req.id)).map((e) => e.type)).toEqual(['processing.started', 'processing.cancelled']);
+      const due = (await store.claimDeliveries({ owner: 'd', limit: 50, leaseMs: 1_000, now: 5_000 })).filter((d) => d.requestId === req.id);
+      expect(due.map((d) => d.id)).toEqual([`dlv_${req.id}_cancelled_${sub.id}`]);
+      // A lease that runs out on a cancelled request's image does not bring it back.
+      expect((await store.claimItems({ owner: 'r3', limit: 10, leaseMs: 60_000, now: 200_000 })).filter((i) => i.requestId === req.id)).toEqual([]);
+    });
+
+    it('retries only the failed images of a final request, as a new run with its own events', async () => {
+      const req = await ingest(store, products(3, 1));
+      const items = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_000 });
+      expect(await store.retryRequest(req.id, 1_500)).toBe('not-final');
+      for (const [i, item] of items.entries()) {
+        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: i === 0 ? { ok: true, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } : { ok: false, error: 'HTTP 500' } });
+      }
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'completed', done: 1, failed: 2 });
+      expect(await store.retryRequest(req.id, 3_000)).toEqual({ retried: 2 });
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'received', done: 1, failed: 0, run: 1 });
+      const again = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 4_000 });
+      expect(again.map((i) => i.url).sort()).toEqual(items.slice(1).map((i) => i.url).sort());
+      expect(again.every((i) => i.attempts === 0 && i.claims === 1)).toBe(true);
+      for (const item of again) {
+        await store.completeItem({ itemId: item.id, owner: 'r', now: 5_000, outcome: { ok: true, outputKey: `${item.id}.jpg`, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } });
+      }
+      expect(await store.getRequest(req.id)).toMatchObject({ status: 'completed', done: 3, failed: 0 });
+      expect((await store.listEvents(req.id)).map((e) => e.id)).toEqual([
+        `evt_${req.id}_started`, `evt_${req.id}_completed`, `evt_${req.id}_started_1`, `evt_${req.id}_completed_1`,
+      ]);
+      expect(await store.retryRequest(req.id, 6_000)).toBe('none-failed');
+      expect(await store.retryRequest('unknown', 6_000)).toBeNull();
+    });
+
+    it('deletes a request with everything it owns, and reports its outputs', async () => {
+      const sub = { id: `sub_${randomUUID()}`, tenantId: 'admin', url: 'https://hooks.test/del', events: ['processing.started' as const, 'processing.completed' as const], secret: 'whsec_d', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
+      await store.createSubscription(sub);
+      const keep = await ingest(store, products(1, 1, 'http://keep.test/'));
+      const gone = await ingest(store, products(2, 1, 'http://gone.test/'), { key: 'delete-me' });
+      for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_000 })) {
+        // Both requests produce the shared output; the deleted one also a key of its own.
+        const key = item.url.includes('gone.test/2') ? 'own.jpg' : 'shared.jpg';
+        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: true, outputKey: key, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } });
+      }
+      const [delivery] = (await store.claimDeliveries({ owner: 'd', limit: 50, leaseMs: 1_000, now: 3_000 })).filter((d) => d.requestId === gone.id);
+      await store.recordAttempt({ owner: 'd', attempt: { deliveryId: delivery!.id, attempt: 1, at: 3_000, statusCode: 204, error: null, durationMs: 1 }, outcome: { kind: 'delivered' }, now: 3_000 });
+      const keys = await store.deleteRequest(gone.id, 4_000);
+      expect(keys?.sort()).toEqual(['own.jpg', 'shared.jpg']);
+      expect(await store.getRequest(gone.id)).toBeNull();
+      expect((await store.listProducts(gone.id, { limit: 10 })).items).toEqual([]);
+      expect(await store.listEvents(gone.id)).toEqual([]);
+      expect((await store.listDeliveries(sub.id, { limit: 50 })).items.filter((d) => d.requestId === gone.id)).toEqual([]);
+      expect(await store.referencedOutputs(['own.jpg', 'shared.jpg'])).toEqual(new Set(['shared.jpg']));
+      expect(await store.deleteRequest(gone.id, 5_000)).toBeNull();
+      expect(await store.purgeDeleting()).toEqual([]);
+      expect((await store.beginRequest(begin({ id: randomUUID(), idempotencyKey: 'delete-me', now: 6_000 }))).created).toBe(true);
+      expect(await store.getRequest(keep.id)).toMatchObject({ status: 'completed' });
+    });
+
+    it('lists final requests past their retention, and measures a tenant’s usage', async () => {
+      const make = async (tenantId: string, at: number, n: number) => {
+        const id = randomUUID();
+        await store.beginRequest(begin({ id, tenantId, now: at }));
+        await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
+        return store.commitRequest(id, at);
+      };
+      const old = await make('t-usage', 1_000, 1);
+      for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })) {
+        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: false, error: 'x' } });
+      }
+      await make('t-usage', 50_000, 4);
+      await make('t-usage', 55_000, 3);
+      expect(await store.listExpiredRequests(3_000, 10)).toEqual([old.id]);
+      expect(await store.listExpiredRequests(1_999, 10)).toEqual([]);
+      expect(await store.tenantUsage('t-usage', 40_000)).toEqual({ inFlight: 7, uploadsSince: 2, oldestUploadSince: 50_000 });
+      expect(await store.tenantUsage('nobody', 0)).toEqual({ inFlight: 0, uploadsSince: 0, oldestUploadSince: null });
+    });
+
+    it('hands a job lock to one owner at a time until it expires', async () => {
+      expect(await store.tryLock('retention', 'a', 1_000, 10_000)).toBe(true);
+      expect(await store.tryLock('retention', 'b', 1_000, 10_500)).toBe(false);
+      expect(await store.tryLock('retention', 'a', 1_000, 10_600)).toBe(true); // renewal
+      expect(await store.tryLock('retention', 'b', 1_000, 11_700)).toBe(true);
+      expect(await store.tryLock('other', 'a', 1_000, 11_700)).toBe(true);
     });
 
     it('keeps everything across a restart', async () => {

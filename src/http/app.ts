@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { BlobStorage } from '../storage/types.js';
+import { RequestActions } from '../operations/request-actions.js';
 import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
 import { crossOriginPolicy } from './cross-origin.js';
@@ -16,6 +17,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerMetricsRoute } from './routes/metrics.js';
+import { registerRequestActionRoutes } from './routes/request-actions.js';
 import { registerRequestRoutes } from './routes/requests.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   onRequestCommitted?: () => void;
   /** This instance's metrics registry (served at /metrics); a fresh one when absent. */
   metrics?: Metrics;
+  /** Cancel, retry, delete (with output clean-up); apps built without one act on the store alone. */
+  actions?: RequestActions;
 }
 
 export type App = OpenAPIHono;
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps): App {
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL });
   registerRequestRoutes(app, { store: deps.store });
+  registerRequestActionRoutes(app, { store: deps.store, actions: deps.actions ?? new RequestActions({ store: deps.store }) });
   registerWebhookRoutes(app, deps);
   registerKeyRoutes(app, { store: deps.store, log: deps.log });
   registerImageRoutes(app, deps);

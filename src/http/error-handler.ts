@@ -10,7 +10,10 @@ const answer = (c: Context, status: number, detail: string) => c.json({ detail }
 
 export function errorHandler(log: Logger): ErrorHandler {
   return (err, c) => {
-    if (err instanceof AppError) return answer(c, err.status, err.detail);
+    if (err instanceof AppError) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      return answer(c, err.status, err.detail);
+    }
     // Hono's own refusals (e.g. a malformed JSON body) keep their status and get our shape.
     if (err instanceof HTTPException && err.status < 500) return answer(c, err.status, err.message || 'Bad request');
     log.error({ err, req_id: c.get('requestId'), path: c.req.path }, 'unhandled error');

@@ -1,7 +1,7 @@
 // Outputs on the local disk under IMAGE_STORAGE_PATH, fanned out by the first two hex digits.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BLOB_KEY, contentTypeOf, type BlobStorage, type StoredBlob } from './types.js';
@@ -19,7 +19,8 @@ export class LocalStorage implements BlobStorage {
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
-    if (await access(path).then(() => true, () => false)) return; // same key, same bytes
+    // Same key, same bytes: only mark it written now, which keeps it from the clean-up's grace check.
+    if (await utimes(path, new Date(), new Date()).then(() => true, () => false)) return;
     await mkdir(join(this.root, key.slice(0, 2)), { recursive: true });
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
@@ -41,6 +42,27 @@ export class LocalStorage implements BlobStorage {
       size: info.size,
       contentType: contentTypeOf(key),
     };
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async modifiedAt(key: string): Promise<number | null> {
+    const info = await stat(this.pathOf(key)).catch(() => null);
+    return info?.isFile() ? info.mtimeMs : null;
+  }
+
+  async *list(): AsyncIterable<{ key: string; modifiedAt: number }> {
+    const dirs = await readdir(this.root).catch(() => [] as string[]);
+    for (const dir of dirs) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      for (const name of await readdir(join(this.root, dir)).catch(() => [] as string[])) {
+        if (!BLOB_KEY.test(name)) continue;
+        const info = await stat(join(this.root, dir, name)).catch(() => null);
+        if (info?.isFile()) yield { key: name, modifiedAt: info.mtimeMs };
+      }
+    }
   }
 
   async check(): Promise<void> {

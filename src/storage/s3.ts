@@ -2,8 +2,8 @@
 // scale-out deployment serves the same /images. Credentials come from the SDK's default
 // chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles), never config.
 import {
-  GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client, S3ServiceException,
-  type S3ClientConfig,
+  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  S3ServiceException, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { BLOB_KEY, contentTypeOf, type BlobStorage, type StoredBlob } from './types.js';
 
@@ -68,6 +68,33 @@ export class S3Storage implements BlobStorage {
       if (isNotFound(err)) return null;
       throw err;
     }
+  }
+
+  async remove(key: string): Promise<void> {
+    if (!BLOB_KEY.test(key)) throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }));
+  }
+
+  async modifiedAt(key: string): Promise<number | null> {
+    if (!BLOB_KEY.test(key)) return null;
+    try {
+      const res = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
+      return res.LastModified?.getTime() ?? null;
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<{ key: string; modifiedAt: number }> {
+    let token: string | undefined;
+    do {
+      const page = await this.#client.send(new ListObjectsV2Command({ Bucket: this.#bucket, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        if (o.Key && BLOB_KEY.test(o.Key)) yield { key: o.Key, modifiedAt: o.LastModified?.getTime() ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async check(): Promise<void> {

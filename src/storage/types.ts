@@ -10,6 +10,12 @@ export interface BlobStorage {
   /** Stores bytes under key, atomically: a reader sees all of it or nothing. Idempotent. */
   put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
   get(key: string): Promise<StoredBlob | null>;
+  /** Removes a key (absent is fine). */
+  remove(key: string): Promise<void>;
+  /** When the key was last written (a put of an existing key counts), or null when absent. */
+  modifiedAt(key: string): Promise<number | null>;
+  /** Every stored key with when it was last written, in no particular order. */
+  list(): AsyncIterable<{ key: string; modifiedAt: number }>;
   /** Throws if the backend is unusable (readiness). */
   check(): Promise<void>;
 }

@@ -19,8 +19,10 @@ type Doc<T extends { id: string }, Id = string> = Omit<T, 'id'> & { _id: Id };
 export type OutboxEntry = EventRecord;
 
 export type RequestDoc = Omit<Doc<RequestRecord>, 'status'> & {
-  /** 'aborting' is an ingesting request being removed. */
-  status: RequestStatus | 'aborting';
+  /** 'aborting' is an ingesting request being removed; 'deleting' a committed one. */
+  status: RequestStatus | 'aborting' | 'deleting';
+  /** Set while a retry is resetting the request's failed items (retryRequest). */
+  retrying?: boolean;
   lastClaimAt: number;
   /** Events written with a transition, not yet relayed to events and deliveries. */
   outbox?: OutboxEntry[];
@@ -42,6 +44,7 @@ export type EventDoc = Doc<EventRecord> & { order: number };
 export type DeliveryDoc = Doc<DeliveryRecord>;
 export type AttemptDoc = DeliveryAttempt;
 export type KeyDoc = Doc<ApiKeyRecord>;
+export type LockDoc = { _id: string; owner: string; until: number };
 type MetaDoc = { _id: string; version: number };
 
 export interface Collections {
@@ -54,6 +57,7 @@ export interface Collections {
   deliveries: Collection<DeliveryDoc>;
   attempts: Collection<AttemptDoc>;
   keys: Collection<KeyDoc>;
+  locks: Collection<LockDoc>;
   meta: Collection<MetaDoc>;
 }
 
@@ -68,6 +72,7 @@ export function collections(db: Db): Collections {
     deliveries: db.collection('deliveries'),
     attempts: db.collection('delivery_attempts'),
     keys: db.collection('api_keys'),
+    locks: db.collection('locks'),
     meta: db.collection('meta'),
   };
 }
@@ -82,6 +87,8 @@ const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
     { key: { createdAt: -1, _id: -1 }, name: 'created' },
     { key: { tenantId: 1, createdAt: -1, _id: -1 }, name: 'tenant_created' },
     { key: { outboxAt: 1 }, name: 'outbox' },
+    { key: { status: 1, updatedAt: 1 }, name: 'status_updated' },
+    { key: { retrying: 1 }, name: 'retrying' },
   ],
   products: [{ key: { requestId: 1, serial: 1 }, name: 'request_serial', unique: true }],
   items: [
@@ -91,6 +98,7 @@ const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
     { key: { state: 1, leaseUntil: 1 }, name: 'state_lease' },
     { key: { leaseOwner: 1, state: 1 }, name: 'owner_state' },
     { key: { settled: 1, leaseUntil: 1 }, name: 'settled_lease' },
+    { key: { outputKey: 1 }, name: 'output_key' },
   ],
   subscriptions: [{ key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created' }],
   events: [{ key: { requestId: 1, createdAt: 1, order: 1 }, name: 'request_created' }],
@@ -106,7 +114,6 @@ const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
 const RETIRED_INDEXES: Array<[keyof Collections, string]> = [
   ['requests', 'idempotency_key'],
   ['requests', 'pending_events'],
-  ['requests', 'status_updated'],
   ['items', 'running_owner'],
   ['items', 'state_id'],
 ];
@@ -161,13 +168,15 @@ const MIGRATIONS: Migration[] = [
       await c.subscriptions.updateMany({ tenantId: { $exists: false } }, { $set: { tenantId: ADMIN_TENANT } });
     },
   },
+  // Indexes only (created below for every version): output references, retention, retries.
+  { version: 3, description: 'output references (blob clean-up), retention and job locks', async up() {} },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
 function toV1Record(d: V1Request): RequestRecord {
   return {
-    id: d._id, status: d.status === 'aborting' ? 'ingesting' : d.status, tenantId: ADMIN_TENANT,
+    id: d._id, status: d.status === 'aborting' || d.status === 'deleting' ? 'ingesting' : d.status, tenantId: ADMIN_TENANT,
     webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed, bytesIn: 0, bytesOut: 0, run: 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,

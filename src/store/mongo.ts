@@ -18,7 +18,7 @@
 // it visible in one update. Claims go by committed request, so its items need no staging.
 import { MongoBulkWriteError, MongoServerError, ObjectId, type AnyBulkWriteOperation, type MongoClient } from 'mongodb';
 import {
-  afterAttempt, claimFairly, counterDelta, deliveriesFor, eventOrder, isOpen, itemResult, newestFirstCursor,
+  afterAttempt, claimFairly, counterDelta, deliveriesFor, eventOrder, isFinal, isOpen, itemResult, newestFirstCursor,
   OPEN_STATUSES, pageOf, serialCursor, settledStatus, transitionEvent, VISIBLE_STATUSES,
 } from './lifecycle.js';
 import { connectMongo, oneLine, redactUri, type MongoStoreOptions } from './mongo-connect.js';
@@ -223,7 +223,9 @@ export class MongoStore implements Store {
         { state: 'running', leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
       );
       if (!doc) break;
-      claimed.push(doc);
+      // An item of a request no longer open (cancelled, deleted) is not worked on again.
+      if (await requests.countDocuments({ _id: doc.requestId, status: { $in: OPEN } }, { limit: 1 })) claimed.push(doc);
+      else await items.updateOne({ _id: doc._id, leaseOwner: owner }, { $set: { state: 'pending', leaseOwner: null, leaseUntil: null } });
     }
     if (claimed.length < limit) {
       const withPending = await items.distinct('requestId', { state: 'pending' });
@@ -311,10 +313,11 @@ export class MongoStore implements Store {
     return finished ? finalStatus : null;
   }
 
-  /** Settles completions whose runner died between marking the item and counting it. */
+  /** Settles completions whose runner died between marking the item and counting it, and finishes interrupted retries. */
   async #settleAbandoned(now: number): Promise<void> {
     if (Date.now() - this.#lastSettleSweep < RECOVER_EVERY_MS) return;
     this.#lastSettleSweep = Date.now();
+    for (const { _id } of await this.#c.requests.find({ retrying: true }, { projection: { _id: 1 } }).toArray()) await this.#finishRetry(_id);
     const owner = `settler-${new ObjectId().toHexString()}`;
     for (;;) {
       const item = await this.#c.items.findOneAndUpdate(
@@ -331,7 +334,7 @@ export class MongoStore implements Store {
    * Moves a request from one of `from` to `to`, with its event in the outbox, in one update;
    * false when another caller moved it first. Relays the event at once.
    */
-  async #transition(request: RequestRecord, from: readonly string[], to: 'processing' | 'completed' | 'failed', now: number): Promise<boolean> {
+  async #transition(request: RequestRecord, from: readonly string[], to: 'processing' | 'completed' | 'failed' | 'cancelled', now: number): Promise<boolean> {
     const event = transitionEvent(request, to, now);
     const moved = await this.#c.requests.updateOne(
       { _id: request.id, status: { $in: [...from] as RequestDoc['status'][] }, run: request.run },
@@ -387,6 +390,103 @@ export class MongoStore implements Store {
       this.#c.items.findOne({ state: 'pending' }, { sort: { _id: 1 }, projection: { createdAt: 1 } }),
     ]);
     return { pending, running, oldestPendingAt: oldest ? oldest.createdAt : null };
+  }
+
+  // ---- operating on requests ------------------------------------------------------------
+
+  async cancelRequest(id: string, now: number): Promise<'cancelled' | 'final' | null> {
+    const doc = await this.#c.requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+    if (!doc) return null;
+    if (isOpen(doc.status as RequestRecord['status']) && (await this.#transition(toRequest(doc), OPEN, 'cancelled', now))) return 'cancelled';
+    return 'final';
+  }
+
+  async retryRequest(id: string, now: number) {
+    const { requests, items } = this.#c;
+    const doc = await requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+    if (!doc) return null;
+    if (!isFinal(doc.status as RequestRecord['status'])) return 'not-final' as const;
+    const failed = await items.countDocuments({ requestId: id, state: 'failed' });
+    if (failed === 0) return 'none-failed' as const;
+    // Reopen first, marked, so a crash before the items are reset is finished by the next claim.
+    const moved = await requests.updateOne(
+      { _id: id, status: doc.status, run: doc.run },
+      { $set: { status: 'received', retrying: true, updatedAt: now }, $inc: { run: 1, version: 1 } },
+    );
+    if (moved.modifiedCount === 0) return 'not-final' as const;
+    await this.#finishRetry(id);
+    return { retried: failed };
+  }
+
+  async #finishRetry(id: string): Promise<void> {
+    await this.#c.items.updateMany(
+      { requestId: id, state: 'failed' },
+      { $set: { state: 'pending', attempts: 0, claims: 0, error: null, leaseOwner: null, leaseUntil: null } },
+    );
+    // Nothing of the new run has finished yet, so no item is failed now.
+    await this.#c.requests.updateOne({ _id: id, retrying: true }, { $set: { failed: 0 }, $unset: { retrying: '' }, $inc: { version: 1 } });
+  }
+
+  async deleteRequest(id: string, _now: number): Promise<string[] | null> {
+    // Invisible (and no longer claimable) at once; the data goes next, and a crash in between
+    // is finished by purgeDeleting().
+    const marked = await this.#c.requests.updateOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { $set: { status: 'deleting' } });
+    if (marked.matchedCount === 0) return null;
+    return this.#purge(id);
+  }
+
+  async #purge(id: string): Promise<string[]> {
+    const c = this.#c;
+    const keys = (await c.items.distinct('outputKey', { requestId: id })).filter((k): k is string => typeof k === 'string');
+    const deliveryIds = (await c.deliveries.find({ requestId: id }, { projection: { _id: 1 } }).toArray()).map((d) => d._id);
+    for (let i = 0; i < deliveryIds.length; i += CHUNK) await c.attempts.deleteMany({ deliveryId: { $in: deliveryIds.slice(i, i + CHUNK) } });
+    await c.deliveries.deleteMany({ requestId: id });
+    await c.events.deleteMany({ requestId: id });
+    await c.items.deleteMany({ requestId: id });
+    await c.products.deleteMany({ requestId: id });
+    await c.idempotency.deleteMany({ requestId: id });
+    await c.requests.deleteOne({ _id: id, status: 'deleting' });
+    return keys;
+  }
+
+  async purgeDeleting(): Promise<string[]> {
+    const keys: string[] = [];
+    for (const { _id } of await this.#c.requests.find({ status: 'deleting' }, { projection: { _id: 1 } }).toArray()) keys.push(...(await this.#purge(_id)));
+    return keys;
+  }
+
+  async listExpiredRequests(before: number, limit: number): Promise<string[]> {
+    const docs = await this.#c.requests
+      .find({ status: { $in: ['completed', 'failed', 'cancelled'] }, updatedAt: { $lt: before } }, { projection: { _id: 1 } })
+      .sort({ updatedAt: 1 }).limit(limit).toArray();
+    return docs.map((d) => d._id);
+  }
+
+  async referencedOutputs(keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    return new Set((await this.#c.items.distinct('outputKey', { outputKey: { $in: keys } })).filter((k): k is string => typeof k === 'string'));
+  }
+
+  async tenantUsage(tenantId: string, since: number) {
+    const open = await this.#c.requests.find({ tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray();
+    const recent = await this.#c.requests.find({ tenantId, createdAt: { $gte: since } }, { projection: { createdAt: 1 } }).sort({ createdAt: 1 }).toArray();
+    return {
+      inFlight: open.reduce((n, r) => n + r.total - r.done - r.failed, 0),
+      uploadsSince: recent.length,
+      oldestUploadSince: recent[0]?.createdAt ?? null,
+    };
+  }
+
+  async tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    try {
+      const doc = await this.#c.locks.findOneAndUpdate(
+        { _id: name, $or: [{ until: { $lt: now } }, { owner }] }, { $set: { owner, until: now + ttlMs } }, { upsert: true, returnDocument: 'after' },
+      );
+      return doc?.owner === owner;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false; // held by another owner
+      throw err;
+    }
   }
 
   // ---- webhooks -------------------------------------------------------------------------
@@ -574,7 +674,9 @@ function toObjectId(id: string): ObjectId | null {
 
 function toRequest(d: RequestDoc): RequestRecord {
   return {
-    id: d._id, status: d.status === 'aborting' ? 'ingesting' : d.status, tenantId: d.tenantId,
+    id: d._id,
+    // Requests being removed (aborted or deleted) are, like ingesting ones, invisible.
+    status: d.status === 'aborting' || d.status === 'deleting' ? 'ingesting' : d.status, tenantId: d.tenantId,
     webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: d.options ?? null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed,
     bytesIn: d.bytesIn ?? 0, bytesOut: d.bytesOut ?? 0, run: d.run ?? 0,

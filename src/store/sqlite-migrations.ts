@@ -118,6 +118,17 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'output references (blob clean-up), retention and job locks',
+    async up(db) {
+      await db.executeMultiple(`
+        CREATE INDEX items_output ON items(output_key) WHERE output_key IS NOT NULL;
+        CREATE INDEX requests_status_updated ON requests(status, updated_at);
+        CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

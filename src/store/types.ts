@@ -4,6 +4,7 @@
 // All times are epoch milliseconds passed in by the caller, so tests control the clock.
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
+
 export type ItemState = 'pending' | 'running' | 'done' | 'failed';
 export type EventType = 'processing.started' | 'processing.completed' | 'processing.failed' | 'processing.cancelled';
 export const EVENT_TYPES: readonly EventType[] = ['processing.started', 'processing.completed', 'processing.failed', 'processing.cancelled'];
@@ -239,6 +240,37 @@ export interface Store {
   releaseItems(owner: string): Promise<number>;
   /** Counts for readiness and metrics. */
   pendingStats(now: number): Promise<{ pending: number; running: number; oldestPendingAt: number | null }>;
+
+  // ---- operating on requests ----------------------------------------------------------------
+  /**
+   * Moves an open request to 'cancelled' with its processing.cancelled event: images not yet
+   * claimed are never started. 'final' when it had finished already, null when unknown.
+   */
+  cancelRequest(id: string, now: number): Promise<'cancelled' | 'final' | null>;
+  /**
+   * Puts every failed image of a final request back in the queue with fresh attempts; the
+   * request goes back to 'received' and starts a new run (its events follow as for a new one).
+   */
+  retryRequest(id: string, now: number): Promise<{ retried: number } | 'not-final' | 'none-failed' | null>;
+  /**
+   * Removes a request with its products, items, events and delivery log (an open one is
+   * stopped first). Readers see it gone at once, even if the removal is interrupted (a later
+   * purgeDeleting() finishes it). Returns the output keys its items had, or null when unknown.
+   */
+  deleteRequest(id: string, now: number): Promise<string[] | null>;
+  /** Finishes deletions a crash interrupted; returns their output keys. */
+  purgeDeleting(): Promise<string[]>;
+  /** Final requests last changed before `before`, oldest first (retention). */
+  listExpiredRequests(before: number, limit: number): Promise<string[]>;
+  /** Of these output keys, those some item of some request still refers to. */
+  referencedOutputs(keys: string[]): Promise<Set<string>>;
+  /** What a tenant has queued (images not yet final) and how many uploads it began since `since`. */
+  tenantUsage(tenantId: string, since: number): Promise<{ inFlight: number; uploadsSince: number; oldestUploadSince: number | null }>;
+  /**
+   * Takes (or keeps) the named lock for ttlMs if it is free, expired or already `owner`'s: one
+   * runner of a periodic job among many processes.
+   */
+  tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
 
   // ---- webhooks ---------------------------------------------------------------------------
   createSubscription(sub: Subscription): Promise<void>;

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
 import type { Store } from '../../store/types.js';
+import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
 import { commonErrors, errorResponses } from '../schemas.js';
 
@@ -37,7 +38,7 @@ const route = createRoute({
   },
   responses: {
     202: { content: { 'application/json': { schema: Accepted } }, description: 'Stored; processing starts' },
-    400: errorResponses[400], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], ...commonErrors,
+    400: errorResponses[400], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], 422: errorResponses[422], 429: errorResponses[429], ...commonErrors,
   },
 });
 
@@ -56,7 +57,11 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
-      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId: callerOf(c).tenantId, idempotencyKey: key });
+      const { tenantId } = callerOf(c);
+      await assertWithinQuota(deps.store, tenantId, {
+        maxImagesInFlight: deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT, maxUploadsPerMinute: deps.config.MAX_UPLOADS_PER_MINUTE,
+      });
+      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId, idempotencyKey: key });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({
         request_id: request.id,
