@@ -117,7 +117,7 @@ describe('CompressPool on the corpus', () => {
   ] as const)('%s comes back as a smaller, decodable %s of the same size', async (name, format, width, height) => {
     const src = fixture(name);
     const r = await pool.compress(src);
-    expect(r).toMatchObject({ format, width, height, bytesIn: src.length, bytesOut: r.bytes.length, keptSource: false });
+    expect(r).toMatchObject({ format, width, height, bytesIn: src.length, bytesOut: r.bytes.length, outcome: 'compressed' });
     expect(detectFormat(r.bytes)).toBe(format);
     expect(r.bytes.length).toBeLessThan(src.length);
     const img = await decode(r.bytes);
@@ -285,7 +285,7 @@ describe('a hostile image cannot hold a thread', () => {
   async function manyScansJpeg(scans: number): Promise<Uint8Array> {
     const { default: sharp } = await import('sharp');
     const base = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: { r: 128, g: 128, b: 128 } } })
-      .greyscale().jpeg({ progressive: true, quality: 50 }).toBuffer();
+      .greyscale().jpeg({ progressive: true, quality: 90 }).toBuffer(); // above the quality asked: no pass-through
     // DC refinement scans of component 1, with no entropy data
     const scan = Buffer.from([0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x00, 0x10]);
     return new Uint8Array(Buffer.concat([base.subarray(0, base.length - 2), ...Array<Buffer>(scans).fill(scan), Buffer.from([0xff, 0xd9])]));

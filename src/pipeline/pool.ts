@@ -5,9 +5,16 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import type { CompressOutput, CompressTask, CompressWorkerData } from '../../workers/compress.js';
+import { DEFAULT_OUTPUT_OPTIONS, validateOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import type { CompressOutput, CompressTask, CompressWorkerData, ThreadStats } from '../../workers/compress.js';
 
+export type { CompressOutcome } from '../../workers/compress.js';
 export type CompressResult = CompressOutput;
+
+/** Per-image output options (each defaults as OutputOptions says, quality to the pool's jpegQuality) and an abort signal. */
+export interface CompressOptions extends Partial<OutputOptions> {
+  signal?: AbortSignal;
+}
 
 export interface CompressPoolOptions {
   /** worker threads (WORKER_THREADS) */
@@ -16,7 +23,7 @@ export interface CompressPoolOptions {
   maxQueue?: number;
   /** MAX_IMAGE_PIXELS: images whose header declares more are refused before decoding */
   maxPixels: number;
-  /** JPEG_QUALITY */
+  /** JPEG_QUALITY: the default quality of every lossy output */
   jpegQuality: number;
   /**
    * Optional path of a file to which every codec run (one image entering a decoder) appends one
@@ -125,7 +132,11 @@ export class CompressPool {
    * buffer is left intact) and the output buffer is transferred back, not copied. Rejects with a
    * short message for unsupported formats, too many pixels, undecodable input and codec errors.
    */
-  async compress(bytes: Uint8Array, signal?: AbortSignal): Promise<CompressResult> {
+  async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
+    const { signal, ...asked } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const valid = validateOutputOptions(asked, { ...DEFAULT_OUTPUT_OPTIONS, quality: this.options.jpegQuality });
+    if (!valid.ok) throw new Error(`invalid output options: ${valid.error}`);
+    const options = valid.options;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     await this.acquire(signal);
@@ -155,7 +166,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality, started: startedAt, submittedAt };
+      const task: CompressTask = { bytes: own, options, maxPixels: this.options.maxPixels, started: startedAt, submittedAt };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;

@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { blobKey, type BlobStorage } from '../storage/types.js';
+import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import type { EventPayloadBuilder, ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import { HostLimiter } from './concurrency.js';
 import { downloadImage, FetchError } from './guarded-fetch.js';
@@ -165,9 +165,9 @@ export class PipelineRunner {
         signal,
       }), signal);
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
-      const result = await pool.compress(source.bytes, signal);
+      const result = await pool.compress(source.bytes, { signal });
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
-      await storage.put(key, result.bytes, `image/${result.format}`);
+      await storage.put(key, result.bytes, contentTypeOf(key));
       return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
