@@ -10,6 +10,7 @@ import { apiBench } from './api.js';
 import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
+import { largeImagesBench } from './large-images.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { type Figure, markdownTable, table } from './report.js';
 
@@ -75,6 +76,12 @@ if (args.only.has('api')) {
     );
     details.apiThreadsMinus1 = r1.detail;
   }
+}
+
+if (args.only.has('large')) {
+  const r = await largeImagesBench(threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.large = r.detail;
 }
 
 const machine = {

@@ -12,10 +12,11 @@ import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { OutputOptions } from '../src/codecs/output-options.js';
 import { planImage } from '../src/codecs/plan.js';
+import { rowFor } from '../src/codecs/table.js';
 import type { ImageFormat } from '../src/codecs/table.js';
 import type { Raster } from '../src/codecs/types.js';
 import { applyOrientation, CodecError, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
-import type { InstanceStats } from './codecs/wasm.js';
+import { collectGarbage, setKeepLimit, type InstanceStats } from './codecs/wasm.js';
 
 export interface CompressTask {
   bytes: Uint8Array;
@@ -37,6 +38,9 @@ export interface StatsTask {
 
 export interface ThreadStats extends InstanceStats {
   threadId: number;
+  /** this thread's V8 heap and the ArrayBuffers (pixels) it holds, bytes */
+  heapUsed: number;
+  arrayBuffers: number;
 }
 
 /**
@@ -60,13 +64,12 @@ export interface CompressOutput {
 export interface CompressWorkerData {
   /** When set, every image that enters the codecs appends one line to this file (see CompressPool). */
   codecRunLog?: string;
-  /** A codec instance whose WASM memory grew past this many bytes is dropped after the step. */
+  /** A codec instance whose WASM memory grew past this many bytes is dropped after its step (default 32 MiB). */
   keepInstanceBytes?: number;
 }
 
 const config = (workerData ?? {}) as CompressWorkerData;
-/** Instances grow to about 4 bytes per pixel of their largest image: 64 MiB keeps them for up to ~12 MP. */
-const KEEP_INSTANCE_BYTES = config.keepInstanceBytes ?? 64 * 1024 * 1024;
+if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
 
 // Codec threads give way to the event-loop thread (HTTP, store, downloads) when both want a
 // core, so status calls stay fast while the pool is saturated. On Linux the nice value is per
@@ -112,6 +115,14 @@ function flattenOnWhite(image: Raster): void {
 
 const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
+/** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
+const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
+const LARGE_PIXELS = 4_000_000;
+const largeDeclared = (bytes: Uint8Array) => {
+  const d = rowFor(bytes)?.dimensions(bytes);
+  return !!d && d.width * d.height > LARGE_PIXELS;
+};
+
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { bytes, options, maxPixels } = task;
   const plan = planImage(bytes, options, maxPixels);
@@ -135,15 +146,15 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
-  releaseGrown(KEEP_INSTANCE_BYTES);
+  releaseGrown();
   image = applyOrientation(image, orientation);
   if (image.width !== output.width || image.height !== output.height) {
     image = await resize(image, output.width, output.height);
-    releaseGrown(KEEP_INSTANCE_BYTES);
+    releaseGrown();
   }
   if (target.format === 'jpeg') flattenOnWhite(image);
   let encoded = await (await target.codec()).encode(image, { quality: options.quality });
-  releaseGrown(KEEP_INSTANCE_BYTES);
+  releaseGrown();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
   // ICC profile describes the output pixels too and goes with them.
@@ -171,7 +182,20 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
     await warmUp();
     return { ok: true };
   }
-  if ('stats' in task) return { threadId, ...instanceStats() } satisfies ThreadStats;
+  if ('stats' in task) {
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    return { threadId, ...instanceStats(), heapUsed, arrayBuffers } satisfies ThreadStats;
+  }
   if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
-  return move(new Transferred(await compressImage(task)));
+  const large = task.bytes.length > LARGE_INPUT_BYTES || largeDeclared(task.bytes);
+  let out: CompressOutput;
+  try {
+    out = await compressImage(task);
+  } finally {
+    // The decoded pixels of a large image (hundreds of MB of ArrayBuffer) are garbage once
+    // compressImage has returned, but nothing would collect them: between tasks Piscina parks
+    // this thread in Atomics.wait, so no timer or idle-time GC runs. Collect now, before replying.
+    if (large) collectGarbage();
+  }
+  return move(new Transferred(out));
 }

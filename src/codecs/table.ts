@@ -13,6 +13,9 @@ import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
+/** PNGs up to this size are palette-reduced (libimagequant); larger ones are written losslessly. */
+export const PNG_PALETTE_MAX_PIXELS = 8_000_000;
+
 export interface CodecRow {
   format: ImageFormat;
   mime: string;
@@ -39,6 +42,10 @@ export interface CodecRow {
 
 const MiB = 1024 * 1024;
 const noOrientation = () => 1;
+/** WASM memory bytes: a fixed part plus bytes per pixel (bench/diag/codec-memory.ts, 0.75 and 6.75 MP). */
+const linear = (fixed: number, perPixel: number): MemoryCost => (pixels) => fixed + perPixel * pixels;
+/** A decoder's WASM memory plus the 4 bytes per pixel of RGBA it copies out. */
+const decoding = (fixed: number, perPixel: number): MemoryCost => linear(fixed, perPixel + 4);
 
 export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   jpeg: {
@@ -54,7 +61,9 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     embedIcc: async (b, icc) => embedJpegIcc(b, icc),
     // only a file that is whole may be passed through undecoded
     sourceQuality: (b) => (jpegHasEnd(b) ? estimateJpegQuality(b) : null),
-    memory: { decode: { fixed: 2 * MiB, perPixel: 8 }, encode: { fixed: 2 * MiB, perPixel: 8 } },
+    // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
+    // (Huffman optimisation needs them all before writing): 16 B/px.
+    memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16) },
     codec: () => import('../../workers/codecs/jpeg.js').then((m) => m.jpeg),
   },
   png: {
@@ -69,7 +78,10 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: readPngIcc,
     embedIcc: embedPngIcc,
     sourceQuality: null,
-    memory: { decode: { fixed: 2 * MiB, perPixel: 8 }, encode: { fixed: 2 * MiB, perPixel: 24 } },
+    // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
+    // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
+    // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
+    memory: { decode: decoding(2 * MiB, 7.3), encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)) },
     codec: () => import('../../workers/codecs/png.js').then((m) => m.png),
   },
   webp: {
@@ -84,7 +96,7 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: async (b) => readWebpIcc(b),
     embedIcc: async (b, icc) => embedWebpIcc(b, icc),
     sourceQuality: null,
-    memory: { decode: { fixed: 2 * MiB, perPixel: 8 }, encode: { fixed: 2 * MiB, perPixel: 8 } },
+    memory: { decode: decoding(16 * MiB, 4), encode: linear(5 * MiB, 16) },
     codec: () => import('../../workers/codecs/webp.js').then((m) => m.webp),
   },
   avif: {
@@ -100,7 +112,8 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: async (b) => readAvifIcc(b),
     embedIcc: null,
     sourceQuality: null,
-    memory: { decode: { fixed: 2 * MiB, perPixel: 12 }, encode: { fixed: 8 * MiB, perPixel: 16 } },
+    // libavif decodes to YUV planes, then converts (39 B/px); libaom keeps reference frames (29 B/px)
+    memory: { decode: decoding(6 * MiB, 39), encode: linear(13 * MiB, 29.5) },
     codec: () => import('../../workers/codecs/avif.js').then((m) => m.avif),
   },
 };

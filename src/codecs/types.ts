@@ -31,10 +31,8 @@ export interface Codec {
 }
 
 /**
- * Bytes a step holds at its peak, as a function of the pixels it works on: a fixed part (the
- * instance and its buffers) plus bytes per pixel. Measured, see docs/performance.md.
+ * Bytes a step holds at its peak for an image of this many pixels: the codec instance's WASM
+ * memory (which grows to fit the image) plus, for a decoder, the pixels copied out of it.
+ * Measured with bench/diag/codec-memory.ts.
  */
-export interface MemoryCost {
-  fixed: number;
-  perPixel: number;
-}
+export type MemoryCost = (pixels: number) => number;

@@ -1,7 +1,8 @@
 // PNG: squoosh_png decoder; encoder = libimagequant palette then OxiPNG, or lossless OxiPNG when
 // the palette would hurt.
+import { PNG_PALETTE_MAX_PIXELS } from '../../src/codecs/table.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
-import { call, checkRaster, Lazy, ownBytes, wasmBindgen } from './wasm.js';
+import { call, checkRaster, Lazy, ownBytes, releaseGrown, wasmBindgen } from './wasm.js';
 
 /**
  * PNG rule. libimagequant is asked for quality min 65 / target 80 (its 0-100 scale, derived from
@@ -11,6 +12,8 @@ import { call, checkRaster, Lazy, ownBytes, wasmBindgen } from './wasm.js';
  * target. When even 256 colours cannot reach the minimum, libimagequant reports QualityTooLow and
  * the palette would visibly hurt (typically photos with smooth gradients or a soft alpha ramp):
  * then the image is written losslessly with OxiPNG instead. Both paths end in OxiPNG level 2.
+ * Above PNG_PALETTE_MAX_PIXELS the palette is not tried: libimagequant holds up to ~72 bytes per
+ * pixel, which would put a large PNG over any reasonable memory budget.
  */
 export const PNG_OPTIONS = {
   minQuality: 65,
@@ -65,7 +68,7 @@ const imagequant = new Lazy('imagequant', () => wasmBindgen<LibImageQuant>('libi
 export async function encodePng(image: Raster): Promise<PngEncodeReport> {
   const o = PNG_OPTIONS;
   const { width, height, data } = image;
-  const palette = await call(imagequant, 'PNG palette reduction', (liq) => {
+  const palette = width * height > PNG_PALETTE_MAX_PIXELS ? null : await call(imagequant, 'PNG palette reduction', (liq) => {
     const q = new liq.ImageQuantizer();
     let r: LiqResult | undefined;
     try {
@@ -87,6 +90,7 @@ export async function encodePng(image: Raster): Promise<PngEncodeReport> {
       q.free();
     }
   });
+  releaseGrown(); // the quantiser's memory, before OxiPNG takes its own
   if (palette) {
     const bytes = await call(oxipng, 'PNG encode', (m) => m.optimise(palette.png, o.oxipngLevel, false, o.optimiseAlpha));
     return { bytes: ownBytes(bytes), mode: 'palette', quality: palette.quality, colours: palette.colours };

@@ -123,11 +123,22 @@ export function instanceStats(): InstanceStats {
 }
 
 /**
+ * Instances start at 1-16 MiB and grow to fit their largest image; up to this size they are kept
+ * between images (instantiating again costs a few ms), beyond it dropped after the step. 32 MiB
+ * keeps them for the usual 1-2 MP product photos (MozJPEG's encoder holds 16 B/px).
+ */
+let keepLimit = 32 * 1024 * 1024;
+
+export function setKeepLimit(bytes: number): void {
+  keepLimit = bytes;
+}
+
+/**
  * Drops every instance whose WASM memory is larger than limitBytes, then asks for a garbage
  * collection so the memory goes back to the system now rather than at some later allocation.
  * Returns the names dropped.
  */
-export function releaseGrown(limitBytes: number): string[] {
+export function releaseGrown(limitBytes = keepLimit): string[] {
   const dropped: string[] = [];
   for (const l of instances) {
     if (l.memoryBytes > limitBytes) {
