@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from './args.js';
 import { codecBench, tradeOffTable } from './codec.js';
 import { apiBench } from './api.js';
+import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
@@ -39,6 +40,13 @@ if (args.only.has('codec')) {
   figures.push(...r.figures);
   details.codec = r;
   console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+}
+
+if (args.only.has('avif')) {
+  const r = await avifBench(corpus, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.avif = r.detail;
+  console.log('\nAVIF speed trade-off (same photos, quality 50):\n' + avifTable(r.detail.rows) + '\n');
 }
 
 const jpegs = corpus.filter((i) => i.format === 'jpeg');

@@ -1,0 +1,206 @@
+// Output options through the real pool and codecs: format, quality, fit-inside resizing (aspect
+// kept, never enlarged, antialiased, after EXIF orientation), alpha flattened for JPEG, the
+// never-larger rule only for unchanged format and size, and the validator. Every output is
+// decoded by the independent decoder (test/helpers/decode.ts) and its size checked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { DEFAULT_OUTPUT_OPTIONS, fitInside, MAX_DIMENSION, validateOutputOptions } from '../src/codecs/output-options.js';
+import { jpegQuantTables } from '../src/codecs/jpeg.js';
+import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
+import { CompressPool, type CompressOptions } from '../src/pipeline/pool.js';
+import { fixture, independentDecode as decode, type Pixels } from './helpers/decode.js';
+
+let pool: CompressPool;
+beforeAll(async () => {
+  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50 });
+  await pool.ready();
+});
+afterAll(async () => {
+  await pool?.close();
+});
+
+async function run(bytes: Uint8Array, options: CompressOptions) {
+  const r = await pool.compress(bytes, options);
+  const img = await decode(r.bytes);
+  expect([img.width, img.height]).toEqual([r.width, r.height]);
+  expect(detectFormat(r.bytes)).toBe(r.format);
+  expect(r.bytesOut).toBe(r.bytes.length);
+  return { r, img };
+}
+
+const pixel = (p: Pixels, x: number, y: number) => Array.from(p.data.subarray((y * p.width + x) * 4, (y * p.width + x) * 4 + 4));
+
+/** Mean absolute RGB difference, every pixel. */
+function meanDiff(a: Pixels, b: Pixels): number {
+  expect([a.width, a.height]).toEqual([b.width, b.height]);
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i += 4) for (let c = 0; c < 3; c++) sum += Math.abs(a.data[i + c]! - b.data[i + c]!);
+  return sum / ((a.data.length / 4) * 3);
+}
+
+async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
+  const { data, info } = await sharp(bytes).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+describe('validateOutputOptions', () => {
+  it('fills in the defaults and accepts numbers or digit strings', () => {
+    expect(validateOutputOptions({})).toEqual({ ok: true, options: DEFAULT_OUTPUT_OPTIONS });
+    expect(validateOutputOptions({ quality: '80', format: 'webp', maxWidth: ' 640 ', maxHeight: 480 }, { ...DEFAULT_OUTPUT_OPTIONS, quality: 60 }))
+      .toEqual({ ok: true, options: { quality: 80, format: 'webp', maxWidth: 640, maxHeight: 480 } });
+    expect(validateOutputOptions({ quality: '' }, { ...DEFAULT_OUTPUT_OPTIONS, quality: 60 })).toMatchObject({ ok: true, options: { quality: 60 } });
+    expect(validateOutputOptions({ maxWidth: MAX_DIMENSION, maxHeight: 1, quality: 1, format: 'original' })).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true],
+    ['maxWidth', 0], ['maxWidth', 16385], ['maxWidth', '12px'], ['maxWidth', 1.5], ['maxWidth', -1],
+    ['maxHeight', 0], ['maxHeight', 20000], ['maxHeight', 'tall'],
+    ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
+  ] as const)('rejects %s = %j, naming the field', async (field, value) => {
+    const v = validateOutputOptions({ [field]: value });
+    expect(v.ok).toBe(false);
+    if (!v.ok) {
+      expect(v.field).toBe(field);
+      expect(v.error.startsWith(`${field}:`)).toBe(true);
+    }
+    await expect(pool.compress(fixture('rocket-small.jpg'), { [field]: value } as CompressOptions)).rejects.toThrow(new RegExp(`invalid output options: ${field}:`));
+  });
+
+  it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {
+    expect(fitInside({ width: 640, height: 427 }, 320, null)).toEqual({ width: 320, height: 214 });
+    expect(fitInside({ width: 640, height: 427 }, null, 100)).toEqual({ width: 150, height: 100 });
+    expect(fitInside({ width: 640, height: 427 }, 300, 300)).toEqual({ width: 300, height: 200 });
+    expect(fitInside({ width: 640, height: 427 }, 5000, 5000)).toEqual({ width: 640, height: 427 });
+    expect(fitInside({ width: 10000, height: 10 }, 100, null)).toEqual({ width: 100, height: 1 });
+  });
+});
+
+describe('format', () => {
+  it.each([
+    ['rocket-small.jpg', 'png'], ['rocket-small.jpg', 'webp'], ['rocket-small.jpg', 'avif'],
+    ['chelsea.png', 'jpeg'], ['chelsea.png', 'webp'], ['chelsea.png', 'avif'],
+    ['Kite.webp', 'jpeg'], ['Kite.webp', 'png'], ['astronaut-alpha.png', 'webp'], ['astronaut-alpha.png', 'avif'],
+  ] as const)('%s to %s: that format, same size, decodable, even when bigger', async (name, format) => {
+    const src = fixture(name);
+    const { r } = await run(src, { format });
+    expect(r.format).toBe(format);
+    expect(r.outcome).toBe('compressed');
+    const source = await decode(src);
+    expect([r.width, r.height]).toEqual([source.width, source.height]);
+  });
+
+  it('keeps alpha in WebP and AVIF outputs', async () => {
+    for (const format of ['webp', 'avif'] as const) {
+      const { img } = await run(fixture('astronaut-alpha.png'), { format });
+      expect(pixel(img, 0, 0)[3]).toBe(0);
+      expect(pixel(img, 256, 256)[3]).toBe(255);
+    }
+  });
+
+  it('flattens alpha on white for JPEG', async () => {
+    // left third fully transparent black, middle third red at 50 % alpha, right third opaque blue
+    const w = 96;
+    const h = 32;
+    const raw = Buffer.alloc(w * h * 4);
+    for (let i = 0; i < w * h; i++) {
+      const x = i % w;
+      raw.set(x < 32 ? [0, 0, 0, 0] : x < 64 ? [255, 0, 0, 128] : [0, 0, 255, 255], i * 4);
+    }
+    const png = new Uint8Array(await sharp(raw, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer());
+    const { r, img } = await run(png, { format: 'jpeg', quality: 95 });
+    expect(r.format).toBe('jpeg');
+    const near = (got: number[], want: number[]) => got.slice(0, 3).forEach((v, c) => expect(Math.abs(v - want[c]!)).toBeLessThanOrEqual(12));
+    near(pixel(img, 10, 16), [255, 255, 255]); // transparent -> white, not black
+    near(pixel(img, 48, 16), [255, 127, 127]); // half red over white
+    near(pixel(img, 85, 16), [0, 0, 255]);
+  });
+});
+
+describe('quality', () => {
+  it('steers JPEG, WebP and AVIF; PNG keeps its palette rule', async () => {
+    const src = fixture('rocket-small.jpg');
+    const low = await run(src, { quality: 20 });
+    const high = await run(src, { quality: 90 });
+    // coarser quantisation at the lower quality
+    const sumOf = (b: Uint8Array) => jpegQuantTables(b)!.get(0)!.reduce((a, v) => a + v, 0);
+    expect(sumOf(low.r.bytes)).toBeGreaterThan(sumOf(high.r.bytes));
+    expect(low.r.bytesOut).toBeLessThan(high.r.bytesOut);
+    for (const format of ['webp', 'avif'] as const) {
+      const a = await run(src, { format, quality: 20 });
+      const b = await run(src, { format, quality: 90 });
+      expect(a.r.bytesOut).toBeLessThan(b.r.bytesOut);
+    }
+    const p1 = await run(src, { format: 'png', quality: 10 });
+    const p2 = await run(src, { format: 'png', quality: 95 });
+    expect(Buffer.from(p1.r.bytes).equals(Buffer.from(p2.r.bytes))).toBe(true);
+  });
+});
+
+describe('maxWidth / maxHeight', () => {
+  it('fits inside the box, keeps the aspect ratio, never enlarges', async () => {
+    const src = fixture('rocket-small.jpg'); // 640x427
+    expect((await run(src, { maxWidth: 320 })).r).toMatchObject({ width: 320, height: 214, outcome: 'compressed' });
+    expect((await run(src, { maxHeight: 100 })).r).toMatchObject({ width: 150, height: 100 });
+    expect((await run(src, { maxWidth: 300, maxHeight: 300, format: 'webp' })).r).toMatchObject({ width: 300, height: 200, format: 'webp' });
+    const same = (await run(src, { maxWidth: 5000, maxHeight: 5000 })).r;
+    expect([same.width, same.height]).toEqual([640, 427]);
+    for (const { r } of [await run(src, { maxWidth: 320 }), await run(src, { maxHeight: 100 })]) {
+      expect(Math.abs(r.width / r.height - 640 / 427)).toBeLessThan(0.02);
+    }
+  });
+
+  it('the downscaled picture is the source, smaller (compared with sharp\'s Lanczos3)', async () => {
+    const src = fixture('Kite.webp'); // 1500x937
+    const { img } = await run(src, { maxWidth: 300, format: 'png' });
+    const reference = await rawOf(await sharp(src).resize(300, img.height, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer());
+    expect(meanDiff(img, reference)).toBeLessThan(4);
+  });
+
+  it('antialiases: one-pixel stripes shrink to even grey, not to stripes', async () => {
+    const w = 512;
+    const raw = Buffer.alloc(w * 64 * 3);
+    for (let i = 0; i < w * 64; i++) raw.fill((i % w) % 2 ? 255 : 0, i * 3, i * 3 + 3);
+    const png = new Uint8Array(await sharp(raw, { raw: { width: w, height: 64, channels: 3 } }).png().toBuffer());
+    const { r, img } = await run(png, { maxWidth: 61 }); // not an integer ratio
+    expect([r.width, r.height]).toEqual([61, 8]);
+    for (let x = 1; x < 60; x++) {
+      const [v] = pixel(img, x, 4);
+      // averaging in linear light: 50 % coverage is ~188 in sRGB; aliasing would give ~0 or ~255
+      expect(v!).toBeGreaterThan(150);
+      expect(v!).toBeLessThan(215);
+    }
+  });
+
+  it('applies the EXIF orientation before resizing', async () => {
+    const src = fixture('coffee-orient6.jpg'); // stored 600x400, displayed 400x600
+    const { r, img } = await run(src, { maxWidth: 200 });
+    expect([r.width, r.height]).toEqual([200, 300]); // resizing first would give 133x200
+    expect(jpegHasExif(r.bytes)).toBe(false);
+    const upright = await rawOf(await sharp(src).rotate().resize(200, 300, { fit: 'fill' }).png().toBuffer());
+    const right = meanDiff(img, upright);
+    const flipped = await rawOf(await sharp(src).rotate().rotate(180).resize(200, 300, { fit: 'fill' }).png().toBuffer());
+    expect(right).toBeLessThan(8);
+    expect(meanDiff(img, flipped)).toBeGreaterThan(right * 3);
+  });
+});
+
+describe('never larger than the input: only when format and size are unchanged', () => {
+  it('keeps the (stripped) source when the re-encode is not smaller, reports original_kept', async () => {
+    const src = fixture('Kite.webp'); // q90 source
+    const { r } = await run(src, { quality: 100 });
+    expect(r.outcome).toBe('original_kept');
+    expect(r.bytesOut).toBeLessThanOrEqual(src.length);
+    expect(r).toMatchObject({ format: 'webp', width: 1500, height: 937, bytesIn: src.length });
+  });
+
+  it('honours a format change or a resize even when the result is bigger', async () => {
+    const src = fixture('Kite.webp');
+    const png = (await run(src, { format: 'png' })).r;
+    expect(png.bytesOut).toBeGreaterThan(src.length);
+    expect(png).toMatchObject({ format: 'png', outcome: 'compressed' });
+    const resized = (await run(src, { quality: 100, maxWidth: 1499 })).r;
+    expect(resized).toMatchObject({ format: 'webp', width: 1499, outcome: 'compressed' });
+    expect(resized.bytesOut).toBeGreaterThan(src.length);
+  });
+});
