@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasEnd, jpegHasExif, readDimensions, readExifOrientation, stripMetadata } from '../src/codecs/sniff.js';
 import { fixture, independentDecode } from './helpers/decode.js';
+import { embedJpegIcc, readJpegIcc, stripJpeg } from '../src/codecs/jpeg.js';
+import { embedPngIcc, readPngIcc } from '../src/codecs/png.js';
+import { embedWebpIcc, readWebpIcc } from '../src/codecs/webp.js';
 import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS } from '../workers/codecs.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -471,5 +474,52 @@ describe('the table answers for every part of the service', () => {
       console.log(JSON.stringify({ compiled, imageData: typeof globalThis.ImageData }));`;
     const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
     expect(out).toEqual({ compiled: 0, imageData: 'undefined' });
+  });
+});
+
+describe('ICC profiles in the containers', () => {
+  const profile = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 8)) & 255;
+    return b;
+  };
+
+  it('JPEG: a profile larger than one APP2 segment is split and reassembled in order', async () => {
+    const icc = profile(150_000); // three ICC_PROFILE chunks
+    const src = fixture('rocket-small.jpg');
+    const out = embedJpegIcc(src, icc);
+    expect(Buffer.from(readJpegIcc(out)!).equals(Buffer.from(icc))).toBe(true);
+    expect(Buffer.from(readJpegIcc(stripJpeg(out)!)!).equals(Buffer.from(icc))).toBe(true);
+    expect((await independentDecode(out)).width).toBe(640);
+  });
+
+  it('JPEG: stripping drops APP2 segments that are not ICC (e.g. MPF with its previews)', () => {
+    const src = fixture('rocket-small.jpg');
+    const mpf = new Uint8Array([0xff, 0xe2, 0x00, 0x0a, ...new TextEncoder().encode('MPF\0'), 1, 2, 3, 4]);
+    const withMpf = new Uint8Array([...src.subarray(0, 2), ...mpf, ...src.subarray(2)]);
+    const out = stripJpeg(withMpf)!;
+    expect(Buffer.from(out).includes(Buffer.from('MPF\0'))).toBe(false);
+    expect(out.length).toBe(stripJpeg(src)!.length);
+  });
+
+  it('PNG: iCCP written after IHDR, compressed, read back', async () => {
+    const icc = profile(3000);
+    const out = await embedPngIcc(fixture('chelsea.png'), icc);
+    expect(Buffer.from((await readPngIcc(out))!).equals(Buffer.from(icc))).toBe(true);
+    expect(out.length).toBeLessThan(fixture('chelsea.png').length + 3000);
+    expect((await independentDecode(out)).width).toBe(451);
+  });
+
+  it('WebP: a simple-format file is rewrapped as VP8X with an ICCP chunk', async () => {
+    const icc = profile(1001); // odd size: the chunk gets its padding byte
+    const src = fixture('Kite.webp');
+    const out = embedWebpIcc(src, icc);
+    expect(String.fromCharCode(...out.subarray(12, 16))).toBe('VP8X');
+    expect(out[20]! & 0x20).toBe(0x20);
+    expect(Buffer.from(readWebpIcc(out)!).equals(Buffer.from(icc))).toBe(true);
+    expect(new DataView(out.buffer, out.byteOffset).getUint32(4, true)).toBe(out.length - 8);
+    const img = await independentDecode(out);
+    expect([img.width, img.height]).toEqual([1500, 937]);
+    expect(readDimensions(out, 'webp')).toEqual({ width: 1500, height: 937 });
   });
 });

@@ -204,3 +204,49 @@ describe('never larger than the input: only when format and size are unchanged',
     expect(resized.bytesOut).toBeGreaterThan(src.length);
   });
 });
+
+describe('colour: the ICC profile is kept, EXIF/XMP/GPS/comments are not', () => {
+  const SECRET = 'secret-gps-48.85N';
+  /** A Display-P3-tagged photo-like image (sharp's built-in P3 profile) carrying EXIF. */
+  async function p3(format: 'jpeg' | 'png' | 'webp', quality = 92): Promise<Uint8Array> {
+    const w = 160;
+    const h = 120;
+    const raw = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < w * h; i++) raw.set([(i % w) * 1.5, (i / w) * 2, 200 - (i % 37)], i * 3);
+    const img = sharp(raw, { raw: { width: w, height: h, channels: 3 } }).withIccProfile('p3').withExif({ IFD0: { ImageDescription: SECRET } });
+    const out = format === 'jpeg' ? img.jpeg({ quality }) : format === 'png' ? img.png() : img.webp({ quality });
+    return new Uint8Array(await out.toBuffer());
+  }
+
+  async function check(out: Uint8Array, icc: Buffer) {
+    const m = await sharp(out).metadata();
+    expect(m.icc && Buffer.compare(m.icc, icc)).toBe(0); // the very same profile
+    expect(m.exif).toBeUndefined();
+    expect(Buffer.from(out).includes(SECRET)).toBe(false);
+  }
+
+  it.each(['jpeg', 'png', 'webp'] as const)('P3 %s in, same format out: profile kept, no EXIF', async (format) => {
+    const src = await p3(format);
+    const icc = (await sharp(src).metadata()).icc!;
+    expect(icc.subarray(48, 52).toString('latin1')).toBe('saws'); // sharp's P3 profile
+    expect(Buffer.from(src).includes(SECRET)).toBe(true);
+    const { r } = await run(src, {});
+    await check(r.bytes, icc);
+  });
+
+  it.each([['png', 'jpeg'], ['jpeg', 'webp'], ['webp', 'png'], ['jpeg', 'png']] as const)('P3 %s in, %s out: profile carried over', async (from, format) => {
+    const src = await p3(from);
+    const icc = (await sharp(src).metadata()).icc!;
+    const { r } = await run(src, { format, maxWidth: 100 });
+    expect(r.format).toBe(format);
+    await check(r.bytes, icc);
+  });
+
+  it('keeps the profile when the source itself is the output (original_kept)', async () => {
+    const src = await p3('webp', 30);
+    const icc = (await sharp(src).metadata()).icc!;
+    const { r } = await run(src, { quality: 100 });
+    expect(r.outcome).toBe('original_kept');
+    await check(r.bytes, icc);
+  });
+});
