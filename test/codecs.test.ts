@@ -523,3 +523,18 @@ describe('ICC profiles in the containers', () => {
     expect(readDimensions(out, 'webp')).toEqual({ width: 1500, height: 937 });
   });
 });
+
+describe('estimateJpegQuality (as ImageMagick identify)', () => {
+  it('reads back the quality of libjpeg\'s standard tables, colour and greyscale', async () => {
+    const { default: sharp } = await import('sharp');
+    const { estimateJpegQuality } = await import('../src/codecs/jpeg.js');
+    const raw = Buffer.alloc(64 * 64 * 3, 90);
+    for (const q of [5, 10, 30, 49, 50, 51, 75, 90, 98]) {
+      const colour = new Uint8Array(await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ quality: q }).toBuffer());
+      expect(estimateJpegQuality(colour)).toBe(q);
+      const grey = new Uint8Array(await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).greyscale().jpeg({ quality: q }).toBuffer());
+      expect(estimateJpegQuality(grey)).toBe(q);
+    }
+    expect(estimateJpegQuality(new TextEncoder().encode('not a jpeg'))).toBeNull();
+  });
+});

@@ -250,3 +250,53 @@ describe('colour: the ICC profile is kept, EXIF/XMP/GPS/comments are not', () =>
     await check(r.bytes, icc);
   });
 });
+
+describe('JPEG pass-through', () => {
+  const SECRET = 'gps-51.5N-0.12W';
+  async function jpegAt(quality: number, orientation?: number): Promise<Uint8Array> {
+    const w = 240;
+    const h = 160;
+    const raw = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < w * h; i++) raw.set([(i % w), (i / w) * 1.5, 90 + ((i * 7) % 50)], i * 3);
+    let img = sharp(raw, { raw: { width: w, height: h, channels: 3 } }).withExif({ IFD0: { ImageDescription: SECRET } });
+    if (orientation) img = img.withMetadata({ orientation });
+    return new Uint8Array(await img.jpeg({ quality }).toBuffer());
+  }
+  /** The entropy-coded data: everything from the first SOS on. */
+  const scan = (b: Uint8Array) => Buffer.from(b.subarray(Buffer.from(b).indexOf(Buffer.from([0xff, 0xda]))));
+
+  it('keeps a JPEG already at or below the quality asked as it is, metadata stripped', async () => {
+    const src = await jpegAt(30);
+    expect(jpegHasExif(src)).toBe(true);
+    const { r, img } = await run(src, {}); // default quality 50
+    expect(r).toMatchObject({ outcome: 'passed_through', format: 'jpeg', width: 240, height: 160, bytesIn: src.length });
+    expect(jpegHasExif(r.bytes)).toBe(false);
+    expect(Buffer.from(r.bytes).includes(SECRET)).toBe(false);
+    expect(r.bytesOut).toBeLessThan(src.length);
+    expect(scan(r.bytes).equals(scan(src))).toBe(true); // the coded image untouched
+    expect(meanDiff(img, await decode(src))).toBe(0);
+    // at exactly the quality asked, too
+    expect((await run(await jpegAt(50), { quality: 50 })).r.outcome).toBe('passed_through');
+  });
+
+  it('still rotates an EXIF-rotated low-quality JPEG', async () => {
+    const src = await jpegAt(30, 6);
+    const { r } = await run(src, {});
+    expect(r.outcome).toBe('compressed');
+    expect([r.width, r.height]).toEqual([160, 240]);
+    expect(jpegHasExif(r.bytes)).toBe(false);
+  });
+
+  it('re-encodes when the quality asked is lower, or the format or size changes', async () => {
+    const src = await jpegAt(30);
+    expect((await run(src, { quality: 20 })).r.outcome).toBe('compressed');
+    expect((await run(src, { maxWidth: 120 })).r).toMatchObject({ outcome: 'compressed', width: 120, height: 80 });
+    expect((await run(src, { format: 'webp' })).r).toMatchObject({ outcome: 'compressed', format: 'webp' });
+    expect((await run(await jpegAt(90), {})).r.outcome).toBe('compressed');
+  });
+
+  it('never passes through a truncated file', async () => {
+    const src = await jpegAt(30);
+    await expect(pool.compress(src.subarray(0, src.length - 200))).rejects.toThrow(/JPEG decode failed: truncated/);
+  });
+});
