@@ -50,7 +50,7 @@ const schema = z.object({
   MAX_DECODE_MEMORY_MB: int(1024, 64, 1_048_576),
   LEASE_MS: int(60_000, 1_000),
   MAX_ITEM_ATTEMPTS: int(5, 1, 100),
-  /** Appends one line per image decoded (pid, thread, format): for tests and audits. */
+  /** Appends one line per image taken into the codecs (pid, thread, format): for tests and audits. */
   CODEC_RUN_LOG: optionalString,
 
   MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1),

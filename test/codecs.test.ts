@@ -427,6 +427,17 @@ describe('embind glue', () => {
     // If a codec release drops the pattern this fails: check bench/diag/embind-copy.ts again.
     expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/jpeg/codec/dec/mozjpeg_dec.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.js']));
   });
+
+  it('loads the wasm-bindgen glue so that a dropped instance is replaced, not kept (its init guard removed)', async () => {
+    const { patchedGlue, releaseGrown, instanceStats } = await import('../workers/codecs.js');
+    await CODECS.png.encode(await CODECS.png.decode(fixture('chelsea.png')), { quality: 50 });
+    expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/png/codec/pkg/squoosh_png.js', '@jsquash/oxipng/codec/pkg/squoosh_oxipng.js', 'libimagequant-wasm/wasm/libimagequant_wasm.js']));
+    const made = instanceStats().made['png-dec']!;
+    releaseGrown(0); // drop every instance
+    expect(instanceStats().live['png-dec']).toBeUndefined();
+    expect((await CODECS.png.decode(fixture('chelsea.png'))).width).toBe(451);
+    expect(instanceStats().made['png-dec']).toBe(made + 1);
+  });
 });
 
 describe('the table answers for every part of the service', () => {

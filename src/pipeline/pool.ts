@@ -30,8 +30,8 @@ export interface CompressPoolOptions {
   /** JPEG_QUALITY: the default quality of every lossy output */
   jpegQuality: number;
   /**
-   * Optional path of a file to which every codec run (one image entering a decoder) appends one
-   * line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
+   * Optional path of a file to which every codec run (one image that passed the header checks,
+   * taken into the codecs) appends one line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
    * across threads and processes (e.g. two servers sharing one store); off when unset.
    */
   codecRunLog?: string;
