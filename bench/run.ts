@@ -7,9 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from './args.js';
 import { codecBench, tradeOffTable } from './codec.js';
 import { apiBench } from './api.js';
+import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
+import { largeImagesBench } from './large-images.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { type Figure, markdownTable, table } from './report.js';
 import { storeBench, storeTable } from './store.js';
@@ -40,6 +42,13 @@ if (args.only.has('codec')) {
   figures.push(...r.figures);
   details.codec = r;
   console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+}
+
+if (args.only.has('avif')) {
+  const r = await avifBench(corpus, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.avif = r.detail;
+  console.log('\nAVIF speed trade-off (same photos, quality 50):\n' + avifTable(r.detail.rows) + '\n');
 }
 
 const jpegs = corpus.filter((i) => i.format === 'jpeg');
@@ -84,6 +93,12 @@ if (args.only.has('store')) {
   figures.push(...r.figures);
   details.store = r.detail;
   console.log('\nStore backends side by side (same workload, one process):\n' + storeTable(r.detail.runs) + '\n');
+}
+
+if (args.only.has('large')) {
+  const r = await largeImagesBench(threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.large = r.detail;
 }
 
 const machine = {

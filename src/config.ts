@@ -68,9 +68,15 @@ const schema = z.object({
   FETCH_RETRIES: int(3, 0, 10),
   FETCH_RETRY_BASE_MS: int(500, 0),
   JPEG_QUALITY: int(50, 1, 100),
+  /**
+   * The memory all images being compressed may hold together, in MiB: decoded pixels, codec
+   * working memory, resize buffers and the target encoder, each image's share computed from its
+   * header before decoding. 1024 fits one 50-megapixel JPEG and keeps 2 threads within ~1.2 GB.
+   */
+  MAX_DECODE_MEMORY_MB: int(1024, 64, 1_048_576),
   LEASE_MS: int(60_000, 1_000),
   MAX_ITEM_ATTEMPTS: int(5, 1, 100),
-  /** Appends one line per image decoded (pid, thread, format): for tests and audits. */
+  /** Appends one line per image taken into the codecs (pid, thread, format): for tests and audits. */
   CODEC_RUN_LOG: optionalString,
 
   MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1),

@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasEnd, jpegHasExif, readDimensions, readExifOrientation, stripMetadata } from '../src/codecs/sniff.js';
 import { fixture, independentDecode } from './helpers/decode.js';
+import { embedJpegIcc, readJpegIcc, stripJpeg } from '../src/codecs/jpeg.js';
+import { embedPngIcc, readPngIcc } from '../src/codecs/png.js';
+import { embedWebpIcc, readWebpIcc } from '../src/codecs/webp.js';
 import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS } from '../workers/codecs.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -313,7 +316,7 @@ describe('WebP row', () => {
   it('encodes at quality 50, decodable, smaller than the q90 source', async () => {
     const src = fixture('Kite.webp');
     const raster = await CODECS.webp.decode(src);
-    const out = await CODECS.webp.encode(raster);
+    const out = await CODECS.webp.encode(raster, { quality: 50 });
     expect(detectFormat(out)).toBe('webp');
     const decoded = await independentDecode(out);
     expect([decoded.width, decoded.height]).toEqual([1500, 937]);
@@ -330,12 +333,12 @@ describe('WebP row', () => {
 
 describe('the table', () => {
   it('has one row per format whose detector picks its own files only', () => {
-    expect(Object.keys(CODECS).sort()).toEqual(['jpeg', 'png', 'webp']);
+    expect(Object.keys(CODECS).sort()).toEqual(['avif', 'jpeg', 'png', 'webp']);
     expect(codecFor(fixture('rocket-small.jpg'))?.format).toBe('jpeg');
     expect(codecFor(fixture('chelsea.png'))?.format).toBe('png');
     expect(codecFor(fixture('Kite.webp'))?.format).toBe('webp');
     expect(codecFor(new TextEncoder().encode('<html>'))).toBeNull();
-    for (const row of Object.values(CODECS)) expect(row.detect(fixture(row.format === 'png' ? 'chelsea.png' : row.format === 'webp' ? 'Kite.webp' : 'rocket-small.jpg'))).toBe(true);
+    for (const row of [CODECS.jpeg, CODECS.png, CODECS.webp]) expect(row.detect(fixture(row.format === 'png' ? 'chelsea.png' : row.format === 'webp' ? 'Kite.webp' : 'rocket-small.jpg'))).toBe(true);
   });
 });
 
@@ -420,8 +423,129 @@ function webpWithExif(webp: Uint8Array): Uint8Array {
 describe('embind glue', () => {
   it('loads every codec glue that has the byte-at-a-time copy with the faster one', async () => {
     const { patchedGlue } = await import('../workers/codecs.js');
-    await CODECS.jpeg.encode(await CODECS.jpeg.decode(fixture('rocket-small.jpg')));
+    await CODECS.jpeg.encode(await CODECS.jpeg.decode(fixture("rocket-small.jpg")), { quality: 50 });
     // If a codec release drops the pattern this fails: check bench/diag/embind-copy.ts again.
     expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/jpeg/codec/dec/mozjpeg_dec.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.js']));
+  });
+
+  it('loads the wasm-bindgen glue so that a dropped instance is replaced, not kept (its init guard removed)', async () => {
+    const { patchedGlue, releaseGrown, instanceStats } = await import('../workers/codecs.js');
+    await CODECS.png.encode(await CODECS.png.decode(fixture('chelsea.png')), { quality: 50 });
+    expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/png/codec/pkg/squoosh_png.js', '@jsquash/oxipng/codec/pkg/squoosh_oxipng.js', 'libimagequant-wasm/wasm/libimagequant_wasm.js']));
+    const made = instanceStats().made['png-dec']!;
+    releaseGrown(0); // drop every instance
+    expect(instanceStats().live['png-dec']).toBeUndefined();
+    expect((await CODECS.png.decode(fixture('chelsea.png'))).width).toBe(451);
+    expect(instanceStats().made['png-dec']).toBe(made + 1);
+  });
+});
+
+describe('the table answers for every part of the service', () => {
+  it('gives storage its keys and content types, and the image route its MIME types', async () => {
+    const { blobKey, BLOB_KEY, contentTypeOf } = await import('../src/storage/types.js');
+    const { ROWS } = await import('../src/codecs/table.js');
+    const hash = 'a'.repeat(64);
+    for (const row of ROWS) {
+      const key = blobKey(hash, row.format);
+      expect(key).toBe(`${hash}.${row.extension}`);
+      expect(BLOB_KEY.test(key)).toBe(true);
+      expect(contentTypeOf(key)).toBe(row.mime);
+    }
+    expect(() => blobKey(hash, 'gif')).toThrow();
+    expect(BLOB_KEY.test(`${hash}.gif`)).toBe(false);
+  });
+
+  it('detects an AVIF and reads its declared size from the ispe box', async () => {
+    const { default: sharp } = await import('sharp');
+    const avif = new Uint8Array(await sharp({ create: { width: 97, height: 61, channels: 3, background: '#369' } }).avif({ effort: 0 }).toBuffer());
+    expect(detectFormat(avif)).toBe('avif');
+    expect(readDimensions(avif, 'avif')).toEqual({ width: 97, height: 61 });
+    for (let n = 0; n < avif.length; n += 5) {
+      const got = readDimensions(avif.subarray(0, n), 'avif');
+      if (got) expect(got).toEqual({ width: 97, height: 61 });
+    }
+    const decoded = await CODECS.avif.decode(avif);
+    expect([decoded.width, decoded.height]).toEqual([97, 61]);
+  });
+
+  it('loads no WebAssembly when the main thread imports the table, sniff and storage', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const dist = fileURLToPath(new URL('../dist/src/', import.meta.url));
+    const script = `
+      let compiled = 0;
+      const M = WebAssembly.Module;
+      WebAssembly.Module = function (...a) { compiled++; return new M(...a); };
+      WebAssembly.compile = async () => { compiled++; throw new Error('no'); };
+      WebAssembly.instantiate = async () => { compiled++; throw new Error('no'); };
+      const t = await import(${JSON.stringify(dist + 'codecs/table.js')});
+      await import(${JSON.stringify(dist + 'codecs/sniff.js')});
+      await import(${JSON.stringify(dist + 'storage/types.js')});
+      t.rowFor(new Uint8Array([0xff, 0xd8, 0xff]));
+      console.log(JSON.stringify({ compiled, imageData: typeof globalThis.ImageData }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+    expect(out).toEqual({ compiled: 0, imageData: 'undefined' });
+  });
+});
+
+describe('ICC profiles in the containers', () => {
+  const profile = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 8)) & 255;
+    return b;
+  };
+
+  it('JPEG: a profile larger than one APP2 segment is split and reassembled in order', async () => {
+    const icc = profile(150_000); // three ICC_PROFILE chunks
+    const src = fixture('rocket-small.jpg');
+    const out = embedJpegIcc(src, icc);
+    expect(Buffer.from(readJpegIcc(out)!).equals(Buffer.from(icc))).toBe(true);
+    expect(Buffer.from(readJpegIcc(stripJpeg(out)!)!).equals(Buffer.from(icc))).toBe(true);
+    expect((await independentDecode(out)).width).toBe(640);
+  });
+
+  it('JPEG: stripping drops APP2 segments that are not ICC (e.g. MPF with its previews)', () => {
+    const src = fixture('rocket-small.jpg');
+    const mpf = new Uint8Array([0xff, 0xe2, 0x00, 0x0a, ...new TextEncoder().encode('MPF\0'), 1, 2, 3, 4]);
+    const withMpf = new Uint8Array([...src.subarray(0, 2), ...mpf, ...src.subarray(2)]);
+    const out = stripJpeg(withMpf)!;
+    expect(Buffer.from(out).includes(Buffer.from('MPF\0'))).toBe(false);
+    expect(out.length).toBe(stripJpeg(src)!.length);
+  });
+
+  it('PNG: iCCP written after IHDR, compressed, read back', async () => {
+    const icc = profile(3000);
+    const out = await embedPngIcc(fixture('chelsea.png'), icc);
+    expect(Buffer.from((await readPngIcc(out))!).equals(Buffer.from(icc))).toBe(true);
+    expect(out.length).toBeLessThan(fixture('chelsea.png').length + 3000);
+    expect((await independentDecode(out)).width).toBe(451);
+  });
+
+  it('WebP: a simple-format file is rewrapped as VP8X with an ICCP chunk', async () => {
+    const icc = profile(1001); // odd size: the chunk gets its padding byte
+    const src = fixture('Kite.webp');
+    const out = embedWebpIcc(src, icc);
+    expect(String.fromCharCode(...out.subarray(12, 16))).toBe('VP8X');
+    expect(out[20]! & 0x20).toBe(0x20);
+    expect(Buffer.from(readWebpIcc(out)!).equals(Buffer.from(icc))).toBe(true);
+    expect(new DataView(out.buffer, out.byteOffset).getUint32(4, true)).toBe(out.length - 8);
+    const img = await independentDecode(out);
+    expect([img.width, img.height]).toEqual([1500, 937]);
+    expect(readDimensions(out, 'webp')).toEqual({ width: 1500, height: 937 });
+  });
+});
+
+describe('estimateJpegQuality (as ImageMagick identify)', () => {
+  it('reads back the quality of libjpeg\'s standard tables, colour and greyscale', async () => {
+    const { default: sharp } = await import('sharp');
+    const { estimateJpegQuality } = await import('../src/codecs/jpeg.js');
+    const raw = Buffer.alloc(64 * 64 * 3, 90);
+    for (const q of [5, 10, 30, 49, 50, 51, 75, 90, 98]) {
+      const colour = new Uint8Array(await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).jpeg({ quality: q }).toBuffer());
+      expect(estimateJpegQuality(colour)).toBe(q);
+      const grey = new Uint8Array(await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).greyscale().jpeg({ quality: q }).toBuffer());
+      expect(estimateJpegQuality(grey)).toBe(q);
+    }
+    expect(estimateJpegQuality(new TextEncoder().encode('not a jpeg'))).toBeNull();
   });
 });

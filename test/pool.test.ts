@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
-import { CompressPool, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { CompressPool, MemoryBudget, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { planImage } from '../src/codecs/plan.js';
+import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
 
 const decode = independentDecode;
@@ -117,7 +119,7 @@ describe('CompressPool on the corpus', () => {
   ] as const)('%s comes back as a smaller, decodable %s of the same size', async (name, format, width, height) => {
     const src = fixture(name);
     const r = await pool.compress(src);
-    expect(r).toMatchObject({ format, width, height, bytesIn: src.length, bytesOut: r.bytes.length, keptSource: false });
+    expect(r).toMatchObject({ format, width, height, bytesIn: src.length, bytesOut: r.bytes.length, outcome: 'compressed' });
     expect(detectFormat(r.bytes)).toBe(format);
     expect(r.bytes.length).toBeLessThan(src.length);
     const img = await decode(r.bytes);
@@ -285,7 +287,7 @@ describe('a hostile image cannot hold a thread', () => {
   async function manyScansJpeg(scans: number): Promise<Uint8Array> {
     const { default: sharp } = await import('sharp');
     const base = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: { r: 128, g: 128, b: 128 } } })
-      .greyscale().jpeg({ progressive: true, quality: 50 }).toBuffer();
+      .greyscale().jpeg({ progressive: true, quality: 90 }).toBuffer(); // above the quality asked: no pass-through
     // DC refinement scans of component 1, with no entropy data
     const scan = Buffer.from([0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x00, 0x10]);
     return new Uint8Array(Buffer.concat([base.subarray(0, base.length - 2), ...Array<Buffer>(scans).fill(scan), Buffer.from([0xff, 0xd9])]));
@@ -306,4 +308,134 @@ describe('a hostile image cannot hold a thread', () => {
       await single.close();
     }
   }, 30_000);
+});
+
+/** A photo-like JPEG (gradients + noise) of the given size, made with sharp. */
+async function photoJpeg(width: number, height: number, quality = 90): Promise<Uint8Array> {
+  const { default: sharp } = await import('sharp');
+  const raw = Buffer.alloc(width * height * 3);
+  let seed = 3;
+  for (let i = 0, p = 0; p < width * height; p++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const n = (seed >>> 27) - 16;
+    const x = p % width;
+    const y = (p / width) | 0;
+    raw[i++] = (x * 255) / width + n;
+    raw[i++] = (y * 255) / height + n;
+    raw[i++] = 128 + n;
+  }
+  return new Uint8Array(await sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer());
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('memory budget (MemoryBudget, FIFO weighted semaphore)', () => {
+  it('admits what fits, keeps order, lets small work run beside a giant and never lets anything overtake a waiting giant', async () => {
+    const budget = new MemoryBudget(100);
+    const order: string[] = [];
+    const take = (name: string, bytes: number) => budget.acquire(bytes).then(() => order.push(name));
+    const a = take('giantA', 70);
+    const s1 = take('small1', 20); // fits beside A
+    const b = take('giantB', 70); // must wait for A
+    const s2 = take('small2', 5); // fits, but B is first in line: FIFO, no overtaking
+    await tick();
+    expect(order).toEqual(['giantA', 'small1']);
+    expect([budget.inUse, budget.waiting]).toEqual([90, 2]);
+    budget.release(20); // small1 done: B still does not fit beside A
+    await tick();
+    expect(order).toEqual(['giantA', 'small1']);
+    budget.release(70); // A done: B, then small2 beside it
+    await Promise.all([a, s1, b, s2]);
+    expect(order).toEqual(['giantA', 'small1', 'giantB', 'small2']);
+    expect(budget.inUse).toBe(75);
+  });
+
+  it('an aborted waiter leaves the line and the next one gets its turn', async () => {
+    const budget = new MemoryBudget(100);
+    await budget.acquire(60);
+    const ctl = new AbortController();
+    const big = budget.acquire(80, ctl.signal);
+    const small = budget.acquire(30);
+    ctl.abort(new Error('gone'));
+    await expect(big).rejects.toThrow('gone');
+    await small; // no longer behind the giant
+    expect([budget.inUse, budget.waiting]).toEqual([90, 0]);
+    await expect(budget.acquire(101)).rejects.toThrow(/larger than the whole budget/);
+  });
+});
+
+describe('memory budget in the pool', () => {
+  it('refuses an image that alone needs more than MAX_DECODE_MEMORY_MB before decoding it', async () => {
+    const log = join(dir, 'budget-runs.log');
+    const small = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: 256, codecRunLog: log });
+    try {
+      await expect(small.compress(pngDeclaring(8000, 6000))).rejects.toThrow(/image refused: 8000x6000 needs about \d+ MB to process, more than MAX_DECODE_MEMORY_MB=256/);
+      expect(() => readFileSync(log)).toThrow(); // no codec ran: the run log was never written
+      const r = await small.compress(fixture('rocket-small.jpg'));
+      expect((await decode(r.bytes)).width).toBe(640);
+      expect(small.stats()).toMatchObject({ failed: 1, completed: 1, memoryInUse: 0, memoryWaiting: 0 });
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('two images that do not fit together run one after the other while a small one runs beside the first', async () => {
+    const big = await photoJpeg(2000, 1500);
+    const cost = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000).memoryBytes;
+    const smallCost = planImage(fixture('rocket-small.jpg'), DEFAULT_OUTPUT_OPTIONS, 50_000_000).memoryBytes;
+    // room for one big image and one small one, never for two big ones
+    const budgetMb = Math.ceil((cost + smallCost) / 2 ** 20) + 1;
+    expect(2 * cost).toBeGreaterThan(budgetMb * 2 ** 20);
+    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb });
+    try {
+      const first = two.compress(big);
+      const small = two.compress(fixture('rocket-small.jpg'));
+      const second = two.compress(big);
+      await tick();
+      await tick();
+      const s = two.stats();
+      expect(s.memoryInUse).toBe(cost + smallCost); // the first big one and the small one admitted
+      expect(s.memoryWaiting).toBe(1); // the second big one waits for room
+      const outs = await Promise.all([first, small, second]);
+      for (const o of outs) expect((await decode(o.bytes)).width).toBe(o.width);
+      expect(outs.map((o) => [o.width, o.height])).toEqual([[2000, 1500], [640, 427], [2000, 1500]]);
+      expect(two.stats()).toMatchObject({ memoryInUse: 0, memoryWaiting: 0, completed: 3 });
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('drops the codec instances a large image grew, so the next image gets fresh ones', async () => {
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    try {
+      await single.compress(fixture('rocket-small.jpg'));
+      await single.compress(fixture('rocket-small.jpg'));
+      const before = await single.threadStats();
+      // small images reuse the instances: one made each
+      expect(before.made).toMatchObject({ 'jpeg-dec': 1, 'jpeg-enc': 1 });
+      expect(before.live['jpeg-dec']).toBeGreaterThan(0);
+      const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
+      const r = await single.compress(big);
+      expect((await decode(r.bytes)).width).toBe(3000);
+      const after = await single.threadStats();
+      expect(after.threadId).toBe(before.threadId);
+      expect(after.live['jpeg-enc']).toBeUndefined(); // dropped
+      for (const bytes of Object.values(after.live)) expect(bytes).toBeLessThanOrEqual(32 * 2 ** 20); // what is kept is small
+      await single.compress(fixture('rocket-small.jpg'));
+      const again = await single.threadStats();
+      expect(again.made['jpeg-enc']).toBe(2); // instantiated afresh
+      expect(again.live['jpeg-enc']).toBeLessThanOrEqual(32 * 2 ** 20);
+    } finally {
+      await single.close();
+    }
+  });
+});
+
+describe('MAX_DECODE_MEMORY_MB', () => {
+  it('defaults to 1024 and is validated like every setting', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).MAX_DECODE_MEMORY_MB).toBe(1024);
+    expect(loadConfig({ MAX_DECODE_MEMORY_MB: '768' }).MAX_DECODE_MEMORY_MB).toBe(768);
+    for (const bad of ['lots', '0', '12.5', '-1']) expect(() => loadConfig({ MAX_DECODE_MEMORY_MB: bad })).toThrow(/MAX_DECODE_MEMORY_MB/);
+  });
 });

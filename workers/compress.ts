@@ -1,19 +1,27 @@
 // Piscina worker entry: one image in, its compressed form out. Runs only inside pool threads.
 //
-// Steps: format by magic bytes -> declared size from the header (refused above maxPixels before
-// any decoding) -> decode -> EXIF orientation applied to the pixels -> encode with no metadata ->
-// "never worse than the input" (below).
+// Steps, following the plan made from the header (src/codecs/plan.ts: format by magic bytes,
+// declared size refused above maxPixels, output format and size): JPEG pass-through when the
+// source is already at or below the quality asked -> decode -> EXIF orientation applied to the
+// pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
+// no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
+// Between steps, codec instances that grew past the keep limit are dropped (memory comes back).
 import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { readDimensions, stripMetadata, type ImageFormat } from '../src/codecs/sniff.js';
-import { applyOrientation, CodecError, codecFor, warmUp } from './codecs.js';
+import type { OutputOptions } from '../src/codecs/output-options.js';
+import { planImage } from '../src/codecs/plan.js';
+import { rowFor } from '../src/codecs/table.js';
+import type { ImageFormat } from '../src/codecs/table.js';
+import type { Raster } from '../src/codecs/types.js';
+import { applyOrientation, CodecError, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
+import { collectGarbage, setKeepLimit, type InstanceStats } from './codecs/wasm.js';
 
 export interface CompressTask {
   bytes: Uint8Array;
+  options: OutputOptions;
   maxPixels: number;
-  jpegQuality: number;
   /** Set by this thread when it starts the task: ms after submittedAt, plus one (the pool's time limit). */
   started?: Int32Array;
   submittedAt?: number;
@@ -23,6 +31,25 @@ export interface WarmUpTask {
   warmUp: true;
 }
 
+/** Asks the thread that runs it for its codec instance counts (tests, diagnostics). */
+export interface StatsTask {
+  stats: true;
+}
+
+export interface ThreadStats extends InstanceStats {
+  threadId: number;
+  /** this thread's V8 heap and the ArrayBuffers (pixels) it holds, bytes */
+  heapUsed: number;
+  arrayBuffers: number;
+}
+
+/**
+ * - compressed: decoded and encoded (a format or size change, or a smaller re-encode);
+ * - passed_through: a JPEG already at or below the quality asked, kept as it is, metadata stripped;
+ * - original_kept: the re-encode was not smaller, so the source (metadata stripped) is the output.
+ */
+export type CompressOutcome = 'compressed' | 'passed_through' | 'original_kept';
+
 export interface CompressOutput {
   bytes: Uint8Array;
   format: ImageFormat;
@@ -30,17 +57,19 @@ export interface CompressOutput {
   height: number;
   bytesIn: number;
   bytesOut: number;
-  /** true when the output is the source's own coded image (possibly with metadata stripped) */
-  keptSource: boolean;
+  outcome: CompressOutcome;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */
 export interface CompressWorkerData {
-  /** When set, every codec run appends one line to this file (see CompressPool). */
+  /** When set, every image that enters the codecs appends one line to this file (see CompressPool). */
   codecRunLog?: string;
+  /** A codec instance whose WASM memory grew past this many bytes is dropped after its step (default 32 MiB). */
+  keepInstanceBytes?: number;
 }
 
 const config = (workerData ?? {}) as CompressWorkerData;
+if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
 
 // Codec threads give way to the event-loop thread (HTTP, store, downloads) when both want a
 // core, so status calls stay fast while the pool is saturated. On Linux the nice value is per
@@ -70,58 +99,103 @@ function logCodecRun(format: ImageFormat, bytesIn: number): void {
   appendFileSync(config.codecRunLog, `${process.pid} ${threadId} ${format} ${bytesIn}\n`);
 }
 
-export default async function compress(task: CompressTask | WarmUpTask): Promise<unknown> {
+/** JPEG has no alpha: composite on white, in place (the raster is this thread's own copy). */
+function flattenOnWhite(image: Raster): void {
+  const d = image.data;
+  for (let i = 3; i < d.length; i += 4) {
+    const a = d[i]!;
+    if (a === 255) continue;
+    const w = 255 * (255 - a);
+    d[i - 3] = (d[i - 3]! * a + w + 127) / 255;
+    d[i - 2] = (d[i - 2]! * a + w + 127) / 255;
+    d[i - 1] = (d[i - 1]! * a + w + 127) / 255;
+    d[i] = 255;
+  }
+}
+
+const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
+
+/** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
+const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
+const LARGE_PIXELS = 4_000_000;
+const largeDeclared = (bytes: Uint8Array) => {
+  const d = rowFor(bytes)?.dimensions(bytes);
+  return !!d && d.width * d.height > LARGE_PIXELS;
+};
+
+async function compressImage(task: CompressTask): Promise<CompressOutput> {
+  const { bytes, options, maxPixels } = task;
+  const plan = planImage(bytes, options, maxPixels);
+  const { source, target, orientation, output } = plan;
+  const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
+    bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+  });
+  // The output keeps the input's format and size: only then may the source itself be the output.
+  const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
+  logCodecRun(source.format, bytes.length);
+
+  // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
+  // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
+  if (sameShape && orientation === 1 && source.sourceQuality) {
+    const q = source.sourceQuality(bytes);
+    const stripped = q !== null && q <= options.quality ? source.stripMetadata(bytes) : null;
+    if (stripped) return result(stripped, 'passed_through');
+  }
+
+  let image = await (await source.codec()).decode(bytes);
+  if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
+    throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
+  }
+  releaseGrown();
+  image = applyOrientation(image, orientation);
+  if (image.width !== output.width || image.height !== output.height) {
+    image = await resize(image, output.width, output.height);
+    releaseGrown();
+  }
+  if (target.format === 'jpeg') flattenOnWhite(image);
+  let encoded = await (await target.codec()).encode(image, { quality: options.quality });
+  releaseGrown();
+
+  // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
+  // ICC profile describes the output pixels too and goes with them.
+  const icc = await source.readIcc(bytes);
+  if (icc && target.embedIcc) encoded = await target.embedIcc(encoded, icc);
+
+  // Never worse than the input. When the output keeps the input's format and size and the
+  // re-encode is not smaller than the source, the source's own coded image is returned instead,
+  // with its metadata (EXIF/GPS, XMP, text, comments) stripped from the container — stripping
+  // only removes bytes, so "stripped only if that makes it smaller" holds by construction. Two
+  // exceptions keep the re-encode even when larger:
+  // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
+  //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
+  // - the container cannot be walked safely to strip it.
+  // A requested format or size change is honoured even when the result is bigger.
+  if (sameShape && encoded.length >= bytes.length && orientation === 1) {
+    const stripped = source.stripMetadata(bytes);
+    if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
+  }
+  return result(encoded, 'compressed');
+}
+
+export default async function compress(task: CompressTask | WarmUpTask | StatsTask): Promise<unknown> {
   if ('warmUp' in task) {
     await warmUp();
     return { ok: true };
   }
-  const { bytes, maxPixels, jpegQuality } = task;
+  if ('stats' in task) {
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    return { threadId, ...instanceStats(), heapUsed, arrayBuffers } satisfies ThreadStats;
+  }
   if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
-  const row = codecFor(bytes);
-  if (!row) throw new CodecError('unsupported image format');
-
-  const declared = readDimensions(bytes, row.format);
-  if (!declared) throw new CodecError(`${row.format.toUpperCase()} decode failed: unreadable header`);
-  const pixels = declared.width * declared.height;
-  if (pixels > maxPixels) {
-    throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
+  const large = task.bytes.length > LARGE_INPUT_BYTES || largeDeclared(task.bytes);
+  let out: CompressOutput;
+  try {
+    out = await compressImage(task);
+  } finally {
+    // The decoded pixels of a large image (hundreds of MB of ArrayBuffer) are garbage once
+    // compressImage has returned, but nothing would collect them: between tasks Piscina parks
+    // this thread in Atomics.wait, so no timer or idle-time GC runs. Collect now, before replying.
+    if (large) collectGarbage();
   }
-
-  logCodecRun(row.format, bytes.length);
-  const decoded = await row.decode(bytes);
-  if (decoded.width !== declared.width || decoded.height !== declared.height) {
-    throw new CodecError(`${row.format.toUpperCase()} decode failed: size differs from the header`);
-  }
-  const orientation = row.orientation(bytes);
-  const upright = applyOrientation(decoded, orientation);
-  const encoded = await row.encode(upright, { quality: jpegQuality });
-
-  // Never worse than the input. When the re-encode is not smaller than the source, the source's
-  // own coded image is returned instead, with its metadata (EXIF/GPS, XMP, text, comments)
-  // stripped from the container — stripping only removes bytes, so "stripped only if that makes
-  // it smaller" holds by construction. Two exceptions keep the re-encode even when larger:
-  // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
-  //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
-  // - the container cannot be walked safely to strip it.
-  let out: Uint8Array = encoded;
-  let keptSource = false;
-  if (encoded.length >= bytes.length && orientation === 1) {
-    const stripped = stripMetadata(bytes, row.format);
-    if (stripped && stripped.length < encoded.length) {
-      out = stripped.byteLength === stripped.buffer.byteLength ? stripped : stripped.slice();
-      keptSource = true;
-    }
-  }
-
-  const result: CompressOutput = {
-    bytes: out,
-    format: row.format,
-    width: upright.width,
-    height: upright.height,
-    bytesIn: bytes.length,
-    bytesOut: out.length,
-    keptSource,
-  };
-  return move(new Transferred(result));
+  return move(new Transferred(out));
 }
-

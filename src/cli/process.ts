@@ -130,7 +130,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     await storage.check();
     const state: ProgressState = { total: request.total, done: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
     const failures: { url: string; error: string }[] = [];
-    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY });
+    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
     runner = new PipelineRunner({
       config, store, storage, pool, log,
       idlePollMs: 100,

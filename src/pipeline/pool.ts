@@ -1,13 +1,26 @@
 // The compress stage: a Piscina worker-thread pool running the WASM codecs (workers/compress.ts),
-// with a bounded queue in front of it so producers (downloads) wait when the pool is saturated.
-// The HTTP event loop never runs a codec.
+// with a bounded queue in front of it so producers (downloads) wait when the pool is saturated,
+// and one memory budget: every image's peak memory is known from its header before it is decoded
+// (src/codecs/plan.ts), and images start only while their sum fits (a FIFO weighted semaphore), so
+// two giants never decode at once while small images keep flowing beside one. The HTTP event loop
+// never runs a codec.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import type { CompressOutput, CompressTask, CompressWorkerData } from '../../workers/compress.js';
+import { DEFAULT_OUTPUT_OPTIONS, validateOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { planImage } from '../codecs/plan.js';
+import type { CompressOutput, CompressTask, CompressWorkerData, ThreadStats } from '../../workers/compress.js';
 
+export type { CompressOutcome } from '../../workers/compress.js';
 export type CompressResult = CompressOutput;
+
+/** Per-image output options (each defaults as OutputOptions says, quality to the pool's jpegQuality) and an abort signal. */
+export interface CompressOptions extends Partial<OutputOptions> {
+  signal?: AbortSignal;
+  /** Runs once the image is admitted (slot and memory held), before a thread takes it. */
+  onAdmitted?: () => Promise<void>;
+}
 
 export interface CompressPoolOptions {
   /** worker threads (WORKER_THREADS) */
@@ -16,14 +29,25 @@ export interface CompressPoolOptions {
   maxQueue?: number;
   /** MAX_IMAGE_PIXELS: images whose header declares more are refused before decoding */
   maxPixels: number;
-  /** JPEG_QUALITY */
+  /** JPEG_QUALITY: the default quality of every lossy output */
   jpegQuality: number;
   /**
-   * Optional path of a file to which every codec run (one image entering a decoder) appends one
-   * line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
+   * Optional path of a file to which every codec run (one image that passed the header checks,
+   * taken into the codecs) appends one line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
    * across threads and processes (e.g. two servers sharing one store); off when unset.
    */
   codecRunLog?: string;
+  /**
+   * MAX_DECODE_MEMORY_MB: the memory all images being compressed may hold together (decoded
+   * pixels, codec working memory, resize buffers, the target encoder). An image that alone needs
+   * more is refused before decoding. Default DEFAULT_DECODE_MEMORY_MB.
+   */
+  maxDecodeMemoryMb?: number;
+  /**
+   * A codec instance whose WASM memory grew past this (a large image went through it) is dropped
+   * after the step, so its memory goes back to the system. Default 32 MiB (workers/codecs/wasm.ts).
+   */
+  keepInstanceBytes?: number;
   /** Override the worker module (absolute path); by default it is found next to this file. */
   workerFile?: string;
   /** Told how long each image spent in this stage, waiting for a thread included (metrics). */
@@ -37,6 +61,9 @@ export interface CompressPoolOptions {
 }
 
 export const DEFAULT_TASK_TIMEOUT_MS = 120_000;
+/** See MAX_DECODE_MEMORY_MB in README.md: fits one 50-megapixel JPEG, and 2 threads in ~1.2 GB. */
+export const DEFAULT_DECODE_MEMORY_MB = 1024;
+const MB = 1024 * 1024;
 
 export interface CompressTiming {
   /** Output format; null when compression failed. */
@@ -57,6 +84,70 @@ export interface PoolStats {
   completed: number;
   /** tasks that finished with an error (bad image, codec error, abort) */
   failed: number;
+  /** bytes of the memory budget held by admitted images, and the budget */
+  memoryInUse: number;
+  memoryBudget: number;
+  /** images waiting for room in the memory budget */
+  memoryWaiting: number;
+}
+
+export type { ThreadStats };
+
+/**
+ * A FIFO weighted semaphore over bytes. An acquire is granted when it is first in line and fits
+ * beside what is held: nothing overtakes a waiting giant (so it cannot starve), and while one giant
+ * runs, images that fit beside it keep starting.
+ */
+export class MemoryBudget {
+  private held = 0;
+  private readonly queue: { bytes: number; grant(): void }[] = [];
+  constructor(readonly capacity: number) {}
+
+  get inUse(): number {
+    return this.held;
+  }
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (bytes > this.capacity) return Promise.reject(new Error('larger than the whole budget'));
+    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    if (this.queue.length === 0 && this.held + bytes <= this.capacity) {
+      this.held += bytes;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const entry = {
+        bytes,
+        grant: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      const onAbort = () => {
+        const i = this.queue.indexOf(entry);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(signal?.reason ?? new Error('aborted'));
+        this.drain(); // the next in line may fit now
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(entry);
+    });
+  }
+
+  release(bytes: number): void {
+    this.held -= bytes;
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && this.held + this.queue[0]!.bytes <= this.capacity) {
+      const next = this.queue.shift()!;
+      this.held += next.bytes;
+      next.grant();
+    }
+  }
 }
 
 interface Waiter {
@@ -94,12 +185,19 @@ export class CompressPool {
   private failed = 0;
   private closed = false;
   private warm: Promise<void> | undefined;
+  private readonly memory: MemoryBudget;
+  private readonly budgetMb: number;
 
   constructor(private readonly options: CompressPoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error('CompressPool: threads must be a positive integer');
     this.threads = options.threads;
     this.capacity = options.threads + Math.max(0, options.maxQueue ?? options.threads * 2);
-    const workerData: CompressWorkerData = { codecRunLog: options.codecRunLog };
+    this.budgetMb = options.maxDecodeMemoryMb ?? DEFAULT_DECODE_MEMORY_MB;
+    this.memory = new MemoryBudget(this.budgetMb * MB);
+    const workerData: CompressWorkerData = {
+      ...(options.codecRunLog ? { codecRunLog: options.codecRunLog } : {}),
+      ...(options.keepInstanceBytes !== undefined ? { keepInstanceBytes: options.keepInstanceBytes } : {}),
+    };
     this.piscina = new Piscina({
       filename: pathToFileURL(options.workerFile ?? resolveWorkerFile()).href,
       minThreads: options.threads,
@@ -123,18 +221,46 @@ export class CompressPool {
   /**
    * Compresses one image in a worker thread. The bytes are copied into the task (the caller's
    * buffer is left intact) and the output buffer is transferred back, not copied. Rejects with a
-   * short message for unsupported formats, too many pixels, undecodable input and codec errors.
+   * short message for invalid options, unsupported formats, too many pixels, an image that alone
+   * needs more than the memory budget, undecodable input and codec errors. Waits (abortably) for a
+   * slot in the bounded queue, then for room in the memory budget.
    */
   /**
-   * Compresses one image on a pool thread. `onAdmitted` runs once the image holds a slot and
-   * before it is handed to a thread (the runner records there that the image entered a codec).
+   * Compresses one image on a pool thread. `opts.onAdmitted` runs once the image holds a slot
+   * and its memory and before it is handed to a thread (the runner records there that the image
+   * entered a codec).
    */
-  async compress(bytes: Uint8Array, signal?: AbortSignal, onAdmitted?: () => Promise<void>): Promise<CompressResult> {
+  async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
+    const { signal, onAdmitted, ...asked } = opts instanceof AbortSignal ? { signal: opts, onAdmitted: undefined } : opts;
+    const valid = validateOutputOptions(asked, { ...DEFAULT_OUTPUT_OPTIONS, quality: this.options.jpegQuality });
+    if (!valid.ok) throw new Error(`invalid output options: ${valid.error}`);
+    const options = valid.options;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
+    if (this.closed) throw new Error('compress pool is closed');
+    let need: number;
+    try {
+      // the header alone: format, declared size (pixel limit), output size and the memory it takes
+      const plan = planImage(bytes, options, this.options.maxPixels);
+      need = plan.memoryBytes;
+      if (need > this.memory.capacity) {
+        const { width, height } = plan.declared;
+        throw new Error(`image refused: ${width}x${height} needs about ${Math.ceil(need / MB)} MB to process, more than MAX_DECODE_MEMORY_MB=${this.budgetMb}`);
+      }
+    } catch (err) {
+      this.failed++;
+      this.options.onTask?.({ format: null, ok: false, seconds: seconds() });
+      throw err;
+    }
     await this.acquire(signal);
     try {
-      await onAdmitted?.();
+      await this.memory.acquire(need, signal);
+      try {
+        await onAdmitted?.();
+      } catch (err) {
+        this.memory.release(need);
+        throw err;
+      }
     } catch (err) {
       this.release();
       throw err;
@@ -165,7 +291,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, maxPixels: this.options.maxPixels, jpegQuality: this.options.jpegQuality, started: startedAt, submittedAt };
+      const task: CompressTask = { bytes: own, options, maxPixels: this.options.maxPixels, started: startedAt, submittedAt };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;
@@ -183,19 +309,29 @@ export class CompressPool {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
+      this.memory.release(need);
       this.release();
     }
+  }
+
+  /** Codec instance counts of the thread that runs this (with one thread: the pool's). */
+  async threadStats(): Promise<ThreadStats> {
+    if (this.closed) throw new Error('compress pool is closed');
+    return (await this.piscina.run({ stats: true })) as ThreadStats;
   }
 
   stats(): PoolStats {
     const piscinaQueued = this.piscina.queueSize;
     return {
       threads: this.threads,
-      running: Math.max(0, this.inFlight - piscinaQueued),
-      queued: piscinaQueued + this.waiters.filter((w) => w.take).length,
+      running: Math.max(0, this.inFlight - piscinaQueued - this.memory.waiting),
+      queued: piscinaQueued + this.waiters.filter((w) => w.take).length + this.memory.waiting,
       utilization: this.piscina.utilization,
       completed: this.completed,
       failed: this.failed,
+      memoryInUse: this.memory.inUse,
+      memoryBudget: this.memory.capacity,
+      memoryWaiting: this.memory.waiting,
     };
   }
 

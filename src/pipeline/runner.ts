@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
-import { blobKey, type BlobStorage } from '../storage/types.js';
+import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import type { ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import type { CompressPool } from './pool.js';
 
@@ -166,12 +166,15 @@ export class PipelineRunner {
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.
-      const result = await pool.compress(source.bytes, signal, async () => {
-        if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
+      const result = await pool.compress(source.bytes, {
+        signal,
+        onAdmitted: async () => {
+          if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
+        },
       });
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
-      await storage.put(key, result.bytes, `image/${result.format}`);
-      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut, outcome: result.keptSource ? 'original_kept' : 'compressed' };
+      await storage.put(key, result.bytes, contentTypeOf(key));
+      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut, outcome: result.outcome };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }

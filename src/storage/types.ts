@@ -1,4 +1,7 @@
-// Where output images live. Keys are content addresses: sha256 of the bytes plus extension.
+// Where output images live. Keys are content addresses: sha256 of the bytes plus the extension
+// the codec table gives the format.
+import { CODECS, isImageFormat, ROWS, rowForExtension } from '../codecs/table.js';
+
 export interface StoredBlob {
   body: ReadableStream<Uint8Array>;
   size: number;
@@ -20,18 +23,14 @@ export interface BlobStorage {
   check(): Promise<void>;
 }
 
-const CONTENT_TYPES: Record<string, string> = { jpg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
-const EXTENSIONS: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
-
 /** Keys are 64 hex characters, a dot and a known extension: nothing else reaches a backend. */
-export const BLOB_KEY = /^[0-9a-f]{64}\.(jpg|png|webp)$/;
+export const BLOB_KEY = new RegExp(`^[0-9a-f]{64}\\.(${ROWS.map((r) => r.extension).join('|')})$`);
 
 export function blobKey(sha256Hex: string, format: string): string {
-  const ext = EXTENSIONS[format];
-  if (!ext) throw new Error(`no extension for format ${format}`);
-  return `${sha256Hex}.${ext}`;
+  if (!isImageFormat(format)) throw new Error(`no extension for format ${format}`);
+  return `${sha256Hex}.${CODECS[format].extension}`;
 }
 
 export function contentTypeOf(key: string): string {
-  return CONTENT_TYPES[key.slice(key.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
+  return rowForExtension(key.slice(key.lastIndexOf('.') + 1))?.mime ?? 'application/octet-stream';
 }

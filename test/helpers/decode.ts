@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import jpegDecode, { init as initJpegDecode } from '@jsquash/jpeg/decode.js';
 import pngDecode, { init as initPngDecode } from '@jsquash/png/decode.js';
 import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
+import avifDecode, { init as initAvifDecode } from '@jsquash/avif/decode.js';
 import { detectFormat } from '../../src/codecs/sniff.js';
 
 export const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../fixtures/${name}`, import.meta.url)));
@@ -32,10 +33,11 @@ function init(): Promise<void> {
     await (initJpegDecode as unknown as Init)(wasm('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'), quiet);
     await (initWebpDecode as unknown as Init)(wasm('@jsquash/webp/codec/dec/webp_dec.wasm'), quiet);
     await initPngDecode(wasm('@jsquash/png/codec/pkg/squoosh_png_bg.wasm'));
+    await (initAvifDecode as unknown as Init)(wasm('@jsquash/avif/codec/dec/avif_dec.wasm'), quiet);
   })());
 }
 
-/** Decodes JPEG, PNG or WebP bytes; throws for anything else. */
+/** Decodes JPEG, PNG, WebP or AVIF bytes; throws for anything else. */
 export async function independentDecode(bytes: Uint8Array, opts: { preserveOrientation?: boolean } = {}): Promise<Pixels> {
   await init();
   const format = detectFormat(bytes);
@@ -44,6 +46,7 @@ export async function independentDecode(bytes: Uint8Array, opts: { preserveOrien
     format === 'jpeg' ? await jpegDecode(buf, opts)
     : format === 'png' ? await pngDecode(buf)
     : format === 'webp' ? await webpDecode(buf)
+    : format === 'avif' ? await avifDecode(buf)
     : null;
   if (!img) throw new Error('not an image');
   return { data: img.data as Uint8ClampedArray, width: img.width, height: img.height };

@@ -1,0 +1,47 @@
+// Child process of the "large images" bench (bench/large-images.ts): a CompressPool at default
+// settings runs the JPEG files named on the command line, all submitted at once, while this
+// process samples its own resident set. Prints one JSON line: idle, peak and settled RSS.
+import { readFileSync } from 'node:fs';
+import { CompressPool } from '../src/pipeline/pool.js';
+import { sleep } from './stats.js';
+
+const MiB = 1024 * 1024;
+const [threadsArg, settleArg, ...files] = process.argv.slice(2);
+const threads = Number(threadsArg);
+const settleMs = Number(settleArg);
+
+function status(): { rss: number; hwm: number } {
+  const text = readFileSync('/proc/self/status', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+const pool = new CompressPool({ threads, maxPixels: 50_000_000, jpegQuality: 50 });
+await pool.ready();
+// warm every thread with a small image, as a running service would be
+await Promise.all(Array.from({ length: threads }, () => pool.compress(readFileSync(new URL('../../test/fixtures/rocket-small.jpg', import.meta.url)))));
+await sleep(2000);
+const idle = status().rss;
+
+let peak = idle;
+const sampler = setInterval(() => (peak = Math.max(peak, status().rss)), 50);
+const t0 = Date.now();
+let inputs: Uint8Array[] | null = files.map((f) => new Uint8Array(readFileSync(f)));
+const results = await Promise.allSettled(inputs.map((b) => pool.compress(b)));
+const seconds = (Date.now() - t0) / 1000;
+inputs = null;
+const outputs = results.map((r) => (r.status === 'fulfilled' ? { width: r.value.width, height: r.value.height, bytesIn: r.value.bytesIn, bytesOut: r.value.bytesOut, outcome: r.value.outcome } : { error: String(r.reason) }));
+const afterLast = status().rss;
+await sleep(settleMs);
+clearInterval(sampler);
+const settled = status().rss;
+const hwm = status().hwm;
+const stats = await pool.threadStats();
+const main = process.memoryUsage();
+await pool.close();
+console.log(JSON.stringify({
+  idleMB: idle / MiB, peakMB: Math.max(peak, hwm) / MiB, afterLastMB: afterLast / MiB, settledMB: settled / MiB, seconds, outputs,
+  liveInstancesMB: Object.fromEntries(Object.entries(stats.live).map(([k, v]) => [k, v / MiB])),
+  thread: { heapUsedMB: stats.heapUsed / MiB, arrayBuffersMB: stats.arrayBuffers / MiB },
+  main: { heapUsedMB: main.heapUsed / MiB, arrayBuffersMB: main.arrayBuffers / MiB, externalMB: main.external / MiB },
+}));

@@ -1,0 +1,53 @@
+// What compressing one image will do and cost, decided from its header alone, before any
+// decoding: the format (magic bytes), the declared size (refused above the pixel limit), the
+// orientation, the output format and size, and the memory the whole job holds at its peak. The
+// pool admits work against its memory budget with this; the worker follows the same plan.
+import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
+import { rowFor, CODECS, type CodecRow } from './table.js';
+import { CodecError, type Dimensions } from './types.js';
+
+export interface ImagePlan {
+  source: CodecRow;
+  target: CodecRow;
+  declared: Dimensions;
+  orientation: number;
+  /** the declared size after orientation */
+  upright: Dimensions;
+  output: Dimensions;
+  /** peak bytes the job holds, source bytes included */
+  memoryBytes: number;
+}
+
+/**
+ * The resizer's WASM memory holds its input, a linear-light float copy and the output (measured
+ * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
+ */
+export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+
+/** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
+export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
+  const source = rowFor(bytes);
+  if (!source) throw new CodecError('unsupported image format');
+  const declared = source.dimensions(bytes);
+  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
+  const pixels = declared.width * declared.height;
+  if (pixels > maxPixels) {
+    throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
+  }
+  const orientation = source.orientation(bytes);
+  const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
+  const output = fitInside(upright, options.maxWidth, options.maxHeight);
+  const target = CODECS[targetFormat(source.format, options.format)];
+  const outPixels = output.width * output.height;
+  const resized = outPixels !== pixels;
+  // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
+  // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
+  const steps = [
+    source.memory.decode(pixels),
+    orientation >= 2 ? 8 * pixels : 0,
+    resized ? 4 * pixels + resizeMemory(pixels, outPixels) + 4 * outPixels : 0,
+    4 * outPixels + target.memory.encode(outPixels),
+  ];
+  const memoryBytes = bytes.length + Math.max(...steps);
+  return { source, target, declared, orientation, upright, output, memoryBytes };
+}

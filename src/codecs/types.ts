@@ -1,0 +1,38 @@
+// Types shared by the codec table (main thread) and the codecs (pool threads).
+
+export interface Dimensions {
+  width: number;
+  height: number;
+}
+
+/** 8-bit RGBA pixels, row-major, no padding. */
+export interface Raster {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+/** A clean, short error for one image; the message is safe to show to API users. */
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+
+export interface EncodeOptions {
+  /** 1-100; lossy formats only (the PNG row keeps its palette rule) */
+  quality: number;
+}
+
+/** The WASM half of a row: loaded only inside pool threads. */
+export interface Codec {
+  decode(bytes: Uint8Array): Promise<Raster>;
+  encode(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
+  /** the encoder's default settings (what `encode` uses, quality aside) */
+  defaults: object;
+}
+
+/**
+ * Bytes a step holds at its peak for an image of this many pixels: the codec instance's WASM
+ * memory (which grows to fit the image) plus, for a decoder, the pixels copied out of it.
+ * Measured with bench/diag/codec-memory.ts.
+ */
+export type MemoryCost = (pixels: number) => number;

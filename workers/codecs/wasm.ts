@@ -1,0 +1,288 @@
+// Loading the codecs' WebAssembly inside a pool thread: each .wasm is compiled once per thread
+// from the bytes in node_modules (createRequire(...).resolve works on Node, Bun and Deno alike; no
+// fetch, no file URLs handed to the codecs) and instantiated lazily. Instances are counted and
+// their memories watched: WASM memory only grows, so an instance that grew past a limit (a large
+// image went through it) is dropped and the next call starts a fresh, small one.
+//
+// Console output from the codecs (libjpeg warnings, Rust panics) is captured per call and never
+// printed: it becomes part of an error message or is dropped.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { CodecError, type Raster } from '../../src/codecs/types.js';
+
+export { CodecError };
+
+const require = createRequire(import.meta.url);
+const compiled = new Map<string, WebAssembly.Module>();
+
+export function wasmModule(spec: string): WebAssembly.Module {
+  let m = compiled.get(spec);
+  if (!m) {
+    m = new WebAssembly.Module(readFileSync(require.resolve(spec)));
+    compiled.set(spec, m);
+  }
+  return m;
+}
+
+export const wasmBytes = (spec: string): Uint8Array => readFileSync(require.resolve(spec));
+
+// Some codec glue builds `new ImageData(...)`, which Node lacks.
+if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
+  (globalThis as Record<string, unknown>).ImageData = class ImageData {
+    constructor(
+      readonly data: Uint8ClampedArray,
+      readonly width: number,
+      readonly height: number,
+    ) {}
+  };
+}
+
+/** Lines the codecs printed during the current call (kept out of the service's logs). */
+export const codecOutput: string[] = [];
+const capture = (line: unknown) => {
+  if (codecOutput.length < 20) codecOutput.push(String(line));
+};
+
+/** Runs fn with console.* silenced (wasm-bindgen glue prints Rust panics with console.error). */
+function quietly<T>(fn: () => T): T {
+  const c = console as unknown as Record<string, unknown>;
+  const saved = { log: c.log, warn: c.warn, error: c.error, info: c.info, debug: c.debug };
+  c.log = c.warn = c.error = c.info = c.debug = capture;
+  try {
+    return fn();
+  } finally {
+    Object.assign(c, saved);
+  }
+}
+
+interface Made<T> {
+  module: T;
+  memory: WebAssembly.Memory | null;
+}
+
+const instances: Lazy<unknown>[] = [];
+
+/** One codec instance per thread, made on first use, dropped after a trap or once it grew too big. */
+export class Lazy<T> {
+  private value: Promise<T> | undefined;
+  private memory: WebAssembly.Memory | null = null;
+  /** how many times an instance was made in this thread */
+  made = 0;
+  constructor(
+    readonly name: string,
+    private readonly make: () => Promise<Made<T>>,
+  ) {
+    instances.push(this as Lazy<unknown>);
+  }
+  get(): Promise<T> {
+    this.value ??= this.make().then(
+      (m) => {
+        this.made++;
+        this.memory = m.memory;
+        return m.module;
+      },
+      (err: unknown) => {
+        this.value = undefined;
+        throw err;
+      },
+    );
+    return this.value;
+  }
+  get live(): boolean {
+    return this.value !== undefined;
+  }
+  /** bytes of WASM memory the live instance holds (0 when there is none) */
+  get memoryBytes(): number {
+    return this.value && this.memory ? this.memory.buffer.byteLength : 0;
+  }
+  /** Drops the instance (after an abort or trap its memory may be inconsistent; or it grew). */
+  reset(): void {
+    this.value = undefined;
+    this.memory = null;
+  }
+}
+
+export interface InstanceStats {
+  /** instances made per codec in this thread since it started */
+  made: Record<string, number>;
+  /** WASM memory bytes held by the live instances */
+  live: Record<string, number>;
+}
+
+export function instanceStats(): InstanceStats {
+  const made: Record<string, number> = {};
+  const live: Record<string, number> = {};
+  for (const l of instances) {
+    made[l.name] = l.made;
+    if (l.live) live[l.name] = l.memoryBytes;
+  }
+  return { made, live };
+}
+
+/**
+ * Instances start at 1-16 MiB and grow to fit their largest image; up to this size they are kept
+ * between images (instantiating again costs a few ms), beyond it dropped after the step. 32 MiB
+ * keeps them for the usual 1-2 MP product photos (MozJPEG's encoder holds 16 B/px).
+ */
+let keepLimit = 32 * 1024 * 1024;
+
+export function setKeepLimit(bytes: number): void {
+  keepLimit = bytes;
+}
+
+/**
+ * Drops every instance whose WASM memory is larger than limitBytes, then asks for a garbage
+ * collection so the memory goes back to the system now rather than at some later allocation.
+ * Returns the names dropped.
+ */
+export function releaseGrown(limitBytes = keepLimit): string[] {
+  const dropped: string[] = [];
+  for (const l of instances) {
+    if (l.memoryBytes > limitBytes) {
+      l.reset();
+      dropped.push(l.name);
+    }
+  }
+  if (dropped.length > 0) collectGarbage();
+  return dropped;
+}
+
+let gc: (() => void) | null | undefined;
+
+/** A full GC where the runtime offers one (Node: --expose-gc set at run time; Bun: Bun.gc). */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    gc = null;
+    const g = globalThis as { gc?: () => void; Bun?: { gc(sync: boolean): void } };
+    if (typeof g.gc === 'function') gc = g.gc;
+    else if (g.Bun) gc = () => g.Bun!.gc(true);
+    else {
+      try {
+        setFlagsFromString('--expose-gc');
+        const fn = runInNewContext('gc') as unknown;
+        if (typeof fn === 'function') gc = fn as () => void;
+      } catch {
+        // no way to force it here: the memory goes back at the next collection
+      }
+    }
+  }
+  gc?.();
+}
+
+type EmscriptenFactory<M> = (opts: Record<string, unknown>) => Promise<M>;
+
+/**
+ * The embind glue shipped with the @jsquash codecs copies every input buffer into WASM memory
+ * one byte at a time (std::string marshalling); for a 1.4-megapixel RGBA image that loop is
+ * about a sixth of a MozJPEG encode. The same glue with the loop replaced by one
+ * `HEAPU8.set` produces byte-identical output (bench/diag/embind-copy.ts). The copy is loaded
+ * from a data: URL; if the pattern is gone (a new codec release) or the runtime cannot import
+ * it, the shipped glue is used as it is.
+ */
+const EMBIND_BYTE_LOOP = 'for(var i=0;i<length;++i){HEAPU8[ptr+i]=value[i]}';
+/** Glue files that were loaded with the faster copy (tests check the patch still applies). */
+export const patchedGlue = new Set<string>();
+const glues = new Map<string, Promise<unknown>>();
+
+/** Imports glue JavaScript once per thread, with `patch` applied when its pattern is present. */
+function importGlue<G>(glue: string, pattern: string, replacement: string): Promise<G> {
+  let p = glues.get(glue) as Promise<G> | undefined;
+  if (!p) {
+    p = (async () => {
+      const path = require.resolve(glue);
+      const source = readFileSync(path, 'utf8');
+      if (source.includes(pattern)) {
+        try {
+          const url = `data:text/javascript;base64,${Buffer.from(source.replace(pattern, replacement)).toString('base64')}`;
+          const mod = (await import(url)) as G;
+          patchedGlue.add(glue);
+          return mod;
+        } catch {
+          // fall through to the shipped glue
+        }
+      }
+      return (await import(pathToFileURL(path).href)) as G;
+    })();
+    glues.set(glue, p);
+  }
+  return p;
+}
+
+function findMemory(...sources: unknown[]): WebAssembly.Memory | null {
+  for (const s of sources) {
+    if (!s || typeof s !== 'object') continue;
+    for (const v of Object.values(s as Record<string, unknown>)) {
+      if (v instanceof WebAssembly.Memory) return v;
+      if (v && typeof v === 'object' && !(v instanceof WebAssembly.Memory)) {
+        for (const w of Object.values(v as Record<string, unknown>)) if (w instanceof WebAssembly.Memory) return w;
+      }
+    }
+  }
+  return null;
+}
+
+/** An Emscripten (embind) codec: a fresh module from the factory, its memory found on the instance. */
+export async function emscripten<M>(glue: string, wasm: string): Promise<Made<M>> {
+  const { default: factory } = await importGlue<{ default: EmscriptenFactory<M> }>(glue, EMBIND_BYTE_LOOP, 'HEAPU8.set(value,ptr)');
+  const module = wasmModule(wasm);
+  let memory: WebAssembly.Memory | null = null;
+  const made = await factory({
+    noInitialRun: true,
+    // The wasm comes from instantiateWasm; this only keeps the glue from resolving a file URL
+    // against import.meta.url (a data: URL when patched).
+    locateFile: (file: string) => file,
+    print: capture,
+    printErr: capture,
+    instantiateWasm(imports: WebAssembly.Imports, done: (i: WebAssembly.Instance) => void) {
+      const instance = new WebAssembly.Instance(module, imports);
+      memory = findMemory(instance.exports, imports);
+      done(instance);
+      return instance.exports;
+    },
+  });
+  return { module: made, memory };
+}
+
+// wasm-bindgen glue keeps its one instance in module state and refuses a second initSync. The
+// guard is removed from the copy we load, so initSync swaps in a fresh instance and the old one
+// (with its grown memory) becomes garbage; objects of the old instance must not outlive a call.
+const INIT_GUARD = 'function initSync(module) {\n    if (wasm !== undefined) return wasm;';
+
+/** A wasm-bindgen codec: the glue module (one per thread) re-initialised with a new instance. */
+export async function wasmBindgen<M extends { initSync(m: unknown): unknown }>(glue: string, wasm: string, objectInit: boolean): Promise<Made<M>> {
+  const mod = await importGlue<M>(glue, INIT_GUARD, 'function initSync(module) {');
+  const module = wasmModule(wasm);
+  // (with the shipped glue, initSync hands back its first instance: correct, only not renewed)
+  const exports = quietly(() => mod.initSync(objectInit ? { module } : module));
+  return { module: mod, memory: findMemory(exports) };
+}
+
+/** Runs one synchronous codec call: output captured, failures turned into CodecError, and the
+ * instance dropped after anything thrown from inside WASM (abort, trap, exit). */
+export async function call<M, T>(lazy: Lazy<M>, what: string, fn: (m: M) => T): Promise<T> {
+  const m = await lazy.get();
+  codecOutput.length = 0;
+  try {
+    return quietly(() => fn(m));
+  } catch (err) {
+    if (err instanceof CodecError) throw err;
+    lazy.reset();
+    const detail = codecOutput.at(-1) ?? (err instanceof Error ? err.message : typeof err === 'string' ? err : '');
+    throw new CodecError(`${what} failed${detail ? `: ${detail.slice(0, 200)}` : ''}`);
+  }
+}
+
+export function checkRaster(img: Raster | null | undefined, what: string): Raster {
+  if (!img || !(img.width > 0) || !(img.height > 0) || img.data.length !== img.width * img.height * 4) {
+    throw new CodecError(`${what} failed: ${codecOutput.at(-1) ?? 'no image'}`);
+  }
+  return { data: img.data, width: img.width, height: img.height };
+}
+
+/** Outputs must own their whole buffer so they can be transferred, never a view into wasm memory. */
+export function ownBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? b : b.slice();
+}

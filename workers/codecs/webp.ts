@@ -1,0 +1,64 @@
+// libwebp decoder and encoder (@jsquash/webp).
+import type { Codec, Raster } from '../../src/codecs/types.js';
+import { call, checkRaster, CodecError, codecOutput, emscripten, Lazy, ownBytes, wasmBytes } from './wasm.js';
+
+/** WebP: lossy at quality 50, libwebp's defaults otherwise (method 4). */
+export const WEBP_OPTIONS = {
+  quality: 50,
+  target_size: 0,
+  target_PSNR: 0,
+  method: 4,
+  sns_strength: 50,
+  filter_strength: 60,
+  filter_sharpness: 0,
+  filter_type: 1,
+  partitions: 0,
+  segments: 4,
+  pass: 1,
+  show_compressed: 0,
+  preprocessing: 0,
+  autofilter: 0,
+  partition_limit: 0,
+  alpha_compression: 1,
+  alpha_filtering: 1,
+  alpha_quality: 100,
+  lossless: 0,
+  exact: 0,
+  image_hint: 0,
+  emulate_jpeg_size: 0,
+  thread_level: 0,
+  low_memory: 0,
+  near_lossless: 100,
+  use_delta_palette: 0,
+  use_sharp_yuv: 0,
+};
+
+interface WebpDec {
+  decode(data: Uint8Array): Raster | null;
+}
+interface WebpEnc {
+  encode(data: Uint8ClampedArray, width: number, height: number, opts: typeof WEBP_OPTIONS): Uint8Array | null;
+}
+
+const dec = new Lazy('webp-dec', () => emscripten<WebpDec>('@jsquash/webp/codec/dec/webp_dec.js', '@jsquash/webp/codec/dec/webp_dec.wasm'));
+const enc = new Lazy('webp-enc', () => {
+  // Pick the SIMD build when this runtime validates it (Node, Bun and Deno all do today).
+  const simd = WebAssembly.validate(wasmBytes('@jsquash/webp/codec/enc/webp_enc_simd.wasm') as Uint8Array<ArrayBuffer>);
+  const name = simd ? 'webp_enc_simd' : 'webp_enc';
+  return emscripten<WebpEnc>(`@jsquash/webp/codec/enc/${name}.js`, `@jsquash/webp/codec/enc/${name}.wasm`);
+});
+
+export const webp: Codec = {
+  async decode(bytes) {
+    return checkRaster(await call(dec, 'WebP decode', (m) => m.decode(bytes)), 'WebP decode');
+  },
+  async encode(img, { quality }) {
+    const opts = { ...WEBP_OPTIONS, quality };
+    const out = await call(enc, 'WebP encode', (m) => m.encode(img.data, img.width, img.height, opts));
+    if (!out) throw new CodecError(`WebP encode failed: ${codecOutput.at(-1) ?? 'no output'}`);
+    return ownBytes(out);
+  },
+  defaults: WEBP_OPTIONS,
+};
+
+export const instances = [dec, enc];
