@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): App {
   app.use('/api/v1/keys', bodyLimit({ maxSize: 4 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 4 KiB'); } }));
   app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 64 KiB'); } }));
   registerUploadRoutes(app, deps);
-  registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL, jpegQuality: deps.config.JPEG_QUALITY });
   registerRequestRoutes(app, { store: deps.store });
   registerRequestActionRoutes(app, { store: deps.store, actions: deps.actions ?? new RequestActions({ store: deps.store }) });
   registerWebhookRoutes(app, deps);

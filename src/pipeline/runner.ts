@@ -6,6 +6,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
+import type { OutputOptions } from '../codecs/output-options.js';
+import { compressOptionsOf } from '../ingest/request-options.js';
 import type { ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import type { CompressPool } from './pool.js';
 
@@ -29,6 +31,8 @@ export class PipelineRunner {
   readonly #limiter: HostLimiter;
   /** Items in flight, with the controller that cancels them if their lease is lost. */
   readonly #inFlight = new Map<string, AbortController>();
+  /** Output options of the requests being worked on (fixed at upload, so cached). */
+  readonly #options = new Map<string, OutputOptions>();
   /** When each in-flight item's lease runs out, as far as this runner knows (claim or last renewal). */
   readonly #leaseUntil = new Map<string, number>();
   /** Fetch + compress slots: downloads beyond this wait until the pool drains. */
@@ -167,6 +171,7 @@ export class PipelineRunner {
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
+        ...(await this.#optionsOf(item.requestId)),
         signal,
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
@@ -178,6 +183,17 @@ export class PipelineRunner {
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }
+  }
+
+  async #optionsOf(requestId: string): Promise<OutputOptions> {
+    let options = this.#options.get(requestId);
+    if (!options) {
+      const request = await this.#deps.store.getRequest(requestId);
+      options = compressOptionsOf(request?.options ?? null, this.#deps.config.JPEG_QUALITY);
+      if (this.#options.size >= 1_000) this.#options.clear(); // bounded; a miss costs one read
+      this.#options.set(requestId, options);
+    }
+    return options;
   }
 
   #renewEveryMs(): number {

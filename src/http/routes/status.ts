@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
+import { compressOptionsOf, toRequestOptions } from '../../ingest/request-options.js';
 import type { Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
@@ -25,6 +26,10 @@ const StatusSchema = z.object({
   progress: ProgressSchema,
   created_at: z.string(),
   updated_at: z.string(),
+  options: z.object({
+    quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
+    max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
+  }).openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
 }).openapi('RequestStatusResponse');
@@ -56,7 +61,7 @@ const csvRoute = createRoute({
   },
 });
 
-export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string }): void {
+export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string; jpegQuality: number }): void {
   const { store, publicBaseUrl } = deps;
   // Another tenant's request is "not found", not forbidden: its existence is not confirmed.
   const load = async (c: Context, id: string) => {
@@ -78,7 +83,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
       const products = await productViews(store, request.id, page.items, publicBaseUrl);
-      body = JSON.stringify({ ...requestView(request), products, next_cursor: page.nextCursor });
+      body = JSON.stringify({ ...requestView(request), options: toRequestOptions(compressOptionsOf(request.options, deps.jpegQuality)), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
     return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;

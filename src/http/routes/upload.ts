@@ -2,6 +2,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
+import { parseRequestOptions } from '../../ingest/request-options.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
@@ -31,6 +32,10 @@ const route = createRoute({
           schema: z.object({
             file: z.any().openapi({ type: 'string', format: 'binary', description: 'The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`' }),
             webhook_url: z.string().optional().openapi({ description: 'A one-off receiver for this request’s events' }),
+            quality: z.string().optional().openapi({ description: 'Output quality 1–100 for JPEG, WebP and AVIF (default JPEG_QUALITY, 50); PNG keeps its palette rule', example: '75' }),
+            format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']).optional().openapi({ description: 'Output format; `original` (the default) keeps each input’s format. Alpha going to JPEG is composited on white.' }),
+            max_width: z.string().optional().openapi({ description: 'Fit inside this width (1–16384 px), keeping the aspect ratio; never enlarges', example: '1600' }),
+            max_height: z.string().optional().openapi({ description: 'Fit inside this height (1–16384 px), keeping the aspect ratio; never enlarges' }),
           }),
         },
       },
@@ -61,7 +66,10 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
       await assertWithinQuota(deps.store, tenantId, {
         maxImagesInFlight: deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT, maxUploadsPerMinute: deps.config.MAX_UPLOADS_PER_MINUTE,
       });
-      const { request, replayed } = await ingestUpload(c.req.raw, deps, { tenantId, idempotencyKey: key });
+      const { request, replayed } = await ingestUpload(c.req.raw, deps, {
+        tenantId, idempotencyKey: key,
+        parseOptions: (fields) => ({ ...parseRequestOptions(fields, deps.config.JPEG_QUALITY) }),
+      });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({
         request_id: request.id,
