@@ -164,7 +164,9 @@ describe('pipeline across processes', () => {
   beforeAll(async () => {
     images = await startImageServer({ host: '127.0.0.9' });
     const jpeg = fixture('rocket-small.jpg');
-    for (let i = 0; i < 100; i++) images.serve(`/many/${i}.jpg`, jpeg, 'image/jpeg');
+    // Distinct bytes per URL (the photo plus bytes after its end-of-image marker): identical
+    // bytes would be made once and reused, and these tests count codec runs per image.
+    for (let i = 0; i < 100; i++) images.serve(`/many/${i}.jpg`, new Uint8Array([...jpeg, ...new Uint8Array(i + 1)]), 'image/jpeg');
   });
   afterAll(async () => {
     await images?.close();

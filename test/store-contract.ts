@@ -471,7 +471,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.revokeKey(key.id, 11)).toBe(false);
       expect(await store.findKey(key.hash)).toBeNull();
       expect((await store.listKeys()).map((k) => k.id)).not.toContain(key.id);
-      expect(await store.schemaVersion()).toBe(3);
+      expect(await store.schemaVersion()).toBe(4);
     });
 
     it('cancels an open request once, with its event, and never claims its waiting images', async () => {
@@ -568,6 +568,22 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.tryLock('retention', 'a', 1_000, 10_600)).toBe(true); // renewal
       expect(await store.tryLock('retention', 'b', 1_000, 11_700)).toBe(true);
       expect(await store.tryLock('other', 'a', 1_000, 11_700)).toBe(true);
+    });
+
+    it('keeps reusable outputs and URL validators per tenant and per settings', async () => {
+      const out = { outputKey: 'k.webp', format: 'webp', bytesOut: 9 };
+      expect(await store.getCachedOutput('t1', 'sha', 's1')).toBeNull();
+      await store.putCachedOutput('t1', 'sha', 's1', out, 1);
+      await store.putCachedOutput('t1', 'sha', 's1', out, 2); // again: replaces
+      expect(await store.getCachedOutput('t1', 'sha', 's1')).toEqual(out);
+      expect(await store.getCachedOutput('t2', 'sha', 's1')).toBeNull(); // another tenant's cache is not ours
+      expect(await store.getCachedOutput('t1', 'sha', 's2')).toBeNull(); // other settings
+      const v = { etag: '"abc"', lastModified: null, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 100, bytesOut: 40 };
+      await store.putValidators('t1', 'http://x/a.jpg', 's1', v, 1);
+      expect(await store.getValidators('t1', 'http://x/a.jpg', 's1')).toEqual(v);
+      expect(await store.getValidators('t2', 'http://x/a.jpg', 's1')).toBeNull();
+      await store.putValidators('t1', 'http://x/a.jpg', 's1', { ...v, etag: null, lastModified: 'Tue, 01 Dec 2026 00:00:00 GMT' }, 2);
+      expect(await store.getValidators('t1', 'http://x/a.jpg', 's1')).toMatchObject({ etag: null, lastModified: 'Tue, 01 Dec 2026 00:00:00 GMT' });
     });
 
     it('keeps everything across a restart', async () => {

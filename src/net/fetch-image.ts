@@ -14,6 +14,12 @@ export interface DownloadOptions extends GuardedRequestOptions {
   maxRedirects?: number;
 }
 
+/** What an earlier download of the URL answered (sent back as If-None-Match / If-Modified-Since). */
+export interface Validators {
+  etag: string | null;
+  lastModified: string | null;
+}
+
 export interface DownloadResult {
   /** The body; backed by its own ArrayBuffer (safe to transfer to a worker). */
   bytes: Uint8Array;
@@ -22,6 +28,15 @@ export interface DownloadResult {
   status: number;
   /** Content-Type header as sent (informational only: the format is decided by magic bytes). */
   contentType?: string;
+  /** Validators to ask with next time (ETag, Last-Modified), when the server sent them. */
+  etag: string | null;
+  lastModified: string | null;
+}
+
+/** The server said the image has not changed since the validators given (304). */
+export interface NotModified {
+  notModified: true;
+  finalUrl: string;
 }
 
 /**
@@ -30,6 +45,15 @@ export interface DownloadResult {
  * Resolves only for a 2xx final response; everything else rejects with a FetchError.
  */
 export async function downloadImage(url: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
+  return download(url, opts, null) as Promise<DownloadResult>;
+}
+
+/** downloadImage, asking the server whether the image changed since `validators` (304: NotModified, no body). */
+export async function downloadIfChanged(url: string, validators: Validators, opts: DownloadOptions = {}): Promise<DownloadResult | NotModified> {
+  return download(url, opts, validators);
+}
+
+async function download(url: string, opts: DownloadOptions, ifChanged: Validators | null): Promise<DownloadResult | NotModified> {
   const start = parseHttpUrl(url);
   const connection = connectionSettings(opts);
   const maxBytes = opts.maxBytes ?? DEFAULTS.maxBytes;
@@ -40,7 +64,7 @@ export async function downloadImage(url: string, opts: DownloadOptions = {}): Pr
       const res = await exchange(current, {
         ...connection,
         method: 'GET',
-        headers: { accept: 'image/*,*/*;q=0.8', 'user-agent': opts.userAgent ?? DEFAULTS.userAgent },
+        headers: { accept: 'image/*,*/*;q=0.8', 'user-agent': opts.userAgent ?? DEFAULTS.userAgent, ...conditionalHeaders(ifChanged) },
         maxBytes,
         wantBody: (s) => s >= 200 && s < 300,
         attempt,
@@ -49,11 +73,20 @@ export async function downloadImage(url: string, opts: DownloadOptions = {}): Pr
         current = nextHop(current, res, hops + 1, maxRedirects);
         continue;
       }
+      if (res.status === 304 && ifChanged) return { notModified: true as const, finalUrl: current.href };
       if (res.status < 200 || res.status >= 300 || !res.bytes) throw httpError(res.status, res.headers);
       const ct = headerString(res.headers['content-type']);
-      return { bytes: res.bytes, finalUrl: current.href, status: res.status, ...(ct ? { contentType: ct } : {}) };
+      return {
+        bytes: res.bytes, finalUrl: current.href, status: res.status, ...(ct ? { contentType: ct } : {}),
+        etag: headerString(res.headers.etag) ?? null, lastModified: headerString(res.headers['last-modified']) ?? null,
+      };
     }
   });
+}
+
+function conditionalHeaders(v: Validators | null): Record<string, string> {
+  if (!v) return {};
+  return { ...(v.etag ? { 'if-none-match': v.etag } : {}), ...(v.lastModified ? { 'if-modified-since': v.lastModified } : {}) };
 }
 
 function nextHop(current: URL, res: { status: number; headers: IncomingHttpHeaders }, hops: number, maxRedirects: number): URL {

@@ -10,7 +10,7 @@
 //   errors.ts                      FetchError
 export { preflightUrl, type ResolvedAddress, type Resolver } from './address-guard.js';
 export { FetchError, type FetchErrorKind } from './errors.js';
-export { downloadImage, type DownloadOptions, type DownloadResult } from './fetch-image.js';
+export { downloadIfChanged, downloadImage, type DownloadOptions, type DownloadResult, type NotModified, type Validators } from './fetch-image.js';
 export { HostLimiter, LimiterAbortedError, type LimiterOptions } from './host-limiter.js';
 export { DEFAULTS, type GuardedRequestOptions } from './options.js';
 export { postJson, type PostOptions, type PostResult } from './post-json.js';

@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
+import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import type { OutputOptions } from '../codecs/output-options.js';
 import { compressOptionsOf } from '../ingest/request-options.js';
@@ -25,14 +25,20 @@ export interface RunnerDeps {
   idlePollMs?: number;
 }
 
+interface RequestContext {
+  tenantId: string;
+  options: OutputOptions;
+  settings: string;
+}
+
 export class PipelineRunner {
   readonly owner = `runner-${randomUUID()}`;
   readonly #deps: RunnerDeps;
   readonly #limiter: HostLimiter;
   /** Items in flight, with the controller that cancels them if their lease is lost. */
   readonly #inFlight = new Map<string, AbortController>();
-  /** Output options of the requests being worked on (fixed at upload, so cached). */
-  readonly #options = new Map<string, OutputOptions>();
+  /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
+  readonly #requests = new Map<string, RequestContext>();
   /** When each in-flight item's lease runs out, as far as this runner knows (claim or last renewal). */
   readonly #leaseUntil = new Map<string, number>();
   /** Fetch + compress slots: downloads beyond this wait until the pool drains. */
@@ -155,23 +161,44 @@ export class PipelineRunner {
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
     if (givenUp) return { ok: false, error: givenUp };
     try {
-      // The limiter's slots are taken inside the transport, per address actually connected to.
-      const source = await downloadImage(item.url, {
+      const { tenantId, options, settings } = await this.#requestOf(item.requestId);
+      const fetchOptions = {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
         timeoutMs: config.FETCH_TIMEOUT_MS,
         retries: config.FETCH_RETRIES,
         retryBaseMs: config.FETCH_RETRY_BASE_MS,
         maxBytes: config.MAX_IMAGE_BYTES,
+        // The limiter's slots are taken inside the transport, per address actually connected to.
         limiter: this.#limiter,
         log: this.#deps.log,
         signal,
-      });
+      };
+      // A URL this tenant fetched before with these settings: ask whether it changed, and reuse
+      // the earlier output on a 304 (the body is not downloaded again).
+      const known = await store.getValidators(tenantId, item.url, settings);
+      const usable = known && (await storage.modifiedAt(known.outputKey)) !== null ? known : null;
+      const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
+      if ('notModified' in source) {
+        return { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused' };
+      }
+      const remember = async (o: { outputKey: string; format: string; bytesOut: number }) => {
+        if (source.etag || source.lastModified) {
+          await store.putValidators(tenantId, item.url, settings, { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length }, Date.now());
+        }
+      };
+      // The same bytes made into an output before, by this tenant with these settings: no decode, no encode.
+      const sha = createHash('sha256').update(source.bytes).digest('hex');
+      const cached = await store.getCachedOutput(tenantId, sha, settings);
+      if (cached && (await storage.modifiedAt(cached.outputKey)) !== null) {
+        await remember(cached);
+        return { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' };
+      }
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
-        ...(await this.#optionsOf(item.requestId)),
+        ...options,
         signal,
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
@@ -179,21 +206,29 @@ export class PipelineRunner {
       });
       const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, contentTypeOf(key));
-      return { ok: true, outputKey: key, format: result.format, bytesIn: result.bytesIn, bytesOut: result.bytesOut, outcome: result.outcome };
+      const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
+      await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
+      await remember(output);
+      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }
   }
 
-  async #optionsOf(requestId: string): Promise<OutputOptions> {
-    let options = this.#options.get(requestId);
-    if (!options) {
+
+  async #requestOf(requestId: string): Promise<RequestContext> {
+    let context = this.#requests.get(requestId);
+    if (!context) {
       const request = await this.#deps.store.getRequest(requestId);
-      options = compressOptionsOf(request?.options ?? null, this.#deps.config.JPEG_QUALITY);
-      if (this.#options.size >= 1_000) this.#options.clear(); // bounded; a miss costs one read
-      this.#options.set(requestId, options);
+      if (!request) throw new Error('request no longer exists');
+      const options = compressOptionsOf(request.options, this.#deps.config.JPEG_QUALITY);
+      // The encode settings the content cache and the URL validators are keyed on.
+      const settings = JSON.stringify([options.format, options.quality, options.maxWidth, options.maxHeight]);
+      context = { tenantId: request.tenantId, options, settings };
+      if (this.#requests.size >= 1_000) this.#requests.clear(); // bounded; a miss costs one read
+      this.#requests.set(requestId, context);
     }
-    return options;
+    return context;
   }
 
   #renewEveryMs(): number {

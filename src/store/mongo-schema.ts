@@ -45,6 +45,10 @@ export type DeliveryDoc = Doc<DeliveryRecord>;
 export type AttemptDoc = DeliveryAttempt;
 export type KeyDoc = Doc<ApiKeyRecord>;
 export type LockDoc = { _id: string; owner: string; until: number };
+/** _id: JSON [tenant, source sha256, settings] */
+export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; updatedAt: number };
+/** _id: JSON [tenant, url, settings] */
+export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
 type MetaDoc = { _id: string; version: number };
 
 export interface Collections {
@@ -58,6 +62,8 @@ export interface Collections {
   attempts: Collection<AttemptDoc>;
   keys: Collection<KeyDoc>;
   locks: Collection<LockDoc>;
+  contentCache: Collection<CacheDoc>;
+  validators: Collection<ValidatorsDoc>;
   meta: Collection<MetaDoc>;
 }
 
@@ -73,6 +79,8 @@ export function collections(db: Db): Collections {
     attempts: db.collection('delivery_attempts'),
     keys: db.collection('api_keys'),
     locks: db.collection('locks'),
+    contentCache: db.collection('content_cache'),
+    validators: db.collection('url_validators'),
     meta: db.collection('meta'),
   };
 }
@@ -170,6 +178,8 @@ const MIGRATIONS: Migration[] = [
   },
   // Indexes only (created below for every version): output references, retention, retries.
   { version: 3, description: 'output references (blob clean-up), retention and job locks', async up() {} },
+  // New collections, keyed by _id alone.
+  { version: 4, description: 'content cache and URL validators (re-imports that skip needless work)', async up() {} },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -129,6 +129,25 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'content cache and URL validators (re-imports that skip needless work)',
+    async up(db) {
+      await db.executeMultiple(`
+        CREATE TABLE content_cache (
+          tenant_id TEXT NOT NULL, source_sha256 TEXT NOT NULL, settings TEXT NOT NULL,
+          output_key TEXT NOT NULL, format TEXT NOT NULL, bytes_out INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+          PRIMARY KEY (tenant_id, source_sha256, settings)
+        ) WITHOUT ROWID;
+        CREATE TABLE url_validators (
+          tenant_id TEXT NOT NULL, url TEXT NOT NULL, settings TEXT NOT NULL,
+          etag TEXT, last_modified TEXT, output_key TEXT NOT NULL, format TEXT NOT NULL,
+          bytes_in INTEGER NOT NULL, bytes_out INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+          PRIMARY KEY (tenant_id, url, settings)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

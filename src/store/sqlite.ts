@@ -16,7 +16,7 @@ import { Mutex } from './mutex.js';
 import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-migrations.js';
 import type {
   ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
-  EventType, ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, Store, Subscription,
+  EventType, ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, ReusableOutput, Store, Subscription, UrlValidators,
 } from './types.js';
 
 /**
@@ -402,6 +402,43 @@ export class SqliteStore implements Store {
          WHERE locks.until < ? OR locks.owner = excluded.owner`,
         [name, owner, now + ttlMs, now]);
       return res.rowsAffected > 0;
+    });
+  }
+
+  // ---- skipping needless work -----------------------------------------------------------
+
+  async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
+    const res = await run(this.#db,
+      'SELECT output_key, format, bytes_out FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      [tenantId, sourceSha256, settings]);
+    const r = res.rows[0];
+    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out) } : null;
+  }
+
+  async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
+    await this.#write(async (tx) => {
+      await run(tx,
+        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, now]);
+    });
+  }
+
+  async getValidators(tenantId: string, url: string, settings: string): Promise<UrlValidators | null> {
+    const res = await run(this.#db, 'SELECT * FROM url_validators WHERE tenant_id = ? AND url = ? AND settings = ?', [tenantId, url, settings]);
+    const r = res.rows[0];
+    return r ? {
+      etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out),
+    } : null;
+  }
+
+  async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
+    await this.#write(async (tx) => {
+      await run(tx,
+        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, now]);
     });
   }
 

@@ -154,6 +154,21 @@ export interface ApiKeyRecord {
   revokedAt: number | null;
 }
 
+/** An output made before, to reuse instead of compressing again (per tenant, per encode settings). */
+export interface ReusableOutput {
+  outputKey: string;
+  format: string;
+  bytesOut: number;
+}
+
+/** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */
+export interface UrlValidators extends ReusableOutput {
+  etag: string | null;
+  lastModified: string | null;
+  /** Source bytes of that download. */
+  bytesIn: number;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque cursor for the next page, null at the end. */
@@ -271,6 +286,14 @@ export interface Store {
    * runner of a periodic job among many processes.
    */
   tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
+
+  // ---- skipping needless work ---------------------------------------------------------------
+  /** The output a tenant already made from these exact source bytes with these settings. */
+  getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null>;
+  putCachedOutput(tenantId: string, sourceSha256: string, settings: string, output: ReusableOutput, now: number): Promise<void>;
+  /** What a tenant's last download of this URL with these settings answered and produced. */
+  getValidators(tenantId: string, url: string, settings: string): Promise<UrlValidators | null>;
+  putValidators(tenantId: string, url: string, settings: string, validators: UrlValidators, now: number): Promise<void>;
 
   // ---- webhooks ---------------------------------------------------------------------------
   createSubscription(sub: Subscription): Promise<void>;
