@@ -135,6 +135,25 @@ describe('image-csv-processor process', () => {
     expect(run.stderr).not.toContain('\r');
   });
 
+  it('takes the output options: --format, --quality, --max-width, --max-height', async () => {
+    const input = join(dir, 'options.csv');
+    writeFileSync(input, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\nCat,${images.url('/chelsea.png')}\n`);
+    const run = await runCli(['process', 'options.csv', '--out', 'opt/out.csv', '--format', 'webp', '--quality', '60', '--max-width', '64'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    const files = readCsv(join(dir, 'opt/out.csv')).slice(1).map((r) => r[3]!);
+    expect(files.every((f) => f.endsWith('.webp'))).toBe(true);
+    for (const f of files) {
+      const img = await webpDecode(new Uint8Array(readFileSync(join(dir, 'opt', f))).buffer);
+      expect(img.width).toBe(64);
+    }
+    for (const [flag, value] of [['--quality', '0'], ['--format', 'gif'], ['--max-width', 'wide'], ['--max-height', '99999']]) {
+      const bad = await runCli(['process', 'options.csv', '--out', 'opt/bad.csv', flag!, value!], dir);
+      expect(bad.code, `${flag} ${value}`).toBe(2);
+      expect(bad.stderr).toContain(flag!);
+      expect(existsSync(join(dir, 'opt/bad.csv'))).toBe(false);
+    }
+  });
+
   it('exits 1 when an image fails, leaves its entry empty and says why', async () => {
     const input = join(dir, 'partial.csv');
     writeFileSync(input, [

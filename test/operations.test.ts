@@ -2,8 +2,10 @@
 // delete (outputs removed after BLOB_GRACE_SECONDS unless another request refers to them, even
 // one racing the deletion), the orphan sweep, retention by one runner, per-tenant quotas, and a
 // kill -9 in the middle of a delete.
+import { execFile } from 'node:child_process';
 import { readFileSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { OutputCleanup } from '../src/operations/output-cleanup.js';
@@ -11,7 +13,7 @@ import { RequestActions } from '../src/operations/request-actions.js';
 import { Retention } from '../src/operations/retention.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
-import { getJson, sleep, spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { getJson, ROOT, sleep, spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 
 const jpeg = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/rocket-small.jpg')));
 const png = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/chelsea.png')));
@@ -159,6 +161,29 @@ describe('operating requests over HTTP', () => {
     expect((await call(svc.base, 'GET', `/api/v1/status/${res.body.request_id}`)).status).toBe(404);
     expect((await getJson(`${svc.base}/api/v1/requests`)).body.requests).toEqual([]);
     cleanup.stop();
+  });
+});
+
+describe('requests from the CLI', () => {
+  it('cancels, retries and deletes on the server’s store', async () => {
+    const images = await startImageServer({ host: '127.0.0.21' });
+    images.serve('/a.jpg', jpeg, 'image/jpeg');
+    const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr }, tempDir());
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'requests', ...args], {
+      env: { ...process.env, DATA_DIR: svc.dataDir, MONGODB_URI: svc.config.MONGODB_URI ?? '', DATABASE_NAME: svc.config.DATABASE_NAME, LOG_LEVEL: 'silent' },
+    });
+    try {
+      const res = await upload(svc.base, `product_name,image_url\nA,${images.url('/a.jpg')}\n`);
+      await waitForStatus(svc.base, res.body.request_id);
+      await expect(cli('cancel', res.body.request_id)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/already finished/) });
+      await expect(cli('retry', res.body.request_id)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no failed images/) });
+      expect((await cli('delete', res.body.request_id)).stdout).toContain(`deleted ${res.body.request_id}`);
+      expect((await call(svc.base, 'GET', `/api/v1/status/${res.body.request_id}`)).status).toBe(404);
+      await expect(cli('delete', res.body.request_id)).rejects.toMatchObject({ code: 1 });
+    } finally {
+      await svc.stop();
+      await images.close();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ export const USAGE = `Usage:
   image-csv-processor keys create --name <name>    (prints the new key alone on its last line)
   image-csv-processor keys list
   image-csv-processor keys revoke <id>
+  image-csv-processor requests cancel|retry|delete <request id>
 
 Downloads and compresses every image of a products CSV (the same pipeline as the server, without
 a server) and writes the output CSV with an "Output Image Urls" column pointing at the files.
@@ -15,6 +16,10 @@ Options:
   -d, --out-dir <dir>     where the images go (default: <output name>-images next to the output CSV)
   -c, --concurrency <n>   downloads in flight at once (default: DOWNLOAD_CONCURRENCY, 16)
   -t, --threads <n>       compression threads (default: WORKER_THREADS, one per CPU)
+      --quality <1-100>   output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, 50)
+      --format <f>        original (default), jpeg, png, webp or avif
+      --max-width <px>    fit inside this width (1-16384), never enlarging
+      --max-height <px>   fit inside this height (1-16384), never enlarging
   -q, --quiet             no progress output, only the summary
   -h, --help              this text
   -v, --version           the version
@@ -22,7 +27,7 @@ Options:
 Environment: the server's settings apply where they make sense (FETCH_ALLOWLIST, MAX_IMAGE_BYTES,
 MAX_IMAGE_PIXELS, JPEG_QUALITY, FETCH_TIMEOUT_MS, LOG_LEVEL, ...).
 
-The keys commands work on the configured store (MONGODB_URI, or the SQLite file in DATA_DIR),
+The keys and requests commands work on the configured store (MONGODB_URI, or the SQLite file in DATA_DIR),
 the one the server uses; keys take effect on every running server within a second.
 
 Exit status: 0 all images done, 1 some image failed (keys: unknown id), 2 bad arguments,
@@ -33,7 +38,12 @@ export class UsageError extends Error {}
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean }
+  | {
+    kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean;
+    /** Output options as form fields name them (checked when the command runs, like an upload's). */
+    options: Record<string, string | undefined>;
+  }
+  | { kind: 'requests'; action: 'cancel' | 'retry' | 'delete'; id: string }
   | { kind: 'keys'; action: 'create'; name: string }
   | { kind: 'keys'; action: 'list' }
   | { kind: 'keys'; action: 'revoke'; id: string };
@@ -58,6 +68,10 @@ export function parseCommand(argv: string[]): Command {
         threads: { type: 'string', short: 't' },
         quiet: { type: 'boolean', short: 'q' },
         name: { type: 'string' },
+        quality: { type: 'string' },
+        format: { type: 'string' },
+        'max-width': { type: 'string' },
+        'max-height': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -71,7 +85,8 @@ export function parseCommand(argv: string[]): Command {
   const [command, ...rest] = positionals;
   if (command === undefined) throw new UsageError('no command given');
   if (command === 'keys') return parseKeys(rest, values.name);
-  if (command !== 'process') throw new UsageError(`unknown command ${JSON.stringify(command)}; the commands are "process" and "keys"`);
+  if (command === 'requests') return parseRequests(rest);
+  if (command !== 'process') throw new UsageError(`unknown command ${JSON.stringify(command)}; the commands are "process", "keys" and "requests"`);
   if (rest.length === 0) throw new UsageError('process: the input CSV is missing');
   if (rest.length > 1) throw new UsageError(`process: one input CSV expected, got ${rest.length}: ${rest.join(' ')}`);
   if (!values.out) throw new UsageError('process: --out <output.csv> is required');
@@ -83,7 +98,14 @@ export function parseCommand(argv: string[]): Command {
     concurrency: positiveInt('concurrency', values.concurrency, 1024),
     threads: positiveInt('threads', values.threads, 256),
     quiet: values.quiet ?? false,
+    options: { quality: values.quality, format: values.format, max_width: values['max-width'], max_height: values['max-height'] },
   };
+}
+
+function parseRequests(rest: string[]): Command {
+  const [action, id, ...more] = rest;
+  if ((action === 'cancel' || action === 'retry' || action === 'delete') && id && more.length === 0) return { kind: 'requests', action, id };
+  throw new UsageError('requests: expected "cancel <id>", "retry <id>" or "delete <id>"');
 }
 
 function parseKeys(rest: string[], name: string | undefined): Command {

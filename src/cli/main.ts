@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { packageVersion } from '../version.js';
 import { parseCommand, USAGE, UsageError } from './args.js';
-import { runKeys } from './keys.js';
+import { runKeys, runRequests } from './store-commands.js';
 import { defaultOutDir, InputError, runBatch, summary } from './process.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -32,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
-  if (command.kind === 'keys') {
+  if (command.kind === 'keys' || command.kind === 'requests') {
     let config;
     try {
       config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
@@ -41,7 +41,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`image-csv-processor: ${err.message}\n`);
       return 2;
     }
-    return runKeys(config, command, process.stdout, process.stderr);
+    return command.kind === 'keys'
+      ? runKeys(config, command, process.stdout, process.stderr)
+      : runRequests(config, command, process.stdout, process.stderr);
   }
 
   const scratch = await mkdtemp(join(tmpdir(), 'image-csv-processor-'));

@@ -13,6 +13,7 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { outputCsvStream, type OutputRow } from '../http/output-csv.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
+import { parseRequestOptions } from '../ingest/request-options.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
 import { CompressPool } from '../pipeline/pool.js';
@@ -30,6 +31,8 @@ export interface BatchOptions {
   out: string;
   outDir: string | null;
   quiet: boolean;
+  /** Output options as form fields name them (quality, format, max_width, max_height); absent: defaults. */
+  options?: Record<string, string | undefined>;
 }
 
 export interface BatchResult {
@@ -58,7 +61,15 @@ export function fileReference(csvPath: string, file: string): string {
   return rel.split(sep).join('/');
 }
 
-async function ingest(store: Store, config: Config, input: string): Promise<RequestRecord> {
+async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>): Promise<RequestRecord> {
+  let options;
+  try {
+    options = parseRequestOptions(fields, config.JPEG_QUALITY);
+  } catch (err) {
+    // "max_width: must be …" → "--max-width: must be …", as the flags are spelled here
+    if (err instanceof AppError) throw new InputError(`--${err.detail.replace(/^(\w+)/, (f) => f.replace('_', '-'))}`);
+    throw err;
+  }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(`${input}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   });
@@ -69,7 +80,7 @@ async function ingest(store: Store, config: Config, input: string): Promise<Requ
     for await (const batch of readProductBatches(createReadStream(input), csvLimitsFromConfig(config))) {
       await store.appendBatch(id, batch);
     }
-    return await store.commitRequest(id, Date.now());
+    return await store.commitRequest(id, Date.now(), { options: { ...options } });
   } catch (err) {
     await store.abortRequest(id).catch(() => {});
     if (err instanceof AppError) throw new InputError(`${input}: ${err.detail}`);
@@ -124,7 +135,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
   let pool: CompressPool | null = null;
   let runner: PipelineRunner | null = null;
   try {
-    const request = await ingest(store, config, options.input);
+    const request = await ingest(store, config, options.input, options.options ?? {});
     // Only a valid CSV creates anything next to the output.
     await mkdir(dirname(out), { recursive: true });
     await storage.check();
