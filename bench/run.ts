@@ -13,6 +13,7 @@ import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { largeImagesBench } from './large-images.js';
 import { poolScalingBench } from './pool-scaling.js';
+import { reimportBench } from './reimport.js';
 import { type Figure, markdownTable, table } from './report.js';
 import { storeBench, storeTable } from './store.js';
 
@@ -32,7 +33,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'pool', 'e2e', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'pool', 'e2e', 'reimport', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -65,6 +66,11 @@ if (args.only.has('e2e')) {
   const r = await e2eBench(jpegs, threads, { quick: args.quick, log });
   figures.push(...r.figures);
   details.e2e = r.detail;
+}
+if (args.only.has('reimport')) {
+  const r = await reimportBench(jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.reimport = r.detail;
 }
 if (args.only.has('ingest')) {
   const r = await ingestBench(serverEntry, threads, { quick: args.quick, log, diagnostics });
