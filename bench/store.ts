@@ -152,7 +152,7 @@ async function claimLoop(store: Store, requestId: string, seconds: number): Prom
       break;
     }
     t = now();
-    const results = await Promise.all(batch.map((item) => store.completeItem({ itemId: item.id, owner: OWNER, outcome: DONE, now: Date.now() })));
+    const results = await Promise.all(batch.map((item) => store.completeItems([{ itemId: item.id, owner: OWNER, outcome: DONE, now: Date.now() }]).then((r) => r[0]!)));
     completeMs.push(now() - t);
     if (!results.every((r) => r.applied)) throw new Error('store bench: a completion was not applied (lease lost?)');
     items += batch.length;

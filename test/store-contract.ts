@@ -148,11 +148,11 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const [again] = await store.claimItems({ owner: 'live', limit: 5, leaseMs: 1000, now: 12_000 });
       expect(again).toMatchObject({ id: item!.id, claims: 2, leaseOwner: 'live' });
       expect(await store.renewLeases({ owner: 'dead', itemIds: [item!.id], leaseMs: 1000, now: 12_001 })).toEqual([]);
-      const late = await store.completeItem({ itemId: item!.id, owner: 'dead', outcome: { ok: false, error: 'x' }, now: 12_100 });
+      const late = (await store.completeItems([{ itemId: item!.id, owner: 'dead', outcome: { ok: false, error: 'x' }, now: 12_100 }]))[0]!;
       expect(late.applied).toBe(false);
-      const done = await store.completeItem({
+      const done = (await store.completeItems([{
         itemId: item!.id, owner: 'live', outcome: { ok: true, outputKey: 'abc.jpg', format: 'jpeg', bytesIn: 10, bytesOut: 5, outcome: 'compressed' as const }, now: 12_200,
-      });
+      }]))[0]!;
       expect(done).toEqual({ applied: true, finalStatus: 'completed' });
     });
 
@@ -163,7 +163,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const results = [];
       for (const [i, item] of items.entries()) {
         const outcome = i === 0 ? { ok: false as const, error: 'HTTP 404' } : { ok: true as const, outputKey: `k${i}.jpg`, format: 'jpeg', bytesIn: 9, bytesOut: 3, outcome: 'compressed' as const };
-        results.push(await store.completeItem({ itemId: item.id, owner: 'r', outcome, now: Date.now() }));
+        results.push((await store.completeItems([{ itemId: item.id, owner: 'r', outcome, now: Date.now() }]))[0]!);
       }
       expect(results.map((r) => r.finalStatus)).toEqual([undefined, undefined, 'completed']);
       expect(await store.getRequest(ok.id)).toMatchObject({ status: 'completed', done: 2, failed: 1, total: 3 });
@@ -171,12 +171,12 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const failedItem = (await store.getItemsByUrl(ok.id, [items[0]!.url]))[0];
       expect(failedItem).toMatchObject({ state: 'failed', error: 'HTTP 404', outputKey: null });
       // a second completion of a finished item changes nothing
-      expect((await store.completeItem({ itemId: items[1]!.id, owner: 'r', outcome: { ok: false, error: 'late' }, now: Date.now() })).applied).toBe(false);
+      expect(((await store.completeItems([{ itemId: items[1]!.id, owner: 'r', outcome: { ok: false, error: 'late' }, now: Date.now() }]))[0]!).applied).toBe(false);
       expect(await store.getRequest(ok.id)).toMatchObject({ done: 2, failed: 1 });
 
       const bad = await ingest(store, products(2, 1, 'http://bad.test/'));
       for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now() })) {
-        await store.completeItem({ itemId: item.id, owner: 'r', outcome: { ok: false, error: 'boom' }, now: Date.now() });
+        (await store.completeItems([{ itemId: item.id, owner: 'r', outcome: { ok: false, error: 'boom' }, now: Date.now() }]))[0]!;
       }
       expect(await store.getRequest(bad.id)).toMatchObject({ status: 'failed', done: 0, failed: 2 });
       expect((await store.listEvents(bad.id)).map((e) => e.type)).toEqual(['processing.started', 'processing.failed']);
@@ -193,7 +193,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(v1).toBeGreaterThan(v0);
       expect(await store.renewLeases({ owner: 'r', itemIds: [a!.id, b!.id], leaseMs: 60_000, now: Date.now() })).toHaveLength(2);
       expect(await version()).toBe(v1); // a renewal changes nothing visible
-      await store.completeItem({ itemId: a!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now() });
+      (await store.completeItems([{ itemId: a!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now() }]))[0]!;
       const v2 = await version();
       expect(v2).toBeGreaterThan(v1);
       await store.releaseItems('r');
@@ -237,7 +237,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       await store.createSubscription(completedOnly);
       const req = await ingest(store, products(1, 1), { webhookUrl: 'https://hooks.test/once' });
       const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000 });
-      await store.completeItem({ itemId: item!.id, owner: 'r', outcome: { ok: true, outputKey: 'a.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' as const }, now: 2_000 });
+      (await store.completeItems([{ itemId: item!.id, owner: 'r', outcome: { ok: true, outputKey: 'a.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' as const }, now: 2_000 }]))[0]!;
 
       const other = await h.openAnother();
       try {
@@ -282,7 +282,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       for (let i = 0; i < 3; i++) {
         await ingest(store, products(1, 1, `http://r${i}.test/`));
         const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000 + i * 10 });
-        await store.completeItem({ itemId: item!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: 1_005 + i * 10 });
+        (await store.completeItems([{ itemId: item!.id, owner: 'r', outcome: { ok: false, error: 'x' }, now: 1_005 + i * 10 }]))[0]!;
       }
       const first = await store.listDeliveries(sub.id, { limit: 4 });
       const second = await store.listDeliveries(sub.id, { limit: 4, cursor: first.nextCursor });
@@ -305,7 +305,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
 
     it('answers ids that cannot be items as not held, never with an error', async () => {
       await ingest(store, products(1, 1));
-      expect(await store.completeItem({ itemId: 'not-an-id', owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now() })).toEqual({ applied: false });
+      expect((await store.completeItems([{ itemId: 'not-an-id', owner: 'r', outcome: { ok: false, error: 'x' }, now: Date.now() }]))[0]!).toEqual({ applied: false });
       expect(await store.renewLeases({ owner: 'r', itemIds: ['not-an-id'], leaseMs: 1000, now: Date.now() })).toEqual([]);
     });
 
@@ -348,7 +348,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       await store.createSubscription(sub);
       const req = await ingest(store, products(1, 1), { webhookUrl: 'https://hooks.test/own' });
       const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 1_000 });
-      await store.completeItem({ itemId: item!.id, owner: 'r', outcome: { ok: true, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 100, bytesOut: 40, outcome: 'compressed' }, now: 2_000 });
+      (await store.completeItems([{ itemId: item!.id, owner: 'r', outcome: { ok: true, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 100, bytesOut: 40, outcome: 'compressed' }, now: 2_000 }]))[0]!;
       const events = await store.listEvents(req.id);
       expect(events.map((e) => e.id)).toEqual([`evt_${req.id}_started`, `evt_${req.id}_completed`]);
       expect(JSON.parse(events[1]!.payload)).toEqual({
@@ -484,7 +484,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.cancelRequest('unknown', 2_001)).toBeNull();
       expect(await store.claimItems({ owner: 'r2', limit: 10, leaseMs: 60_000, now: 3_000 })).toEqual([]);
       // The image in flight may still finish; the request stays cancelled.
-      const done = await store.completeItem({ itemId: running!.id, owner: 'r', outcome: { ok: true, outputKey: 'c.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' }, now: 4_000 });
+      const done = (await store.completeItems([{ itemId: running!.id, owner: 'r', outcome: { ok: true, outputKey: 'c.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' }, now: 4_000 }]))[0]!;
       expect(done).toEqual({ applied: true });
       expect(await store.getRequest(req.id)).toMatchObject({ status: 'cancelled', done: 1 });
       expect((await store.listEvents(req.id)).map((e) => e.type)).toEqual(['processing.started', 'processing.cancelled']);
@@ -499,7 +499,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const items = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_000 });
       expect(await store.retryRequest(req.id, 1_500)).toBe('not-final');
       for (const [i, item] of items.entries()) {
-        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: i === 0 ? { ok: true, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } : { ok: false, error: 'HTTP 500' } });
+        (await store.completeItems([{ itemId: item.id, owner: 'r', now: 2_000, outcome: i === 0 ? { ok: true, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } : { ok: false, error: 'HTTP 500' } }]))[0]!;
       }
       expect(await store.getRequest(req.id)).toMatchObject({ status: 'completed', done: 1, failed: 2 });
       expect(await store.retryRequest(req.id, 3_000)).toEqual({ retried: 2 });
@@ -508,7 +508,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(again.map((i) => i.url).sort()).toEqual(items.slice(1).map((i) => i.url).sort());
       expect(again.every((i) => i.attempts === 0 && i.claims === 1)).toBe(true);
       for (const item of again) {
-        await store.completeItem({ itemId: item.id, owner: 'r', now: 5_000, outcome: { ok: true, outputKey: `${item.id}.jpg`, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } });
+        (await store.completeItems([{ itemId: item.id, owner: 'r', now: 5_000, outcome: { ok: true, outputKey: `${item.id}.jpg`, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } }]))[0]!;
       }
       expect(await store.getRequest(req.id)).toMatchObject({ status: 'completed', done: 3, failed: 0 });
       expect((await store.listEvents(req.id)).map((e) => e.id)).toEqual([
@@ -526,7 +526,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_000 })) {
         // Both requests produce the shared output; the deleted one also a key of its own.
         const key = item.url.includes('gone.test/2') ? 'own.jpg' : 'shared.jpg';
-        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: true, outputKey: key, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } });
+        (await store.completeItems([{ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: true, outputKey: key, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } }]))[0]!;
       }
       const [delivery] = (await store.claimDeliveries({ owner: 'd', limit: 50, leaseMs: 1_000, now: 3_000 })).filter((d) => d.requestId === gone.id);
       await store.recordAttempt({ owner: 'd', attempt: { deliveryId: delivery!.id, attempt: 1, at: 3_000, statusCode: 204, error: null, durationMs: 1 }, outcome: { kind: 'delivered' }, now: 3_000 });
@@ -552,7 +552,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       };
       const old = await make('t-usage', 1_000, 1);
       for (const item of await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })) {
-        await store.completeItem({ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: false, error: 'x' } });
+        (await store.completeItems([{ itemId: item.id, owner: 'r', now: 2_000, outcome: { ok: false, error: 'x' } }]))[0]!;
       }
       await make('t-usage', 50_000, 4);
       await make('t-usage', 55_000, 3);

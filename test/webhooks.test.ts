@@ -158,12 +158,12 @@ async function processAll(ok = true): Promise<number> {
   const started = performance.now();
   const items = await ctx.store.claimItems({ owner: 'runner-1', limit: 100, leaseMs: 60_000, now: Date.now() });
   for (const item of items) {
-    await ctx.store.completeItem({
+    (await ctx.store.completeItems([{
       itemId: item.id,
       owner: 'runner-1',
       outcome: ok ? { ok: true, outputKey: 'out', format: 'jpeg', bytesIn: 10, bytesOut: 5, outcome: 'compressed' } : { ok: false, error: 'broken image' },
       now: Date.now(),
-    });
+    }]))[0]!;
   }
   return performance.now() - started;
 }

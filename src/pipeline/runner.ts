@@ -8,7 +8,7 @@ import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } 
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import type { OutputOptions } from '../codecs/output-options.js';
 import { compressOptionsOf } from '../ingest/request-options.js';
-import type { ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import type { CompressPool } from './pool.js';
 
 export interface RunnerDeps {
@@ -25,6 +25,9 @@ export interface RunnerDeps {
   idlePollMs?: number;
 }
 
+/** Completions written in one store commit at most. */
+const COMPLETION_BATCH = 64;
+
 interface RequestContext {
   tenantId: string;
   options: OutputOptions;
@@ -37,6 +40,8 @@ export class PipelineRunner {
   readonly #limiter: HostLimiter;
   /** Items in flight, with the controller that cancels them if their lease is lost. */
   readonly #inFlight = new Map<string, AbortController>();
+  readonly #completions: Array<{ input: CompleteInput; resolve: (r: CompleteResult) => void; reject: (err: unknown) => void }> = [];
+  #writingCompletions = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
   /** When each in-flight item's lease runs out, as far as this runner knows (claim or last renewal). */
@@ -136,9 +141,7 @@ export class PipelineRunner {
     void this.#handle(item, controller.signal)
       .then(async (outcome) => {
         if (controller.signal.aborted) return; // lease lost or shutting down: someone else finishes it
-        const result = await this.#deps.store.completeItem({
-          itemId: item.id, owner: this.owner, outcome, now: Date.now(),
-        });
+        const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now() });
         if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
         if (result.finalStatus) {
           this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
@@ -229,6 +232,35 @@ export class PipelineRunner {
       this.#requests.set(requestId, context);
     }
     return context;
+  }
+
+  /**
+   * Records a completion together with the others that arrive while a write is under way: one
+   * store commit for a burst of finished images (reused outputs finish in bursts) instead of one
+   * each. No timer: a lone completion is written at once.
+   */
+  #complete(input: CompleteInput): Promise<CompleteResult> {
+    return new Promise((resolve, reject) => {
+      this.#completions.push({ input, resolve, reject });
+      if (!this.#writingCompletions) void this.#writeCompletions();
+    });
+  }
+
+  async #writeCompletions(): Promise<void> {
+    this.#writingCompletions = true;
+    try {
+      while (this.#completions.length > 0) {
+        const batch = this.#completions.splice(0, COMPLETION_BATCH);
+        try {
+          const results = await this.#deps.store.completeItems(batch.map((b) => b.input));
+          batch.forEach((b, i) => b.resolve(results[i]!));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.#writingCompletions = false;
+    }
   }
 
   #renewEveryMs(): number {

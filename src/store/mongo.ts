@@ -27,7 +27,7 @@ import {
   type AttemptDoc, type Collections, type DeliveryDoc, type ItemDoc, type KeyDoc, type RequestDoc, type SubscriptionDoc,
 } from './mongo-schema.js';
 import type {
-  ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
+  ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteInput, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
   ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, ReusableOutput, Store, Subscription, UrlValidators,
 } from './types.js';
 
@@ -275,7 +275,13 @@ export class MongoStore implements Store {
     return held.map((d) => d._id.toHexString());
   }
 
-  async completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number }): Promise<CompleteResult> {
+  async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
+    const results: CompleteResult[] = [];
+    for (const input of inputs) results.push(await this.#completeOne(input));
+    return results;
+  }
+
+  async #completeOne(input: CompleteInput): Promise<CompleteResult> {
     const _id = toObjectId(input.itemId);
     if (!_id) return { applied: false };
     // Final but unsettled, still leased: if we die now, the next claim after the lease settles it.

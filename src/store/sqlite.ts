@@ -15,7 +15,7 @@ import {
 import { Mutex } from './mutex.js';
 import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-migrations.js';
 import type {
-  ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
+  ApiKeyRecord, AttemptOutcome, BeginInput, BeginResult, CommitExtra, CompleteInput, CompleteResult, DeliveryAttempt, DeliveryRecord, EventRecord,
   EventType, ItemOutcome, ItemRecord, Page, ProductRecord, RequestRecord, ReusableOutput, Store, Subscription, UrlValidators,
 } from './types.js';
 
@@ -256,34 +256,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  async completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number }): Promise<CompleteResult> {
-    const { outcome, now } = input;
-    const itemId = itemIdOf(input.itemId);
-    if (itemId === null) return { applied: false };
-    const result = itemResult(outcome);
-    const delta = counterDelta(outcome);
+  async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
+    if (inputs.length === 0) return [];
+    // One transaction (one fsync) for a batch of completions.
     return this.#write(async (tx) => {
-      const item = await run(tx,
-        `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
-           lease_owner = NULL, lease_until = NULL
-         WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
-        [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
-      );
-      const requestId = item.rows[0]?.request_id;
-      if (requestId === undefined) return { applied: false };
-      const updated = toRequest((await run(tx,
-        `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
-           updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
-        [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
-      )).rows[0]!);
-      const finalStatus = settledStatus(updated);
-      if (!finalStatus) return { applied: true };
-      const finished = await run(tx,
-        `UPDATE requests SET status = ? WHERE id = ? AND status IN ${OPEN} RETURNING *`, [finalStatus, updated.id]);
-      if (!finished.rows[0]) return { applied: true };
-      const request = toRequest(finished.rows[0]);
-      await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
-      return { applied: true, finalStatus };
+      const results: CompleteResult[] = [];
+      for (const input of inputs) results.push(await completeOne(tx, input));
+      return results;
     });
   }
 
@@ -612,6 +591,36 @@ export class SqliteStore implements Store {
 }
 
 export { SQLITE_SCHEMA_VERSION };
+
+/** Records one item's outcome inside the caller's transaction (see Store.completeItems). */
+async function completeOne(tx: Transaction, input: CompleteInput): Promise<CompleteResult> {
+  const { outcome, now } = input;
+  const itemId = itemIdOf(input.itemId);
+  if (itemId === null) return { applied: false };
+  const result = itemResult(outcome);
+  const delta = counterDelta(outcome);
+  const item = await run(tx,
+    `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
+       lease_owner = NULL, lease_until = NULL
+     WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
+    [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
+  );
+  const requestId = item.rows[0]?.request_id;
+  if (requestId === undefined) return { applied: false };
+  const updated = toRequest((await run(tx,
+    `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
+       updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
+    [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
+  )).rows[0]!);
+  const finalStatus = settledStatus(updated);
+  if (!finalStatus) return { applied: true };
+  const finished = await run(tx,
+    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${OPEN} RETURNING *`, [finalStatus, updated.id]);
+  if (!finished.rows[0]) return { applied: true };
+  const request = toRequest(finished.rows[0]);
+  await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
+  return { applied: true, finalStatus };
+}
 
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
   for (const id of ids) {

@@ -79,6 +79,13 @@ export type ItemOutcome =
   | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind }
   | { ok: false; error: string };
 
+export interface CompleteInput {
+  itemId: string;
+  owner: string;
+  outcome: ItemOutcome;
+  now: number;
+}
+
 export interface CompleteResult {
   /** false when the lease was lost (another runner owns the item now); nothing was written. */
   applied: boolean;
@@ -247,10 +254,11 @@ export interface Store {
   /** Extends the leases still held by owner; returns the ids still held. */
   renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]>;
   /**
-   * Records an item's final outcome if `owner` still holds its lease; updates the request's
-   * counters and, when the last item lands, its final status with the event.
+   * Records items' final outcomes, each if its `owner` still holds its lease; updates the
+   * requests' counters and, when a request's last item lands, its final status with the event.
+   * A batch costs one commit where the backend can (SQLite); results are in input order.
    */
-  completeItem(input: { itemId: string; owner: string; outcome: ItemOutcome; now: number }): Promise<CompleteResult>;
+  completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]>;
   /** Returns owner's running items to pending (graceful shutdown). */
   releaseItems(owner: string): Promise<number>;
   /** Counts for readiness and metrics. */
