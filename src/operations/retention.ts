@@ -26,7 +26,8 @@ export class Retention {
   readonly #opts: RetentionOptions;
   #timer: ReturnType<typeof setInterval> | null = null;
   #running: Promise<void> | null = null;
-  #lastSweep = 0;
+  /** The first sweep comes one interval after start, not with every process start-up. */
+  #lastSweep = Date.now();
 
   constructor(opts: RetentionOptions) {
     this.#opts = opts;
