@@ -1,12 +1,14 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
-import type { Store } from '../../store/types.js';
+import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
 import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
-import { allProductViews, productViews, requestView } from '../views.js';
+import { allProductViews, productViews, requestStatusView } from '../views.js';
+
+const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
 
 const RequestId = z.object({ request_id: z.string().min(1).max(100).openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }) });
 
@@ -17,6 +19,11 @@ const ProductSchema = z.object({
   output_urls: z.array(z.string().nullable()).openapi({ description: 'output_urls[i] belongs to input_urls[i]; null where that image failed or is not done yet' }),
   processing_status: z.enum(['pending', 'processing', 'completed', 'failed']),
   errors: z.array(z.string().nullable()).openapi({ description: 'errors[i] says why input_urls[i] failed' }),
+  outcomes: z.array(z.enum(OUTCOMES).nullable()).openapi({
+    description: 'How output_urls[i] came about; original_kept: compressing did not make it smaller, so the (metadata-stripped) source is the output. Null while pending or when it failed.',
+  }),
+  input_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of the downloaded input_urls[i]; null while pending or when it failed' }),
+  output_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of output_urls[i]; null while pending or when it failed' }),
 }).openapi('Product');
 
 const StatusSchema = z.object({
@@ -25,6 +32,10 @@ const StatusSchema = z.object({
   progress: ProgressSchema,
   created_at: z.string(),
   updated_at: z.string(),
+  bytes: z.object({
+    in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
+    out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
+  }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
 }).openapi('RequestStatusResponse');
@@ -78,7 +89,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
       const products = await productViews(store, request.id, page.items, publicBaseUrl);
-      body = JSON.stringify({ ...requestView(request), products, next_cursor: page.nextCursor });
+      body = JSON.stringify({ ...requestStatusView(request), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
     return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;
