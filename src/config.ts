@@ -89,6 +89,14 @@ const schema = z.object({
   UPLOAD_RATE_WINDOW_MS: int(10_000, 100),
   UPLOAD_RATE_GRACE_MS: int(10_000, 0),
 
+  // Live progress streams (/api/v1/status/{id}/events, /api/v1/requests/events): one store
+  // poller per process, every EVENTS_POLL_MS while a stream is open, reading the
+  // EVENTS_RECENT_REQUESTS newest requests plus the ones a status stream follows.
+  EVENTS_POLL_MS: int(250, 10, 60_000),
+  EVENTS_RECENT_REQUESTS: int(200, 1, 1000),
+  EVENTS_MAX_STREAMS: int(1_000, 1, 100_000),
+  EVENTS_KEEPALIVE_MS: int(15_000, 50, 300_000),
+
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
   WEBHOOK_BACKOFF_SCALE: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(1)),
 

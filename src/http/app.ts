@@ -8,10 +8,12 @@ import { Metrics } from '../metrics.js';
 import type { BlobStorage } from '../storage/types.js';
 import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
+import { LiveEvents } from './live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';
 import { registerDocsRoutes } from './routes/docs.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerKeyRoutes } from './routes/keys.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   onRequestCommitted?: () => void;
   /** This instance's metrics registry (served at /metrics); a fresh one when absent. */
   metrics?: Metrics;
+  /** The live progress streams (the service closes them at shutdown); fresh ones when absent. */
+  live?: LiveEvents;
 }
 
 export type App = OpenAPIHono;
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps): App {
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL });
   registerRequestRoutes(app, { store: deps.store });
+  registerEventRoutes(app, { store: deps.store, live: deps.live ?? new LiveEvents(deps) });
   registerWebhookRoutes(app, deps);
   registerKeyRoutes(app, { store: deps.store, log: deps.log });
   registerImageRoutes(app, deps);

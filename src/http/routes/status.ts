@@ -5,12 +5,11 @@ import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
+import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
 import { allProductViews, productViews, requestStatusView } from '../views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
 
-const RequestId = z.object({ request_id: z.string().min(1).max(100).openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }) });
 
 const ProductSchema = z.object({
   serial_number: z.number().int(),
@@ -44,7 +43,7 @@ const statusRoute = createRoute({
   method: 'get', path: '/api/v1/status/{request_id}', tags: ['requests'], summary: 'Progress and results of a request',
   security: [{ ApiKey: [] }],
   request: {
-    params: RequestId,
+    params: RequestIdParam,
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Products per page (1–1000, default 100)' }),
       cursor: z.string().max(200).optional(),
@@ -60,7 +59,7 @@ const csvRoute = createRoute({
   method: 'get', path: '/api/v1/status/{request_id}/output.csv', tags: ['requests'], summary: 'The output CSV',
   description: '`S. No.,Product Name,Input Image Urls,Output Image Urls`, URL lists comma-joined in one quoted cell; a failed or unfinished image leaves an empty entry.',
   security: [{ ApiKey: [] }],
-  request: { params: RequestId },
+  request: { params: RequestIdParam },
   responses: {
     200: { content: { 'text/csv': { schema: z.string() } }, description: 'The CSV' },
     404: errorResponses[404], ...commonErrors,
