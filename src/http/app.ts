@@ -12,6 +12,7 @@ import { LiveEvents } from './live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDocsRoutes } from './routes/docs.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -59,6 +60,7 @@ export function createApp(deps: AppDeps): App {
   if (deps.role === 'worker') return app;
 
   registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerDashboardRoutes(app);
 
   // Before the key check: a preflight carries no key, and a foreign page is refused either way.
   app.use('/api/v1/*', crossOriginPolicy({ publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedOrigins: deps.config.CORS_ORIGINS }));
