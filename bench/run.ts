@@ -11,6 +11,7 @@ import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { poolScalingBench } from './pool-scaling.js';
+import { streamsBench } from './streams.js';
 import { type Figure, markdownTable, table } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -75,6 +76,12 @@ if (args.only.has('api')) {
     );
     details.apiThreadsMinus1 = r1.detail;
   }
+}
+
+if (args.only.has('streams')) {
+  const r = await streamsBench(serverEntry, jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.streams = r.detail;
 }
 
 const machine = {

@@ -43,9 +43,12 @@ export class EventStream {
     return this.#closed;
   }
 
-  /** `event: <event>` with the JSON of `data`, under the next id (1, 2, 3, ... per stream). */
-  send(event: string, data: unknown): void {
-    this.#write(`id: ${++this.#lastId}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  /**
+   * `event: <event>` with `json` (one line of JSON) as its data, under the next id (1, 2, 3, ...
+   * per stream). The JSON comes made: one change goes to many streams, and is serialised once.
+   */
+  send(event: string, json: string): void {
+    this.#write(`id: ${++this.#lastId}\nevent: ${event}\ndata: ${json}\n\n`);
   }
 
   /** A comment line: ignored by clients, keeps proxies and idle timers from closing the connection. */

@@ -19,8 +19,8 @@ export class LiveEvents {
       store,
       pollMs: config.EVENTS_POLL_MS,
       recent: config.EVENTS_RECENT_REQUESTS,
-      // The list summary holds everything either kind of stream shows.
-      visible: (r) => JSON.stringify(requestView(r)),
+      // It holds everything either kind of stream shows.
+      summary: (r) => JSON.stringify(requestView(r)),
       // About as often as a key lookup is cached (caller.ts): a revoked key's streams end as fast as its calls.
       keyCheckEvery: Math.max(1, Math.round(1_000 / config.EVENTS_POLL_MS)),
       onPollError: (err) => log.warn({ err }, 'event streams: reading the store failed; retrying'),

@@ -1,7 +1,7 @@
 // The one store poller behind every live progress stream of this process. While a stream is
 // open it reads, every pollMs, the `recent` newest requests of all tenants plus each request a
 // status stream follows that is not among them (one read per request, however many streams
-// follow it), and hands every request whose visible state moved to the streams watching. So an
+// follow it), and hands every request whose summary moved to the streams watching. So an
 // open stream costs no store query of its own, and servers sharing one store see each other's
 // changes without anything pushed between them. When the last stream closes, polling stops.
 import type { RequestRecord, Store } from '../store/types.js';
@@ -11,8 +11,11 @@ export interface Watch {
   readonly requestId: string | null;
   /** The tenant key behind the stream when it can be revoked (not the admin, not open mode). */
   readonly tenantKey: string | null;
-  /** A request whose visible state moved; null when the followed request no longer exists. */
-  changed(request: RequestRecord | null): void;
+  /**
+   * A request whose summary moved, with that summary (made once for all watches); null when
+   * the followed request no longer exists.
+   */
+  changed(request: RequestRecord | null, summary: string): void;
   /** The stream's key was revoked. */
   revoked(): void;
 }
@@ -22,8 +25,8 @@ export interface WatcherOptions {
   pollMs: number;
   /** How many of the newest requests each poll reads. */
   recent: number;
-  /** What a client sees of a request: a change is delivered only when this string moves. */
-  visible: (request: RequestRecord) => string;
+  /** A request as clients see it (the JSON list streams send): a change is delivered only when it moves. */
+  summary: (request: RequestRecord) => string;
   /** Tenant keys behind open streams are checked every this many polls. */
   keyCheckEvery?: number;
   /** A poll failed (first of a run of failures), or polls work again after failing. */
@@ -33,7 +36,7 @@ export interface WatcherOptions {
 
 interface Seen {
   version: number;
-  visible: string;
+  summary: string;
 }
 
 export class RequestWatcher {
@@ -144,7 +147,7 @@ export class RequestWatcher {
    * client read after registering.
    */
   async #poll(watches: Watch[]): Promise<void> {
-    const { store, visible } = this.#opts;
+    const { store, summary } = this.#opts;
     let requests: Map<string, RequestRecord>;
     const gone = new Set<string>();
     try {
@@ -164,26 +167,25 @@ export class RequestWatcher {
       return;
     }
 
-    const moved: RequestRecord[] = [];
+    const moved = new Map<string, { request: RequestRecord; summary: string }>();
     const seen = new Map<string, Seen>();
     for (const r of requests.values()) {
       const before = this.#seen.get(r.id);
       // The version grows with every visible change: an unchanged one needs no rendering.
-      const now = before?.version === r.version ? before : { version: r.version, visible: visible(r) };
-      if (now.visible !== before?.visible) moved.push(r);
+      const now = before?.version === r.version ? before : { version: r.version, summary: summary(r) };
+      if (now.summary !== before?.summary) moved.set(r.id, { request: r, summary: now.summary });
       seen.set(r.id, now);
     }
     this.#seen = seen; // bounded: what this poll read
     if (watches.length === 0) return;
 
-    const byId = new Map(moved.map((r) => [r.id, r]));
     for (const w of watches) {
       if (!this.#watches.has(w)) continue; // removed while the poll read
-      if (w.requestId === null) moved.forEach((r) => w.changed(r));
-      else if (gone.has(w.requestId)) w.changed(null);
+      if (w.requestId === null) moved.forEach((m) => w.changed(m.request, m.summary));
+      else if (gone.has(w.requestId)) w.changed(null, '');
       else {
-        const r = byId.get(w.requestId);
-        if (r) w.changed(r);
+        const m = moved.get(w.requestId);
+        if (m) w.changed(m.request, m.summary);
       }
     }
   }

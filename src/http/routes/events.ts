@@ -10,7 +10,6 @@ import { callerOf, mayAccess, type Caller } from '../caller.js';
 import { EVENT_STREAM_HEADERS, type EventStream } from '../event-streams.js';
 import type { LiveEvents } from '../live-events.js';
 import { commonErrors, errorResponses, RequestIdParam } from '../schemas.js';
-import { requestView } from '../views.js';
 
 /** At most 4 progress events a second per stream. */
 const MIN_PROGRESS_GAP_MS = 250;
@@ -57,7 +56,16 @@ const listEventsRoute = createRoute({
 /** The key a stream's access rests on, when revoking it can end the stream. */
 const revocableKey = (caller: Caller) => (caller.keyed && !caller.admin ? caller.tenantId : null);
 
-const progressData = (r: RequestRecord) => ({ request_id: r.id, status: r.status, progress: { total: r.total, done: r.done, failed: r.failed } });
+/** A status event's data, serialised once per state however many streams follow the request. */
+const progressJsonOf = new WeakMap<RequestRecord, string>();
+function progressJson(r: RequestRecord): string {
+  let json = progressJsonOf.get(r);
+  if (json === undefined) {
+    json = JSON.stringify({ request_id: r.id, status: r.status, progress: { total: r.total, done: r.done, failed: r.failed } });
+    progressJsonOf.set(r, json);
+  }
+  return json;
+}
 
 /**
  * One request's events on one stream: the state first, changes no closer than
@@ -96,7 +104,7 @@ class ProgressFollower {
     const r = this.#latest!;
     if (FINAL.has(r.status)) {
       this.dispose();
-      this.stream.send(r.status, progressData(r));
+      this.stream.send(r.status, progressJson(r));
       this.stream.close();
       return;
     }
@@ -109,12 +117,11 @@ class ProgressFollower {
       }, wait);
       return;
     }
-    const data = progressData(r);
-    const json = JSON.stringify(data);
+    const json = progressJson(r);
     if (json === this.#lastSent) return; // a change no client sees (a claim): nothing to say
     this.#lastSent = json;
     this.#lastSentAt = Date.now();
-    this.stream.send('progress', data);
+    this.stream.send('progress', json);
   }
 }
 
@@ -160,8 +167,9 @@ export function registerEventRoutes(app: OpenAPIHono, deps: { store: Store; live
       unwatch = await live.watcher.add({
         requestId: null,
         tenantKey: revocableKey(caller),
-        changed: (r) => {
-          if (r && mayAccess(caller, r.tenantId)) s.send('request', requestView(r));
+        // `summary` is the request's summary as JSON, made once for every stream.
+        changed: (r, summary) => {
+          if (r && mayAccess(caller, r.tenantId)) s.send('request', summary);
         },
         revoked: () => s.close(),
       });
