@@ -74,6 +74,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
   cleanupTimer.unref?.();
 
   const live = new LiveEvents({ config, store, log });
+  metrics.attach({ eventStreams: live.streams });
   const app = createApp({
     config, store, storage, log, role: config.ROLE, live,
     ...(pool ? { poolCheck: () => pool.ready() } : {}),

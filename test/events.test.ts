@@ -126,6 +126,7 @@ describe('event streams', () => {
       expect(c.status).toBe(503);
       expect(c.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(c.body).toEqual({ detail: expect.stringMatching(/too many event streams/i) });
+      expect(await (await fetch(`${own.base}/metrics`)).text()).toMatch(/^event_streams_open 2$/m);
       a.close();
       let again: SseStream;
       do again = await openEvents(`${own.base}/api/v1/requests/events`);
