@@ -14,6 +14,7 @@ import { ingestBench } from './ingest.js';
 import { largeImagesBench } from './large-images.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { reimportBench } from './reimport.js';
+import { streamsBench } from './streams.js';
 import { type Figure, markdownTable, table } from './report.js';
 import { storeBench, storeTable } from './store.js';
 
@@ -33,7 +34,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'pool', 'e2e', 'reimport', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'pool', 'e2e', 'reimport', 'api', 'streams'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -105,6 +106,12 @@ if (args.only.has('large')) {
   const r = await largeImagesBench(threads, { quick: args.quick, log });
   figures.push(...r.figures);
   details.large = r.detail;
+}
+
+if (args.only.has('streams')) {
+  const r = await streamsBench(serverEntry, jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.streams = r.detail;
 }
 
 const machine = {

@@ -50,11 +50,21 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
-/** CPU time (ms) of this process's main thread, from /proc (Linux); NaN elsewhere. */
-export function mainThreadCpuMs(): number {
+/** CPU time (ms) of one thread (by default a process's main thread), from /proc (Linux); NaN elsewhere. */
+export function threadCpuMs(pid = process.pid, tid = pid): number {
+  return procCpuMs(`/proc/${pid}/task/${tid}/stat`);
+}
+
+/** CPU time (ms) of this process's main thread. */
+export const mainThreadCpuMs = (): number => threadCpuMs();
+
+/** CPU time (ms) of another process, all its threads, from /proc (Linux); NaN elsewhere. */
+export const processCpuMsOf = (pid: number): number => procCpuMs(`/proc/${pid}/stat`);
+
+function procCpuMs(statFile: string): number {
   try {
     // fields after the "(comm)": state is field 3; utime and stime are fields 14 and 15
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const stat = readFileSync(statFile, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
   } catch {

@@ -1,8 +1,11 @@
 // Transpiles src/, workers/ and bench/ to dist/ file by file (no bundling), so pool threads
 // and child processes can load plain JavaScript on Node 20. Type checking is `npm run typecheck`.
+// Then bundles the dashboard (web/) into dist/web: index.html plus assets/ under content-hashed
+// names, so the service can let browsers cache every asset for good.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 
 function tsFiles(dir) {
   let out = [];
@@ -25,3 +28,34 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+
+// ---- the dashboard ----------------------------------------------------------------------------
+const assets = join('dist', 'web', 'assets');
+const web = await build({
+  entryPoints: ['web/dashboard.ts', 'web/dashboard.css'],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome109', 'firefox115', 'safari16'],
+  outdir: assets,
+  entryNames: '[name]-[hash]',
+  metafile: true,
+  logLevel: 'warning',
+});
+/** source path in web/ → the hashed file name in dist/web/assets */
+const hashed = new Map(Object.entries(web.metafile.outputs)
+  .filter(([, out]) => out.entryPoint)
+  .map(([file, out]) => [basename(out.entryPoint), basename(file)]));
+mkdirSync(assets, { recursive: true });
+for (const name of ['icon.svg']) {
+  const hash = createHash('sha256').update(readFileSync(join('web', name))).digest('hex').slice(0, 8).toUpperCase();
+  const out = `${basename(name, extname(name))}-${hash}${extname(name)}`;
+  copyFileSync(join('web', name), join(assets, out));
+  hashed.set(name, out);
+}
+const html = readFileSync('web/index.html', 'utf8').replace(/"assets\/([^"]+)"/g, (whole, name) => {
+  if (!hashed.has(name)) throw new Error(`web/index.html: no built asset for ${name}`);
+  return `"assets/${hashed.get(name)}"`;
+});
+writeFileSync(join('dist', 'web', 'index.html'), html);

@@ -5,7 +5,9 @@
 // FETCH_ALLOWLIST=127.0.0.1/32, uploads a CSV of those images plus one URL that answers 404, waits
 // for the request to finish, then checks: each good image has an output URL that GET /images/<key>
 // serves with the right content type and bytes of the same format (magic bytes); output.csv lists
-// them; the 404 image failed with an error; the server exits 0 on SIGTERM. Loopback traffic only.
+// them; the 404 image failed with an error; the request's event stream ends with its final
+// event; the dashboard at / and its assets are served; the server exits 0 on SIGTERM with an
+// event stream open, which it ends. Loopback traffic only.
 // Exits non-zero with a message on anything wrong, or when it all takes longer than DEADLINE_MS.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -148,9 +150,35 @@ async function waitReady() {
   }
 }
 
+/** Reads a text/event-stream answer to its end: the events as [name, data] pairs. */
+async function readEvents(res) {
+  const text = await res.text();
+  return text.split('\n\n').filter((b) => /^event:/m.test(b)).map((b) => [
+    /^event: (.*)$/m.exec(b)[1],
+    JSON.parse(/^data: (.*)$/m.exec(b)[1]),
+  ]);
+}
+
+/** The dashboard: the page and every asset it names, with their types and the CSP. */
+async function checkDashboard() {
+  const page = await call('/');
+  const html = await page.text();
+  check(page.status === 200 && /^text\/html/.test(page.headers.get('content-type') ?? ''), `GET /: ${page.status} ${page.headers.get('content-type')}`);
+  check(/script-src 'self'/.test(page.headers.get('content-security-policy') ?? ''), `GET /: CSP ${page.headers.get('content-security-policy')}`);
+  const refs = [...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => m[1]);
+  check(refs.length === 3, `GET /: names ${refs.length} assets, expected 3`);
+  for (const ref of refs) {
+    const res = await call(`/${ref}`);
+    const body = await res.arrayBuffer();
+    check(res.status === 200 && body.byteLength > 100 && /immutable/.test(res.headers.get('cache-control') ?? ''), `GET /${ref}: ${res.status}, ${body.byteLength} bytes, ${res.headers.get('cache-control')}`);
+  }
+  log(`dashboard: / and ${refs.length} assets served`);
+}
+
 async function run() {
   await waitReady();
   log(`server up after ${elapsed()}`);
+  await checkDashboard();
 
   // Two products: SKU1 = jpeg + png, SKU2 = webp + a 404.
   const products = [
@@ -225,7 +253,19 @@ async function run() {
     check(row['Output Image Urls'] === expected, `output.csv ${p.name}: outputs "${row['Output Image Urls']}", expected "${expected}"`);
   }
   log(`output.csv lists ${IMAGES.length} outputs and the failed entry empty`);
+
+  // The request's event stream, now that it is final: its final event alone, then the end.
+  const events = await readEvents(await call(`/api/v1/status/${id}/events`));
+  check(events.length === 1 && events[0][0] === 'completed' && events[0][1].progress.done === 3, `status events: ${JSON.stringify(events)}`);
+  log('status event stream: the final event, then the end');
+
+  // A list stream stays open into the shutdown, which must end it.
+  const list = await call('/api/v1/requests/events');
+  check(list.status === 200 && /^text\/event-stream/.test(list.headers.get('content-type') ?? ''), `list events: ${list.status}`);
+  openStream = list.text();
 }
+/** The list event stream left open when SIGTERM is sent. */
+let openStream = null;
 
 let failure = null;
 try {
@@ -241,6 +281,14 @@ clearTimeout(killer);
 if (!failure && !error) {
   if (code === 0) log(`exit 0 on SIGTERM`);
   else failure = `exit after SIGTERM was ${code ?? signal}, expected 0`;
+}
+if (!failure && openStream) {
+  try {
+    await openStream;
+    log('the open event stream was ended by the shutdown');
+  } catch (err) {
+    failure = `the open event stream broke off at shutdown instead of ending: ${err.message}`;
+  }
 }
 cleanup();
 clearTimeout(deadline);

@@ -105,6 +105,14 @@ const schema = z.object({
   /** Uploads a tenant may begin per minute before it gets 429. */
   MAX_UPLOADS_PER_MINUTE: int(120, 1),
 
+  // Live progress streams (/api/v1/status/{id}/events, /api/v1/requests/events): one store
+  // poller per process, every EVENTS_POLL_MS while a stream is open, reading the
+  // EVENTS_RECENT_REQUESTS newest requests plus the ones a status stream follows.
+  EVENTS_POLL_MS: int(250, 10, 60_000),
+  EVENTS_RECENT_REQUESTS: int(200, 1, 1000),
+  EVENTS_MAX_STREAMS: int(1_000, 1, 100_000),
+  EVENTS_KEEPALIVE_MS: int(15_000, 50, 300_000),
+
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
   WEBHOOK_BACKOFF_SCALE: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(1)),
 

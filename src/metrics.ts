@@ -14,6 +14,7 @@ export interface MetricsSources {
   pool?: { stats(): PoolStats };
   runner?: { readonly inFlight: number };
   dispatcher?: { readonly inFlight: number };
+  eventStreams?: { readonly size: number };
 }
 
 export interface MetricsOptions {
@@ -132,6 +133,12 @@ export class Metrics {
     poolGauge('compress_pool_busy', 'Compress tasks running on a thread', (s) => s.running);
     poolGauge('compress_pool_queue_depth', 'Compress tasks waiting for a thread', (s) => s.queued);
     poolGauge('compress_pool_utilization', 'Compress pool utilisation since start, 0..1', (s) => s.utilization);
+    new Gauge({
+      name: 'event_streams_open', help: 'Server-sent event streams open on this instance (bounded by EVENTS_MAX_STREAMS)', registers,
+      collect() {
+        this.set(self.#sources.eventStreams?.size ?? 0);
+      },
+    });
     new Gauge({
       name: 'webhook_deliveries_in_flight', help: 'Webhook deliveries this instance holds (sending or queued for a host)', registers,
       collect() {

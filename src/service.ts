@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { LiveEvents } from './http/live-events.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { OutputCleanup } from './operations/output-cleanup.js';
@@ -88,8 +89,10 @@ export async function startService(config: Config, log: Logger): Promise<Running
   const cleanupTimer = setInterval(() => void cleanupIngesting(), STALE_INGEST_MS / 4);
   cleanupTimer.unref?.();
 
+  const live = new LiveEvents({ config, store, log });
+  metrics.attach({ eventStreams: live.streams });
   const app = createApp({
-    config, store, storage, log, role: config.ROLE,
+    config, store, storage, log, role: config.ROLE, live,
     ...(pool ? { poolCheck: () => pool.ready() } : {}),
     onRequestCommitted: () => runner?.wake(),
     metrics,
@@ -119,6 +122,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
       port: config.PORT, hostname: config.HOST, maxBodyBytes: config.MAX_UPLOAD_BYTES, limits: connectionLimits(config),
     });
   } catch (err) {
+    await live.close();
     await stopProcessing(); // e.g. the port is taken: the caller reports it and exits cleanly
     throw err;
   }
@@ -126,6 +130,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= (async () => {
+    await live.close(); // first: the server's close waits for open responses, and a stream never ends by itself
     await server.close();
     await stopProcessing();
   })());

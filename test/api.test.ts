@@ -11,6 +11,8 @@ const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
 // Image URLs in these tests point at a closed loopback port: they fail fast ("blocked") and
 // nothing leaves the machine. The API behaviour is what is under test here.
 const IMG = (n: number | string) => `http://127.0.0.1:9/img-${n}.jpg`;
+/** The per-image result fields of a product none of whose images is done. */
+const nothingYet = (n: number) => ({ outcomes: Array(n).fill(null), input_bytes: Array(n).fill(null), output_bytes: Array(n).fill(null) });
 
 describe('HTTP API', () => {
   let svc: TestService;
@@ -29,10 +31,10 @@ describe('HTTP API', () => {
     expect(res.body).toMatchObject({ status: 'received', message: 'Processing started', products: 2, images: 4 });
     const status = await getJson(`${svc.base}/api/v1/status/${res.body.request_id}`);
     expect(status.status).toBe(200);
-    expect(status.body).toMatchObject({ request_id: res.body.request_id, status: 'received', progress: { total: 4, done: 0, failed: 0 } });
+    expect(status.body).toMatchObject({ request_id: res.body.request_id, status: 'received', progress: { total: 4, done: 0, failed: 0 }, bytes: { in: 0, out: 0 } });
     expect(status.body.products).toEqual([
-      { serial_number: 1, product_name: 'SKU1', input_urls: [IMG(1), IMG(2), IMG(3)], output_urls: [null, null, null], processing_status: 'pending', errors: [null, null, null] },
-      { serial_number: 2, product_name: 'SKU2', input_urls: [IMG(4), IMG(1)], output_urls: [null, null], processing_status: 'pending', errors: [null, null] },
+      { serial_number: 1, product_name: 'SKU1', input_urls: [IMG(1), IMG(2), IMG(3)], output_urls: [null, null, null], processing_status: 'pending', errors: [null, null, null], ...nothingYet(3) },
+      { serial_number: 2, product_name: 'SKU2', input_urls: [IMG(4), IMG(1)], output_urls: [null, null], processing_status: 'pending', errors: [null, null], ...nothingYet(2) },
     ]);
   });
 

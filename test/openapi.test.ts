@@ -87,7 +87,8 @@ describe('/openapi.json', () => {
     // the seed's contract, by name
     for (const r of ['POST /api/v1/upload', 'GET /api/v1/status/{request_id}', 'GET /api/v1/status/{request_id}/output.csv',
       'POST /api/v1/webhook/configure', 'GET /api/v1/webhooks', 'DELETE /api/v1/webhooks/{id}', 'GET /images/{key}',
-      'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /docs']) {
+      'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /docs',
+      'GET /api/v1/status/{request_id}/events', 'GET /api/v1/requests/events']) {
       expect(documented, r).toContain(r);
     }
   });
@@ -108,6 +109,13 @@ describe('/openapi.json', () => {
         expect(op.security, key).toBeUndefined();
       }
     }
+    for (const path of ['/api/v1/status/{request_id}/events', '/api/v1/requests/events']) {
+      expect(Object.keys(doc.paths[path].get.responses['200'].content), path).toEqual(['text/event-stream']);
+      expect(doc.paths[path].get.responses['503'], path).toBeDefined();
+    }
+    const product = doc.components.schemas.Product.properties;
+    for (const field of ['outcomes', 'input_bytes', 'output_bytes']) expect(product[field]?.type, field).toBe('array');
+    expect(doc.components.schemas.RequestStatusResponse.properties.bytes.properties).toMatchObject({ in: { type: 'integer' }, out: { type: 'integer' } });
     const upload = doc.paths['/api/v1/upload'].post;
     expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
     for (const s of ['202', '400', '413', '415']) expect(upload.responses[s], s).toBeDefined();

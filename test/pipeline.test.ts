@@ -71,12 +71,20 @@ describe('pipeline', () => {
     const status = await waitForStatus(svc.base, res.body.request_id);
     expect(status).toMatchObject({ status: 'completed', progress: { total: 5, done: 5, failed: 0 } });
 
+    let bytesIn = 0;
+    let bytesOut = 0;
     for (const [i, c] of cases.entries()) {
       const product = status.products[i];
       expect(product.errors).toEqual([null]);
       const input = fixture(c.file);
       const { res: img, bytes } = await fetchImage(product.output_urls[0]);
       expect(img.status).toBe(200);
+      // The sizes reported beside each output are the source's and the served output's.
+      expect(product.input_bytes).toEqual([input.length]);
+      expect(product.output_bytes).toEqual([bytes.length]);
+      expect(product.outcomes).toEqual(['compressed']);
+      bytesIn += input.length;
+      bytesOut += bytes.length;
       expect(img.headers.get('content-type')).toBe(c.type);
       expect(img.headers.get('cache-control')).toContain('immutable');
       expect(detectFormat(bytes)).toBe(c.format);
@@ -89,6 +97,7 @@ describe('pipeline', () => {
       const etag = img.headers.get('etag')!;
       expect((await fetch(product.output_urls[0], { headers: { 'if-none-match': etag } })).status).toBe(304);
     }
+    expect(status.bytes).toEqual({ in: bytesIn, out: bytesOut });
     const csv = await (await fetch(`${svc.base}/api/v1/status/${res.body.request_id}/output.csv`)).text();
     expect(csv).toContain(status.products[0].output_urls[0]);
   });
@@ -118,6 +127,7 @@ describe('pipeline', () => {
         expect(product.errors[0]).toMatch(reason);
         expect(product.output_urls).toEqual([null]);
         expect(product.processing_status).toBe('failed');
+        expect([product.outcomes, product.input_bytes, product.output_bytes]).toEqual([[null], [null], [null]]);
       } else {
         expect(product.errors).toEqual([null]);
         expect(product.output_urls[0]).toMatch(/\/images\/[0-9a-f]{64}\.jpg$/);

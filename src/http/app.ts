@@ -9,10 +9,13 @@ import type { BlobStorage } from '../storage/types.js';
 import { RequestActions } from '../operations/request-actions.js';
 import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
+import { LiveEvents } from './live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDocsRoutes } from './routes/docs.js';
+import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerKeyRoutes } from './routes/keys.js';
@@ -39,6 +42,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Cancel, retry, delete (with output clean-up); apps built without one act on the store alone. */
   actions?: RequestActions;
+  /** The live progress streams (the service closes them at shutdown); fresh ones when absent. */
+  live?: LiveEvents;
 }
 
 export type App = OpenAPIHono;
@@ -59,6 +64,7 @@ export function createApp(deps: AppDeps): App {
   if (deps.role === 'worker') return app;
 
   registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerDashboardRoutes(app);
 
   // Before the key check: a preflight carries no key, and a foreign page is refused either way.
   app.use('/api/v1/*', crossOriginPolicy({ publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedOrigins: deps.config.CORS_ORIGINS }));
@@ -70,6 +76,7 @@ export function createApp(deps: AppDeps): App {
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL, jpegQuality: deps.config.JPEG_QUALITY });
   registerRequestRoutes(app, { store: deps.store });
   registerRequestActionRoutes(app, { store: deps.store, actions: deps.actions ?? new RequestActions({ store: deps.store }) });
+  registerEventRoutes(app, { store: deps.store, live: deps.live ?? new LiveEvents(deps) });
   registerWebhookRoutes(app, deps);
   registerKeyRoutes(app, { store: deps.store, log: deps.log });
   registerImageRoutes(app, deps);

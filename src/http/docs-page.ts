@@ -10,15 +10,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-
-export interface DocsAsset {
-  body: Uint8Array<ArrayBuffer>;
-  contentType: string;
-  etag: string;
-}
+import { staticAsset as asset, type StaticAsset } from './static-asset.js';
 
 /** What /docs/assets/{file} serves, by file name. */
-export type DocsAssets = ReadonlyMap<string, DocsAsset>;
+export type DocsAssets = ReadonlyMap<string, StaticAsset>;
 
 const INIT_SCRIPT = `// Starts Swagger UI on the document the page names (data-openapi-url).
 const root = document.getElementById('swagger-ui');
@@ -31,14 +26,6 @@ window.ui = SwaggerUIBundle({
 `;
 
 const IMAGE_EXTENSIONS: Record<string, string> = { 'image/svg+xml': 'svg', 'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif' };
-const CONTENT_TYPES: Record<string, string> = {
-  js: 'text/javascript; charset=utf-8',
-  css: 'text/css; charset=utf-8',
-  svg: 'image/svg+xml',
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  gif: 'image/gif',
-};
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
@@ -63,33 +50,6 @@ export function docsPageHtml(opts: { title: string; openapiUrl: string; assetsPa
 `;
 }
 
-/**
- * The policy for the page. `connectOrigins`: where "Try it out" may send requests besides the
- * page's own origin (the service's PUBLIC_BASE_URL, when the docs are reached another way).
- */
-export function docsContentSecurityPolicy(connectOrigins: readonly string[] = []): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self'",
-    "font-src 'self'",
-    ["connect-src 'self'", ...connectOrigins].join(' '),
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
-}
-
-function asset(body: Uint8Array | string, extension: string): DocsAsset {
-  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : new Uint8Array(body);
-  return {
-    body: bytes,
-    contentType: CONTENT_TYPES[extension] ?? 'application/octet-stream',
-    etag: `"${createHash('sha256').update(bytes).digest('base64url').slice(0, 22)}"`,
-  };
-}
-
 /** RFC 2397 payload: base64, or percent-encoded bytes (a stray % is kept as it is). */
 function dataUrlBytes(payload: string, base64: boolean): Uint8Array {
   if (base64) return Uint8Array.from(atob(payload), (ch) => ch.charCodeAt(0));
@@ -112,8 +72,8 @@ function dataUrlBytes(payload: string, base64: boolean): Uint8Array {
  * (relative URLs, so they resolve beside it) and the files. A data: URI of another kind is left
  * as it is (img-src then blocks it: a missing icon, nothing worse).
  */
-export function extractCssImages(css: string): { css: string; images: Map<string, DocsAsset> } {
-  const images = new Map<string, DocsAsset>();
+export function extractCssImages(css: string): { css: string; images: Map<string, StaticAsset> } {
+  const images = new Map<string, StaticAsset>();
   // url("data:…") with CSS escapes inside the quotes, or url(data:…) unquoted.
   const DATA_URL = /url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(data:[^)"'\s]*))\s*\)/g;
   const rewritten = css.replace(DATA_URL, (whole, dq?: string, sq?: string, bare?: string) => {

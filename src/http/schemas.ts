@@ -22,7 +22,10 @@ export const errorResponses = {
   415: error('Not a CSV upload'),
   422: error('Idempotency-Key already used with a different upload'),
   429: error('Over a quota (see Retry-After)'),
+  503: error('Too many event streams are open on this server, or it is stopping (see Retry-After)'),
 } as const;
+
+export const RequestIdParam = z.object({ request_id: z.string().min(1).max(100).openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }) });
 
 export const RequestStatusSchema = z.enum(['received', 'processing', 'completed', 'failed', 'cancelled']).openapi('RequestStatus');
 

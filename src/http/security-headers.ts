@@ -18,3 +18,22 @@ export function htmlSecurityHeaders(): MiddlewareHandler {
     else if (!FRAME_ANCESTORS.test(csp)) c.header('Content-Security-Policy', `${csp}; frame-ancestors 'none'`);
   };
 }
+
+/**
+ * The Content-Security-Policy of this service's own pages (/docs, the dashboard): scripts,
+ * styles, images and fonts from the service only, nothing inline; `connectOrigins` are where
+ * the page may send requests besides its own origin.
+ */
+export function selfOnlyContentSecurityPolicy(connectOrigins: readonly string[] = []): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "font-src 'self'",
+    ["connect-src 'self'", ...connectOrigins].join(' '),
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}

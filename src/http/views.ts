@@ -1,5 +1,5 @@
 // How stored records look to clients: the status body and the output CSV rows.
-import type { ItemRecord, ProductRecord, RequestRecord, Store } from '../store/types.js';
+import type { ItemOutcomeKind, ItemRecord, ProductRecord, RequestRecord, Store } from '../store/types.js';
 
 export type ProductStatus = 'pending' | 'processing' | 'completed' | 'failed';
 
@@ -10,6 +10,10 @@ export interface ProductView {
   output_urls: (string | null)[];
   processing_status: ProductStatus;
   errors: (string | null)[];
+  /** Parallel to input_urls, like output_urls: null while that image is pending or when it failed. */
+  outcomes: (ItemOutcomeKind | null)[];
+  input_bytes: (number | null)[];
+  output_bytes: (number | null)[];
 }
 
 export function imageUrl(publicBaseUrl: string, key: string): string {
@@ -26,6 +30,11 @@ export function requestView(r: RequestRecord) {
   };
 }
 
+/** The status body's request-level fields: the summary, and the bytes of the images done so far. */
+export function requestStatusView(r: RequestRecord) {
+  return { ...requestView(r), bytes: { in: r.bytesIn, out: r.bytesOut } };
+}
+
 /** A product is final like a request: completed if every image is final and one succeeded. */
 function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {
   if (items.some((i) => !i || i.state === 'running')) return 'processing';
@@ -39,6 +48,7 @@ export async function productViews(store: Store, requestId: string, products: Pr
   const byUrl = new Map(items.map((i) => [i.url, i]));
   return products.map((p) => {
     const own = p.inputUrls.map((u) => byUrl.get(u));
+    const done = own.map((i) => (i?.state === 'done' ? i : null));
     return {
       serial_number: p.serial,
       product_name: p.name,
@@ -46,6 +56,9 @@ export async function productViews(store: Store, requestId: string, products: Pr
       output_urls: own.map((i) => (i?.state === 'done' && i.outputKey ? imageUrl(publicBaseUrl, i.outputKey) : null)),
       processing_status: productStatus(own),
       errors: own.map((i) => (i?.state === 'failed' ? i.error ?? 'failed' : null)),
+      outcomes: done.map((i) => i?.outcome ?? null),
+      input_bytes: done.map((i) => i?.bytesIn ?? null),
+      output_bytes: done.map((i) => i?.bytesOut ?? null),
     };
   });
 }

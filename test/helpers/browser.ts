@@ -32,6 +32,7 @@ export interface BrowserSession {
   /** Console messages of every page that report a Content-Security-Policy violation. */
   cspViolations: string[];
   newPage(): Promise<Page>;
+  /** Closes the browser and removes its profile (once; later calls wait for the first). */
   close(): Promise<void>;
 }
 
@@ -51,12 +52,13 @@ export async function openBrowser(): Promise<BrowserSession> {
   });
   context.pages().forEach(watch);
   context.on('page', watch);
+  let closed: Promise<void> | undefined;
   return {
     context, aborted, cspViolations,
     newPage: () => context.newPage(),
-    async close() {
+    close: () => (closed ??= (async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
-    },
+    })()),
   };
 }

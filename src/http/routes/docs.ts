@@ -4,10 +4,11 @@
 // security schemes and the webhooks this service sends, so the document describes both
 // directions of the contract.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { notFound } from '../../errors.js';
 import { EVENT_TYPES, type EventType } from '../../store/types.js';
 import { packageVersion } from '../../version.js';
-import { docsContentSecurityPolicy, docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
+import { docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
+import { selfOnlyContentSecurityPolicy } from '../security-headers.js';
+import { serveAsset } from '../static-asset.js';
 import { ErrorSchema, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
@@ -39,6 +40,7 @@ const TAGS = [
   { name: 'webhooks', description: 'Subscriptions to processing events, and their delivery log' },
   { name: 'keys', description: 'Tenant API keys (admin only): each key owns the requests, subscriptions and deliveries it makes' },
   { name: 'images', description: 'Compressed output images' },
+  { name: 'dashboard', description: 'The web page at /: upload, live progress, outputs, webhook deliveries' },
   { name: 'health', description: 'Liveness and readiness probes' },
   { name: 'operations', description: 'Metrics and this documentation' },
 ];
@@ -221,15 +223,9 @@ export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: stri
 
   const page = docsPageHtml({ title: 'image-csv-processor API', openapiUrl: openapiRoute.path, assetsPath: ASSETS_PATH });
   // "Try it out" sends requests to the document's server (PUBLIC_BASE_URL) as well as to this origin.
-  const csp = docsContentSecurityPolicy([new URL(deps.publicBaseUrl).origin]);
+  const csp = selfOnlyContentSecurityPolicy([new URL(deps.publicBaseUrl).origin]);
   app.get(docsRoute.path, (c) => c.html(page, 200, { 'content-security-policy': csp, 'cache-control': 'no-cache' }));
 
   let assets: DocsAssets | null = null; // read from the package on first use: ~1.6 MB
-  app.get(`${ASSETS_PATH}/:file`, (c) => {
-    const file = (assets ??= loadDocsAssets()).get(c.req.param('file'));
-    if (!file) throw notFound('No such file');
-    const headers = { etag: file.etag, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' };
-    if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(file.etag)) return c.body(null, 304, headers);
-    return c.body(file.body, 200, { ...headers, 'content-type': file.contentType });
-  });
+  app.get(`${ASSETS_PATH}/:file`, (c) => serveAsset(c, (assets ??= loadDocsAssets()).get(c.req.param('file')), { 'cache-control': 'public, max-age=3600' }));
 }

@@ -2,14 +2,15 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
 import { compressOptionsOf, toRequestOptions } from '../../ingest/request-options.js';
-import type { Store } from '../../store/types.js';
+import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestStatusSchema } from '../schemas.js';
-import { allProductViews, productViews, requestView } from '../views.js';
+import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { allProductViews, productViews, requestStatusView } from '../views.js';
 
-const RequestId = z.object({ request_id: z.string().min(1).max(100).openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }) });
+const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
+
 
 const ProductSchema = z.object({
   serial_number: z.number().int(),
@@ -18,6 +19,11 @@ const ProductSchema = z.object({
   output_urls: z.array(z.string().nullable()).openapi({ description: 'output_urls[i] belongs to input_urls[i]; null where that image failed or is not done yet' }),
   processing_status: z.enum(['pending', 'processing', 'completed', 'failed']),
   errors: z.array(z.string().nullable()).openapi({ description: 'errors[i] says why input_urls[i] failed' }),
+  outcomes: z.array(z.enum(OUTCOMES).nullable()).openapi({
+    description: 'How output_urls[i] came about; original_kept: compressing did not make it smaller, so the (metadata-stripped) source is the output. Null while pending or when it failed.',
+  }),
+  input_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of the downloaded input_urls[i]; null while pending or when it failed' }),
+  output_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of output_urls[i]; null while pending or when it failed' }),
 }).openapi('Product');
 
 const StatusSchema = z.object({
@@ -26,6 +32,10 @@ const StatusSchema = z.object({
   progress: ProgressSchema,
   created_at: z.string(),
   updated_at: z.string(),
+  bytes: z.object({
+    in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
+    out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
+  }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
   options: z.object({
     quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
     max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
@@ -38,7 +48,7 @@ const statusRoute = createRoute({
   method: 'get', path: '/api/v1/status/{request_id}', tags: ['requests'], summary: 'Progress and results of a request',
   security: [{ ApiKey: [] }],
   request: {
-    params: RequestId,
+    params: RequestIdParam,
     query: z.object({
       limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Products per page (1–1000, default 100)' }),
       cursor: z.string().max(200).optional(),
@@ -54,7 +64,7 @@ const csvRoute = createRoute({
   method: 'get', path: '/api/v1/status/{request_id}/output.csv', tags: ['requests'], summary: 'The output CSV',
   description: '`S. No.,Product Name,Input Image Urls,Output Image Urls`, URL lists comma-joined in one quoted cell; a failed or unfinished image leaves an empty entry.',
   security: [{ ApiKey: [] }],
-  request: { params: RequestId },
+  request: { params: RequestIdParam },
   responses: {
     200: { content: { 'text/csv': { schema: z.string() } }, description: 'The CSV' },
     404: errorResponses[404], ...commonErrors,
@@ -83,7 +93,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
       const products = await productViews(store, request.id, page.items, publicBaseUrl);
-      body = JSON.stringify({ ...requestView(request), options: toRequestOptions(compressOptionsOf(request.options, deps.jpegQuality)), products, next_cursor: page.nextCursor });
+      body = JSON.stringify({ ...requestStatusView(request), options: toRequestOptions(compressOptionsOf(request.options, deps.jpegQuality)), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
     return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;

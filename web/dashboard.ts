@@ -1,0 +1,376 @@
+// The dashboard (served at /): upload, the request list with live progress, a request's
+// outputs and failures, and the webhook deliveries. Plain DOM; it talks to the service through
+// the public API only (./api.ts). Routes live in the URL fragment (#/requests/<id>), so every
+// path the page uses stays relative to it.
+import {
+  api, apiKey, ApiError, getJson, readEvents,
+  type Delivery, type Product, type Progress, type RequestStatus, type RequestSummary, type Status, type Webhook,
+} from './api.js';
+import { byId, bytesText, h, sleep, when } from './dom.js';
+
+const FINAL = new Set<Status>(['completed', 'failed', 'cancelled']);
+const LIST_LIMIT = 100;
+const enc = encodeURIComponent;
+
+const known = new Map<string, RequestSummary>();
+let listStream: AbortController | null = null;
+let detailStream: AbortController | null = null;
+
+// ---- messages and errors -------------------------------------------------------------------
+
+function notify(text: string, kind: 'info' | 'error' = 'info'): void {
+  const box = byId('notice');
+  box.textContent = text;
+  box.className = kind;
+}
+
+function stopStreams(): void {
+  listStream?.abort();
+  detailStream?.abort();
+}
+
+/** A failed call: a 401 asks for the key, an abort is nothing, anything else is shown. */
+function failed(err: unknown): void {
+  if (err instanceof DOMException && err.name === 'AbortError') return;
+  if (err instanceof ApiError && err.status === 401) {
+    stopStreams();
+    askForKey(apiKey.get() !== null);
+    return;
+  }
+  notify(err instanceof Error ? err.message : String(err), 'error');
+}
+
+// ---- the API key ---------------------------------------------------------------------------
+
+function askForKey(refused: boolean): void {
+  byId('key-section').hidden = false;
+  byId('home').hidden = true;
+  byId('detail').hidden = true;
+  byId('forget-key').hidden = true;
+  if (refused) notify('That API key was refused: enter another one.', 'error');
+  byId('key-input').focus();
+}
+
+byId('key-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = byId<HTMLInputElement>('key-input');
+  apiKey.set(input.value.trim());
+  input.value = '';
+  void start();
+});
+
+byId('forget-key').addEventListener('click', () => {
+  apiKey.clear();
+  known.clear();
+  byId('requests').replaceChildren();
+  notify('The API key is forgotten.');
+  void start();
+});
+
+// ---- the request list, fed by one event stream -----------------------------------------------
+
+const rank = (s: RequestSummary) => [s.updated_at, s.progress.done + s.progress.failed, FINAL.has(s.status) ? 2 : s.status === 'processing' ? 1 : 0] as const;
+
+/** Whether `a` is at least as new as `b` (an event and a list read may arrive in either order). */
+function notOlder(a: RequestSummary, b: RequestSummary | undefined): boolean {
+  if (!b) return true;
+  const [x, y] = [rank(a), rank(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! > y[i]!;
+  return true;
+}
+
+function progressBar(p: Progress, label: string): HTMLProgressElement {
+  return h('progress', { max: p.total, value: p.done + p.failed, 'aria-label': label });
+}
+
+const countsText = (p: Progress) => `${p.done + p.failed} of ${p.total}${p.failed ? ` (${p.failed} failed)` : ''}`;
+
+function upsert(s: RequestSummary): void {
+  const before = known.get(s.request_id);
+  if (!notOlder(s, before)) return;
+  known.set(s.request_id, s);
+  const list = byId('requests');
+  let row = list.querySelector<HTMLLIElement>(`li[data-id="${CSS.escape(s.request_id)}"]`);
+  if (!row) {
+    row = h('li', { 'data-id': s.request_id });
+    const next = [...list.children].find((li) => (known.get((li as HTMLElement).dataset.id!)?.created_at ?? '') < s.created_at);
+    list.insertBefore(row, next ?? null);
+    while (list.children.length > LIST_LIMIT * 2) list.lastElementChild!.remove();
+  }
+  row.replaceChildren(
+    h('a', { href: `#/requests/${enc(s.request_id)}`, class: 'id', title: s.request_id }, s.request_id),
+    h('span', { class: `state state-${s.status}` }, s.status),
+    progressBar(s.progress, `Progress of request ${s.request_id}`),
+    h('span', { class: 'counts' }, countsText(s.progress)),
+    h('time', { datetime: s.created_at }, when(s.created_at)),
+  );
+  // A request that just finished has likely sent webhooks.
+  if (FINAL.has(s.status) && before && !FINAL.has(before.status)) scheduleWebhooks();
+  if (s.request_id === shownId) updateSummary(s);
+}
+
+async function loadList(signal?: AbortSignal): Promise<void> {
+  const page = await getJson<{ requests: RequestSummary[] }>(`api/v1/requests?limit=${LIST_LIMIT}`, signal ? { signal } : {});
+  page.requests.forEach(upsert);
+  byId('requests-empty').hidden = known.size > 0;
+}
+
+/** Keeps the list live: open the stream, then read the list (so nothing is missed), then follow. */
+async function followList(): Promise<void> {
+  const ctrl = new AbortController();
+  listStream = ctrl;
+  const live = byId('live-state');
+  for (let failures = 0; !ctrl.signal.aborted;) {
+    try {
+      const res = await api('api/v1/requests/events', { signal: ctrl.signal, headers: { accept: 'text/event-stream' } });
+      live.textContent = 'Live updates on.';
+      await loadList(ctrl.signal);
+      failures = 0;
+      await readEvents(res, (event, data) => {
+        if (event !== 'request') return;
+        upsert(data as RequestSummary);
+        byId('requests-empty').hidden = true;
+      });
+    } catch (err) {
+      if (ctrl.signal.aborted) return;
+      if (err instanceof ApiError && err.status === 401) return failed(err);
+      failures++;
+    }
+    live.textContent = 'Live updates interrupted: reconnecting…';
+    await sleep(Math.min(30_000, 1_000 * 2 ** failures), ctrl.signal);
+  }
+}
+
+// ---- upload ----------------------------------------------------------------------------------
+
+const OPTION_FIELDS = ['quality', 'format', 'max_width', 'max_height', 'webhook_url'];
+
+byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget as HTMLFormElement;
+  const file = byId<HTMLInputElement>('file').files?.[0];
+  if (!file) return notify('Choose a CSV file first.', 'error');
+  const body = new FormData();
+  // Options first: the server checks them before it reads the file.
+  for (const name of OPTION_FIELDS) {
+    const value = (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement).value.trim();
+    if (value) body.append(name, value);
+  }
+  body.append('file', file, file.name);
+  const button = form.querySelector('button')!;
+  button.disabled = true;
+  notify(`Uploading ${file.name}…`);
+  try {
+    const res = await getJson<{ request_id: string; products: number; images: number; webhook_secret?: string }>('api/v1/upload', { method: 'POST', body });
+    form.reset();
+    notify(`Accepted ${res.products} products, ${res.images} images: request ${res.request_id}.`
+      + (res.webhook_secret ? ` The webhook's signing secret, shown only now: ${res.webhook_secret}` : ''));
+  } catch (err) {
+    failed(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---- a request's page -----------------------------------------------------------------------
+
+let shownId: string | null = null;
+
+function updateSummary(s: RequestSummary): void {
+  const box = document.querySelector('#detail .summary');
+  if (!box) return;
+  box.querySelector('.state')!.replaceWith(h('span', { class: `state state-${s.status}` }, s.status));
+  box.querySelector('progress')!.replaceWith(progressBar(s.progress, `Progress of request ${s.request_id}`));
+  box.querySelector('.counts')!.textContent = countsText(s.progress);
+}
+
+function resultCell(p: Product, i: number): HTMLElement {
+  const error = p.errors[i];
+  if (error) return h('td', { class: 'error', 'data-label': 'Result' }, `Failed: ${error}`);
+  const bytesIn = p.input_bytes[i];
+  const bytesOut = p.output_bytes[i];
+  if (p.output_urls[i] && bytesIn != null && bytesOut != null) {
+    return h('td', { 'data-label': 'Result' }, `${p.outcomes[i] ?? 'done'}: ${bytesText(bytesIn, bytesOut)}`);
+  }
+  return h('td', { class: 'muted', 'data-label': 'Result' }, p.output_urls[i] ? 'done' : 'pending');
+}
+
+function productRows(products: Product[]): HTMLTableRowElement[] {
+  return products.flatMap((p) => p.input_urls.map((url, i) => {
+    const out = p.output_urls[i];
+    // The output from this service, by path relative to the page (PUBLIC_BASE_URL may name another host).
+    const key = out ? out.slice(out.lastIndexOf('/images/') + '/images/'.length) : null;
+    return h('tr', {},
+      h('td', { 'data-label': 'Product' }, `${p.serial_number}. ${p.product_name}`),
+      h('td', { class: 'url', 'data-label': 'Input' }, h('a', { href: url, rel: 'noreferrer noopener', target: '_blank' }, url)),
+      h('td', { 'data-label': 'Output' }, key
+        ? h('a', { href: `images/${key}`, target: '_blank' }, h('img', { src: `images/${key}`, alt: `Output of ${url}`, class: 'thumb', loading: 'lazy' }))
+        : '—'),
+      resultCell(p, i),
+    );
+  }));
+}
+
+async function downloadCsv(id: string): Promise<void> {
+  try {
+    const blob = await (await api(`api/v1/status/${enc(id)}/output.csv`)).blob();
+    const href = URL.createObjectURL(blob);
+    const link = h('a', { href, download: `${id}-output.csv`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  } catch (err) {
+    failed(err);
+  }
+}
+
+async function renderDetail(id: string, signal: AbortSignal): Promise<RequestStatus> {
+  const s = await getJson<RequestStatus>(`api/v1/status/${enc(id)}?limit=100`, { signal });
+  const body = h('tbody', {}, ...productRows(s.products));
+  const more = h('button', { type: 'button', hidden: s.next_cursor === null }, 'Load more products');
+  let cursor = s.next_cursor;
+  more.addEventListener('click', async () => {
+    try {
+      const page = await getJson<RequestStatus>(`api/v1/status/${enc(id)}?limit=100&cursor=${enc(cursor!)}`);
+      body.append(...productRows(page.products));
+      cursor = page.next_cursor;
+      more.hidden = cursor === null;
+    } catch (err) {
+      failed(err);
+    }
+  });
+  const download = h('button', { type: 'button' }, 'Download output.csv');
+  download.addEventListener('click', () => void downloadCsv(id));
+  byId('detail-body').replaceChildren(
+    h('div', { class: 'summary' },
+      h('span', { class: `state state-${s.status}` }, s.status),
+      progressBar(s.progress, `Progress of request ${id}`),
+      h('span', { class: 'counts' }, countsText(s.progress)),
+    ),
+    h('p', {}, `Created ${when(s.created_at)}, updated ${when(s.updated_at)}.`),
+    h('p', { class: 'bytes' }, `Bytes in and out: ${bytesText(s.bytes.in, s.bytes.out)}`),
+    h('p', {}, download),
+    h('div', { class: 'table' }, h('table', {},
+      h('caption', {}, 'Images'),
+      h('thead', {}, h('tr', {}, ...['Product', 'Input', 'Output', 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
+      body,
+    )),
+    more,
+  );
+  return s;
+}
+
+/** Shows a request and keeps it current from its event stream until it is final. */
+async function showDetail(id: string): Promise<void> {
+  detailStream?.abort();
+  const ctrl = new AbortController();
+  detailStream = ctrl;
+  shownId = id;
+  byId('detail-title').textContent = `Request ${id}`;
+  byId('detail-body').replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  byId('detail-title').focus();
+  for (let failures = 0; !ctrl.signal.aborted;) {
+    try {
+      // The stream first, then the page: a change after the read still arrives.
+      const res = await api(`api/v1/status/${enc(id)}/events`, { signal: ctrl.signal, headers: { accept: 'text/event-stream' } });
+      const shown = await renderDetail(id, ctrl.signal);
+      let final = FINAL.has(shown.status);
+      await readEvents(res, (event, data) => {
+        updateSummary({ ...shown, ...(data as Pick<RequestSummary, 'status' | 'progress'>) });
+        if (event !== 'progress') final = true;
+      });
+      if (final) {
+        if (!FINAL.has(shown.status)) await renderDetail(id, ctrl.signal);
+        return;
+      }
+    } catch (err) {
+      if (ctrl.signal.aborted) return;
+      if (err instanceof ApiError) return failed(err);
+      failures++;
+    }
+    await sleep(Math.min(30_000, 1_000 * 2 ** failures), ctrl.signal);
+  }
+}
+
+// ---- webhooks --------------------------------------------------------------------------------
+
+function deliveryItem(w: Webhook, d: Delivery): HTMLLIElement {
+  const retry = h('button', { type: 'button' }, 'Retry', h('span', { class: 'vh' }, ` delivery ${d.id}`));
+  retry.addEventListener('click', async () => {
+    try {
+      await api(`api/v1/webhooks/${enc(w.id)}/deliveries/${enc(d.id)}/retry`, { method: 'POST' });
+      notify(`Delivery ${d.id} is queued again.`);
+      await loadWebhooks();
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return h('li', { 'data-id': d.id },
+    h('span', { class: `state state-${d.state}` }, d.state), ' ',
+    h('span', {}, `${d.event_type} for `), h('a', { href: `#/requests/${enc(d.request_id)}` }, d.request_id),
+    h('span', { class: 'attempt-count' }, `, ${d.attempts} ${d.attempts === 1 ? 'attempt' : 'attempts'}`),
+    d.last_error ? h('span', { class: 'error' }, ` (${d.last_error})`) : null,
+    ' ', retry,
+    h('ol', { class: 'attempts' }, ...d.attempt_log.map((a) => h('li', {},
+      `${when(a.at)}: ${a.status_code !== null ? `HTTP ${a.status_code}` : a.error ?? 'no answer'}, ${a.duration_ms} ms`))),
+  );
+}
+
+async function webhookArticle(w: Webhook): Promise<HTMLElement> {
+  const { deliveries } = await getJson<{ deliveries: Delivery[] }>(`api/v1/webhooks/${enc(w.id)}/deliveries?limit=10`);
+  return h('article', { class: 'webhook', 'data-id': w.id },
+    h('h3', {}, w.webhook_url),
+    h('p', { class: 'muted' }, `${w.events.join(', ')}; since ${when(w.created_at)}`),
+    deliveries.length ? h('ul', { class: 'deliveries' }, ...deliveries.map((d) => deliveryItem(w, d))) : h('p', { class: 'muted' }, 'No deliveries yet.'),
+  );
+}
+
+async function loadWebhooks(): Promise<void> {
+  try {
+    const { webhooks } = await getJson<{ webhooks: Webhook[] }>('api/v1/webhooks');
+    byId('webhooks').replaceChildren(...(webhooks.length
+      ? await Promise.all(webhooks.map(webhookArticle))
+      : [h('p', { class: 'muted' }, 'No subscriptions (POST /api/v1/webhook/configure adds one).')]));
+  } catch (err) {
+    failed(err);
+  }
+}
+
+let webhooksTimer = 0;
+function scheduleWebhooks(): void {
+  window.clearTimeout(webhooksTimer);
+  webhooksTimer = window.setTimeout(() => void loadWebhooks(), 1_000);
+}
+
+byId('webhooks-refresh').addEventListener('click', () => void loadWebhooks());
+
+// ---- start -----------------------------------------------------------------------------------
+
+function route(): void {
+  const m = /^#\/requests\/(.+)$/.exec(location.hash);
+  byId('home').hidden = m !== null;
+  byId('detail').hidden = m === null;
+  if (m) void showDetail(decodeURIComponent(m[1]!));
+  else {
+    detailStream?.abort();
+    shownId = null;
+  }
+}
+
+async function start(): Promise<void> {
+  stopStreams();
+  try {
+    await loadList(); // a 401 here means the server wants a key
+  } catch (err) {
+    return failed(err);
+  }
+  byId('key-section').hidden = true;
+  byId('forget-key').hidden = apiKey.get() === null;
+  route();
+  void followList();
+  void loadWebhooks();
+}
+
+window.addEventListener('hashchange', route);
+void start();

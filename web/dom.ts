@@ -1,0 +1,50 @@
+// Building the page: elements from data (text only, never HTML, so nothing from a CSV can
+// become markup) and the few formats it shows.
+
+type Child = Node | string | null | undefined | false;
+type Attrs = Record<string, string | number | boolean | undefined>;
+
+/** An element with attributes (true: present; false or undefined: left out) and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    el.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+export const byId = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** "1.2 MB → 340 kB, saved 72%" (or "grew 5%" when the output is bigger). */
+export function bytesText(bytesIn: number, bytesOut: number): string {
+  const sizes = `${formatBytes(bytesIn)} → ${formatBytes(bytesOut)}`;
+  if (bytesIn === 0) return sizes;
+  const change = Math.round((1 - bytesOut / bytesIn) * 100);
+  return `${sizes}, ${change >= 0 ? `saved ${change}%` : `grew ${-change}%`}`;
+}
+
+export const when = (iso: string): string => new Date(iso).toLocaleString();
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = window.setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      window.clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
