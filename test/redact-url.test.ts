@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { redactUrl } from '../src/net/index.js';
-import { spawnService, tempDir, upload, waitForStatus } from './helpers/service.js';
+import { sleep, spawnService, tempDir, upload, waitForStatus } from './helpers/service.js';
 
 describe('redactUrl', () => {
   it.each([
@@ -45,7 +45,10 @@ describe('the service log for a failing image', () => {
       expect(res.status).toBe(202);
       const status = await waitForStatus(svc.base, res.body.request_id);
       expect(status.products[0].errors[0]).toBe('blocked: a non-public address');
-      const lines = svc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+      // The line is written once the outcome is recorded, so it may trail the status by a moment.
+      const logLines = () => svc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+      for (let i = 0; i < 100 && !logLines().some((l) => l.msg === 'image failed'); i++) await sleep(20);
+      const lines = logLines();
       const failed = lines.find((l) => l.msg === 'image failed');
       expect(failed).toMatchObject({ url: 'http://127.0.0.1:9/a.jpg', error: 'blocked: a non-public address' });
       const refused = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('outbound request refused'));

@@ -1,7 +1,7 @@
 // Every query the store makes on a hot path is served by an index. Each backend runs the hot
 // paths on a real database (claims, status pages, the outbox relay, due deliveries, the delivery
 // log) while the statements it sends are recorded, and each recorded statement is explained as
-// sent: a query changed in sqlite.ts or mongo.ts is checked as it now is, and a hot path whose
+// sent: a query changed in the sqlite or mongo store is checked as it now is, and a hot path whose
 // statement is no longer sent fails here rather than passing unchecked.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +19,11 @@ import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js
 
 interface HotPath {
   name: string;
-  /** A fragment of the statement sqlite.ts sends (whitespace collapsed); null: SQLite has no such query. */
+  /** A fragment of the statement the SQLite store sends (whitespace collapsed); null: SQLite has no such query. */
   sql: string | null;
   /** What the SQLite plan must bound by index: an index that bounds less would read more rows. */
   bound?: RegExp;
-  /** Recognises the command mongo.ts sends; null: MongoDB has no such query. */
+  /** Recognises the command the MongoDB store sends; null: MongoDB has no such query. */
   mongo: ((cmd: Document) => boolean) | null;
   /** Newest first across all tenants: an ordered walk of an index, stopped by LIMIT, is the plan. */
   walk?: boolean;
@@ -156,7 +156,7 @@ async function exerciseHotPaths(store: Store): Promise<void> {
   expect((await store.listDeliveries(SUBSCRIPTION, { limit: 1, cursor: log.nextCursor })).items).toHaveLength(1);
 }
 
-// ---- SQLite: EXPLAIN QUERY PLAN of every statement sqlite.ts sent ------------------------------
+// ---- SQLite: EXPLAIN QUERY PLAN of every statement the SQLite store sent -------------------------
 
 /** The client (and its transactions) with every statement sent also appended to `sent`. */
 function recording<T extends Client | Transaction>(target: T, sent: Array<{ sql: string; args: InArgs }>): T {
@@ -210,7 +210,7 @@ describe('store indexes: sqlite', () => {
   for (const path of HOT_PATHS.filter((p) => p.sql !== null)) {
     it(`${path.name}: served by an index`, async () => {
       const statements = new Map(sent.filter((s) => oneLine(s.sql).includes(path.sql!)).map((s) => [oneLine(s.sql), s]));
-      expect(statements.size, `sqlite.ts no longer sends a statement containing "${path.sql}": update this test`).toBeGreaterThan(0);
+      expect(statements.size, `the SQLite store no longer sends a statement containing "${path.sql}": update this test`).toBeGreaterThan(0);
       for (const [sql, stmt] of statements) {
         const plan = (await client.execute({ sql: `EXPLAIN QUERY PLAN ${stmt.sql}`, args: stmt.args })).rows.map((r) => String(r.detail));
         expect(sqlitePlanProblems(path, plan), `${sql}\nplan:\n  ${plan.join('\n  ')}`).toEqual([]);
@@ -219,7 +219,7 @@ describe('store indexes: sqlite', () => {
   }
 });
 
-// ---- MongoDB: explain of every command mongo.ts sent --------------------------------------------
+// ---- MongoDB: explain of every command the MongoDB store sent ------------------------------------
 
 /**
  * The command as a query: what the driver added (session, retry number, $db) left out, and
@@ -337,7 +337,7 @@ describe.skipIf(!MONGODB_URI)('store indexes: mongodb', () => {
   for (const path of HOT_PATHS.filter((p) => p.mongo !== null)) {
     it(`${path.name}: served by an index`, async () => {
       const queries = new Map(sent.filter(path.mongo!).map((c) => [JSON.stringify(shapeOf(c)), c]));
-      expect(queries.size, 'mongo.ts no longer sends this query: update this test').toBeGreaterThan(0);
+      expect(queries.size, 'the MongoDB store no longer sends this query: update this test').toBeGreaterThan(0);
       const db = client.db(dbName);
       for (const query of queries.values()) {
         const collection = String(query.find ?? query.findAndModify ?? query.distinct);

@@ -1,6 +1,6 @@
 // The store contract: the single source of truth and the only coordination point between
 // API instances, pipeline runners and webhook dispatchers. The rules (states, events, ids,
-// cursors, claim order) live in lifecycle.ts; each backend file only persists.
+// cursors, claim order) live in lifecycle.ts; each backend only persists.
 // All times are epoch milliseconds passed in by the caller, so tests control the clock.
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';

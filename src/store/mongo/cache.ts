@@ -1,0 +1,41 @@
+// Skipping needless work in the MongoDB store: the content cache and the URL validators.
+import type { CachePart } from '../compose.js';
+import type { Collections } from '../mongo-schema.js';
+import type { ReusableOutput, UrlValidators } from '../types.js';
+import { isDuplicateKey } from './context.js';
+
+export class MongoCache implements CachePart {
+  readonly #c: Collections;
+
+  constructor(c: Collections) {
+    this.#c = c;
+  }
+
+  async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
+    const doc = await this.#c.contentCache.findOne({ _id: JSON.stringify([tenantId, sourceSha256, settings]) });
+    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut } : null;
+  }
+
+  async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
+    await this.#c.contentCache.replaceOne(
+      { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
+      { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, updatedAt: now },
+      { upsert: true },
+    ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
+  }
+
+  async getValidators(tenantId: string, url: string, settings: string): Promise<UrlValidators | null> {
+    const doc = await this.#c.validators.findOne({ _id: JSON.stringify([tenantId, url, settings]) });
+    return doc ? {
+      etag: doc.etag ?? null, lastModified: doc.lastModified ?? null, outputKey: doc.outputKey, format: doc.format, bytesIn: doc.bytesIn, bytesOut: doc.bytesOut,
+    } : null;
+  }
+
+  async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
+    await this.#c.validators.replaceOne(
+      { _id: JSON.stringify([tenantId, url, settings]) },
+      { etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut, updatedAt: now },
+      { upsert: true },
+    ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
+  }
+}

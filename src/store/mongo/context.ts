@@ -1,0 +1,41 @@
+// What every part of the MongoDB store shares besides the collections: batch sizes, the
+// statuses a claim works on, and the helpers for writes that may meet a duplicate key.
+import { MongoBulkWriteError, MongoServerError, ObjectId } from 'mongodb';
+import { OPEN_STATUSES } from '../lifecycle.js';
+import type { Collections, ItemDoc } from '../mongo-schema.js';
+
+/** Documents per insertMany / $in list. */
+export const CHUNK = 1000;
+/** How often (at most) one instance looks for outboxes and completions a crash left behind. */
+export const RECOVER_EVERY_MS = 1_000;
+export const OPEN = [...OPEN_STATUSES];
+
+export async function insertIgnoringDuplicates(coll: Collections['items'], docs: ItemDoc[]): Promise<void> {
+  if (docs.length > 0) await ignoreDuplicates(coll.insertMany(docs, { ordered: false }));
+}
+
+/**
+ * Settles a write whose only failures are duplicate keys: the document is there already. Two
+ * relays upserting one id at once can meet this (MongoDB retries such upserts itself, FerretDB
+ * does not).
+ */
+export async function ignoreDuplicates(write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (isDuplicateKey(err)) return;
+    if (err instanceof MongoBulkWriteError) {
+      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (errors.length > 0 && errors.every((e) => e.code === 11000)) return;
+    }
+    throw err;
+  }
+}
+
+export function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+export function toObjectId(id: string): ObjectId | null {
+  return /^[0-9a-f]{24}$/i.test(id) ? new ObjectId(id) : null;
+}

@@ -1,0 +1,168 @@
+// The MongoDB store's pipeline: claims, leases, completions and their settling (see mongo.ts),
+// and the queue's counts.
+import { ObjectId } from 'mongodb';
+import type { PipelinePart } from '../compose.js';
+import { claimFairly, counterDelta, isOpen, itemResult, settledStatus } from '../lifecycle.js';
+import type { Collections, ItemDoc } from '../mongo-schema.js';
+import type { CompleteInput, CompleteResult, ItemRecord, RequestRecord } from '../types.js';
+import { OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
+import { toItem, toRequest } from './mappers.js';
+import { finishRetry } from './operations.js';
+import type { MongoOutbox } from './outbox.js';
+
+/** A settler's hold on an abandoned completion. */
+const SETTLE_LEASE_MS = 30_000;
+
+export class MongoPipeline implements PipelinePart {
+  readonly #c: Collections;
+  readonly #outbox: MongoOutbox;
+  #lastSettleSweep = 0;
+
+  constructor(c: Collections, outbox: MongoOutbox) {
+    this.#c = c;
+    this.#outbox = outbox;
+  }
+
+  async claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]> {
+    const { owner, limit, leaseMs, now } = input;
+    const { items, requests } = this.#c;
+    await this.#settleAbandoned(now);
+    const claimed: ItemDoc[] = [];
+    const lease = { $set: { state: 'running' as const, leaseOwner: owner, leaseUntil: now + leaseMs }, $inc: { claims: 1 } };
+    // Expired leases first (their runner died).
+    while (claimed.length < limit) {
+      const doc = await items.findOneAndUpdate(
+        { state: 'running', leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
+      );
+      if (!doc) break;
+      // An item of a request no longer open (cancelled, deleted) is not worked on again.
+      if (await requests.countDocuments({ _id: doc.requestId, status: { $in: OPEN } }, { limit: 1 })) claimed.push(doc);
+      else await items.updateOne({ _id: doc._id, leaseOwner: owner }, { $set: { state: 'pending', leaseOwner: null, leaseUntil: null } });
+    }
+    if (claimed.length < limit) {
+      const withPending = await items.distinct('requestId', { state: 'pending' });
+      const candidates = withPending.length === 0 ? [] : await requests
+        .find({ _id: { $in: withPending }, status: { $in: OPEN } }, { projection: { tenantId: 1, lastClaimAt: 1, createdAt: 1 } })
+        .toArray();
+      await claimFairly(
+        candidates.map((d) => ({ requestId: d._id, tenantId: d.tenantId, lastClaimAt: d.lastClaimAt ?? 0, createdAt: d.createdAt })),
+        limit - claimed.length,
+        async (requestId, n) => {
+          let got = 0;
+          for (; got < n; got++) {
+            const doc = await items.findOneAndUpdate({ requestId, state: 'pending' }, lease, { sort: { _id: 1 }, returnDocument: 'after' });
+            if (!doc) break;
+            claimed.push(doc);
+          }
+          return got;
+        },
+      );
+    }
+    for (const requestId of new Set(claimed.map((i) => i.requestId))) {
+      const doc = await requests.findOneAndUpdate(
+        { _id: requestId }, { $set: { lastClaimAt: now }, $inc: { version: 1 } }, { returnDocument: 'after' }, // FerretDB: findAndModify takes no projection
+      );
+      if (doc?.status === 'received') await this.#outbox.transition(toRequest(doc), ['received'], 'processing', now);
+    }
+    return claimed.map(toItem);
+  }
+
+  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
+    const _id = toObjectId(input.itemId);
+    if (!_id) return null;
+    const doc = await this.#c.items.findOneAndUpdate(
+      { _id, leaseOwner: input.owner, state: 'running' }, { $inc: { attempts: 1 } }, { returnDocument: 'after' },
+    );
+    return doc ? doc.attempts : null;
+  }
+
+  async renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
+    const ids = input.itemIds.flatMap((id) => toObjectId(id) ?? []);
+    if (ids.length === 0) return [];
+    const leaseUntil = input.now + input.leaseMs;
+    await this.#c.items.updateMany({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running' }, { $set: { leaseUntil } });
+    const held = await this.#c.items
+      .find({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running', leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } })
+      .toArray();
+    return held.map((d) => d._id.toHexString());
+  }
+
+  async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
+    const results: CompleteResult[] = [];
+    for (const input of inputs) results.push(await this.#completeOne(input));
+    return results;
+  }
+
+  async #completeOne(input: CompleteInput): Promise<CompleteResult> {
+    const _id = toObjectId(input.itemId);
+    if (!_id) return { applied: false };
+    // Final but unsettled, still leased: if we die now, the next claim after the lease settles it.
+    const item = await this.#c.items.findOneAndUpdate(
+      { _id, leaseOwner: input.owner, state: 'running' },
+      { $set: { ...itemResult(input.outcome), settled: false } },
+      { returnDocument: 'after' },
+    );
+    if (!item) return { applied: false };
+    const finalStatus = await this.#settle(item, input.now);
+    return finalStatus ? { applied: true, finalStatus } : { applied: true };
+  }
+
+  /**
+   * Takes a final item into its request's counters exactly once, finishes the request when it
+   * was the last, then marks the item settled. Safe to run again after a crash at any step.
+   */
+  async #settle(item: ItemDoc, now: number): Promise<'completed' | 'failed' | null> {
+    const { requests, items } = this.#c;
+    const itemId = item._id.toHexString();
+    const delta = counterDelta(item.state === 'done'
+      ? { ok: true, outputKey: item.outputKey ?? '', format: '', bytesIn: item.bytesIn ?? 0, bytesOut: item.bytesOut ?? 0, outcome: item.outcome ?? 'compressed' }
+      : { ok: false, error: item.error ?? '' });
+    await requests.updateOne(
+      { _id: item.requestId, settling: { $ne: itemId } },
+      { $inc: { ...delta, version: 1 }, $set: { updatedAt: now }, $push: { settling: itemId } },
+    );
+    const doc = await requests.findOne({ _id: item.requestId }, { projection: { outbox: 0, settling: 0 } });
+    const finalStatus = doc ? settledStatus(doc) : null;
+    const finished = doc && finalStatus && isOpen(doc.status as RequestRecord['status'])
+      ? await this.#outbox.transition(toRequest(doc), OPEN, finalStatus, now)
+      : false;
+    await items.updateOne({ _id: item._id }, { $set: { settled: true, leaseOwner: null, leaseUntil: null } });
+    await requests.updateOne({ _id: item.requestId }, { $pull: { settling: itemId } });
+    return finished ? finalStatus : null;
+  }
+
+  /** Settles completions whose runner died between marking the item and counting it, and finishes interrupted retries. */
+  async #settleAbandoned(now: number): Promise<void> {
+    if (Date.now() - this.#lastSettleSweep < RECOVER_EVERY_MS) return;
+    this.#lastSettleSweep = Date.now();
+    for (const { _id } of await this.#c.requests.find({ retrying: true }, { projection: { _id: 1 } }).toArray()) await finishRetry(this.#c, _id);
+    const owner = `settler-${new ObjectId().toHexString()}`;
+    for (;;) {
+      const item = await this.#c.items.findOneAndUpdate(
+        { settled: false, leaseUntil: { $lt: now } },
+        { $set: { leaseOwner: owner, leaseUntil: now + SETTLE_LEASE_MS } },
+        { returnDocument: 'after' },
+      );
+      if (!item) return;
+      await this.#settle(item, now);
+    }
+  }
+
+  async releaseItems(owner: string): Promise<number> {
+    const held = await this.#c.items.distinct('requestId', { leaseOwner: owner, state: 'running' });
+    const res = await this.#c.items.updateMany(
+      { leaseOwner: owner, state: 'running' }, { $set: { state: 'pending', leaseOwner: null, leaseUntil: null } },
+    );
+    if (held.length) await this.#c.requests.updateMany({ _id: { $in: held } }, { $inc: { version: 1 } });
+    return res.modifiedCount;
+  }
+
+  async pendingStats(now: number) {
+    const [pending, running, oldest] = await Promise.all([
+      this.#c.items.countDocuments({ state: 'pending' }),
+      this.#c.items.countDocuments({ state: 'running', leaseUntil: { $gte: now } }),
+      this.#c.items.findOne({ state: 'pending' }, { sort: { _id: 1 }, projection: { createdAt: 1 } }),
+    ]);
+    return { pending, running, oldestPendingAt: oldest ? oldest.createdAt : null };
+  }
+}

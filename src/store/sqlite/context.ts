@@ -1,0 +1,48 @@
+// What every part of the SQLite store shares: the client, the write transaction (serialised
+// by the process's mutex for the file, see openSqliteStore) and small statement helpers.
+import type { Client, InArgs, Transaction } from '@libsql/client';
+import type { Mutex } from '../mutex.js';
+
+/** Rows per multi-row INSERT: well under SQLite's 32766 bound variables. */
+export const INSERT_CHUNK = 500;
+export const OPEN = "('received', 'processing')";
+
+export class SqliteContext {
+  readonly db: Client;
+  readonly #writes: Mutex;
+
+  constructor(db: Client, writes: Mutex) {
+    this.db = db;
+    this.#writes = writes;
+  }
+
+  /** Runs fn in one IMMEDIATE transaction, serialised with this process's other writes. */
+  write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#writes.run(async () => {
+      const tx = await this.db.transaction('write');
+      try {
+        const result = await fn(tx);
+        await tx.commit();
+        return result;
+      } catch (err) {
+        await tx.rollback().catch(() => {});
+        throw err;
+      } finally {
+        tx.close();
+      }
+    });
+  }
+
+  /** Closes the client once this process's writes queued before have finished. */
+  async close(): Promise<void> {
+    await this.#writes.run(async () => this.db.close());
+  }
+}
+
+/** An item id as stored (an integer), or null for a string that cannot be one. */
+export function itemIdOf(id: string): number | null {
+  return /^\d{1,15}$/.test(id) ? Number(id) : null;
+}
+
+/** Executes one statement on the client or inside a transaction. */
+export const run = (on: Client | Transaction, sql: string, args: InArgs = []) => on.execute({ sql, args });

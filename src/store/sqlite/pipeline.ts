@@ -1,0 +1,147 @@
+// The SQLite store's pipeline: claims, leases, completions (a request settles in the same
+// transaction as its last completion) and the queue's counts.
+import type { Transaction } from '@libsql/client';
+import type { PipelinePart } from '../compose.js';
+import { claimFairly, counterDelta, itemResult, settledStatus, transitionEvent } from '../lifecycle.js';
+import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import { itemIdOf, OPEN, run, type SqliteContext } from './context.js';
+import { toCandidate, toItem, toRequest } from './mappers.js';
+import { writeEvent } from './outbox.js';
+
+export class SqlitePipeline implements PipelinePart {
+  readonly #ctx: SqliteContext;
+
+  constructor(ctx: SqliteContext) {
+    this.#ctx = ctx;
+  }
+
+  async claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]> {
+    const { owner, limit, leaseMs, now } = input;
+    const lease = `state = 'running', lease_owner = ?, lease_until = ?, claims = claims + 1`;
+    return this.#ctx.write(async (tx) => {
+      // Expired leases first (their runner died), in open requests only.
+      const claimed = (await run(tx,
+        `UPDATE items SET ${lease} WHERE id IN (
+           SELECT i.id FROM items i JOIN requests r ON r.id = i.request_id
+           WHERE i.state = 'running' AND i.lease_until < ? AND r.status IN ${OPEN} LIMIT ?) RETURNING *`,
+        [owner, now + leaseMs, now, limit],
+      )).rows.map(toItem);
+      const candidates = (await run(tx,
+        `SELECT id, tenant_id, last_claim_at, created_at FROM requests r WHERE status IN ${OPEN}
+           AND EXISTS (SELECT 1 FROM items i WHERE i.request_id = r.id AND i.state = 'pending')`,
+      )).rows.map(toCandidate);
+      await claimFairly(candidates, limit - claimed.length, async (requestId, n) => {
+        const rows = (await run(tx,
+          `UPDATE items SET ${lease} WHERE id IN (
+             SELECT id FROM items WHERE request_id = ? AND state = 'pending' ORDER BY id LIMIT ?) RETURNING *`,
+          [owner, now + leaseMs, requestId, n],
+        )).rows.map(toItem);
+        claimed.push(...rows);
+        return rows.length;
+      });
+      for (const requestId of new Set(claimed.map((i) => i.requestId))) {
+        await run(tx, 'UPDATE requests SET version = version + 1, last_claim_at = ? WHERE id = ?', [now, requestId]);
+        const started = await run(tx,
+          "UPDATE requests SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'received' RETURNING *",
+          [now, requestId],
+        );
+        if (started.rows[0]) {
+          const request = toRequest(started.rows[0]);
+          await writeEvent(tx, transitionEvent(request, 'processing', now), request);
+        }
+      }
+      return claimed;
+    });
+  }
+
+  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
+    const id = itemIdOf(input.itemId);
+    if (id === null) return null;
+    return this.#ctx.write(async (tx) => {
+      const res = await run(tx,
+        "UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING attempts",
+        [id, input.owner]);
+      return res.rows[0] ? Number(res.rows[0].attempts) : null;
+    });
+  }
+
+  async renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
+    // Ids that cannot be ours are not held (as in the MongoDB store), rather than an error.
+    const ids = input.itemIds.map(itemIdOf).filter((id) => id !== null);
+    if (ids.length === 0) return [];
+    return this.#ctx.write(async (tx) => {
+      const res = await run(tx,
+        `UPDATE items SET lease_until = ? WHERE lease_owner = ? AND state = 'running'
+           AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
+        [input.now + input.leaseMs, input.owner, JSON.stringify(ids)],
+      );
+      return res.rows.map((r) => String(r.id));
+    });
+  }
+
+  async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
+    if (inputs.length === 0) return [];
+    // One transaction (one fsync) for a batch of completions.
+    return this.#ctx.write(async (tx) => {
+      const results: CompleteResult[] = [];
+      for (const input of inputs) results.push(await completeOne(tx, input));
+      return results;
+    });
+  }
+
+  async releaseItems(owner: string): Promise<number> {
+    return this.#ctx.write(async (tx) => {
+      const res = await run(tx,
+        `UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL
+         WHERE lease_owner = ? AND state = 'running' RETURNING request_id`,
+        [owner],
+      );
+      for (const requestId of new Set(res.rows.map((r) => String(r.request_id)))) {
+        await run(tx, 'UPDATE requests SET version = version + 1 WHERE id = ?', [requestId]);
+      }
+      return res.rows.length;
+    });
+  }
+
+  async pendingStats(now: number) {
+    const res = await run(this.#ctx.db,
+      `SELECT
+         (SELECT COUNT(*) FROM items WHERE state = 'pending') AS pending,
+         (SELECT COUNT(*) FROM items WHERE state = 'running' AND lease_until >= ?) AS running,
+         (SELECT MIN(created_at) FROM items WHERE state = 'pending') AS oldest`,
+      [now],
+    );
+    const r = res.rows[0]!;
+    return { pending: Number(r.pending), running: Number(r.running), oldestPendingAt: r.oldest === null ? null : Number(r.oldest) };
+  }
+}
+
+/** Records one item's outcome inside the caller's transaction (see Store.completeItems). */
+async function completeOne(tx: Transaction, input: CompleteInput): Promise<CompleteResult> {
+  const { outcome, now } = input;
+  const itemId = itemIdOf(input.itemId);
+  if (itemId === null) return { applied: false };
+  const result = itemResult(outcome);
+  const delta = counterDelta(outcome);
+  const item = await run(tx,
+    `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
+       lease_owner = NULL, lease_until = NULL
+     WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
+    [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
+  );
+  const requestId = item.rows[0]?.request_id;
+  if (requestId === undefined) return { applied: false };
+  const updated = toRequest((await run(tx,
+    `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
+       updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
+    [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
+  )).rows[0]!);
+  const finalStatus = settledStatus(updated);
+  if (!finalStatus) return { applied: true };
+  const finished = await run(tx,
+    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${OPEN} RETURNING *`, [finalStatus, updated.id]);
+  if (!finished.rows[0]) return { applied: true };
+  const request = toRequest(finished.rows[0]);
+  await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
+  return { applied: true, finalStatus };
+}

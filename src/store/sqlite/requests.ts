@@ -1,0 +1,150 @@
+// Requests in the SQLite store: ingest (begin → appendBatch* → commit | abort) and reads.
+import type { InArgs, InStatement, Transaction } from '@libsql/client';
+import type { RequestsPart } from '../compose.js';
+import { newestFirstCursor, pageOf, serialCursor } from '../lifecycle.js';
+import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
+import { INSERT_CHUNK, run, type SqliteContext } from './context.js';
+import { json, str, toItem, toRequest } from './mappers.js';
+
+export class SqliteRequests implements RequestsPart {
+  readonly #ctx: SqliteContext;
+
+  constructor(ctx: SqliteContext) {
+    this.#ctx = ctx;
+  }
+
+  // ---- ingest ---------------------------------------------------------------------------
+
+  async beginRequest(input: BeginInput): Promise<BeginResult> {
+    return this.#ctx.write(async (tx) => {
+      if (input.idempotencyKey !== null) {
+        const existing = await run(tx,
+          `SELECT r.*, k.fingerprint AS key_fingerprint FROM idempotency_keys k JOIN requests r ON r.id = k.request_id
+           WHERE k.tenant_id = ? AND k.key = ?`,
+          [input.tenantId, input.idempotencyKey]);
+        const row = existing.rows[0];
+        if (row) return { created: false as const, existing: toRequest(row), fingerprint: str(row.key_fingerprint) };
+        // A key whose request is gone (aborted) is free again.
+        await run(tx, 'DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ?', [input.tenantId, input.idempotencyKey]);
+        await run(tx, 'INSERT INTO idempotency_keys (tenant_id, key, request_id, fingerprint) VALUES (?, ?, ?, NULL)',
+          [input.tenantId, input.idempotencyKey, input.id]);
+      }
+      await run(tx,
+        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, created_at, updated_at)
+         VALUES (?, 'ingesting', ?, ?, ?, ?, ?)`,
+        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.now, input.now],
+      );
+      return { created: true as const };
+    });
+  }
+
+  async appendBatch(requestId: string, products: ProductRecord[]): Promise<void> {
+    if (products.length === 0) return;
+    const now = Date.now();
+    await this.#ctx.write(async (tx) => {
+      const stmts: InStatement[] = [];
+      for (let i = 0; i < products.length; i += INSERT_CHUNK) {
+        const chunk = products.slice(i, i + INSERT_CHUNK);
+        stmts.push({
+          sql: `INSERT INTO products (request_id, serial, name, input_urls) VALUES ${chunk.map(() => '(?,?,?,?)').join(',')}`,
+          args: chunk.flatMap((p) => [requestId, p.serial, p.name, JSON.stringify(p.inputUrls)]),
+        });
+      }
+      const urls = [...new Set(products.flatMap((p) => p.inputUrls))];
+      for (let i = 0; i < urls.length; i += INSERT_CHUNK) {
+        const chunk = urls.slice(i, i + INSERT_CHUNK);
+        stmts.push({
+          // Pending, but claimed only once the request is committed (claims go by request).
+          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => "(?,?,'pending',?)").join(',')}`,
+          args: chunk.flatMap((u) => [requestId, u, now]),
+        });
+      }
+      await tx.batch(stmts);
+    });
+  }
+
+  async commitRequest(requestId: string, now: number, extra: CommitExtra = {}): Promise<RequestRecord> {
+    return this.#ctx.write(async (tx) => {
+      if (extra.webhook) {
+        await run(tx, 'UPDATE requests SET webhook_url = ?, webhook_secret = ? WHERE id = ?', [extra.webhook.url, extra.webhook.secret, requestId]);
+      }
+      if (extra.options) await run(tx, 'UPDATE requests SET options = ? WHERE id = ?', [json(extra.options), requestId]);
+      if (extra.fingerprint) {
+        await run(tx, 'UPDATE idempotency_keys SET fingerprint = ? WHERE request_id = ?', [extra.fingerprint, requestId]);
+      }
+      const res = await run(tx,
+        `UPDATE requests SET status = 'received', updated_at = ?,
+           product_count = (SELECT COUNT(*) FROM products WHERE request_id = ?),
+           total = (SELECT COUNT(*) FROM items WHERE request_id = ?)
+         WHERE id = ? AND status = 'ingesting' RETURNING *`,
+        [now, requestId, requestId, requestId],
+      );
+      if (!res.rows[0]) throw new Error(`request ${requestId} is not being ingested`);
+      return toRequest(res.rows[0]);
+    });
+  }
+
+  async abortRequest(requestId: string): Promise<void> {
+    await this.#ctx.write((tx) => deleteIngesting(tx, [requestId]));
+  }
+
+  async cleanupIngesting(before: number): Promise<number> {
+    return this.#ctx.write(async (tx) => {
+      const res = await run(tx, "SELECT id FROM requests WHERE status = 'ingesting' AND created_at < ?", [before]);
+      await deleteIngesting(tx, res.rows.map((r) => String(r.id)));
+      return res.rows.length;
+    });
+  }
+
+  // ---- reads ----------------------------------------------------------------------------
+
+  async getRequest(id: string): Promise<RequestRecord | null> {
+    const res = await run(this.#ctx.db, "SELECT * FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+    return res.rows[0] ? toRequest(res.rows[0]) : null;
+  }
+
+  async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
+    const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
+    const tenant = opts.tenantId === null ? '' : 'AND tenant_id = ?';
+    const res = await run(this.#ctx.db,
+      `SELECT * FROM requests WHERE status != 'ingesting' ${tenant}
+         AND (created_at < ? OR (created_at = ? AND id < ?))
+       ORDER BY created_at DESC, id DESC LIMIT ?`,
+      [...(opts.tenantId === null ? [] : [opts.tenantId]), before.at, before.at, before.id || '\u{10FFFF}', opts.limit + 1],
+    );
+    return pageOf(res.rows.map(toRequest), opts.limit, (r) => newestFirstCursor.encode(r.createdAt, r.id));
+  }
+
+  async listProducts(requestId: string, opts: { limit: number; cursor?: string | null }): Promise<Page<ProductRecord>> {
+    const res = await run(this.#ctx.db,
+      'SELECT serial, name, input_urls FROM products WHERE request_id = ? AND serial > ? ORDER BY serial LIMIT ?',
+      [requestId, serialCursor.decode(opts.cursor), opts.limit + 1],
+    );
+    const rows = res.rows.map((r) => ({ serial: Number(r.serial), name: String(r.name), inputUrls: JSON.parse(String(r.input_urls)) as string[] }));
+    return pageOf(rows, opts.limit, (p) => serialCursor.encode(p.serial));
+  }
+
+  async getItemsByUrl(requestId: string, urls: string[]): Promise<ItemRecord[]> {
+    if (urls.length === 0) return [];
+    // One statement for any number of URLs (a JSON array), rather than a list of parameters.
+    const res = await run(this.#ctx.db,
+      'SELECT * FROM items WHERE request_id = ? AND url IN (SELECT value FROM json_each(?))',
+      [requestId, JSON.stringify([...new Set(urls)])],
+    );
+    return res.rows.map(toItem);
+  }
+}
+
+async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
+    const notCommitted = "NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting')";
+    const args: InArgs = [id, id];
+    await tx.batch([
+      { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: `DELETE FROM idempotency_keys WHERE request_id = ? AND ${notCommitted}`, args },
+      { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args: [id] },
+    ]);
+  }
+}
