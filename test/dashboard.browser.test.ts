@@ -144,6 +144,23 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
       await page.locator('#home').waitFor();
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 
+      // The request's actions: retry its failed image (still missing: it fails again), then delete it.
+      await page.setViewportSize({ width: 1100, height: 900 });
+      await page.locator(`#requests li[data-id="${id}"] a`).click();
+      await page.locator('#detail table').waitFor();
+      await page.getByRole('button', { name: 'Retry 1 failed image' }).click();
+      await page.locator('#notice', { hasText: 'Retrying the failed images' }).waitFor();
+      for (let i = 0; images.hits('/missing.jpg') < 2; i++) {
+        expect(i).toBeLessThan(200);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('button', { name: 'Delete request' }).click();
+      await page.locator('#notice', { hasText: 'deleted' }).waitFor();
+      await page.locator('#home').waitFor();
+      expect(await page.locator(`#requests li[data-id="${id}"]`).count()).toBe(0);
+      expect((await fetch(`${svc.base}/api/v1/status/${id}`)).status).toBe(404);
+
       // Every control has a name a screen reader can say.
       const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, button, progress, img, a')]
         .filter((el) => {

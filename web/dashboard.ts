@@ -242,6 +242,7 @@ async function renderDetail(id: string, signal: AbortSignal): Promise<RequestSta
   });
   const download = h('button', { type: 'button' }, 'Download output.csv');
   download.addEventListener('click', () => void downloadCsv(id));
+  const actions = h('p', { class: 'actions' }, download, ...requestActions(id, s));
   byId('detail-body').replaceChildren(
     h('div', { class: 'summary' },
       h('span', { class: `state state-${s.status}` }, s.status),
@@ -250,7 +251,7 @@ async function renderDetail(id: string, signal: AbortSignal): Promise<RequestSta
     ),
     h('p', {}, `Created ${when(s.created_at)}, updated ${when(s.updated_at)}.`),
     h('p', { class: 'bytes' }, `Bytes in and out: ${bytesText(s.bytes.in, s.bytes.out)}`),
-    h('p', {}, download),
+    actions,
     h('div', { class: 'table' }, h('table', {},
       h('caption', {}, 'Images'),
       h('thead', {}, h('tr', {}, ...['Product', 'Input', 'Output', 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -259,6 +260,43 @@ async function renderDetail(id: string, signal: AbortSignal): Promise<RequestSta
     more,
   );
   return s;
+}
+
+/** Cancel (while it runs), retry its failed images (once final), delete: the public API's request actions. */
+function requestActions(id: string, s: RequestStatus): HTMLButtonElement[] {
+  const action = (label: string, method: 'POST' | 'DELETE', path: string, after: () => void, confirmText?: string) => {
+    const button = h('button', { type: 'button' }, label);
+    button.addEventListener('click', async () => {
+      if (confirmText && !window.confirm(confirmText)) return;
+      button.disabled = true;
+      try {
+        await api(path, { method });
+        after();
+      } catch (err) {
+        failed(err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  };
+  const buttons: HTMLButtonElement[] = [];
+  if (!FINAL.has(s.status)) {
+    buttons.push(action('Cancel request', 'POST', `api/v1/requests/${enc(id)}/cancel`, () => notify(`Request ${id} cancelled.`)));
+  } else if (s.progress.failed > 0) {
+    buttons.push(action(`Retry ${s.progress.failed} failed image${s.progress.failed === 1 ? '' : 's'}`, 'POST', `api/v1/requests/${enc(id)}/retry`, () => {
+      notify(`Retrying the failed images of ${id}.`);
+      void showDetail(id);
+    }));
+  }
+  buttons.push(action('Delete request', 'DELETE', `api/v1/requests/${enc(id)}`, () => {
+    known.delete(id);
+    byId('requests').querySelector(`li[data-id="${CSS.escape(id)}"]`)?.remove();
+    byId('requests-empty').hidden = known.size > 0;
+    notify(`Request ${id} deleted.`);
+    location.hash = '';
+  }, `Delete request ${id} and its outputs? This cannot be undone.`));
+  return buttons;
 }
 
 /** Shows a request and keeps it current from its event stream until it is final. */
