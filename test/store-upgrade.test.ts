@@ -106,6 +106,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
   });
 });
 
+if (!MONGODB_URI) console.log('upgrade from 0.1.0: mongodb skipped: MONGODB_URI is not set (npm run test:mongo starts FerretDB and sets it)');
 describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
   it('migrates documents in 0.1.0’s shape, and everything reads as before', async () => {
     const uri = MONGODB_URI!;

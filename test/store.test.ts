@@ -30,7 +30,7 @@ if (mongoUri) {
   const { defineMongoContract } = await import('./store-mongo.js');
   await defineMongoContract(mongoUri);
 } else {
-  console.log('store contract: mongodb skipped: MONGODB_URI is not set (no MongoDB server can run on this machine; CI with a mongo service sets it)');
+  console.log('store contract: mongodb skipped: MONGODB_URI is not set (npm run test:mongo starts FerretDB and sets it)');
   describe('store contract: mongodb', () => {
     it.skip('skipped: MONGODB_URI is not set', () => {});
   });
