@@ -60,8 +60,11 @@ export function identifyCaller(opts: { apiKey: string | undefined; store: Store 
   };
 }
 
+/** The caller identifyCaller set; a route outside /api/v1 asking for one is a bug, not an admin. */
 export function callerOf(c: Context): Caller {
-  return c.get('caller') ?? OPEN;
+  const caller = c.get('caller');
+  if (!caller) throw new Error(`no caller identified for ${c.req.path}: the route is not behind identifyCaller`);
+  return caller;
 }
 
 /** Whether the caller may see something owned by `tenantId` (the admin sees everything). */
