@@ -42,12 +42,12 @@ export interface VariantResult {
 // Ours: exactly what workers/compress.ts does (decode, EXIF orientation, encode with the row's
 // defaults and the pipeline's quality), minus the size/"never worse" bookkeeping.
 
-async function oursPipeline(img: CorpusImage): Promise<Uint8Array> {
+export async function oursPipeline(img: CorpusImage, quality = Q): Promise<Uint8Array> {
   const row = codecFor(img.bytes);
   if (!row) throw new Error(`${img.name}: no codec`);
   const decoded = await row.decode(img.bytes);
   const upright = applyOrientation(decoded, row.orientation(img.bytes));
-  return row.encode(upright, { quality: Q });
+  return row.encode(upright, { quality });
 }
 
 /**
@@ -238,7 +238,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
   // -- JPEG: the three contenders plus the MozJPEG trade-off table, all in the same rounds.
   const libDefaults: Partial<MozJpegOptions> = { ...(jsquashJpegDefaults as MozJpegOptions), quality: Q, chroma_quality: Q };
   const jpegVariants: Variant[] = [
-    { name: 'ours (pipeline settings)', encode: oursPipeline },
+    { name: 'ours (pipeline settings)', encode: (img) => oursPipeline(img) },
     { name: 'sharp mozjpeg:true', encode: sharpJpeg({ mozjpeg: true }) },
     { name: 'sharp libjpeg-turbo (default)', encode: sharpJpeg({}) },
     { name: 'ours, library defaults (progressive:true, baseline:false)', encode: oursJpegWith(libDefaults) },
@@ -303,7 +303,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
 
   // -- WebP: ours (libwebp q50 method 4) vs sharp webp q50 (effort 4)
   const webpVariants: Variant[] = [
-    { name: 'ours (pipeline settings)', alpha: true, encode: oursPipeline },
+    { name: 'ours (pipeline settings)', alpha: true, encode: (img) => oursPipeline(img) },
     { name: 'sharp webp q50', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).webp({ quality: Q }).toBuffer()) },
   ];
   const reps = opts.quick ? 2 : 6;
