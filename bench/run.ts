@@ -5,7 +5,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, SECTIONS, type Section } from './args.js';
-import { codecBench, tradeOffTable } from './codec.js';
+import { codecBench, pngTradeOffTable, tradeOffTable } from './codec.js';
 import { apiBench } from './api.js';
 import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
@@ -43,6 +43,7 @@ if (args.only.has('codec')) {
   figures.push(...r.figures);
   details.codec = r;
   console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+  if (r.png.variants.length) console.log('PNG rule trade-off (same images, same rounds):\n' + pngTradeOffTable(r.png.variants) + '\n');
 }
 
 if (args.only.has('quality')) {
