@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, SECTIONS, type Section } from './args.js';
 import { codecBench, pngTradeOffTable, tradeOffTable } from './codec.js';
+import { convertBench, convertTable } from './convert.js';
 import { apiBench } from './api.js';
 import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
@@ -33,7 +34,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'quality', 'pool', 'e2e', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'quality', 'pool', 'e2e', 'api', 'convert'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -108,6 +109,13 @@ if (args.only.has('large')) {
   const r = await largeImagesBench(threads, { quick: args.quick, log });
   figures.push(...r.figures);
   details.large = r.detail;
+}
+
+if (args.only.has('convert')) {
+  const r = await convertBench(corpus, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.convert = r.detail;
+  console.log('\nConversions against sharp (same images, same run; bytes at matched SSIMULACRA2):\n' + convertTable(r.detail.paths) + '\n');
 }
 
 const machine = {
