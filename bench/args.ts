@@ -1,7 +1,7 @@
 // Command-line options of the benchmark: --quick, --corpus DIR, --out FILE, --only a,b
 import { resolve } from 'node:path';
 
-export const SECTIONS = ['codec', 'avif', 'pool', 'e2e', 'reimport', 'ingest', 'api', 'streams', 'store', 'large'] as const;
+export const SECTIONS = ['codec', 'quality', 'avif', 'pool', 'e2e', 'reimport', 'ingest', 'api', 'streams', 'store', 'large', 'convert'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchArgs {
@@ -34,7 +34,7 @@ export function parseArgs(argv: string[], defaults: { corpus: string; out: strin
       for (const n of names) if (!(SECTIONS as readonly string[]).includes(n)) throw new Error(`--only: unknown section ${n} (${SECTIONS.join(', ')})`);
       args.only = new Set(names as Section[]);
     } else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/bench/run.js [--quick] [--corpus DIR] [--out FILE] [--only codec,avif,pool,e2e,reimport,ingest,api,streams,store,large] [--threads N] [--profile DIR]');
+      console.log(`usage: node dist/bench/run.js [--quick] [--corpus DIR] [--out FILE] [--only ${SECTIONS.join(',')}] [--threads N] [--profile DIR]`);
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

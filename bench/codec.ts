@@ -4,7 +4,7 @@
 // the upright source, and PSNR against the decoded source is sane (catches garbage output).
 import sharp from 'sharp';
 import { defaultOptions as jsquashJpegDefaults } from '@jsquash/jpeg/meta.js';
-import { applyOrientation, codecFor, encodePng, MOZJPEG_OPTIONS, type MozJpegOptions } from '../workers/codecs.js';
+import { applyOrientation, codecFor, encodePng, MOZJPEG_OPTIONS, PNG_OPTIONS, type MozJpegOptions, type PngOptions } from '../workers/codecs.js';
 import { readExifOrientation } from '../src/codecs/sniff.js';
 import type { CorpusImage } from './corpus.js';
 import { figure, type Figure } from './report.js';
@@ -42,12 +42,12 @@ export interface VariantResult {
 // Ours: exactly what workers/compress.ts does (decode, EXIF orientation, encode with the row's
 // defaults and the pipeline's quality), minus the size/"never worse" bookkeeping.
 
-async function oursPipeline(img: CorpusImage): Promise<Uint8Array> {
+export async function oursPipeline(img: CorpusImage, quality = Q): Promise<Uint8Array> {
   const row = codecFor(img.bytes);
   if (!row) throw new Error(`${img.name}: no codec`);
   const decoded = await row.decode(img.bytes);
   const upright = applyOrientation(decoded, row.orientation(img.bytes));
-  return row.encode(upright, { quality: Q });
+  return row.encode(upright, { quality });
 }
 
 /**
@@ -218,6 +218,41 @@ export function speedRatio(a: VariantResult, b: VariantResult): number {
 
 // ---------------------------------------------------------------------------------------------
 
+const PNG_VARIANTS = 7;
+
+/** Ours at the pipeline's PNG settings and the rule's alternatives, against sharp palette:true. */
+export async function pngBench(pngs: CorpusImage[], rounds: number) {
+  const modes: Record<string, Record<string, string>> = {};
+  const ours = (name: string, o: Partial<PngOptions>): Variant => ({
+    name, alpha: true,
+    async encode(img) {
+      const row = codecFor(img.bytes)!;
+      const rep = await encodePng(await row.decode(img.bytes), { ...PNG_OPTIONS, ...o });
+      const ssim = rep.ssim === null ? '' : `, SSIM ${rep.ssim.toFixed(3)}`;
+      (modes[name] ??= {})[img.name] = rep.mode === 'palette' ? `palette ${rep.colours} colours, q${rep.quality}${ssim}` : `lossless (palette q${rep.quality}${ssim})`;
+      return rep.bytes;
+    },
+  });
+  const variants: Variant[] = [
+    ours('ours (pipeline settings)', {}),
+    { name: 'sharp png palette:true', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).png({ palette: true }).toBuffer()) },
+    ours('ours, old rule (libimagequant 65-80, lossless below 65)', { minQuality: 65, targetQuality: 80, minSsim: 0 }),
+    ours('ours, target 80', { targetQuality: 80 }),
+    ours('ours, libimagequant speed 4 (sharp palette:true\'s)', { speed: 4 }),
+    ours('ours, libimagequant speed 8', { speed: 8 }),
+    ours('ours, OxiPNG level 1', { oxipngLevel: 1 }),
+  ];
+  const pr = await measureVariants(pngs, variants, rounds);
+  for (const v of pr) if (modes[v.name]) v.extra = { modes: modes[v.name] };
+  return pr.map((v) => ({ ...v, speedVsSharp: round(speedRatio(v, pr[1]!), 3), bytesVsSharp: round(v.bytes / pr[1]!.bytes, 4) }));
+}
+
+export function pngTradeOffTable(rows: CodecBenchResult['png']['variants']): string {
+  const head = '| settings | img/s/thread | speed vs sharp palette:true | bytes vs sharp palette:true | min / mean PSNR (dB) | check |';
+  const lines = rows.map((r) => `| ${r.name} | ${r.imagesPerSecond.toFixed(2)} | ${r.speedVsSharp.toFixed(2)}x | ${r.bytesVsSharp.toFixed(3)}x | ${r.minPsnr ?? 'n/a'} / ${r.meanPsnr ?? 'n/a'} | ${r.checked ? 'ok' : 'FAIL: ' + r.failures[0]} |`);
+  return [head, '|---|---|---|---|---|---|', ...lines].join('\n');
+}
+
 export interface CodecBenchResult {
   figures: Figure[];
   jpeg: { images: string[]; variants: (VariantResult & { speedVsSharpMoz: number; bytesVsSharpMoz: number })[] };
@@ -238,7 +273,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
   // -- JPEG: the three contenders plus the MozJPEG trade-off table, all in the same rounds.
   const libDefaults: Partial<MozJpegOptions> = { ...(jsquashJpegDefaults as MozJpegOptions), quality: Q, chroma_quality: Q };
   const jpegVariants: Variant[] = [
-    { name: 'ours (pipeline settings)', encode: oursPipeline },
+    { name: 'ours (pipeline settings)', encode: (img) => oursPipeline(img) },
     { name: 'sharp mozjpeg:true', encode: sharpJpeg({ mozjpeg: true }) },
     { name: 'sharp libjpeg-turbo (default)', encode: sharpJpeg({}) },
     { name: 'ours, library defaults (progressive:true, baseline:false)', encode: oursJpegWith(libDefaults) },
@@ -272,24 +307,11 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
     figure('codec.jpeg.checked', 'JPEG outputs decoded + checked (ours, sharp x2)', [ours, moz, turbo].every((v) => v.checked) ? 1 : 0, '', 'all decode, right size, PSNR sane', [ours, moz, turbo].every((v) => v.checked)),
   );
 
-  // -- PNG: ours (libimagequant 65-80 + OxiPNG, or lossless) vs sharp palette:true
-  const pngReport: Record<string, string> = {};
-  const pngVariants: Variant[] = [
-    {
-      name: 'ours (pipeline settings)', alpha: true,
-      async encode(img) {
-        const row = codecFor(img.bytes)!;
-        const rep = await encodePng(await row.decode(img.bytes));
-        pngReport[img.name] = rep.mode === 'palette' ? `palette ${rep.colours} colours, q${rep.quality}` : 'lossless (palette below min quality)';
-        return rep.bytes;
-      },
-    },
-    { name: 'sharp png palette:true', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).png({ palette: true }).toBuffer()) },
-  ];
-  opts.log(`codec: PNG, ${pngs.length} images x ${pngVariants.length} variants x ${rounds} rounds`);
-  const pr = pngs.length ? await measureVariants(pngs, pngVariants, opts.quick ? 1 : 4) : [];
-  if (pr[0]) pr[0].extra = { modes: pngReport };
-  const pngRows = pr.map((v) => ({ ...v, speedVsSharp: round(speedRatio(v, pr[1]!), 3), bytesVsSharp: round(v.bytes / pr[1]!.bytes, 4) }));
+  // -- PNG: ours (libimagequant palette kept at SSIM >= 0.90, else lossless) vs sharp palette:true,
+  // plus the rule's trade-offs in the same rounds
+  opts.log(`codec: PNG, ${pngs.length} images x ${PNG_VARIANTS} variants x ${opts.quick ? 1 : 4} rounds`);
+  const pngRows = pngs.length ? await pngBench(pngs, opts.quick ? 1 : 4) : [];
+  const pr = pngRows;
   if (pngRows.length) {
     const o = pngRows[0]!;
     figures.push(
@@ -303,7 +325,7 @@ export async function codecBench(corpus: CorpusImage[], opts: { quick: boolean; 
 
   // -- WebP: ours (libwebp q50 method 4) vs sharp webp q50 (effort 4)
   const webpVariants: Variant[] = [
-    { name: 'ours (pipeline settings)', alpha: true, encode: oursPipeline },
+    { name: 'ours (pipeline settings)', alpha: true, encode: (img) => oursPipeline(img) },
     { name: 'sharp webp q50', alpha: true, encode: async (img) => new Uint8Array(await sharp(img.bytes).webp({ quality: Q }).toBuffer()) },
   ];
   const reps = opts.quick ? 2 : 6;

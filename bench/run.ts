@@ -1,11 +1,12 @@
 // npm run bench [-- --quick] [--corpus DIR]: every figure of issue 6 with its target, as a table
 // on stdout and as JSON in bench/results.json. Ratios are measured within one run, interleaved.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from './args.js';
-import { codecBench, tradeOffTable } from './codec.js';
+import { parseArgs, SECTIONS, type Section } from './args.js';
+import { codecBench, pngTradeOffTable, tradeOffTable } from './codec.js';
+import { convertBench, convertTable } from './convert.js';
 import { apiBench } from './api.js';
 import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
@@ -13,6 +14,7 @@ import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { largeImagesBench } from './large-images.js';
 import { poolScalingBench } from './pool-scaling.js';
+import { qualityBench, qualityTable } from './quality.js';
 import { reimportBench } from './reimport.js';
 import { streamsBench } from './streams.js';
 import { type Figure, markdownTable, table } from './report.js';
@@ -34,7 +36,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'pool', 'e2e', 'reimport', 'api', 'streams'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'quality', 'pool', 'e2e', 'reimport', 'api', 'streams', 'convert'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -44,6 +46,14 @@ if (args.only.has('codec')) {
   figures.push(...r.figures);
   details.codec = r;
   console.log('\nMozJPEG trade-off (same images, same rounds):\n' + tradeOffTable(r.jpeg.variants) + '\n');
+  if (r.png.variants.length) console.log('PNG rule trade-off (same images, same rounds):\n' + pngTradeOffTable(r.png.variants) + '\n');
+}
+
+if (args.only.has('quality')) {
+  const r = await qualityBench(corpus, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.quality = r.detail;
+  for (const f of r.detail.formats) console.log(`\nRate at matched quality, ${f.format} (SSIMULACRA2; SSIM from ssim.js):\n` + qualityTable(f) + '\n');
 }
 
 if (args.only.has('avif')) {
@@ -114,6 +124,13 @@ if (args.only.has('streams')) {
   details.streams = r.detail;
 }
 
+if (args.only.has('convert')) {
+  const r = await convertBench(corpus, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.convert = r.detail;
+  console.log('\nConversions against sharp (same images, same run; bytes at matched SSIMULACRA2):\n' + convertTable(r.detail.paths) + '\n');
+}
+
 const machine = {
   nproc: availableParallelism(),
   cpu: cpus()[0]?.model ?? 'unknown',
@@ -122,5 +139,21 @@ const machine = {
   platform: `${process.platform} ${process.arch}`,
 };
 console.log(table(figures));
-writeFileSync(args.out, JSON.stringify({ date: new Date().toISOString(), quick: args.quick, corpus: args.corpus, threads, machine, loadDuringRun: loads, durationSeconds: Math.round((Date.now() - started) / 1000), figures, details, markdown: markdownTable(figures) }, null, 2) + '\n');
+
+// --only: the sections not run keep their figures from the previous results file, each section
+// with the date of the run that measured it (a figure's section is the first part of its id).
+const date = new Date().toISOString();
+const sectionOf = (id: string) => id.split('.')[0] as Section;
+let allFigures = figures;
+let allDetails = details;
+let sectionDates: Record<string, string> = Object.fromEntries([...args.only].map((s) => [s, date]));
+if (args.only.size < SECTIONS.length && existsSync(args.out)) {
+  const prev = JSON.parse(readFileSync(args.out, 'utf8')) as { date: string; figures: Figure[]; details: Record<string, unknown>; sectionDates?: Record<string, string> };
+  const kept = prev.figures.filter((f) => !args.only.has(sectionOf(f.id)));
+  allFigures = SECTIONS.flatMap((s) => (args.only.has(s) ? figures : kept).filter((f) => sectionOf(f.id) === s));
+  allDetails = { ...Object.fromEntries(Object.entries(prev.details).filter(([k]) => !args.only.has(k.replace(/ThreadsMinus1$/, '') as Section))), ...details };
+  const prevDates = prev.sectionDates ?? Object.fromEntries(SECTIONS.filter((s) => kept.some((f) => sectionOf(f.id) === s)).map((s) => [s, prev.date]));
+  sectionDates = { ...prevDates, ...sectionDates };
+}
+writeFileSync(args.out, JSON.stringify({ date, quick: args.quick, sections: [...args.only], sectionDates, corpus: args.corpus, threads, machine, loadDuringRun: loads, durationSeconds: Math.round((Date.now() - started) / 1000), figures: allFigures, details: allDetails, markdown: markdownTable(allFigures) }, null, 2) + '\n');
 log(`wrote ${args.out}`);

@@ -8,7 +8,8 @@ import { fixture, independentDecode } from './helpers/decode.js';
 import { embedJpegIcc, readJpegIcc, stripJpeg } from '../src/codecs/jpeg.js';
 import { embedPngIcc, readPngIcc } from '../src/codecs/png.js';
 import { embedWebpIcc, readWebpIcc } from '../src/codecs/webp.js';
-import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS } from '../workers/codecs.js';
+import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS, PNG_OPTIONS } from '../workers/codecs.js';
+import { ssim } from '../workers/codecs/ssim.js';
 
 // ---------------------------------------------------------------------------------------------
 // JPEG helpers shared by the quantisation-table tests.
@@ -264,30 +265,57 @@ describe('JPEG row (MozJPEG)', () => {
 });
 
 describe('PNG row (palette or lossless OxiPNG)', () => {
-  it('palette-reduces a photo libimagequant can map at quality >= 65', async () => {
+  it('palette-reduces a photo whose palette keeps SSIM >= 0.90', async () => {
     const raster = await independentDecode(fixture('chelsea.png'));
     const report = await encodePng(raster);
     expect(report.mode).toBe('palette');
-    expect(report.quality!).toBeGreaterThanOrEqual(65);
+    expect(report.ssim!).toBeGreaterThanOrEqual(PNG_OPTIONS.minSsim);
     expect(report.colours!).toBeLessThanOrEqual(256);
     const out = await independentDecode(report.bytes);
     expect([out.width, out.height]).toEqual([451, 300]);
     expect(report.bytes.length).toBeLessThan(fixture('chelsea.png').length);
   });
 
-  it('falls back to lossless when the palette cannot reach the minimum (soft alpha ramp)', async () => {
+  it('keeps the palette of a soft alpha ramp libimagequant rates below 65 when its SSIM holds', async () => {
+    // the old rule (libimagequant minimum quality 65) wrote this one losslessly, at 4.5x the bytes
     const raster = await independentDecode(fixture('astronaut-alpha.png'));
     const report = await encodePng(raster);
-    expect(report.mode).toBe('lossless');
+    expect(report.mode).toBe('palette');
+    expect(report.quality!).toBeLessThan(65);
+    expect(report.ssim!).toBeGreaterThanOrEqual(PNG_OPTIONS.minSsim);
     const out = await independentDecode(report.bytes);
     expect([out.width, out.height]).toEqual([512, 512]);
-    // lossless: every pixel identical (RGB of fully transparent pixels may change: invisible)
-    let differing = 0;
-    for (let i = 0; i < raster.data.length; i += 4) {
-      if (out.data[i + 3] !== raster.data[i + 3]) differing++;
-      else if (raster.data[i + 3] !== 0 && (out.data[i] !== raster.data[i] || out.data[i + 1] !== raster.data[i + 1] || out.data[i + 2] !== raster.data[i + 2])) differing++;
+    expect(ssim(raster.data, out.data, 512, 512)).toBeCloseTo(report.ssim!, 3);
+  });
+
+  it('falls back to lossless when the palette\'s SSIM is below the threshold (generated smooth gradient)', async () => {
+    const [w, h] = [256, 192];
+    const data = new Uint8ClampedArray(w * h * 4);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) data.set([(x / w) * 255, (y / h) * 255, 128 + 100 * Math.sin((x + y) / 45), 255], (y * w + x) * 4);
     }
-    expect(differing).toBe(0);
+    const report = await encodePng({ data, width: w, height: h });
+    expect(report.mode).toBe('lossless');
+    expect(report.ssim!).toBeLessThan(PNG_OPTIONS.minSsim); // the palette was made, measured and refused
+    const out = await independentDecode(report.bytes);
+    expect([out.width, out.height]).toEqual([w, h]);
+    expect(Buffer.from(out.data).equals(Buffer.from(data))).toBe(true);
+    // the same image with the threshold at 0 keeps its palette: the rule, not the quantiser, decided
+    const palette = await encodePng({ data, width: w, height: h }, { ...PNG_OPTIONS, minSsim: 0 });
+    expect(palette.mode).toBe('palette');
+    const decoded = await independentDecode(palette.bytes);
+    expect([decoded.width, decoded.height]).toEqual([w, h]);
+  });
+
+  it('SSIM: 1 for identical images, lower for noise, alpha errors count', () => {
+    const [w, h] = [40, 30];
+    const a = new Uint8ClampedArray(w * h * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 37) % 256));
+    expect(ssim(a, a, w, h)).toBeCloseTo(1, 10);
+    const noisy = a.map((v, i) => (i % 4 === 3 ? v : Math.max(0, Math.min(255, v + ((i * 7919) % 41) - 20))));
+    expect(ssim(a, noisy, w, h)).toBeLessThan(0.99);
+    const halfAlpha = a.map((v, i) => (i % 4 === 3 ? 128 : v));
+    expect(ssim(a, halfAlpha, w, h)).toBeLessThan(0.9);
+    expect(ssim(new Uint8ClampedArray(4 * 3 * 2).fill(9), new Uint8ClampedArray(4 * 3 * 2).fill(9), 3, 2)).toBeCloseTo(1, 10); // smaller than a window
   });
 
   it('keeps alpha exactly through the palette path', async () => {

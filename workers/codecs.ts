@@ -13,7 +13,7 @@ export { CodecError, type Raster } from '../src/codecs/types.js';
 export type { ImageFormat };
 export { applyOrientation } from './codecs/orientation.js';
 export { MOZJPEG_OPTIONS, type MozJpegOptions } from './codecs/jpeg.js';
-export { encodePng, PNG_OPTIONS, type PngEncodeReport } from './codecs/png.js';
+export { encodePng, PNG_OPTIONS, type PngEncodeReport, type PngOptions } from './codecs/png.js';
 export { WEBP_OPTIONS } from './codecs/webp.js';
 export { AVIF_OPTIONS } from './codecs/avif.js';
 export { resize, RESIZE_OPTIONS } from './codecs/resize.js';
