@@ -1,7 +1,7 @@
 // Command-line options of the benchmark: --quick, --corpus DIR, --out FILE, --only a,b
 import { resolve } from 'node:path';
 
-export const SECTIONS = ['codec', 'quality', 'avif', 'pool', 'e2e', 'ingest', 'api', 'store', 'large'] as const;
+export const SECTIONS = ['codec', 'quality', 'avif', 'pool', 'e2e', 'ingest', 'api', 'store', 'large', 'mp12'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchArgs {

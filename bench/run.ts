@@ -12,6 +12,7 @@ import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { largeImagesBench } from './large-images.js';
+import { mp12Bench } from './mp12.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { qualityBench, qualityTable } from './quality.js';
 import { type Figure, markdownTable, table } from './report.js';
@@ -33,7 +34,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'quality', 'pool', 'e2e', 'api'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'quality', 'pool', 'e2e', 'api', 'mp12'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -108,6 +109,12 @@ if (args.only.has('large')) {
   const r = await largeImagesBench(threads, { quick: args.quick, log });
   figures.push(...r.figures);
   details.large = r.detail;
+}
+
+if (args.only.has('mp12')) {
+  const r = await mp12Bench(jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.mp12 = r.detail;
 }
 
 const machine = {
