@@ -8,28 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import { generatedPhoto } from './generated-photo.js';
 import { figure, type Figure } from './report.js';
 import { round } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** A photo-like JPEG: smooth gradients and shapes plus sensor-like noise, quality 85. */
-async function photo(width: number, height: number, seed: number): Promise<Buffer> {
-  const raw = Buffer.alloc(width * height * 3);
-  let s = seed >>> 0;
-  for (let y = 0, i = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      const n = ((s >>> 24) - 128) / 10;
-      const r = Math.hypot(x - width * 0.4, y - height * 0.6) / width;
-      raw[i++] = 128 + 100 * Math.sin(x / (300 + seed * 40)) + n;
-      raw[i++] = 255 * (y / height) * (1 - r) + n;
-      raw[i++] = 60 + 120 * r + 40 * Math.cos((x + y) / 500) + n;
-    }
-  }
-  return sharp(raw, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
-}
 
 export interface LargeImagesResult {
   idleMB: number;
@@ -50,7 +33,7 @@ export async function largeImagesBench(threads: number, opts: { quick: boolean; 
     const files: string[] = [];
     for (let k = 0; k < count; k++) {
       const file = join(dir, `large-${k}.jpg`);
-      writeFileSync(file, await photo(width, height, k + 1));
+      writeFileSync(file, await generatedPhoto(width, height, k + 1, { quality: 85 }));
       files.push(file);
     }
     opts.log(`large: ${count} generated ${width}x${height} JPEGs through a ${threads}-thread pool, settle ${settleMs / 1000} s`);

@@ -13,6 +13,7 @@ import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
 import { ingestBench } from './ingest.js';
 import { largeImagesBench } from './large-images.js';
+import { mp12Bench } from './mp12.js';
 import { poolScalingBench } from './pool-scaling.js';
 import { qualityBench, qualityTable } from './quality.js';
 import { reimportBench } from './reimport.js';
@@ -36,7 +37,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'quality', 'pool', 'e2e', 'reimport', 'api', 'streams', 'convert'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'quality', 'pool', 'e2e', 'reimport', 'api', 'streams', 'mp12', 'convert'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -129,6 +130,12 @@ if (args.only.has('convert')) {
   figures.push(...r.figures);
   details.convert = r.detail;
   console.log('\nConversions against sharp (same images, same run; bytes at matched SSIMULACRA2):\n' + convertTable(r.detail.paths) + '\n');
+}
+
+if (args.only.has('mp12')) {
+  const r = await mp12Bench(jpegs, threads, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.mp12 = r.detail;
 }
 
 const machine = {

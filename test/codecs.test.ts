@@ -261,6 +261,11 @@ describe('JPEG row (MozJPEG)', () => {
     await expect(CODECS.jpeg.decode(garbage)).rejects.toBeInstanceOf(CodecError);
     const again = await CODECS.jpeg.decode(src);
     expect([again.width, again.height]).toEqual([640, 427]);
+    // JPEG has no alpha: the decoder says so (the JPEG target then skips its flatten pass)...
+    expect(again.opaque).toBe(true);
+    expect(again.data.every((v, i) => i % 4 !== 3 || v === 255)).toBe(true);
+    // ...and an orientation change keeps saying so
+    expect(applyOrientation(again, 6).opaque).toBe(true);
   });
 });
 

@@ -152,7 +152,7 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     image = await resize(image, output.width, output.height);
     releaseGrown();
   }
-  if (target.format === 'jpeg') flattenOnWhite(image);
+  if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
   let encoded = await (await target.codec()).encode(image, { quality: options.quality });
   releaseGrown();
 

@@ -28,7 +28,8 @@ export function summarize(file: string, top = 25): string {
     const n = byId.get(id)!;
     const url = n.callFrame.url;
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
-    const place = pkg ? `pkg:${pkg}` : url ? url.replace(/^file:\/\/.*?\/(dist|bench\/\.out)\//, '') : n.callFrame.functionName || '(native)';
+    // glue loaded from a data: URL (workers/codecs/wasm.ts, importGlue) would print as its whole source
+    const place = pkg ? `pkg:${pkg}` : url.startsWith('data:') ? 'data: (codec glue)' : url ? url.replace(/^file:\/\/.*?\/(dist|bench\/\.out)\//, '') : n.callFrame.functionName || '(native)';
     const name = `${n.callFrame.functionName || '(anonymous)'} ${place}${url ? ':' + n.callFrame.lineNumber : ''}`;
     fn.set(name, (fn.get(name) ?? 0) + us);
     where.set(place, (where.get(place) ?? 0) + us);

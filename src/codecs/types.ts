@@ -10,6 +10,8 @@ export interface Raster {
   data: Uint8ClampedArray;
   width: number;
   height: number;
+  /** set by a decoder whose format has no alpha: every alpha value is 255 (nothing to flatten) */
+  opaque?: boolean;
 }
 
 /** A clean, short error for one image; the message is safe to show to API users. */

@@ -81,7 +81,9 @@ export const jpeg: Codec = {
     // scan data is not: the rest of the picture would be grey.
     const cut = codecOutput.find((l) => /premature end/i.test(l));
     if (cut) throw new CodecError(`JPEG decode failed: truncated (${cut})`);
-    return img;
+    // JPEG has no alpha: saying so spares the JPEG target's flatten pass, a full read of the
+    // pixels (~3% of a 12 MP re-encode's thread time in a --cpu-prof profile, bench mp12 section)
+    return { ...img, opaque: true };
   },
   async encode(img, { quality }) {
     const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality };

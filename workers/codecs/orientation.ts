@@ -32,5 +32,5 @@ export function applyOrientation(image: Raster, orientation: number): Raster {
       dst[dy * ow + dx] = src[row + x]!;
     }
   }
-  return { data: new Uint8ClampedArray(dst.buffer), width: ow, height: oh };
+  return { data: new Uint8ClampedArray(dst.buffer), width: ow, height: oh, ...(image.opaque ? { opaque: true } : {}) };
 }
