@@ -218,6 +218,33 @@ describe('per-tenant quotas', () => {
   });
 });
 
+describe('per-key quota overrides', () => {
+  it('holds a tenant to the quotas given with its key, and others to the settings', async () => {
+    const images = await startImageServer({ host: '127.0.0.22' });
+    images.serve('/a.jpg', jpeg, 'image/jpeg');
+    const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, API_KEY: 'admin-quota' }, tempDir());
+    try {
+      const made = await fetch(`${svc.base}/api/v1/keys`, {
+        method: 'POST', headers: { 'x-api-key': 'admin-quota', 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'limited', max_uploads_per_minute: 1 }),
+      });
+      const key = (await made.json()) as { key: string; max_uploads_per_minute: number; max_images_in_flight: number | null };
+      expect(key).toMatchObject({ max_uploads_per_minute: 1, max_images_in_flight: null });
+      const csv = `product_name,image_url\nA,${images.url('/a.jpg')}\n`;
+      expect((await upload(svc.base, csv, { headers: { 'x-api-key': key.key } })).status).toBe(202);
+      const over = await upload(svc.base, csv, { headers: { 'x-api-key': key.key } });
+      expect(over.status).toBe(429);
+      expect(over.body.detail).toMatch(/max_uploads_per_minute\) is 1 /);
+      for (let i = 0; i < 3; i++) expect((await upload(svc.base, csv, { headers: { 'x-api-key': 'admin-quota' } })).status).toBe(202);
+      const listed = await (await fetch(`${svc.base}/api/v1/keys`, { headers: { 'x-api-key': 'admin-quota' } })).json() as { keys: Array<{ max_uploads_per_minute: number }> };
+      expect(listed.keys[0]!.max_uploads_per_minute).toBe(1);
+    } finally {
+      await svc.stop();
+      await images.close();
+    }
+  });
+});
+
 describe('kill -9 in the middle of a delete', () => {
   it('leaves the request either whole or gone, never half-deleted to a reader', async () => {
     const images = await startImageServer({ host: '127.0.0.19' });

@@ -463,7 +463,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('stores API keys by hash, lists live ones and revokes', async () => {
-      const key = { id: `key_${randomUUID()}`, name: 'shop', hash: randomUUID().replace(/-/g, ''), createdAt: 5, revokedAt: null };
+      const key = { id: `key_${randomUUID()}`, name: 'shop', hash: randomUUID().replace(/-/g, ''), createdAt: 5, revokedAt: null, maxImagesInFlight: 10, maxUploadsPerMinute: null };
       await store.createKey(key);
       expect(await store.findKey(key.hash)).toEqual(key);
       expect((await store.listKeys()).map((k) => k.id)).toContain(key.id);
@@ -471,7 +471,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.revokeKey(key.id, 11)).toBe(false);
       expect(await store.findKey(key.hash)).toBeNull();
       expect((await store.listKeys()).map((k) => k.id)).not.toContain(key.id);
-      expect(await store.schemaVersion()).toBe(4);
+      expect(await store.schemaVersion()).toBe(5);
     });
 
     it('cancels an open request once, with its event, and never claims its waiting images', async () => {

@@ -29,7 +29,7 @@ function fixtureCopy(): { dataDir: string; file: string } {
 
 /** What both backends must show after the upgrade of the same 0.1.0 data. */
 async function expectUpgraded(store: Store, ids: { completed: string; waiting: string; subscription: string }) {
-  expect(await store.schemaVersion()).toBe(4);
+  expect(await store.schemaVersion()).toBe(5);
   expect(await store.getRequest(ids.completed)).toMatchObject({
     status: 'completed', tenantId: 'admin', total: 3, done: 2, failed: 1, productCount: 2, run: 0,
   });
@@ -72,7 +72,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       await store.close();
     }
     const again = await openSqliteStore(file); // a second start: nothing left to migrate
-    expect(await again.schemaVersion()).toBe(4);
+    expect(await again.schemaVersion()).toBe(5);
     await again.close();
   });
 
@@ -82,7 +82,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);
-    expect(outs.map((o) => o.stdout.trim())).toEqual(['4', '4', '4']);
+    expect(outs.map((o) => o.stdout.trim())).toEqual(['5', '5', '5']);
     const store = await openSqliteStore(file);
     expect(await store.getRequest(COMPLETED)).toMatchObject({ status: 'completed', done: 2, failed: 1 });
     await store.close();

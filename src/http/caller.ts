@@ -10,6 +10,8 @@ import { bearerToken, secretMatcher } from './auth.js';
 export interface Caller {
   tenantId: string;
   admin: boolean;
+  /** The key's own quotas (null: the settings'); none for the admin or in open mode. */
+  quotas: { maxImagesInFlight: number | null; maxUploadsPerMinute: number | null } | null;
   /** false in open mode (no API_KEY): key management is refused there. */
   keyed: boolean;
 }
@@ -20,7 +22,7 @@ declare module 'hono' {
   }
 }
 
-const OPEN: Caller = { tenantId: ADMIN_TENANT, admin: true, keyed: false };
+const OPEN: Caller = { tenantId: ADMIN_TENANT, admin: true, keyed: false, quotas: null };
 /** A revoked key is refused by every server within this long. */
 const KEY_CACHE_MS = 1_000;
 
@@ -50,11 +52,11 @@ export function identifyCaller(opts: { apiKey: string | undefined; store: Store 
     const given = c.req.header('x-api-key') ?? bearerToken(c.req.header('authorization'));
     if (given === undefined || given === '') throw new AppError(401, 'Missing API key: send X-API-Key or Authorization: Bearer');
     if (isAdmin(given)) {
-      c.set('caller', { tenantId: ADMIN_TENANT, admin: true, keyed: true });
+      c.set('caller', { tenantId: ADMIN_TENANT, admin: true, keyed: true, quotas: null });
     } else {
       const key = await lookup(hashKey(given));
       if (!key) throw new AppError(401, 'Invalid API key');
-      c.set('caller', { tenantId: key.id, admin: false, keyed: true });
+      c.set('caller', { tenantId: key.id, admin: false, keyed: true, quotas: { maxImagesInFlight: key.maxImagesInFlight, maxUploadsPerMinute: key.maxUploadsPerMinute } });
     }
     await next();
   };

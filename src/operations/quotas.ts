@@ -17,9 +17,9 @@ export async function assertWithinQuota(store: Store, tenantId: string, limits: 
   const usage = await store.tenantUsage(tenantId, now - MINUTE);
   if (usage.uploadsSince >= limits.maxUploadsPerMinute) {
     const retryAfter = Math.max(1, Math.ceil(((usage.oldestUploadSince ?? now) + MINUTE - now) / 1000));
-    throw new AppError(429, `Too many uploads: MAX_UPLOADS_PER_MINUTE is ${limits.maxUploadsPerMinute} for this API key; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
+    throw new AppError(429, `Too many uploads: MAX_UPLOADS_PER_MINUTE (or this key's max_uploads_per_minute) is ${limits.maxUploadsPerMinute} for this API key; retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) });
   }
   if (usage.inFlight >= limits.maxImagesInFlight) {
-    throw new AppError(429, `Too many images queued: MAX_IMAGES_IN_FLIGHT_PER_TENANT is ${limits.maxImagesInFlight} for this API key and ${usage.inFlight} are not finished yet`, { 'retry-after': String(IN_FLIGHT_RETRY_AFTER_S) });
+    throw new AppError(429, `Too many images queued: MAX_IMAGES_IN_FLIGHT_PER_TENANT (or this key's max_images_in_flight) is ${limits.maxImagesInFlight} for this API key and ${usage.inFlight} are not finished yet`, { 'retry-after': String(IN_FLIGHT_RETRY_AFTER_S) });
   }
 }

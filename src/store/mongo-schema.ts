@@ -180,6 +180,13 @@ const MIGRATIONS: Migration[] = [
   { version: 3, description: 'output references (blob clean-up), retention and job locks', async up() {} },
   // New collections, keyed by _id alone.
   { version: 4, description: 'content cache and URL validators (re-imports that skip needless work)', async up() {} },
+  {
+    version: 5,
+    description: 'per-key quota overrides',
+    async up(c) {
+      await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

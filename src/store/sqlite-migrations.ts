@@ -148,6 +148,16 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'per-key quota overrides',
+    async up(db) {
+      await db.executeMultiple(`
+        ALTER TABLE api_keys ADD COLUMN max_images_in_flight INTEGER;
+        ALTER TABLE api_keys ADD COLUMN max_uploads_per_minute INTEGER;
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -159,6 +159,9 @@ export interface ApiKeyRecord {
   hash: string;
   createdAt: number;
   revokedAt: number | null;
+  /** This tenant's quotas, overriding MAX_IMAGES_IN_FLIGHT_PER_TENANT / MAX_UPLOADS_PER_MINUTE when set. */
+  maxImagesInFlight: number | null;
+  maxUploadsPerMinute: number | null;
 }
 
 /** An output made before, to reuse instead of compressing again (per tenant, per encode settings). */

@@ -12,6 +12,8 @@ const KeySchema = z.object({
   id: z.string().openapi({ example: 'key_6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b' }),
   name: z.string().openapi({ example: 'catalogue-importer' }),
   created_at: z.string(),
+  max_images_in_flight: z.number().int().nullable().openapi({ description: 'This key’s quota of images not yet final; null: MAX_IMAGES_IN_FLIGHT_PER_TENANT' }),
+  max_uploads_per_minute: z.number().int().nullable().openapi({ description: 'This key’s uploads per minute; null: MAX_UPLOADS_PER_MINUTE' }),
 }).openapi('ApiKey');
 
 const CreatedKeySchema = KeySchema.extend({
@@ -23,7 +25,20 @@ const security = [{ ApiKey: [] }];
 
 const createKeyRoute = createRoute({
   method: 'post', path: '/api/v1/keys', tags: ['keys'], summary: 'Create a tenant API key (admin only)', security,
-  request: { body: { required: true, content: { 'application/json': { schema: z.object({ name: z.string().trim().min(1).max(100) }) } } } },
+  request: {
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z.object({
+            name: z.string().trim().min(1).max(100),
+            max_images_in_flight: z.number().int().min(1).max(100_000_000).optional(),
+            max_uploads_per_minute: z.number().int().min(1).max(100_000).optional(),
+          }),
+        },
+      },
+    },
+  },
   responses: { 201: json(CreatedKeySchema, 'The new key, shown once'), 400: errorResponses[400], ...commonErrors },
 });
 
@@ -48,7 +63,10 @@ export function registerKeyRoutes(app: OpenAPIHono, deps: { store: Store; log: L
   const { store, log } = deps;
   app.openapi(createKeyRoute, async (c) => {
     requireAdmin(c);
-    const { record, key } = await createApiKey(store, c.req.valid('json').name);
+    const body = c.req.valid('json');
+    const { record, key } = await createApiKey(store, body.name, {
+      maxImagesInFlight: body.max_images_in_flight ?? null, maxUploadsPerMinute: body.max_uploads_per_minute ?? null,
+    });
     log.info({ id: record.id, name: record.name }, 'API key created');
     return c.json({ ...keyView(record), key }, 201);
   });

@@ -62,9 +62,10 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
-      const { tenantId } = callerOf(c);
+      const { tenantId, quotas } = callerOf(c);
       await assertWithinQuota(deps.store, tenantId, {
-        maxImagesInFlight: deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT, maxUploadsPerMinute: deps.config.MAX_UPLOADS_PER_MINUTE,
+        maxImagesInFlight: quotas?.maxImagesInFlight ?? deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT,
+        maxUploadsPerMinute: quotas?.maxUploadsPerMinute ?? deps.config.MAX_UPLOADS_PER_MINUTE,
       });
       const { request, replayed } = await ingestUpload(c.req.raw, deps, {
         tenantId, idempotencyKey: key,

@@ -47,5 +47,8 @@ export function toAttempt(d: AttemptDoc): DeliveryAttempt {
 }
 
 export function toKey(d: KeyDoc): ApiKeyRecord {
-  return { id: d._id, name: d.name, hash: d.hash, createdAt: d.createdAt, revokedAt: d.revokedAt ?? null };
+  return {
+    id: d._id, name: d.name, hash: d.hash, createdAt: d.createdAt, revokedAt: d.revokedAt ?? null,
+    maxImagesInFlight: d.maxImagesInFlight ?? null, maxUploadsPerMinute: d.maxUploadsPerMinute ?? null,
+  };
 }

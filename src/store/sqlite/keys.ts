@@ -13,8 +13,9 @@ export class SqliteKeys implements KeysPart {
 
   async createKey(key: ApiKeyRecord): Promise<void> {
     await this.#ctx.write(async (tx) => {
-      await run(tx, 'INSERT INTO api_keys (id, name, hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?)',
-        [key.id, key.name, key.hash, key.createdAt, key.revokedAt]);
+      await run(tx,
+        'INSERT INTO api_keys (id, name, hash, created_at, revoked_at, max_images_in_flight, max_uploads_per_minute) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [key.id, key.name, key.hash, key.createdAt, key.revokedAt, key.maxImagesInFlight, key.maxUploadsPerMinute]);
     });
   }
 

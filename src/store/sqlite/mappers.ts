@@ -57,5 +57,8 @@ export function toAttempt(r: Row): DeliveryAttempt {
 }
 
 export function toKey(r: Row): ApiKeyRecord {
-  return { id: String(r.id), name: String(r.name), hash: String(r.hash), createdAt: Number(r.created_at), revokedAt: num(r.revoked_at) };
+  return {
+    id: String(r.id), name: String(r.name), hash: String(r.hash), createdAt: Number(r.created_at), revokedAt: num(r.revoked_at),
+    maxImagesInFlight: num(r.max_images_in_flight), maxUploadsPerMinute: num(r.max_uploads_per_minute),
+  };
 }
