@@ -31,7 +31,8 @@ if (mongoUri) {
   await defineMongoContract(mongoUri);
 } else {
   console.log('store contract: mongodb skipped: MONGODB_URI is not set (npm run test:mongo starts FerretDB and sets it)');
-  describe('store contract: mongodb', () => {
-    it.skip('skipped: MONGODB_URI is not set', () => {});
+  // Named so the run lists it as skipped, with the reason logged above.
+  describe.skipIf(true)('store contract: mongodb (MONGODB_URI is not set)', () => {
+    it('runs the contract on MongoDB', () => {});
   });
 }
