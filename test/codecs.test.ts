@@ -8,7 +8,9 @@ import { fixture, independentDecode } from './helpers/decode.js';
 import { embedJpegIcc, readJpegIcc, stripJpeg } from '../src/codecs/jpeg.js';
 import { embedPngIcc, readPngIcc } from '../src/codecs/png.js';
 import { embedWebpIcc, readWebpIcc } from '../src/codecs/webp.js';
-import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS, PNG_OPTIONS } from '../workers/codecs.js';
+import { applyOrientation, CODECS, CodecError, codecFor, encodePng, MOZJPEG_OPTIONS, PNG_OPTIONS, resize } from '../workers/codecs.js';
+import { boxShrink } from '../workers/codecs/resize.js';
+import { boxShrunk, preShrinkFactor } from '../src/codecs/plan.js';
 import { ssim } from '../workers/codecs/ssim.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +194,52 @@ describe('applyOrientation', () => {
         expect(Array.from(out.data.subarray(at, at + 4))).toEqual(Array.from(data.subarray((r * w + c) * 4, (r * w + c) * 4 + 4)));
       }
     }
+  });
+});
+
+describe('resize: box pre-shrink then Lanczos3', () => {
+  it('picks the largest box factor that leaves Lanczos3 at least 1.5x to do', () => {
+    expect(preShrinkFactor({ width: 6000, height: 4000 }, { width: 1600, height: 1067 })).toBe(2); // 3.75x
+    expect(preShrinkFactor({ width: 640, height: 427 }, { width: 320, height: 214 })).toBe(1); // 2x
+    expect(preShrinkFactor({ width: 1500, height: 937 }, { width: 1000, height: 625 })).toBe(1);
+    expect(preShrinkFactor({ width: 8000, height: 6000 }, { width: 100, height: 75 })).toBe(53); // 80x
+    expect(boxShrunk({ width: 7, height: 5 }, 3)).toEqual({ width: 3, height: 2 });
+  });
+
+  it('averages each block, partial edge blocks over the pixels they have', () => {
+    const w = 5;
+    const h = 3;
+    const data = new Uint8ClampedArray(w * h * 4);
+    for (let i = 0; i < w * h; i++) data.set([i * 10, 250 - i * 10, 7, 255], i * 4);
+    const out = boxShrink({ data, width: w, height: h, opaque: true }, 2);
+    expect([out.width, out.height, out.opaque]).toEqual([3, 2, true]);
+    const px = (x: number, y: number) => Array.from(out.data.subarray((y * 3 + x) * 4, (y * 3 + x) * 4 + 4));
+    expect(px(0, 0)).toEqual([30, 220, 7, 255]); // pixels 0, 1, 5, 6
+    expect(px(2, 0)).toEqual([65, 185, 7, 255]); // pixels 4, 9 (right edge)
+    expect(px(1, 1)).toEqual([125, 125, 7, 255]); // pixels 12, 13 (bottom edge)
+    expect(px(2, 1)).toEqual([140, 110, 7, 255]); // pixel 14 alone
+  });
+
+  it('weights colour by alpha: transparent pixels lend no colour to a block', () => {
+    const data = new Uint8ClampedArray([255, 0, 0, 255, 0, 255, 0, 0, 0, 0, 255, 0, 0, 0, 0, 0]); // red, then 3 clear
+    const out = boxShrink({ data, width: 2, height: 2 }, 2);
+    expect(Array.from(out.data)).toEqual([255, 0, 0, 64]);
+    expect(out.opaque).toBeUndefined();
+  });
+
+  it('a 3000x2000 photo to 800x533 (box 2, then Lanczos3) matches sharp\'s Lanczos3 and stays opaque', async () => {
+    const { default: sharp } = await import('sharp');
+    const jpeg = await sharp(fixture('rocket-small.jpg')).resize(3000, 2000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+    const image = await CODECS.jpeg.decode(new Uint8Array(jpeg));
+    const out = await resize(image, 800, 533);
+    expect([out.width, out.height, out.opaque]).toEqual([800, 533, true]);
+    const ref = await sharp(jpeg).resize(800, 533, { fit: 'fill', kernel: 'lanczos3' }).ensureAlpha().raw().toBuffer();
+    let diff = 0;
+    for (let i = 0; i < ref.length; i++) {
+      if (i % 4 === 3) expect(out.data[i]).toBe(255);
+      else diff += Math.abs(out.data[i]! - ref[i]!);
+    }
+    expect(diff / (ref.length * 0.75)).toBeLessThan(2);
   });
 });
 

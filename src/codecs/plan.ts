@@ -19,10 +19,24 @@ export interface ImagePlan {
 }
 
 /**
- * The resizer's WASM memory holds its input, a linear-light float copy and the output (measured
+ * The resizer's WASM memory holds its input, a float copy and the output (measured
  * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
  */
 export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+
+/**
+ * The integer box factor a downscale starts with before Lanczos3 (workers/codecs/resize.ts): the
+ * largest k that still leaves Lanczos3 at least a 1.5x reduction of its own to antialias. The
+ * same two-stage shape as sharp's shrink-on-load plus reduce; it spares the resizer all but 1/k²
+ * of the pixels (a 24 MP photo to 1600 px wide: k = 2).
+ */
+export function preShrinkFactor(from: Dimensions, to: Dimensions): number {
+  const factor = Math.min(from.width / to.width, from.height / to.height);
+  return Math.max(1, Math.floor(factor / 1.5));
+}
+
+/** The size an integer box shrink by k gives: partial boxes at the right and bottom edges count. */
+export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions => ({ width: Math.ceil(width / k), height: Math.ceil(height / k) });
 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
@@ -40,12 +54,15 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   const target = CODECS[targetFormat(source.format, options.format)];
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
+  const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
+  const shrunkPixels = shrunk.width * shrunk.height;
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
+  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
   const steps = [
     source.memory.decode(pixels),
     orientation >= 2 ? 8 * pixels : 0,
-    resized ? 4 * pixels + resizeMemory(pixels, outPixels) + 4 * outPixels : 0,
+    resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
     4 * outPixels + target.memory.encode(outPixels),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
