@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
-import { CompressPool, MemoryBudget, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { CompressPool, MemoryBudget, reservationFor, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
@@ -364,6 +365,41 @@ describe('memory budget (MemoryBudget, FIFO weighted semaphore)', () => {
   });
 });
 
+describe('memory held outside the reservations (what idle threads keep)', () => {
+  it('the budget counts it, says when the first in line is blocked, and grants once it shrinks', async () => {
+    let outside = 60;
+    let blocked = 0;
+    const budget = new MemoryBudget(100, () => outside, () => blocked++);
+    const order: string[] = [];
+    void budget.acquire(30).then(() => order.push('a'));
+    void budget.acquire(30).then(() => order.push('b')); // 30 + 60 + 30 > 100
+    await tick();
+    expect(order).toEqual(['a']);
+    expect(blocked).toBeGreaterThan(0);
+    expect(budget.granted).toBe(1);
+    outside = 0;
+    budget.drain();
+    await tick();
+    expect(order).toEqual(['a', 'b']);
+    expect([budget.inUse, budget.granted]).toEqual([60, 2]);
+  });
+
+  it('RetainedMemory: one slot per thread, summed; a thread that ended is forgotten', () => {
+    const pool = new RetainedMemory(2);
+    const thread = new RetainedMemory(pool.buffer); // the same memory, as a pool thread sees it
+    expect(thread.set(7, 100 * 1024)).toBe(true);
+    expect(thread.set(9, 50 * 1024)).toBe(true);
+    expect(thread.set(11, 0)).toBe(true); // clearing needs no slot
+    expect(thread.set(11, 1024)).toBe(false); // no slot free: this thread may not keep anything
+    expect(pool.summary()).toEqual({ total: 150 * 1024, holders: 2, smallest: 50 * 1024 });
+    thread.set(7, 0);
+    expect(pool.summary()).toEqual({ total: 50 * 1024, holders: 1, smallest: 50 * 1024 });
+    pool.forget(9);
+    expect(pool.summary()).toEqual({ total: 0, holders: 0, smallest: 0 });
+    expect(thread.set(11, 1024)).toBe(true); // the freed slot is taken
+  });
+});
+
 describe('memory budget in the pool', () => {
   it('refuses an image that alone needs more than MAX_DECODE_MEMORY_MB before decoding it', async () => {
     const log = join(dir, 'budget-runs.log');
@@ -381,10 +417,13 @@ describe('memory budget in the pool', () => {
 
   it('two images that do not fit together run one after the other while a small one runs beside the first', async () => {
     const big = await photoJpeg(2000, 1500);
-    const cost = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000).memoryBytes;
-    const smallCost = planImage(fixture('rocket-small.jpg'), DEFAULT_OUTPUT_OPTIONS, 50_000_000).memoryBytes;
+    const bigPlan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
+    const smallPlan = planImage(fixture('rocket-small.jpg'), DEFAULT_OUTPUT_OPTIONS, 50_000_000);
     // room for one big image and one small one, never for two big ones
-    const budgetMb = Math.ceil((cost + smallCost) / 2 ** 20) + 1;
+    const budgetMb = Math.ceil((bigPlan.memoryBytes + smallPlan.memoryKeepingBytes) / 2 ** 20) + 1;
+    const cost = reservationFor(bigPlan, budgetMb * 2 ** 20, 2).bytes;
+    const smallCost = reservationFor(smallPlan, budgetMb * 2 ** 20, 2).bytes;
+    expect(cost).toBe(bigPlan.memoryBytes); // too big to keep its instances in half the budget
     expect(2 * cost).toBeGreaterThan(budgetMb * 2 ** 20);
     const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb });
     try {
@@ -405,8 +444,20 @@ describe('memory budget in the pool', () => {
     }
   });
 
-  it('drops the codec instances a large image grew, so the next image gets fresh ones', async () => {
-    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+  const MiB = 2 ** 20;
+  const until = async (ok: () => boolean | Promise<boolean>, what: string) => {
+    for (let i = 0; !(await ok()); i++) {
+      if (i > 100) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('drops the codec instances a large image grew when the budget cannot hold them kept, so the next image gets fresh ones', async () => {
+    const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
+    const plan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
+    const budgetMb = Math.ceil(plan.memoryBytes / MiB) + 1; // room for its largest step, not for all at once
+    expect(reservationFor(plan, budgetMb * MiB, 1).keepInstances).toBe(false);
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb });
     try {
       await single.compress(fixture('rocket-small.jpg'));
       await single.compress(fixture('rocket-small.jpg'));
@@ -414,19 +465,67 @@ describe('memory budget in the pool', () => {
       // small images reuse the instances: one made each
       expect(before.made).toMatchObject({ 'jpeg-dec': 1, 'jpeg-enc': 1 });
       expect(before.live['jpeg-dec']).toBeGreaterThan(0);
-      const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
       const r = await single.compress(big);
       expect((await decode(r.bytes)).width).toBe(3000);
       const after = await single.threadStats();
       expect(after.threadId).toBe(before.threadId);
       expect(after.live['jpeg-enc']).toBeUndefined(); // dropped
-      for (const bytes of Object.values(after.live)) expect(bytes).toBeLessThanOrEqual(32 * 2 ** 20); // what is kept is small
+      for (const bytes of Object.values(after.live)) expect(bytes).toBeLessThanOrEqual(32 * MiB); // what is kept is small
+      expect(single.stats().memoryRetained).toBe(0);
       await single.compress(fixture('rocket-small.jpg'));
       const again = await single.threadStats();
       expect(again.made['jpeg-enc']).toBe(2); // instantiated afresh
-      expect(again.live['jpeg-enc']).toBeLessThanOrEqual(32 * 2 ** 20);
+      expect(again.live['jpeg-enc']).toBeLessThanOrEqual(32 * MiB);
     } finally {
       await single.close();
+    }
+  });
+
+  it('keeps them for the next image when the budget holds them, counts them, and lets go once the pool is idle', async () => {
+    const big = await photoJpeg(3000, 2000);
+    expect(reservationFor(planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000), 1024 * MiB, 1).keepInstances).toBe(true);
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, releaseIdleMs: 300 });
+    try {
+      const first = await single.compress(big);
+      expect((await decode(first.bytes)).width).toBe(3000);
+      const kept = single.stats().memoryRetained;
+      const stats = await single.threadStats();
+      expect(stats.live['jpeg-enc']).toBeGreaterThan(32 * MiB); // kept, grown
+      expect(kept).toBeGreaterThanOrEqual(stats.live['jpeg-enc']!); // and counted in the budget
+      const second = await single.compress(big);
+      expect(second.bytes).toEqual(first.bytes); // same output from the reused instances
+      expect((await single.threadStats()).made['jpeg-enc']).toBe(stats.made['jpeg-enc']); // none made afresh
+      await until(() => single.stats().memoryRetained === 0, 'the idle pool to release what it kept');
+      const idle = await single.threadStats();
+      expect(idle.live['jpeg-enc']).toBeUndefined();
+      for (const bytes of Object.values(idle.live)) expect(bytes).toBeLessThanOrEqual(32 * MiB);
+    } finally {
+      await single.close();
+    }
+  });
+
+  it('an image that needs the room an idle thread keeps gets it: the thread lets go', async () => {
+    const big = await photoJpeg(3000, 2000);
+    const bigPlan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
+    const giant = await photoJpeg(4800, 3200);
+    const giantPlan = planImage(giant, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
+    // two threads; the 6 MP image keeps its instances (half the budget holds them); the 15 MP one
+    // then fits only if that thread lets them go
+    const budgetMb = Math.ceil((2 * bigPlan.memoryKeepingBytes) / MiB);
+    const budget = budgetMb * MiB;
+    expect(reservationFor(bigPlan, budget, 2).keepInstances).toBe(true);
+    const giantNeed = reservationFor(giantPlan, budget, 2).bytes;
+    expect(giantNeed).toBeLessThanOrEqual(budget);
+    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb, releaseIdleMs: 60_000 });
+    try {
+      await two.compress(big);
+      const kept = two.stats().memoryRetained;
+      expect(kept + giantNeed).toBeGreaterThan(budget); // the giant does not fit beside what is kept
+      const r = await two.compress(giant);
+      expect((await decode(r.bytes)).width).toBe(4800);
+      expect(two.stats()).toMatchObject({ completed: 2, failed: 0, memoryInUse: 0 });
+    } finally {
+      await two.close();
     }
   });
 });

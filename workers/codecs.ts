@@ -17,7 +17,7 @@ export { encodePng, PNG_OPTIONS, type PngEncodeReport, type PngOptions } from '.
 export { WEBP_OPTIONS } from './codecs/webp.js';
 export { AVIF_OPTIONS } from './codecs/avif.js';
 export { resize, RESIZE_OPTIONS } from './codecs/resize.js';
-export { instanceStats, patchedGlue, releaseGrown } from './codecs/wasm.js';
+export { grownBytes, instanceStats, patchedGlue, releaseGrown } from './codecs/wasm.js';
 
 export type LoadedRow = CodecRow & Codec;
 

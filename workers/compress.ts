@@ -5,7 +5,9 @@
 // source is already at or below the quality asked -> decode -> EXIF orientation applied to the
 // pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
 // no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
-// Between steps, codec instances that grew past the keep limit are dropped (memory comes back).
+// Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
+// unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
+// next image and this thread tells the pool how much it holds (src/pipeline/retained-memory.ts).
 import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
@@ -15,7 +17,8 @@ import { planImage } from '../src/codecs/plan.js';
 import { rowFor } from '../src/codecs/table.js';
 import type { ImageFormat } from '../src/codecs/table.js';
 import type { Raster } from '../src/codecs/types.js';
-import { applyOrientation, CodecError, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
+import { RetainedMemory } from '../src/pipeline/retained-memory.js';
+import { applyOrientation, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit, type InstanceStats } from './codecs/wasm.js';
 
 export interface CompressTask {
@@ -25,6 +28,15 @@ export interface CompressTask {
   /** Set by this thread when it starts the task: ms after submittedAt, plus one (the pool's time limit). */
   started?: Int32Array;
   submittedAt?: number;
+  /** the pool reserved room for every instance at once (plan.memoryKeepingBytes): keep them afterwards */
+  keepInstances?: boolean;
+  /** bytes of the memory budget reserved for this task */
+  reservedBytes?: number;
+}
+
+/** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
+export interface ReleaseTask {
+  release: true;
 }
 
 export interface WarmUpTask {
@@ -66,10 +78,13 @@ export interface CompressWorkerData {
   codecRunLog?: string;
   /** A codec instance whose WASM memory grew past this many bytes is dropped after its step (default 32 MiB). */
   keepInstanceBytes?: number;
+  /** The pool's RetainedMemory buffer: where this thread says what it kept. Without it nothing is kept. */
+  retained?: SharedArrayBuffer;
 }
 
 const config = (workerData ?? {}) as CompressWorkerData;
 if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
+const retained = config.retained ? new RetainedMemory(config.retained) : null;
 
 // Codec threads give way to the event-loop thread (HTTP, store, downloads) when both want a
 // core, so status calls stay fast while the pool is saturated. On Linux the nice value is per
@@ -125,6 +140,9 @@ const largeDeclared = (bytes: Uint8Array) => {
 
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { bytes, options, maxPixels } = task;
+  const releaseGrownUnlessKept = () => {
+    if (!task.keepInstances) releaseGrown();
+  };
   const plan = planImage(bytes, options, maxPixels);
   const { source, target, orientation, output } = plan;
   const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
@@ -146,15 +164,15 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
-  releaseGrown();
+  releaseGrownUnlessKept();
   image = applyOrientation(image, orientation);
   if (image.width !== output.width || image.height !== output.height) {
     image = await resize(image, output.width, output.height);
-    releaseGrown();
+    releaseGrownUnlessKept();
   }
   if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
   let encoded = await (await target.codec()).encode(image, { quality: options.quality });
-  releaseGrown();
+  releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
   // ICC profile describes the output pixels too and goes with them.
@@ -177,9 +195,30 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   return result(encoded, 'compressed');
 }
 
-export default async function compress(task: CompressTask | WarmUpTask | StatsTask): Promise<unknown> {
+/** What this thread keeps is from now on either this task's (covered by its reservation) or dropped. */
+function takeOverKept(task: CompressTask): void {
+  if (!retained) return;
+  const kept = grownBytes();
+  retained.set(threadId, 0);
+  // kept instances are reused in place: fine when the task's reservation covers them, else dropped
+  if (kept > 0 && (!task.keepInstances || kept > (task.reservedBytes ?? 0))) releaseGrown();
+}
+
+/** After a task: keep the grown instances and say so, or drop them. */
+function settleKept(task: CompressTask, ok: boolean): void {
+  if (!task.keepInstances) return;
+  const kept = ok && retained ? grownBytes() : 0;
+  if (kept === 0 || !retained!.set(threadId, kept)) releaseGrown();
+}
+
+export default async function compress(task: CompressTask | WarmUpTask | StatsTask | ReleaseTask): Promise<unknown> {
   if ('warmUp' in task) {
     await warmUp();
+    return { ok: true };
+  }
+  if ('release' in task) {
+    retained?.set(threadId, 0);
+    releaseGrown();
     return { ok: true };
   }
   if ('stats' in task) {
@@ -188,10 +227,14 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
   }
   if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
   const large = task.bytes.length > LARGE_INPUT_BYTES || largeDeclared(task.bytes);
+  takeOverKept(task);
   let out: CompressOutput;
+  let ok = false;
   try {
     out = await compressImage(task);
+    ok = true;
   } finally {
+    settleKept(task, ok);
     // The decoded pixels of a large image (hundreds of MB of ArrayBuffer) are garbage once
     // compressImage has returned, but nothing would collect them: between tasks Piscina parks
     // this thread in Atomics.wait, so no timer or idle-time GC runs. Collect now, before replying.

@@ -14,8 +14,10 @@ export interface ImagePlan {
   /** the declared size after orientation */
   upright: Dimensions;
   output: Dimensions;
-  /** peak bytes the job holds, source bytes included */
+  /** peak bytes the job holds, source bytes included, when each grown codec instance is dropped after its step */
   memoryBytes: number;
+  /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
+  memoryKeepingBytes: number;
 }
 
 /**
@@ -66,5 +68,6 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
     4 * outPixels + target.memory.encode(outPixels),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
-  return { source, target, declared, orientation, upright, output, memoryBytes };
+  const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
+  return { source, target, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
 }

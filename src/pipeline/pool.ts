@@ -2,15 +2,18 @@
 // with a bounded queue in front of it so producers (downloads) wait when the pool is saturated,
 // and one memory budget: every image's peak memory is known from its header before it is decoded
 // (src/codecs/plan.ts), and images start only while their sum fits (a FIFO weighted semaphore), so
-// two giants never decode at once while small images keep flowing beside one. The HTTP event loop
-// never runs a codec.
+// two giants never decode at once while small images keep flowing beside one. Threads keep the
+// codec instances an image grew for the next one when the budget can hold them (see
+// `keepInstances` below); what idle threads keep counts against the budget too, and they let it
+// go when an image needs the room or the pool goes idle. The HTTP event loop never runs a codec.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { DEFAULT_OUTPUT_OPTIONS, validateOutputOptions, type OutputOptions } from '../codecs/output-options.js';
-import { planImage } from '../codecs/plan.js';
-import type { CompressOutput, CompressTask, CompressWorkerData, ThreadStats } from '../../workers/compress.js';
+import { planImage, type ImagePlan } from '../codecs/plan.js';
+import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from '../../workers/compress.js';
+import { RetainedMemory } from './retained-memory.js';
 
 export type { CompressOutcome } from '../../workers/compress.js';
 export type CompressResult = CompressOutput;
@@ -48,6 +51,11 @@ export interface CompressPoolOptions {
    * after the step, so its memory goes back to the system. Default 32 MiB (workers/codecs/wasm.ts).
    */
   keepInstanceBytes?: number;
+  /**
+   * An idle pool lets its threads drop the instances they kept this long after its last image
+   * (default 1000 ms), so what a burst of large images grew goes back to the system.
+   */
+  releaseIdleMs?: number;
   /** Override the worker module (absolute path); by default it is found next to this file. */
   workerFile?: string;
   /** Told how long each image spent in this stage, waiting for a thread included (metrics). */
@@ -89,6 +97,10 @@ export interface PoolStats {
   memoryBudget: number;
   /** images waiting for room in the memory budget */
   memoryWaiting: number;
+  /** bytes idle threads hold in codec instances kept for the next image (counted in the budget) */
+  memoryRetained: number;
+  /** times the threads were told to drop what they kept: an image needed the room, or the pool idled */
+  releases: { blocked: number; idle: number };
 }
 
 export type { ThreadStats };
@@ -100,8 +112,18 @@ export type { ThreadStats };
  */
 export class MemoryBudget {
   private held = 0;
+  private grants = 0;
   private readonly queue: { bytes: number; grant(): void }[] = [];
-  constructor(readonly capacity: number) {}
+  /**
+   * `outside`: bytes held outside the reservations that count against the capacity too (what
+   * idle threads keep), less what the next image is sure to take over. `onBlocked` is told when
+   * the first in line does not fit.
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly outside: () => number = () => 0,
+    private readonly onBlocked: () => void = () => {},
+  ) {}
 
   get inUse(): number {
     return this.held;
@@ -109,12 +131,17 @@ export class MemoryBudget {
   get waiting(): number {
     return this.queue.length;
   }
+  /** reservations granted and not yet released */
+  get granted(): number {
+    return this.grants;
+  }
 
   acquire(bytes: number, signal?: AbortSignal): Promise<void> {
     if (bytes > this.capacity) return Promise.reject(new Error('larger than the whole budget'));
     if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
-    if (this.queue.length === 0 && this.held + bytes <= this.capacity) {
+    if (this.queue.length === 0 && this.fits(bytes)) {
       this.held += bytes;
+      this.grants++;
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
@@ -133,20 +160,29 @@ export class MemoryBudget {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(entry);
+      this.onBlocked();
     });
   }
 
   release(bytes: number): void {
     this.held -= bytes;
+    this.grants--;
     this.drain();
   }
 
-  private drain(): void {
-    while (this.queue.length > 0 && this.held + this.queue[0]!.bytes <= this.capacity) {
+  /** Grants what fits now (call when the outside holdings have shrunk). */
+  drain(): void {
+    while (this.queue.length > 0 && this.fits(this.queue[0]!.bytes)) {
       const next = this.queue.shift()!;
       this.held += next.bytes;
+      this.grants++;
       next.grant();
     }
+    if (this.queue.length > 0) this.onBlocked();
+  }
+
+  private fits(bytes: number): boolean {
+    return this.held + this.outside() + bytes <= this.capacity;
   }
 }
 
@@ -175,6 +211,17 @@ export function resolveWorkerFile(moduleUrl: string = import.meta.url): string {
   return built;
 }
 
+/**
+ * What an image reserves in the budget. Keeping every codec instance (through the image, and after
+ * it for the next one) needs all its steps' memory at once; that is done when each thread could
+ * hold so much, so kept instances never starve another thread. Otherwise each grown instance is
+ * dropped after its step and the image reserves its largest step.
+ */
+export function reservationFor(plan: ImagePlan, capacityBytes: number, threads: number): { bytes: number; keepInstances: boolean } {
+  const keepInstances = plan.memoryKeepingBytes <= capacityBytes / threads;
+  return { bytes: keepInstances ? plan.memoryKeepingBytes : plan.memoryBytes, keepInstances };
+}
+
 export class CompressPool {
   private readonly piscina: Piscina;
   private readonly capacity: number;
@@ -187,16 +234,23 @@ export class CompressPool {
   private warm: Promise<void> | undefined;
   private readonly memory: MemoryBudget;
   private readonly budgetMb: number;
+  private readonly retained: RetainedMemory;
+  private releasing: Promise<void> | null = null;
+  private readonly releases = { blocked: 0, idle: 0 };
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: CompressPoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error('CompressPool: threads must be a positive integer');
     this.threads = options.threads;
     this.capacity = options.threads + Math.max(0, options.maxQueue ?? options.threads * 2);
     this.budgetMb = options.maxDecodeMemoryMb ?? DEFAULT_DECODE_MEMORY_MB;
-    this.memory = new MemoryBudget(this.budgetMb * MB);
+    // a slot per thread, and as many again for threads replacing ones that died
+    this.retained = new RetainedMemory(options.threads * 2);
+    this.memory = new MemoryBudget(this.budgetMb * MB, () => this.retainedNotTakenOver(), () => this.releaseKept('blocked'));
     const workerData: CompressWorkerData = {
       ...(options.codecRunLog ? { codecRunLog: options.codecRunLog } : {}),
       ...(options.keepInstanceBytes !== undefined ? { keepInstanceBytes: options.keepInstanceBytes } : {}),
+      retained: this.retained.buffer,
     };
     this.piscina = new Piscina({
       filename: pathToFileURL(options.workerFile ?? resolveWorkerFile()).href,
@@ -209,6 +263,47 @@ export class CompressPool {
     // A worker that dies is replaced by Piscina; its task is rejected. Nothing else to do here,
     // but an 'error' event without a listener would crash the process.
     this.piscina.on('error', () => {});
+    // what a thread kept goes with it
+    this.piscina.on('workerDestroy', (worker: { id: number }) => {
+      this.retained.forget(worker.id);
+      this.memory.drain();
+    });
+  }
+
+  /**
+   * What idle threads hold, less what the next image is sure to take over: it goes to an idle
+   * thread, and when every idle thread keeps something it takes over at least the smallest. Every
+   * image granted memory is on its way to a thread, so the idle ones are the rest.
+   */
+  private retainedNotTakenOver(): number {
+    const { total, holders, smallest } = this.retained.summary();
+    const idle = this.threads - this.memory.granted;
+    return idle > 0 && holders === idle ? total - smallest : total;
+  }
+
+  /**
+   * Tells the threads to drop what they kept: when an image waits for room while idle threads
+   * hold some ('blocked'), or when the pool has gone idle. One release task per thread: Piscina
+   * hands them to idle threads, and a busy thread holds nothing (its task took its instances over).
+   */
+  private releaseKept(why: 'blocked' | 'idle'): void {
+    if (this.releasing || this.closed || this.retained.summary().total === 0) return;
+    if (why === 'blocked' && this.memory.granted >= this.threads) return; // every thread busy: a completion will recheck
+    this.releases[why]++;
+    const release: ReleaseTask = { release: true };
+    this.releasing = Promise.allSettled(Array.from({ length: this.threads }, () => this.piscina.run(release))).then(() => {
+      this.releasing = null;
+      this.memory.drain();
+    });
+  }
+
+  private scheduleIdleRelease(): void {
+    clearTimeout(this.idleTimer);
+    if (this.inFlight > 0 || this.closed) return;
+    this.idleTimer = setTimeout(() => {
+      if (this.inFlight === 0) this.releaseKept('idle');
+    }, this.options.releaseIdleMs ?? 1000);
+    this.idleTimer.unref?.();
   }
 
   /** Resolves when a compress() call would start without waiting for a slot. */
@@ -239,10 +334,11 @@ export class CompressPool {
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
     let need: number;
+    let keepInstances: boolean;
     try {
       // the header alone: format, declared size (pixel limit), output size and the memory it takes
       const plan = planImage(bytes, options, this.options.maxPixels);
-      need = plan.memoryBytes;
+      ({ bytes: need, keepInstances } = reservationFor(plan, this.memory.capacity, this.threads));
       if (need > this.memory.capacity) {
         const { width, height } = plan.declared;
         throw new Error(`image refused: ${width}x${height} needs about ${Math.ceil(need / MB)} MB to process, more than MAX_DECODE_MEMORY_MB=${this.budgetMb}`);
@@ -291,7 +387,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, options, maxPixels: this.options.maxPixels, started: startedAt, submittedAt };
+      const task: CompressTask = { bytes: own, options, maxPixels: this.options.maxPixels, started: startedAt, submittedAt, keepInstances, reservedBytes: need };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;
@@ -311,6 +407,7 @@ export class CompressPool {
       signal?.removeEventListener('abort', onAbort);
       this.memory.release(need);
       this.release();
+      this.scheduleIdleRelease();
     }
   }
 
@@ -332,6 +429,8 @@ export class CompressPool {
       memoryInUse: this.memory.inUse,
       memoryBudget: this.memory.capacity,
       memoryWaiting: this.memory.waiting,
+      memoryRetained: this.retained.summary().total,
+      releases: { ...this.releases },
     };
   }
 
@@ -356,6 +455,7 @@ export class CompressPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
     for (const w of this.waiters.splice(0)) w.reject(new Error('compress pool is closed'));
     await this.piscina.close();
   }

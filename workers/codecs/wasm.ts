@@ -150,6 +150,13 @@ export function releaseGrown(limitBytes = keepLimit): string[] {
   return dropped;
 }
 
+/** WASM memory of the live instances that releaseGrown would drop: what a thread keeps beyond the usual. */
+export function grownBytes(limitBytes = keepLimit): number {
+  let total = 0;
+  for (const l of instances) if (l.memoryBytes > limitBytes) total += l.memoryBytes;
+  return total;
+}
+
 let gc: (() => void) | null | undefined;
 
 /** A full GC where the runtime offers one (Node: --expose-gc set at run time; Bun: Bun.gc). */
