@@ -209,14 +209,17 @@ export async function qualityBench(corpus: CorpusImage[], threads: number, opts:
       };
       results.push(r);
       const F = c.format === 'jpeg' ? 'JPEG' : c.format === 'webp' ? 'WebP' : 'PNG';
-      const target = c.format === 'jpeg' ? '<= 1.03x' : '<= 1.03x (JPEG yardstick)';
+      // JPEG: the limit of the JPEG benchmark; WebP: the limit for WebP outputs (conversions);
+      // PNG: parity with sharp's palette within the JPEG limit
+      const limit = c.format === 'webp' ? 1.05 : 1.03;
+      const target = c.format === 'jpeg' ? '<= 1.03x' : c.format === 'webp' ? '<= 1.05x (WebP outputs)' : '<= 1.03x (JPEG yardstick)';
       const meanQ = rows.filter((x) => x.matched.hi).map((x) => x.matched.hi!.q!);
       figures.push(
         figure(`quality.${c.format}.ours_ssimulacra2`, `${F} ours: mean SSIMULACRA2 / SSIM`, r.ours.meanSsimulacra2, '', '', null, `SSIM ${r.ours.meanSsim}`),
         figure(`quality.${c.format}.sharp_same_ssimulacra2`, `${F} ${c.label} same setting: mean SSIMULACRA2 / SSIM`, r.sharpSame.meanSsimulacra2, '', '', null, `SSIM ${r.sharpSame.meanSsim}`),
         figure(`quality.${c.format}.sharp_matched_q`, `${F} ${c.label}: mean setting matching our SSIMULACRA2`, meanQ.length ? round(sum(meanQ) / meanQ.length, 1) : null, '',
           '', null, r.unmatched.length ? `not reached for ${r.unmatched.join(', ')} (compared with sharp's best setting there)` : undefined),
-        figure(`quality.${c.format}.bytes_vs_sharp_matched`, `${F} bytes at matched SSIMULACRA2, ours / ${c.label}`, r.bytesVsSharpMatched, 'x', target, r.bytesVsSharpMatched <= 1.03),
+        figure(`quality.${c.format}.bytes_vs_sharp_matched`, `${F} bytes at matched SSIMULACRA2, ours / ${c.label}`, r.bytesVsSharpMatched, 'x', target, r.bytesVsSharpMatched <= limit),
         figure(`quality.${c.format}.bytes_vs_sharp_same`, `${F} bytes at the same setting, ours / ${c.label}`, r.bytesVsSharpSame, 'x'),
       );
     }
