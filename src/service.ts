@@ -38,7 +38,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const pool = processes
     ? new CompressPool({
-      threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY,
+      threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS,
       maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB,
       ...(config.CODEC_RUN_LOG ? { codecRunLog: config.CODEC_RUN_LOG } : {}),
       onTask: (t) => metrics.observeCompress(t.format, t.ok, t.seconds),

@@ -264,7 +264,7 @@ describe('runner shutdown', () => {
   it('stop() during a claim hands the claimed items back instead of starting them', async () => {
     const images = await startImageServer({ host: '127.0.0.9' });
     const api = await startTestService({ ROLE: 'api' }); // stores the request; runs nothing
-    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000 });
     try {
       const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
       expect(res.status).toBe(202);
@@ -316,7 +316,7 @@ describe('runner leases', () => {
   it('stops working on an item when its lease cannot be renewed, before another runner may claim it', async () => {
     const images = await startImageServer({ host: '127.0.0.9' });
     const api = await startTestService({ ROLE: 'api' });
-    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000 });
     try {
       const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
       expect(res.status).toBe(202);

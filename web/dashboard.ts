@@ -6,6 +6,7 @@ import {
   api, apiKey, ApiError, getJson, readEvents,
   type Delivery, type Product, type Progress, type RequestStatus, type RequestSummary, type Status, type Webhook,
 } from './api.js';
+import { OUTPUT_FORMATS, OUTPUT_OPTION_NAMES } from '../src/codecs/output-options.js';
 import { byId, bytesText, h, sleep, when } from './dom.js';
 
 const FINAL = new Set<Status>(['completed', 'failed', 'cancelled']);
@@ -143,7 +144,9 @@ async function followList(): Promise<void> {
 
 // ---- upload ----------------------------------------------------------------------------------
 
-const OPTION_FIELDS = ['quality', 'format', 'max_width', 'max_height', 'webhook_url'];
+const OPTION_FIELDS = [...OUTPUT_OPTION_NAMES, 'webhook_url'];
+// the format list is the server's own (index.html holds only "Server default")
+byId<HTMLSelectElement>('format').append(...OUTPUT_FORMATS.map((f) => new Option(f, f)));
 
 byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
   e.preventDefault();

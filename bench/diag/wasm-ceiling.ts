@@ -41,7 +41,7 @@ const corpus = resolve(process.argv[2] ?? '../shared/corpus');
 const photo = readFileSync(resolve(corpus, 'BytheWater.jpg'));
 const mp12 = new Uint8Array(await sharp(photo).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer());
 const mp24 = new Uint8Array(await sharp(photo).resize(6000, 4000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer());
-const jpeg = await CODECS.jpeg.codec();
+const jpeg = CODECS.jpeg;
 /** our encoder with progressive scans, as sharp's mozjpeg preset writes (MozJPEG adds optimize_scans) */
 const progressiveEncoder = (await emscripten<{ encode(d: Uint8ClampedArray, w: number, h: number, o: MozJpegOptions): Uint8Array }>(
   '@jsquash/jpeg/codec/enc/mozjpeg_enc.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm')).module;

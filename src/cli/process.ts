@@ -9,11 +9,11 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../codecs/output-options.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { outputCsvStream, type OutputRow } from '../http/output-csv.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
-import { parseRequestOptions } from '../ingest/request-options.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
 import { CompressPool } from '../pipeline/pool.js';
@@ -21,6 +21,7 @@ import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
 import { openStore } from '../store/open.js';
 import { ADMIN_TENANT, type RequestRecord, type Store } from '../store/types.js';
+import { flagOf } from './args.js';
 import { createProgress, formatBytes, formatDuration, type ProgressState } from './progress.js';
 
 /** A problem with the input (bad CSV, unreadable file): exit 2. */
@@ -64,10 +65,9 @@ export function fileReference(csvPath: string, file: string): string {
 async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>): Promise<RequestRecord> {
   let options;
   try {
-    options = parseRequestOptions(fields, config.JPEG_QUALITY);
+    options = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
   } catch (err) {
-    // "max_width: must be …" → "--max-width: must be …", as the flags are spelled here
-    if (err instanceof AppError) throw new InputError(`--${err.detail.replace(/^(\w+)/, (f) => f.replace('_', '-'))}`);
+    if (err instanceof OutputOptionError) throw new InputError(`--${flagOf(err.field)}: ${err.reason}`);
     throw err;
   }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
@@ -80,7 +80,7 @@ async function ingest(store: Store, config: Config, input: string, fields: Recor
     for await (const batch of readProductBatches(createReadStream(input), csvLimitsFromConfig(config))) {
       await store.appendBatch(id, batch);
     }
-    return await store.commitRequest(id, Date.now(), { options: { ...options } });
+    return await store.commitRequest(id, Date.now(), { options });
   } catch (err) {
     await store.abortRequest(id).catch(() => {});
     if (err instanceof AppError) throw new InputError(`${input}: ${err.detail}`);
@@ -141,7 +141,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     await storage.check();
     const state: ProgressState = { total: request.total, done: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
     const failures: { url: string; error: string }[] = [];
-    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
+    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
     runner = new PipelineRunner({
       config, store, storage, pool, log,
       idlePollMs: 100,

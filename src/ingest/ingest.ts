@@ -2,6 +2,7 @@
 // file is valid. Nothing of a rejected or interrupted upload stays visible.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Config } from '../config.js';
+import { OUTPUT_OPTION_NAMES, type OutputOptions } from '../codecs/output-options.js';
 import { AppError } from '../errors.js';
 import type { RequestRecord, Store } from '../store/types.js';
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
@@ -20,11 +21,11 @@ export interface IngestContext {
   tenantId: string;
   idempotencyKey: string | null;
   /** Turns the form's text fields into the request's output options (throws a 400 naming the field). */
-  parseOptions?: (fields: Readonly<Record<string, string>>) => Record<string, unknown> | null;
+  parseOptions?: (fields: Readonly<Record<string, string>>) => OutputOptions | null;
 }
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
-const FINGERPRINTED_FIELDS = ['webhook_url', 'quality', 'format', 'max_width', 'max_height'];
+const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES];
 
 export async function ingestUpload(
   httpRequest: Request,

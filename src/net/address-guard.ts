@@ -13,11 +13,12 @@
 import { lookup as dnsLookup } from 'node:dns';
 import net from 'node:net';
 import { FetchError, mapNodeError } from './errors.js';
-import type { Logger } from '../log.js';
 import { forbiddenHostName, isForbiddenAddress, toAllowlist, type Allowlist, type AllowlistInput, type AddressVerdict } from './private-network.js';
 
-/** Where refused addresses are written: debug level only. */
-export type GuardLog = Pick<Logger, 'debug'>;
+/** Where refused addresses are written: debug level only. Only what the guard needs of a logger, so net/ imports none. */
+export interface GuardLog {
+  debug(obj: object, msg: string): void;
+}
 
 export interface ResolvedAddress {
   address: string;

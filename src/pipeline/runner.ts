@@ -6,8 +6,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
-import type { OutputOptions } from '../codecs/output-options.js';
-import { compressOptionsOf } from '../ingest/request-options.js';
+import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
 import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, Store } from '../store/types.js';
 import type { CompressPool } from './pool.js';
 
@@ -201,7 +200,7 @@ export class PipelineRunner {
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
-        ...options,
+        options,
         signal,
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
@@ -224,9 +223,8 @@ export class PipelineRunner {
     if (!context) {
       const request = await this.#deps.store.getRequest(requestId);
       if (!request) throw new Error('request no longer exists');
-      const options = compressOptionsOf(request.options, this.#deps.config.JPEG_QUALITY);
-      // The encode settings the content cache and the URL validators are keyed on.
-      const settings = JSON.stringify([options.format, options.quality, options.maxWidth, options.maxHeight]);
+      const options = storedOutputOptions(request.options, defaultOutputOptions(this.#deps.config.JPEG_QUALITY));
+      const settings = settingsKey(options);
       context = { tenantId: request.tenantId, options, settings };
       if (this.#requests.size >= 1_000) this.#requests.clear(); // bounded; a miss costs one read
       this.#requests.set(requestId, context);

@@ -2,6 +2,7 @@
 // API instances, pipeline runners and webhook dispatchers. The rules (states, events, ids,
 // cursors, claim order) live in lifecycle.ts; each backend only persists.
 // All times are epoch milliseconds passed in by the caller, so tests control the clock.
+import type { OutputOptions } from '../codecs/output-options.js';
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
@@ -25,8 +26,8 @@ export interface RequestRecord {
   webhookUrl: string | null;
   /** Signing secret for webhookUrl deliveries. */
   webhookSecret: string | null;
-  /** Output options as given at upload (JSON object), null for the defaults. */
-  options: Record<string, unknown> | null;
+  /** Output options as checked at upload, defaults filled in; null for requests from before options existed. */
+  options: OutputOptions | null;
   productCount: number;
   /** Distinct image URLs (work items) in the request. */
   total: number;
@@ -199,7 +200,7 @@ export interface CommitExtra {
   /** A digest of the upload (file and fields): the same key with another body is refused. */
   fingerprint?: string | null;
   /** Output options given with the upload (form fields may follow the file). */
-  options?: Record<string, unknown> | null;
+  options?: OutputOptions | null;
 }
 
 export type BeginResult =

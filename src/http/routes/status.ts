@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
-import { compressOptionsOf, toRequestOptions } from '../../ingest/request-options.js';
+import { defaultOutputOptions, OUTPUT_FORMATS, storedOutputOptions } from '../../codecs/output-options.js';
 import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
@@ -37,7 +37,7 @@ const StatusSchema = z.object({
     out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
   }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
   options: z.object({
-    quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
+    quality: z.number().int(), format: z.enum(OUTPUT_FORMATS),
     max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
   }).openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
@@ -73,6 +73,7 @@ const csvRoute = createRoute({
 
 export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string; jpegQuality: number }): void {
   const { store, publicBaseUrl } = deps;
+  const defaults = defaultOutputOptions(deps.jpegQuality);
   // Another tenant's request is "not found", not forbidden: its existence is not confirmed.
   const load = async (c: Context, id: string) => {
     const request = await store.getRequest(id);
@@ -93,7 +94,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
       const products = await productViews(store, request.id, page.items, publicBaseUrl);
-      body = JSON.stringify({ ...requestStatusView(request), options: toRequestOptions(compressOptionsOf(request.options, deps.jpegQuality)), products, next_cursor: page.nextCursor });
+      body = JSON.stringify({ ...requestStatusView(request), options: storedOutputOptions(request.options, defaults), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
     return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;

@@ -1,8 +1,8 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
-import { AppError } from '../../errors.js';
+import { defaultOutputOptions, MAX_DIMENSION, OUTPUT_FORMATS, OutputOptionError, parseOutputOptions } from '../../codecs/output-options.js';
+import { AppError, badRequest } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
-import { parseRequestOptions } from '../../ingest/request-options.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
@@ -33,9 +33,9 @@ const route = createRoute({
             file: z.any().openapi({ type: 'string', format: 'binary', description: 'The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`' }),
             webhook_url: z.string().optional().openapi({ description: 'A one-off receiver for this request’s events' }),
             quality: z.string().optional().openapi({ description: 'Output quality 1–100 for JPEG, WebP and AVIF (default JPEG_QUALITY, 50); PNG keeps its palette rule', example: '75' }),
-            format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']).optional().openapi({ description: 'Output format; `original` (the default) keeps each input’s format. Alpha going to JPEG is composited on white.' }),
-            max_width: z.string().optional().openapi({ description: 'Fit inside this width (1–16384 px), keeping the aspect ratio; never enlarges', example: '1600' }),
-            max_height: z.string().optional().openapi({ description: 'Fit inside this height (1–16384 px), keeping the aspect ratio; never enlarges' }),
+            format: z.enum(OUTPUT_FORMATS).optional().openapi({ description: 'Output format; `original` (the default) keeps each input’s format. Alpha going to JPEG is composited on white.' }),
+            max_width: z.string().optional().openapi({ description: `Fit inside this width (1–${MAX_DIMENSION} px), keeping the aspect ratio; never enlarges`, example: '1600' }),
+            max_height: z.string().optional().openapi({ description: `Fit inside this height (1–${MAX_DIMENSION} px), keeping the aspect ratio; never enlarges` }),
           }),
         },
       },
@@ -55,6 +55,14 @@ export interface UploadRouteDeps {
 }
 
 export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): void {
+  const defaults = defaultOutputOptions(deps.config.JPEG_QUALITY);
+  const parseOptions = (fields: Readonly<Record<string, string>>) => {
+    try {
+      return parseOutputOptions(fields, defaults);
+    } catch (err) {
+      throw err instanceof OutputOptionError ? badRequest(err.message) : err;
+    }
+  };
   // Documented from the route, but served by a plain handler: a validator would buffer the
   // whole multipart body, and the handler reads it as a stream instead.
   app.openAPIRegistry.registerPath(route);
@@ -69,7 +77,7 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
       });
       const { request, replayed } = await ingestUpload(c.req.raw, deps, {
         tenantId, idempotencyKey: key,
-        parseOptions: (fields) => ({ ...parseRequestOptions(fields, deps.config.JPEG_QUALITY) }),
+        parseOptions,
       });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({
