@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
-import { LiveEvents } from './http/live-events.js';
+import { LiveEvents } from './live/live-events.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { OutputCleanup } from './operations/output-cleanup.js';

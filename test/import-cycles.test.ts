@@ -125,4 +125,9 @@ describe('the import graph of src, workers, web, scripts and bench', () => {
   it('has no cycle between folders', () => {
     expect(cycles(folderGraph(fileGraph))).toEqual([]);
   });
+
+  it('src/ imports no worker file: it reaches them only by the path the pool loads (resolveWorkerFile)', () => {
+    const intoWorkers = [...fileGraph].filter(([file, imports]) => file.startsWith('src/') && imports.some((i) => i.startsWith('workers/')));
+    expect(intoWorkers.map(([file]) => file)).toEqual([]);
+  });
 });

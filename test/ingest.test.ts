@@ -3,7 +3,7 @@
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
-import { outputCsvStream, type OutputRow } from '../src/http/output-csv.js';
+import { outputCsvStream, type OutputRow } from '../src/views/output-csv.js';
 import { readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
 import { readUpload, type UploadFile } from '../src/ingest/multipart.js';
 import type { ProductRecord } from '../src/store/types.js';

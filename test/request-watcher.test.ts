@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
-import { LiveEvents } from '../src/http/live-events.js';
+import { LiveEvents } from '../src/live/live-events.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite.js';

@@ -12,10 +12,11 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../codecs/output-options.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { outputCsvStream, type OutputRow } from '../http/output-csv.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
+import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
+import { outputCsvRows } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
@@ -88,25 +89,6 @@ async function ingest(store: Store, config: Config, input: string, fields: Recor
   }
 }
 
-async function* outputRows(store: Store, requestId: string, ref: (key: string) => string): AsyncGenerator<OutputRow[]> {
-  let cursor: string | null = null;
-  do {
-    const page = await store.listProducts(requestId, { limit: 500, cursor });
-    const items = await store.getItemsByUrl(requestId, page.items.flatMap((p) => p.inputUrls));
-    const byUrl = new Map(items.map((i) => [i.url, i]));
-    yield page.items.map((p) => ({
-      serial: p.serial,
-      name: p.name,
-      inputUrls: p.inputUrls,
-      outputUrls: p.inputUrls.map((u) => {
-        const item = byUrl.get(u);
-        return item?.state === 'done' && item.outputKey ? ref(item.outputKey) : null;
-      }),
-    }));
-    cursor = page.nextCursor;
-  } while (cursor);
-}
-
 /** Writes the output CSV next to its final name, then renames it into place. */
 async function writeOutputCsv(path: string, rows: AsyncIterable<OutputRow[]>): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -173,7 +155,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     progress.finish({ ...state, done: final.done, failed: final.failed });
     await runner.stop();
     runner = null;
-    await writeOutputCsv(out, outputRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
+    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
     return { request: final, failures, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});

@@ -9,7 +9,7 @@ import type { BlobStorage } from '../storage/types.js';
 import { RequestActions } from '../operations/request-actions.js';
 import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
-import { LiveEvents } from './live-events.js';
+import { LiveEvents } from '../live/live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
 import { observeRequests } from './observe.js';

@@ -1,5 +1,5 @@
 // Live progress as server-sent events: one request until it is final, or the caller's whole
-// list. Every stream is fed by the process's one store poller (../request-watcher.ts), so an
+// list. Every stream is fed by the process's one store poller (src/live/request-watcher.ts), so an
 // open stream costs no store query of its own, and a change made through any server sharing
 // the store reaches the streams of every server.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
@@ -7,8 +7,8 @@ import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
 import type { RequestRecord, Store } from '../../store/types.js';
 import { callerOf, mayAccess, type Caller } from '../caller.js';
-import { EVENT_STREAM_HEADERS, type EventStream } from '../event-streams.js';
-import type { LiveEvents } from '../live-events.js';
+import { EVENT_STREAM_HEADERS, type EventStream } from '../../live/event-streams.js';
+import type { LiveEvents } from '../../live/live-events.js';
 import { commonErrors, errorResponses, RequestIdParam } from '../schemas.js';
 
 /** At most 4 progress events a second per stream. */

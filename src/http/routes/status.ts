@@ -4,10 +4,10 @@ import { notFound } from '../../errors.js';
 import { defaultOutputOptions, OUTPUT_FORMATS, storedOutputOptions } from '../../codecs/output-options.js';
 import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
-import { outputCsvStream } from '../output-csv.js';
+import { outputCsvStream } from '../../views/output-csv.js';
 import { StatusCache } from '../status-cache.js';
 import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
-import { allProductViews, productViews, requestStatusView } from '../views.js';
+import { imageUrl, outputCsvRows, productViews, requestStatusView } from '../../views/request-views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
 
@@ -72,7 +72,8 @@ const csvRoute = createRoute({
 });
 
 export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string; jpegQuality: number }): void {
-  const { store, publicBaseUrl } = deps;
+  const { store } = deps;
+  const urlOf = imageUrl(deps.publicBaseUrl);
   const defaults = defaultOutputOptions(deps.jpegQuality);
   // Another tenant's request is "not found", not forbidden: its existence is not confirmed.
   const load = async (c: Context, id: string) => {
@@ -93,7 +94,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     let body = pages.get(key, request.version);
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
-      const products = await productViews(store, request.id, page.items, publicBaseUrl);
+      const products = await productViews(store, request.id, page.items, urlOf);
       body = JSON.stringify({ ...requestStatusView(request), options: storedOutputOptions(request.options, defaults), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
@@ -102,12 +103,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
 
   app.openapi(csvRoute, async (c) => {
     const request = await load(c, c.req.valid('param').request_id);
-    const pages = (async function* () {
-      for await (const views of allProductViews(store, request.id, publicBaseUrl)) {
-        yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
-      }
-    })();
-    return c.body(outputCsvStream(pages), 200, {
+    return c.body(outputCsvStream(outputCsvRows(store, request.id, urlOf)), 200, {
       'content-type': 'text/csv; charset=utf-8',
       'content-disposition': `attachment; filename="${request.id}-output.csv"`,
     }) as never;

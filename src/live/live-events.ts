@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
 import { EventStreams } from './event-streams.js';
 import { RequestWatcher } from './request-watcher.js';
-import { requestView } from './views.js';
+import { requestView } from '../views/request-views.js';
 
 export class LiveEvents {
   readonly watcher: RequestWatcher;
