@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_QUALITY, OUTPUT_OPTION_FIELDS } from './codecs/output-options.js';
 import { parseAllowlist } from './net/private-network.js';
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -67,7 +68,7 @@ const schema = z.object({
   FETCH_TIMEOUT_MS: int(30_000, 1),
   FETCH_RETRIES: int(3, 0, 10),
   FETCH_RETRY_BASE_MS: int(500, 0),
-  JPEG_QUALITY: int(50, 1, 100),
+  JPEG_QUALITY: int(DEFAULT_QUALITY, OUTPUT_OPTION_FIELDS.quality.min, OUTPUT_OPTION_FIELDS.quality.max),
   /**
    * The memory all images being compressed may hold together, in MiB: decoded pixels, codec
    * working memory, resize buffers and the target encoder, each image's share computed from its
