@@ -4,7 +4,7 @@
 // decoded by the independent decoder (test/helpers/decode.ts) and its size checked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { DEFAULT_OUTPUT_OPTIONS, defaultOutputOptions, fitInside, MAX_DIMENSION, OutputOptionError, parseOutputOptions, type OutputOptions } from '../src/codecs/output-options.js';
+import { DEFAULT_OUTPUT_OPTIONS, defaultOutputOptions, fitInside, MAX_DIMENSION, OutputOptionError, parseOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../src/codecs/output-options.js';
 import { jpegQuantTables } from '../src/codecs/jpeg.js';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
 import { CompressPool } from '../src/pipeline/pool.js';
@@ -69,6 +69,14 @@ describe('parseOutputOptions', () => {
     expect(thrown).toBeInstanceOf(OutputOptionError);
     expect((thrown as OutputOptionError).field).toBe(field);
     expect((thrown as OutputOptionError).message).toBe(`${field}: ${(thrown as OutputOptionError).reason}`);
+  });
+
+  it('reads stored options with the defaults under them, and keys the content cache as before', () => {
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null });
+    expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null });
+    // stored cache entries carry this key: its shape must not change under them
+    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {
