@@ -1,12 +1,13 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { MAX_DIMENSION } from '../../codecs/output-options.js';
 import { notFound } from '../../errors.js';
 import { compressOptionsOf, toRequestOptions } from '../../ingest/request-options.js';
 import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
 import { allProductViews, productViews, requestStatusView } from '../views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
@@ -30,15 +31,15 @@ const StatusSchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
   progress: ProgressSchema,
-  created_at: z.string(),
-  updated_at: z.string(),
+  created_at: z.string().openapi({ format: 'date-time' }),
+  updated_at: z.string().openapi({ format: 'date-time' }),
   bytes: z.object({
     in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
     out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
   }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
   options: z.object({
-    quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
-    max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
+    quality: z.number().int().min(1).max(100), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
+    max_width: z.number().int().min(1).max(MAX_DIMENSION).nullable(), max_height: z.number().int().min(1).max(MAX_DIMENSION).nullable(),
   }).openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
@@ -53,9 +54,13 @@ const statusRoute = createRoute({
       limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Products per page (1–1000, default 100)' }),
       cursor: z.string().max(200).optional(),
     }),
+    headers: z.object({
+      'if-none-match': z.string().optional().openapi({ description: 'The ETag of a page you hold: while the request has not changed, the answer is 304 with no body' }),
+    }),
   },
   responses: {
-    200: { content: { 'application/json': { schema: StatusSchema } }, description: 'The request' },
+    200: { content: { 'application/json': { schema: StatusSchema } }, headers: { ETag: HEADERS.etag }, description: 'The request' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified: the request has not changed since the ETag sent in If-None-Match' },
     400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
@@ -66,8 +71,8 @@ const csvRoute = createRoute({
   security: [{ ApiKey: [] }],
   request: { params: RequestIdParam },
   responses: {
-    200: { content: { 'text/csv': { schema: z.string() } }, description: 'The CSV' },
-    404: errorResponses[404], ...commonErrors,
+    200: { content: { 'text/csv': { schema: z.string() } }, headers: { 'Content-Disposition': HEADERS.contentDisposition }, description: 'The CSV' },
+    400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
 
