@@ -134,8 +134,10 @@ async function runInside() {
     const reportDir = mkdtempSync(join(tmpdir(), 'icp-contract-report-'));
     const common = [
       '--url', base, '--header', `X-API-Key: ${apiKey}`,
-      '--seed', String(process.env.CONTRACT_SEED ?? 20),
-      '--workers', '2', '--no-shrink',
+      '--seed', String(process.env.CONTRACT_SEED ?? 7),
+      // One worker: Hypothesis 6.170 has raced describing a strategy across threads (a fuzzer
+      // error, not a finding); the run stays well inside the time limit.
+      '--workers', '1', '--no-shrink',
       '--suppress-health-check', 'all', '--warnings', 'off',
       '--phases', 'examples,coverage,fuzzing',
       '--report', 'ndjson',
