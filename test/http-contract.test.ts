@@ -119,7 +119,7 @@ describe('an empty auth header counts as absent', () => {
   });
 
   it('a blank X-API-Key alone is a missing key: 401 with WWW-Authenticate', async () => {
-    for (const headers of [{ 'x-api-key': '' }, { 'x-api-key': '  ' }, { authorization: 'Bearer ' }, {}]) {
+    for (const headers of [{ 'x-api-key': '' }, { 'x-api-key': '  ' }, { authorization: 'Bearer ' }, {}] as Record<string, string>[]) {
       const res = await fetch(`${base}/api/v1/requests`, { headers });
       expect(res.status, JSON.stringify(headers)).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="api"');
