@@ -68,11 +68,12 @@ describe.skipIf(browserUnavailable !== null)('/docs "Try it out" by another name
 
     // No made-up value ("string", 0) in an optional field: empty ones are not sent.
     for (const name of ['webhook_url', 'quality', 'max_width', 'max_height']) {
-      const input = op.locator(`tr[data-param-name="${name}"] input`).first();
+      const input = op.locator(`tr[data-property-name="${name}"] input[type="text"]`).first();
       await input.waitFor({ state: 'visible' });
       expect(await input.inputValue(), name).toBe('');
     }
-    await op.locator('tr[data-param-name="file"] input[type="file"]').setInputFiles({
+    expect(await op.locator('tr[data-property-name="format"] select').inputValue()).toBe('');
+    await op.locator('tr[data-property-name="file"] input[type="file"]').setInputFiles({
       name: 'products.csv', mimeType: 'text/csv',
       buffer: Buffer.from('S. No.,Product Name,Input Image Urls\n1,Widget,http://127.0.0.1:9/a.jpg\n'),
     });
