@@ -156,7 +156,7 @@ async function runInside() {
       if (left <= 0) throw new Error(`time limit of ${TIME_LIMIT_S} s reached before ${run.name}`);
       const ndjson = join(reportDir, `run-${i}.ndjson`);
       log(`fuzzing ${run.name} (checks: ${run.args[run.args.indexOf('--checks') + 1]})`);
-      const code = await runFuzzer([`${base}/openapi.json`, ...common, '--report-ndjson-path', ndjson, ...run.args], left);
+      const code = await runFuzzer([`${base}/openapi.json`, ...common, '--report-ndjson-path', ndjson, ...run.args], left, reportDir);
       cases += countCases(ndjson);
       if (code !== 0) failed = true;
     }
@@ -169,9 +169,10 @@ async function runInside() {
   }
 }
 
-function runFuzzer(args, seconds) {
+/** Runs in `cwd` (a temporary folder): Schemathesis keeps a cache in its working directory. */
+function runFuzzer(args, seconds, cwd) {
   return new Promise((resolve, reject) => {
-    const fuzzer = spawn(schemathesisBinary(), ['run', ...args], { stdio: 'inherit', env: { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' } });
+    const fuzzer = spawn(schemathesisBinary(), ['run', ...args], { cwd, stdio: 'inherit', env: { ...process.env, SCHEMATHESIS_TELEMETRY: 'false' } });
     const timer = setTimeout(() => {
       console.error(`contract: time limit of ${TIME_LIMIT_S} s reached; stopping the fuzzer`);
       fuzzer.kill('SIGTERM');
