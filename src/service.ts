@@ -1,4 +1,4 @@
-// Wires the parts of DESIGN.md's shape together for one instance, by ROLE:
+// Wires the parts of the shape in docs/architecture.md together for one instance, by ROLE:
 // api = HTTP only; worker = pipeline runner + webhook dispatcher (+ health endpoints); all = both.
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';

@@ -182,7 +182,7 @@ describe('HTTP API', () => {
       ['unknown route', fetch(`${svc.base}/nope`), 404, /^Not found$/],
       ['unknown image', fetch(`${svc.base}/images/${'a'.repeat(64)}.jpg`), 404, /^Image not found$/],
       ['schema validation', fetch(`${svc.base}/api/v1/status/x?limit=0`), 400, /^limit: /],
-      ['a body that is not JSON', json('{}', 'text/plain'), 400, /must be JSON/],
+      ['a body that is not JSON', json('{}', 'text/plain'), 415, /must be JSON/],
       ['malformed JSON', json('{"webhook_url":'), 400, /not valid JSON/],
       ['a bad secret', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', secret: 'whsec_short' })), 400, /^secret: /],
       ['a body over 64 KiB', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', pad: 'x'.repeat(70_000) })), 413, /64 KiB/],

@@ -3,7 +3,7 @@
 // each, median of 5 after a warm-up. Besides ours (the @jsquash codecs, steps as
 // workers/compress.ts runs them) it times wasm-vips: libvips 8.18 with MozJPEG, the libraries sharp
 // itself uses, compiled to WebAssembly with SIMD. wasm-vips is not a dependency (it does not run on
-// Bun, and DESIGN.md names the @jsquash builds); install it for this run only:
+// Bun, and docs/architecture.md names the @jsquash builds); install it for this run only:
 //   npm i --no-save wasm-vips@0.0.19 && node dist/bench/diag/wasm-ceiling.js
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

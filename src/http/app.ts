@@ -11,7 +11,8 @@ import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
 import { LiveEvents } from '../live/live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
-import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
+import { errorHandler, notFoundOrNotAllowed, validationHook } from './error-handler.js';
+import { requireJsonBody } from './json-body.js';
 import { observeRequests } from './observe.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDocsRoutes } from './routes/docs.js';
@@ -57,13 +58,14 @@ export function createApp(deps: AppDeps): App {
   app.use('*', htmlSecurityHeaders());
 
   app.onError(errorHandler(deps.log));
-  app.notFound(notFoundHandler);
+  // A known path asked with another method is 405 with Allow; anything else 404.
+  app.notFound(notFoundOrNotAllowed(() => app.routes));
 
   registerHealthRoutes(app, deps);
   registerMetricsRoute(app, { metrics, token: deps.config.METRICS_TOKEN });
   if (deps.role === 'worker') return app;
 
-  registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerDocsRoutes(app);
   registerDashboardRoutes(app);
 
   // Before the key check: a preflight carries no key, and a foreign page is refused either way.
@@ -72,6 +74,8 @@ export function createApp(deps: AppDeps): App {
   // JSON bodies are small; only the upload streams, under its own limit.
   app.use('/api/v1/keys', bodyLimit({ maxSize: 4 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 4 KiB'); } }));
   app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 64 KiB'); } }));
+  app.use('/api/v1/keys', requireJsonBody());
+  app.use('/api/v1/webhook/configure', requireJsonBody());
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL, jpegQuality: deps.config.JPEG_QUALITY });
   registerRequestRoutes(app, { store: deps.store });

@@ -5,7 +5,7 @@ import { badRequest } from '../errors.js';
 import type { AllowlistInput } from '../net/index.js';
 import { FetchError, preflightUrl, type Resolver } from '../net/index.js';
 
-const MAX_URL_LENGTH = 2048;
+export const MAX_URL_LENGTH = 2048;
 
 /**
  * Returns the normalised URL (fragment removed) or throws AppError 400 whose detail starts with

@@ -34,7 +34,7 @@ const statusEventsRoute = createRoute({
   responses: {
     200: stream('The event stream', 'id: 1\nevent: progress\ndata: {"request_id":"0f8f…","status":"processing","progress":{"total":3,"done":1,"failed":0}}\n\n'
       + 'id: 2\nevent: completed\ndata: {"request_id":"0f8f…","status":"completed","progress":{"total":3,"done":3,"failed":0}}\n\n'),
-    404: errorResponses[404], 503: errorResponses[503], ...commonErrors,
+    400: errorResponses[400], 404: errorResponses[404], 503: errorResponses[503], ...commonErrors,
   },
 });
 

@@ -1,12 +1,12 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
-import { defaultOutputOptions, OUTPUT_FORMATS, storedOutputOptions } from '../../codecs/output-options.js';
+import { defaultOutputOptions, storedOutputOptions } from '../../codecs/output-options.js';
 import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../../views/output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, OutputOptionsSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
 import { imageUrl, outputCsvRows, productViews, requestStatusView } from '../../views/request-views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
@@ -30,16 +30,13 @@ const StatusSchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
   progress: ProgressSchema,
-  created_at: z.string(),
-  updated_at: z.string(),
+  created_at: z.string().openapi({ format: 'date-time' }),
+  updated_at: z.string().openapi({ format: 'date-time' }),
   bytes: z.object({
     in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
     out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
   }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
-  options: z.object({
-    quality: z.number().int(), format: z.enum(OUTPUT_FORMATS),
-    max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
-  }).openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
+  options: OutputOptionsSchema.openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
 }).openapi('RequestStatusResponse');
@@ -53,9 +50,13 @@ const statusRoute = createRoute({
       limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Products per page (1–1000, default 100)' }),
       cursor: z.string().max(200).optional(),
     }),
+    headers: z.object({
+      'if-none-match': z.string().optional().openapi({ description: 'The ETag of a page you hold: while the request has not changed, the answer is 304 with no body' }),
+    }),
   },
   responses: {
-    200: { content: { 'application/json': { schema: StatusSchema } }, description: 'The request' },
+    200: { content: { 'application/json': { schema: StatusSchema } }, headers: { ETag: HEADERS.etag }, description: 'The request' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified: the request has not changed since the ETag sent in If-None-Match' },
     400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
@@ -66,8 +67,8 @@ const csvRoute = createRoute({
   security: [{ ApiKey: [] }],
   request: { params: RequestIdParam },
   responses: {
-    200: { content: { 'text/csv': { schema: z.string() } }, description: 'The CSV' },
-    404: errorResponses[404], ...commonErrors,
+    200: { content: { 'text/csv': { schema: z.string() } }, headers: { 'Content-Disposition': HEADERS.contentDisposition }, description: 'The CSV' },
+    400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
 

@@ -1,19 +1,21 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
-import { defaultOutputOptions, MAX_DIMENSION, OUTPUT_FORMATS, OutputOptionError, parseOutputOptions } from '../../codecs/output-options.js';
+import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../../codecs/output-options.js';
 import { AppError, badRequest } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
-import { commonErrors, errorResponses } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, outputOptionFormFields } from '../schemas.js';
+import { CSV_CONTENT_TYPES } from '../../ingest/multipart.js';
+import { MAX_URL_LENGTH as MAX_WEBHOOK_URL_LENGTH } from '../../webhooks/receiver-url.js';
 
 const Accepted = z.object({
   request_id: z.string().openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }),
   status: z.literal('received'),
   message: z.string().openapi({ example: 'Processing started' }),
-  products: z.number().int().openapi({ description: 'Products in the CSV', example: 2 }),
-  images: z.number().int().openapi({ description: 'Distinct image URLs to process (a URL repeated in the request counts once)', example: 3 }),
+  products: z.number().int().min(1).openapi({ description: 'Products in the CSV', example: 2 }),
+  images: z.number().int().min(0).openapi({ description: 'Distinct image URLs to process (a URL repeated in the request counts once)', example: 3 }),
   webhook_secret: z.string().optional().openapi({ description: 'Signing secret for the per-upload webhook_url (only when one was given); an idempotent replay returns it again' }),
 }).openapi('UploadAccepted');
 
@@ -31,19 +33,18 @@ const route = createRoute({
         'multipart/form-data': {
           schema: z.object({
             file: z.any().openapi({ type: 'string', format: 'binary', description: 'The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`' }),
-            webhook_url: z.string().optional().openapi({ description: 'A one-off receiver for this request’s events' }),
-            quality: z.string().optional().openapi({ description: 'Output quality 1–100 for JPEG, WebP and AVIF (default JPEG_QUALITY, 50); PNG keeps its palette rule', example: '75' }),
-            format: z.enum(OUTPUT_FORMATS).optional().openapi({ description: 'Output format; `original` (the default) keeps each input’s format. Alpha going to JPEG is composited on white.' }),
-            max_width: z.string().optional().openapi({ description: `Fit inside this width (1–${MAX_DIMENSION} px), keeping the aspect ratio; never enlarges`, example: '1600' }),
-            max_height: z.string().optional().openapi({ description: `Fit inside this height (1–${MAX_DIMENSION} px), keeping the aspect ratio; never enlarges` }),
-          }),
+            webhook_url: z.string().max(MAX_WEBHOOK_URL_LENGTH).optional().openapi({ format: 'uri', description: 'A one-off receiver for this request’s events: an absolute http(s) URL (non-public addresses are refused unless in FETCH_ALLOWLIST)' }),
+            ...outputOptionFormFields(),
+          }).required({ file: true }),
+          // The file part's Content-Types the server takes (others: 415).
+          encoding: { file: { contentType: CSV_CONTENT_TYPES.join(', ') } },
         },
       },
     },
   },
   responses: {
-    202: { content: { 'application/json': { schema: Accepted } }, description: 'Stored; processing starts' },
-    400: errorResponses[400], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], 422: errorResponses[422], 429: errorResponses[429], ...commonErrors,
+    202: { content: { 'application/json': { schema: Accepted } }, headers: { 'Idempotent-Replayed': HEADERS.idempotentReplayed }, description: 'Stored; processing starts' },
+    400: errorResponses[400], 408: errorResponses[408], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], 422: errorResponses[422], 429: errorResponses[429], ...commonErrors,
   },
 });
 
