@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JPEG_SCALES, jpegScaledSize, type JpegScale } from '../src/codecs/jpeg-scale.js';
+import { JPEG_SCALES, jpegFrame, jpegScaledSize, libjpegDecodeBytes, type JpegScale } from '../src/codecs/jpeg-scale.js';
 import { readExifOrientation } from '../src/codecs/jpeg.js';
 import { CodecError, type Raster } from '../src/codecs/types.js';
 import { decodeJpeg, decodeJpegCmyk, instances, jpegHeader } from '../workers/codecs/libjpeg.js';
@@ -137,6 +137,29 @@ describe('the libjpeg-turbo decoder', () => {
       const other = [0, 3, 1, 1, 1, 7, 8, 5, 6][orientation]!;
       const wrong = applyOrientation(await decodeJpeg(bytes, { scale }), other);
       expect(mad(wrong, reference), `orientation ${orientation} vs ${other}`).toBeGreaterThan(10 * right + 5);
+    }
+  });
+
+  it('holds at most what libjpegDecodeBytes plans from the header, and not much less', async () => {
+    const photo = sharp(fixture('chelsea.png')).resize(1500).removeAlpha(); // 1500x998
+    const cases: Record<string, Uint8Array> = {
+      'sequential 4:2:0': new Uint8Array(await photo.clone().jpeg({ quality: 90 }).toBuffer()),
+      'progressive 4:2:0': new Uint8Array(await photo.clone().jpeg({ quality: 90, progressive: true }).toBuffer()),
+      'progressive 4:4:4': new Uint8Array(await photo.clone().jpeg({ quality: 90, progressive: true, chromaSubsampling: '4:4:4' }).toBuffer()),
+      'progressive grey': new Uint8Array(await photo.clone().toColourspace('b-w').jpeg({ quality: 90, progressive: true }).toBuffer()),
+    };
+    for (const [name, bytes] of Object.entries(cases)) {
+      const frame = jpegFrame(bytes)!;
+      const header = await jpegHeader(bytes);
+      expect([frame.width, frame.height, frame.progressive, frame.components.length], name).toEqual([header.width, header.height, header.progressive, header.components]);
+      for (const scale of JPEG_SCALES) {
+        libjpeg!.reset();
+        const img = await decodeJpeg(bytes, { scale });
+        const held = libjpeg!.memoryBytes + img.data.length; // the instance's memory + the pixels copied out
+        const planned = libjpegDecodeBytes(frame, scale, bytes.length);
+        expect(held, `${name} 1/${scale}`).toBeLessThanOrEqual(planned);
+        expect(planned, `${name} 1/${scale}`).toBeLessThan(held * 1.15 + 2 * 1024 * 1024);
+      }
     }
   });
 
