@@ -244,7 +244,10 @@ describe('the libjpeg-turbo decoder outside vitest', () => {
           const img = await decodeJpeg(bytes, { scale });
           out.push(img.width + 'x' + img.height + ':' + createHash('sha256').update(img.data).digest('hex').slice(0, 16));
         }
-        return out.join(' ');
+        // an error thrown from inside the module, then a decode in the fresh instance
+        const err = await decodeJpeg(bytes.subarray(0, bytes.length >> 1)).then(() => 'no error', (e) => e.name + ': ' + e.message);
+        const again = await decodeJpeg(bytes, { scale: 8 });
+        return out.join(' ') + ' | ' + err + ' | ' + again.width + 'x' + again.height;
       }
       if (process.argv[2]) console.log(await run(process.argv[2]));
     `);
@@ -258,7 +261,7 @@ describe('the libjpeg-turbo decoder outside vitest', () => {
       const img = await decodeJpeg(photos['4:2:0']!, { scale });
       out.push(`${img.width}x${img.height}:${createHash('sha256').update(img.data).digest('hex').slice(0, 16)}`);
     }
-    return out.join(' ');
+    return `${out.join(' ')} | CodecError: JPEG decode failed: truncated: Premature end of JPEG file | 42x32`;
   };
 
   it('loads and decodes in a Piscina pool thread from the dist build', async () => {

@@ -43,7 +43,7 @@ function instantiate(): { module: Exports; memory: WebAssembly.Memory } {
   }
   const env = {
     jd_throw(ptr: number, length: number): never {
-      throw new LibjpegAbort(Buffer.from(memory!.buffer, ptr, length).toString('latin1'));
+      throw new LibjpegAbort(String.fromCharCode(...new Uint8Array(memory!.buffer, ptr, Math.min(length, 200))));
     },
   };
   const instance = new WebAssembly.Instance(compiled, { env, wasi_snapshot_preview1: wasi });
