@@ -14,7 +14,7 @@ import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { ImageFormat } from '../src/codecs/formats.js';
 import type { Raster } from '../src/codecs/types.js';
-import type { CompressOutcome, CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
+import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
@@ -38,7 +38,8 @@ if (process.platform === 'linux') {
 class Transferred {
   constructor(private readonly out: CompressOutput) {}
   get [transferableSymbol](): ArrayBufferLike[] {
-    return [this.out.bytes.buffer];
+    // a Set: two outputs may be views of one buffer (a pass-through may return the source itself)
+    return [...new Set([this.out.bytes.buffer, ...Object.values(this.out.renditions).map((r) => r.bytes.buffer)])];
   }
   get [valueSymbol](): CompressOutput {
     return this.out;
@@ -71,62 +72,102 @@ const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.
 const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIXELS = 4_000_000;
 
+/** What one output is: the request-level output or a rendition, as the plan gives it. */
+interface OutputTarget {
+  target: ImageFormat;
+  encode: { quality: number };
+  output: { width: number; height: number };
+}
+
+/**
+ * One decode, then a loop over the outputs (the request-level one, then each rendition), each
+ * made from the same decoded, upright pixels. The decode happens only when some output needs it
+ * (none when every output is a pass-through), and at most once.
+ */
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { bytes, plan } = task;
   const releaseGrownUnlessKept = () => {
     if (!task.keepInstances) releaseGrown();
   };
-  const { orientation, output } = plan;
   const source = CODECS[plan.source];
-  const target = CODECS[plan.target];
-  const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
-    bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
-  });
-  // The output keeps the input's format and size: only then may the source itself be the output.
-  const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
   logCodecRun(source.format, bytes.length);
-
-  // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
-  // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
-  if (sameShape && orientation === 1 && source.sourceQuality) {
-    const q = source.sourceQuality(bytes);
-    const stripped = q !== null && q <= plan.encode.quality ? source.stripMetadata(bytes) : null;
-    if (stripped) return result(stripped, 'passed_through');
-  }
-
-  let image = await source.decode(bytes);
-  if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
-    throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
-  }
-  releaseGrownUnlessKept();
-  image = applyOrientation(image, orientation);
-  if (image.width !== output.width || image.height !== output.height) {
-    image = await resize(image, output.width, output.height);
+  let upright: Raster | null = null;
+  const decodeOnce = async (): Promise<Raster> => {
+    if (upright) return upright;
+    const image = await source.decode(bytes);
+    if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
+      throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
+    }
     releaseGrownUnlessKept();
-  }
-  if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = await target.encode(image, plan.encode);
-  releaseGrownUnlessKept();
+    upright = applyOrientation(image, plan.orientation);
+    return upright;
+  };
+  let icc: Uint8Array | null | undefined;
+  const sourceIcc = async () => (icc === undefined ? (icc = await source.readIcc(bytes)) : icc);
+  const shared = plan.renditions.length > 0;
 
-  // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
-  // ICC profile describes the output pixels too and goes with them.
-  const icc = await source.readIcc(bytes);
-  if (icc && target.embedIcc) encoded = await target.embedIcc(encoded, icc);
+  const makeOutput = async ({ target: targetFormat, encode, output }: OutputTarget): Promise<EncodedOutput> => {
+    const target = CODECS[targetFormat];
+    const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): EncodedOutput => ({
+      bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+    });
+    // The output keeps the input's format and size: only then may the source itself be the output.
+    const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
 
-  // Never worse than the input. When the output keeps the input's format and size and the
-  // re-encode is not smaller than the source, the source's own coded image is returned instead,
-  // with its metadata (EXIF/GPS, XMP, text, comments) stripped from the container — stripping
-  // only removes bytes, so "stripped only if that makes it smaller" holds by construction. Two
-  // exceptions keep the re-encode even when larger:
-  // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
-  //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
-  // - the container cannot be walked safely to strip it.
-  // A requested format or size change is honoured even when the result is bigger.
-  if (sameShape && encoded.length >= bytes.length && orientation === 1) {
-    const stripped = source.stripMetadata(bytes);
-    if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
+    // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
+    // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
+    if (sameShape && plan.orientation === 1 && source.sourceQuality) {
+      const q = source.sourceQuality(bytes);
+      const stripped = q !== null && q <= encode.quality ? source.stripMetadata(bytes) : null;
+      if (stripped) return result(stripped, 'passed_through');
+    }
+
+    const decoded = await decodeOnce();
+    let image = decoded;
+    if (image.width !== output.width || image.height !== output.height) {
+      image = await resize(image, output.width, output.height);
+      releaseGrownUnlessKept();
+    }
+    if (target.format === 'jpeg' && !image.opaque) {
+      // the decoded pixels serve the other outputs too: flatten a copy of them
+      if (shared && image === decoded) image = { ...image, data: image.data.slice() };
+      flattenOnWhite(image);
+    }
+    let encoded = await target.encode(image, encode);
+    releaseGrownUnlessKept();
+
+    // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
+    // ICC profile describes the output pixels too and goes with them.
+    const profile = await sourceIcc();
+    if (profile && target.embedIcc) encoded = await target.embedIcc(encoded, profile);
+
+    // Never worse than the input. When the output keeps the input's format and size and the
+    // re-encode is not smaller than the source, the source's own coded image is returned instead,
+    // with its metadata (EXIF/GPS, XMP, text, comments) stripped from the container — stripping
+    // only removes bytes, so "stripped only if that makes it smaller" holds by construction. Two
+    // exceptions keep the re-encode even when larger:
+    // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
+    //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
+    // - the container cannot be walked safely to strip it.
+    // A requested format or size change is honoured even when the result is bigger.
+    if (sameShape && encoded.length >= bytes.length && plan.orientation === 1) {
+      const stripped = source.stripMetadata(bytes);
+      if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
+    }
+    return result(encoded, 'compressed');
+  };
+
+  const main = await makeOutput(plan);
+  const renditions: Record<string, EncodedOutput> = {};
+  for (const r of plan.renditions) {
+    try {
+      renditions[r.name] = await makeOutput(r);
+    } catch (err) {
+      // a rendition that fails fails its image, and the image's error says which
+      throw new CodecError(`rendition "${r.name}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
-  return result(encoded, 'compressed');
+  return { ...main, renditions };
 }
 
 /** What this thread keeps is from now on either this task's (covered by its reservation) or dropped. */

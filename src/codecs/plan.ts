@@ -5,8 +5,17 @@
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
+import { renditionOptions, type Rendition } from './renditions.js';
 import { rowFor, CODECS, type ImageFormat } from './table.js';
 import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
+
+/** One extra output (a rendition) made from the same decode as the request-level output. */
+export interface RenditionPlan {
+  name: string;
+  target: ImageFormat;
+  encode: EncodeOptions;
+  output: Dimensions;
+}
 
 export interface ImagePlan {
   source: ImageFormat;
@@ -18,6 +27,10 @@ export interface ImagePlan {
   /** the declared size after orientation */
   upright: Dimensions;
   output: Dimensions;
+  /** the renditions, in the order asked, each made from the one decode after the output above */
+  renditions: RenditionPlan[];
+  /** the largest of the outputs: what the one decode must serve */
+  largestOutput: Dimensions;
   /** peak bytes the job holds, source bytes included, when each grown codec instance is dropped after its step */
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
@@ -45,7 +58,7 @@ export function preShrinkFactor(from: Dimensions, to: Dimensions): number {
 export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions => ({ width: Math.ceil(width / k), height: Math.ceil(height / k) });
 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
-export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
+export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number, renditions: readonly Rendition[] = []): ImagePlan {
   const source = rowFor(bytes);
   if (!source) throw new CodecError('unsupported image format');
   const declared = source.dimensions(bytes);
@@ -56,22 +69,37 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   }
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
-  const output = fitInside(upright, options.max_width, options.max_height);
-  const target = CODECS[targetFormat(source.format, options.format)];
-  const outPixels = output.width * output.height;
-  const resized = outPixels !== pixels;
-  const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
-  const shrunkPixels = shrunk.width * shrunk.height;
+  const outputOf = (o: OutputOptions) => ({
+    target: CODECS[targetFormat(source.format, o.format)],
+    output: fitInside(upright, o.max_width, o.max_height),
+    encode: { quality: o.quality },
+  });
+  const main = outputOf(options);
+  const extra = renditions.map((r) => ({ name: r.name, ...outputOf(renditionOptions(r)) }));
+  const all = [main, ...extra];
+  // Every output fits inside the same upright image, so the widest is also the tallest.
+  const largestOutput = all.reduce((a, b) => (b.output.width * b.output.height > a.output.width * a.output.height ? b : a)).output;
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
-  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
-  const steps = [
-    source.memory.decode(pixels),
-    orientation >= 2 ? 8 * pixels : 0,
-    resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + target.memory.encode(outPixels),
-  ];
+  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output. With
+  // renditions the decoded (upright) RGBA stays held while each output is resized and encoded.
+  const held = extra.length > 0 ? 4 * pixels : 0;
+  const outputSteps = ({ output, target }: (typeof all)[number]) => {
+    const outPixels = output.width * output.height;
+    const resized = outPixels !== pixels;
+    const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
+    const shrunkPixels = shrunk.width * shrunk.height;
+    return [
+      resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
+      held + 4 * outPixels + target.memory.encode(outPixels),
+    ];
+  };
+  const steps = [source.memory.decode(pixels), orientation >= 2 ? 8 * pixels : 0, ...all.flatMap(outputSteps)];
   const memoryBytes = bytes.length + Math.max(...steps);
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source: source.format, target: target.format, encode: { quality: options.quality }, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return {
+    source: source.format, target: main.target.format, encode: main.encode, declared, orientation, upright, output: main.output,
+    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, encode: r.encode, output: r.output })),
+    largestOutput, memoryBytes, memoryKeepingBytes,
+  };
 }

@@ -44,8 +44,15 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: 'done' as const, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
-    : { state: 'failed' as const, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
+    ? { state: 'done' as const, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
+    : { state: 'failed' as const, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
+}
+
+const nonEmpty = (keys: Record<string, string> | null | undefined) => (keys && Object.keys(keys).length > 0 ? keys : null);
+
+/** Every output key an item refers to: its output and its renditions'. */
+export function itemOutputKeys(item: { outputKey: string | null; renditionKeys: Record<string, string> | null }): string[] {
+  return [...(item.outputKey ? [item.outputKey] : []), ...Object.values(item.renditionKeys ?? {})];
 }
 
 // ---- events -----------------------------------------------------------------------------------

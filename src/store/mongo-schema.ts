@@ -37,6 +37,8 @@ export type ItemDoc = Omit<Doc<ItemRecord, ObjectId>, 'id'> & {
   createdAt: number;
   /** false between an item's final state and its request's counters taking it in. */
   settled?: boolean;
+  /** the values of renditionKeys, as an array: what the output references index (a multikey index) looks up */
+  renditionOutputKeys?: string[];
 };
 export type SubscriptionDoc = Doc<Subscription>;
 /** `order` breaks ties between events of one millisecond: started before the final one. */
@@ -46,9 +48,9 @@ export type AttemptDoc = DeliveryAttempt;
 export type KeyDoc = Doc<ApiKeyRecord>;
 export type LockDoc = { _id: string; owner: string; until: number };
 /** _id: JSON [tenant, source sha256, settings] */
-export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; updatedAt: number };
+export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
 /** _id: JSON [tenant, url, settings] */
-export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
+export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
 type MetaDoc = { _id: string; version: number };
 
 export interface Collections {
@@ -107,6 +109,7 @@ const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
     { key: { leaseOwner: 1, state: 1 }, name: 'owner_state' },
     { key: { settled: 1, leaseUntil: 1 }, name: 'settled_lease' },
     { key: { outputKey: 1 }, name: 'output_key' },
+    { key: { renditionOutputKeys: 1 }, name: 'rendition_output_keys' },
   ],
   subscriptions: [{ key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created' }],
   events: [{ key: { requestId: 1, createdAt: 1, order: 1 }, name: 'request_created' }],
@@ -185,6 +188,14 @@ const MIGRATIONS: Migration[] = [
     description: 'per-key quota overrides',
     async up(c) {
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
+    },
+  },
+  {
+    version: 6,
+    description: 'renditions: their output keys on items (and the rendition_output_keys index, created below)',
+    async up(c) {
+      // Request options carry the renditions asked for, and cache entries without renditionKeys have none: nothing to fill there.
+      await c.items.updateMany({ renditionKeys: { $exists: false } }, { $set: { renditionKeys: null, renditionOutputKeys: [] } });
     },
   },
 ];

@@ -158,6 +158,19 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'renditions: their output keys on items, the content cache and the URL validators',
+    async up(db) {
+      // Request options (JSON) carry the renditions asked for: no column for them.
+      await db.executeMultiple(`
+        ALTER TABLE items ADD COLUMN rendition_keys TEXT;
+        ALTER TABLE content_cache ADD COLUMN rendition_keys TEXT;
+        ALTER TABLE url_validators ADD COLUMN rendition_keys TEXT;
+        CREATE INDEX IF NOT EXISTS items_with_renditions ON items(rendition_keys) WHERE rendition_keys IS NOT NULL;
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

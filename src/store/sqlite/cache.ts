@@ -2,7 +2,7 @@
 import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
 import { run, type SqliteContext } from './context.js';
-import { str } from './mappers.js';
+import { renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
 
 export class SqliteCache implements CachePart {
   readonly #ctx: SqliteContext;
@@ -13,18 +13,18 @@ export class SqliteCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const res = await run(this.#ctx.db,
-      'SELECT output_key, format, bytes_out FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      'SELECT output_key, format, bytes_out, rendition_keys FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
-    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out) } : null;
+    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), renditionKeys: renditionKeysOf(r.rendition_keys) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, now]);
+        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), now]);
     });
   }
 
@@ -33,16 +33,16 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), renditionKeys: renditionKeysOf(r.rendition_keys),
     } : null;
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, now]);
+        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), now]);
     });
   }
 }

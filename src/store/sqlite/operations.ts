@@ -48,7 +48,10 @@ export class SqliteOperations implements OperationsPart {
     return this.#ctx.write(async (tx) => {
       const found = await run(tx, "SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
       if (!found.rows[0]) return null;
-      const keys = await run(tx, 'SELECT DISTINCT output_key FROM items WHERE request_id = ? AND output_key IS NOT NULL', [id]);
+      const keys = await run(tx,
+        `SELECT output_key FROM items WHERE request_id = ? AND output_key IS NOT NULL
+         UNION SELECT j.value FROM items, json_each(items.rendition_keys) AS j WHERE items.request_id = ? AND items.rendition_keys IS NOT NULL`,
+        [id, id]);
       // One transaction: a reader sees the request whole or not at all.
       await tx.batch([
         { sql: 'DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = ?)', args: [id] },
@@ -76,8 +79,11 @@ export class SqliteOperations implements OperationsPart {
 
   async referencedOutputs(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
+    // Rendition keys sit in a JSON column; items_with_renditions keeps that scan to the items that have some.
     const res = await run(this.#ctx.db,
-      'SELECT DISTINCT output_key FROM items WHERE output_key IN (SELECT value FROM json_each(?))', [JSON.stringify(keys)]);
+      `SELECT output_key FROM items WHERE output_key IN (SELECT value FROM json_each(?1))
+       UNION SELECT j.value FROM items, json_each(items.rendition_keys) AS j
+         WHERE items.rendition_keys IS NOT NULL AND j.value IN (SELECT value FROM json_each(?1))`, [JSON.stringify(keys)]);
     return new Set(res.rows.map((r) => String(r.output_key)));
   }
 
