@@ -16,7 +16,7 @@ import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
 import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
-import { outputCsvRows } from '../views/request-views.js';
+import { outputCsvRows, renditionNamesOf } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
@@ -90,10 +90,10 @@ async function ingest(store: Store, config: Config, input: string, fields: Recor
 }
 
 /** Writes the output CSV next to its final name, then renames it into place. */
-async function writeOutputCsv(path: string, rows: AsyncIterable<OutputRow[]>): Promise<void> {
+async function writeOutputCsv(path: string, rows: AsyncIterable<OutputRow[]>, renditionNames: readonly string[]): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    await pipeline(Readable.fromWeb(outputCsvStream(rows) as NodeReadableStream<Uint8Array>), createWriteStream(tmp));
+    await pipeline(Readable.fromWeb(outputCsvStream(rows, renditionNames) as NodeReadableStream<Uint8Array>), createWriteStream(tmp));
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -155,7 +155,8 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     progress.finish({ ...state, done: final.done, failed: final.failed });
     await runner.stop();
     runner = null;
-    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
+    const names = renditionNamesOf(request);
+    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key)), names), names);
     return { request: final, failures, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});

@@ -2,7 +2,8 @@
 // file is valid. Nothing of a rejected or interrupted upload stays visible.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Config } from '../config.js';
-import { OUTPUT_OPTION_NAMES, type OutputOptions } from '../codecs/output-options.js';
+import { OUTPUT_OPTION_NAMES } from '../codecs/output-options.js';
+import type { RequestOptions } from '../codecs/renditions.js';
 import { AppError } from '../errors.js';
 import type { RequestRecord, Store } from '../store/types.js';
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
@@ -20,12 +21,12 @@ export interface IngestContext {
   /** The API key (tenant) making the upload. */
   tenantId: string;
   idempotencyKey: string | null;
-  /** Turns the form's text fields into the request's output options (throws a 400 naming the field). */
-  parseOptions?: (fields: Readonly<Record<string, string>>) => OutputOptions | null;
+  /** Turns the form's text fields into the request's output options and renditions (throws a 400 naming the field). */
+  parseOptions?: (fields: Readonly<Record<string, string>>) => RequestOptions | null;
 }
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
-const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES];
+const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES, 'renditions'];
 
 export async function ingestUpload(
   httpRequest: Request,
