@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../codecs/output-options.js';
+import { parseRenditions, RenditionError, type RequestOptions } from '../codecs/renditions.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
@@ -35,6 +36,8 @@ export interface BatchOptions {
   quiet: boolean;
   /** Output options as form fields name them (quality, format, max_width, max_height); absent: defaults. */
   options?: Record<string, string | undefined>;
+  /** Renditions as the upload's `renditions` objects (from --rendition); absent: none. */
+  renditions?: Record<string, string>[];
 }
 
 export interface BatchResult {
@@ -63,12 +66,15 @@ export function fileReference(csvPath: string, file: string): string {
   return rel.split(sep).join('/');
 }
 
-async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>): Promise<RequestRecord> {
-  let options;
+async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>, renditionSpecs: Record<string, string>[]): Promise<RequestRecord> {
+  let options: RequestOptions;
   try {
-    options = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
+    const own = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
+    const renditions = parseRenditions(renditionSpecs, own);
+    options = renditions.length ? { ...own, renditions } : own;
   } catch (err) {
     if (err instanceof OutputOptionError) throw new InputError(`--${flagOf(err.field)}: ${err.reason}`);
+    if (err instanceof RenditionError) throw new InputError(`--rendition: ${err.message}`);
     throw err;
   }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
@@ -117,7 +123,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
   let pool: CompressPool | null = null;
   let runner: PipelineRunner | null = null;
   try {
-    const request = await ingest(store, config, options.input, options.options ?? {});
+    const request = await ingest(store, config, options.input, options.options ?? {}, options.renditions ?? []);
     // Only a valid CSV creates anything next to the output.
     await mkdir(dirname(out), { recursive: true });
     await storage.check();

@@ -100,6 +100,8 @@ export function eventPayload(type: EventType, request: RequestRecord, at: number
       request_id: request.id,
       status: request.status,
       progress: { total: request.total, done: request.done, failed: request.failed },
+      // the names of the renditions asked for (their URLs are in the status and output.csv); absent when none
+      ...(request.options?.renditions?.length ? { renditions: request.options.renditions.map((r) => r.name) } : {}),
     },
   });
 }
