@@ -79,10 +79,15 @@ export interface Product {
   outcomes: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** by rendition name, aligned with input_urls (only when the request asked for renditions) */
+  renditions?: Record<string, (string | null)[]>;
 }
+
+export interface RenditionOptions { name: string; max_width: number | null; max_height: number | null; format: string }
 
 export interface RequestStatus extends RequestSummary {
   bytes: { in: number; out: number };
+  options?: { renditions?: RenditionOptions[] };
   products: Product[];
   next_cursor: string | null;
 }
