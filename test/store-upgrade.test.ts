@@ -10,12 +10,15 @@ import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../src/store/mongo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { MONGO_SCHEMA_VERSION } from '../src/store/mongo-schema.js';
+import { SQLITE_SCHEMA_VERSION } from '../src/store/sqlite-migrations.js';
 import type { Store } from '../src/store/types.js';
 import { renderEventBody } from '../src/webhooks/payload.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
 import { ROOT, startTestService, tempDir } from './helpers/service.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'store-0.1.0.db');
+const LATEST = { sqlite: SQLITE_SCHEMA_VERSION, mongodb: MONGO_SCHEMA_VERSION } as const;
 const COMPLETED = 'cf0d649d-b700-40da-8dfa-b6b34a363568';
 const WAITING = '3b42790f-0be1-400b-b124-b818d6285877';
 
@@ -29,7 +32,7 @@ function fixtureCopy(): { dataDir: string; file: string } {
 
 /** What both backends must show after the upgrade of the same 0.1.0 data. */
 async function expectUpgraded(store: Store, ids: { completed: string; waiting: string; subscription: string }) {
-  expect(await store.schemaVersion()).toBe(5);
+  expect(await store.schemaVersion()).toBe(LATEST[store.backend]);
   expect(await store.getRequest(ids.completed)).toMatchObject({
     status: 'completed', tenantId: 'admin', total: 3, done: 2, failed: 1, productCount: 2, run: 0,
   });
@@ -38,6 +41,10 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const items = await store.getItemsByUrl(ids.completed, products.items.flatMap((p) => p.inputUrls));
   expect(items.filter((i) => i.state === 'done').every((i) => /^[0-9a-f]{64}\.(jpg|png)$/.test(i.outputKey!))).toBe(true);
   expect(items.find((i) => i.state === 'failed')).toMatchObject({ error: 'HTTP 404' });
+  // Items from before renditions have none, and their outputs are still referenced.
+  expect(items.every((i) => i.renditionKeys === null)).toBe(true);
+  const doneKeys = items.filter((i) => i.state === 'done').map((i) => i.outputKey!);
+  expect(await store.referencedOutputs(doneKeys)).toEqual(new Set(doneKeys));
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -60,6 +67,14 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const claimed = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now() });
   expect(claimed.map((i) => [i.requestId, i.attempts])).toEqual([[ids.waiting, 0]]);
   expect((await store.listEvents(ids.waiting)).map((e) => e.id)).toEqual([`evt_${ids.waiting}_started`]);
+
+  // The migrated data takes renditions: an old item completes with one, and it reads back.
+  const [resumed] = claimed;
+  await store.completeItems([{ itemId: resumed!.id, owner: 'r', now: Date.now(), outcome: {
+    ok: true, outputKey: `${'c'.repeat(64)}.jpg`, renditionKeys: { thumb: `${'d'.repeat(64)}.webp` }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed',
+  } }]);
+  expect((await store.getItemsByUrl(ids.waiting, [resumed!.url]))[0]).toMatchObject({ renditionKeys: { thumb: `${'d'.repeat(64)}.webp` } });
+  expect(await store.referencedOutputs([`${'d'.repeat(64)}.webp`])).toEqual(new Set([`${'d'.repeat(64)}.webp`]));
 }
 
 describe('upgrade from 0.1.0: SQLite', () => {
@@ -72,7 +87,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       await store.close();
     }
     const again = await openSqliteStore(file); // a second start: nothing left to migrate
-    expect(await again.schemaVersion()).toBe(5);
+    expect(await again.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
     await again.close();
   });
 
@@ -82,7 +97,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);
-    expect(outs.map((o) => o.stdout.trim())).toEqual(['5', '5', '5']);
+    expect(outs.map((o) => o.stdout.trim())).toEqual(Array(3).fill(String(SQLITE_SCHEMA_VERSION)));
     const store = await openSqliteStore(file);
     expect(await store.getRequest(COMPLETED)).toMatchObject({ status: 'completed', done: 2, failed: 1 });
     await store.close();

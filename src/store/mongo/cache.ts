@@ -13,7 +13,7 @@ export class MongoCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const doc = await this.#c.contentCache.findOne({ _id: JSON.stringify([tenantId, sourceSha256, settings]) });
-    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, renditionKeys: doc.renditionKeys ?? null } : null;
+    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
@@ -28,7 +28,7 @@ export class MongoCache implements CachePart {
     const doc = await this.#c.validators.findOne({ _id: JSON.stringify([tenantId, url, settings]) });
     return doc ? {
       etag: doc.etag ?? null, lastModified: doc.lastModified ?? null, outputKey: doc.outputKey, format: doc.format, bytesIn: doc.bytesIn, bytesOut: doc.bytesOut,
-      renditionKeys: doc.renditionKeys ?? null,
+      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}),
     } : null;
   }
 

@@ -16,7 +16,7 @@ export class SqliteCache implements CachePart {
       'SELECT output_key, format, bytes_out, rendition_keys FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
-    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), renditionKeys: renditionKeysOf(r.rendition_keys) } : null;
+    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
@@ -33,7 +33,7 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), renditionKeys: renditionKeysOf(r.rendition_keys),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys),
     } : null;
   }
 
@@ -45,4 +45,10 @@ export class SqliteCache implements CachePart {
         [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), now]);
     });
   }
+}
+
+/** An entry's renditions, present only when it has some (entries without them read as before). */
+function withRenditions(column: unknown): { renditionKeys?: Record<string, string> } {
+  const keys = renditionKeysOf(column);
+  return keys ? { renditionKeys: keys } : {};
 }
