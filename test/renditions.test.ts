@@ -1,0 +1,176 @@
+// Renditions end to end over HTTP: extra outputs of every image, each checked by an independent
+// decoder (format, size, never enlarged), made from one download and one codec run per image,
+// shown in the status, output.csv and the event payload, reused with no codec run on a
+// re-import, and refused with a 400 naming the rendition and the field when the spec is bad.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, independentDecode } from './helpers/decode.js';
+import { startImageServer, type ImageServer } from './helpers/image-server.js';
+import { startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+
+const MAGIC: Array<[string, (b: Uint8Array) => boolean]> = [
+  ['jpeg', (b) => b[0] === 0xff && b[1] === 0xd8],
+  ['png', (b) => b[0] === 0x89 && b[1] === 0x50],
+  ['webp', (b) => String.fromCharCode(...b.subarray(8, 12)) === 'WEBP'],
+  ['avif', (b) => String.fromCharCode(...b.subarray(4, 12)).startsWith('ftypavi')],
+];
+const formatOf = (b: Uint8Array) => MAGIC.find(([, is]) => is(b))?.[0] ?? 'unknown';
+
+/** The size an image of `w`x`h` fits into inside the box, never enlarged (written out here, not imported). */
+function expectedSize(w: number, h: number, maxW: number | null, maxH: number | null) {
+  const scale = Math.min(1, maxW ? maxW / w : 1, maxH ? maxH / h : 1);
+  return scale >= 1 ? { width: w, height: h } : { width: Math.round(w * scale), height: Math.round(h * scale) };
+}
+
+describe('renditions', () => {
+  let images: ImageServer;
+  let svc: TestService;
+  let codecLog: string;
+  const codecRunLines = () => (existsSync(codecLog) ? readFileSync(codecLog, 'utf8').trim().split('\n').filter(Boolean) : []);
+
+  // upright sizes: coffee-orient6.jpg is stored 600x400 with EXIF orientation 6
+  const SOURCES = [
+    { path: '/rocket.jpg', file: 'rocket-small.jpg', type: 'image/jpeg', width: 640, height: 427 },
+    { path: '/astronaut.png', file: 'astronaut-alpha.png', type: 'image/png', width: 512, height: 512 },
+    { path: '/coffee.jpg', file: 'coffee-orient6.jpg', type: 'image/jpeg', width: 400, height: 600 },
+  ];
+  const RENDITIONS = [
+    { name: 'thumb', max_width: 120, format: 'webp' },
+    { name: 'mid', max_width: 300, max_height: 250, format: 'jpeg', quality: 70 },
+    { name: 'full', max_width: 4000 }, // larger than every source: never enlarged; format and quality inherited
+  ];
+  const FIELDS = { format: 'png', max_width: '200', renditions: JSON.stringify(RENDITIONS) };
+
+  beforeAll(async () => {
+    images = await startImageServer({ host: '127.0.0.21' });
+    for (const s of SOURCES) images.serve(s.path, fixture(s.file), s.type);
+    const dataDir = tempDir();
+    codecLog = join(dataDir, 'codec-runs.log');
+    svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, CODEC_RUN_LOG: codecLog }, dataDir);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await images?.close();
+  });
+
+  const csv = () => `product_name,image_url\n${SOURCES.map((s, i) => `P${i},${images.url(s.path)}`).join('\n')}\n`;
+  const fetchBytes = async (url: string) => {
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+
+  it('makes every rendition from one download and one codec run per image, each the format and size asked', async () => {
+    const res = await upload(svc.base, csv(), { fields: FIELDS });
+    expect(res.status).toBe(202);
+    const status = await waitForStatus(svc.base, res.body.request_id);
+    expect(status.status).toBe('completed');
+    expect(status.progress).toEqual({ total: 3, done: 3, failed: 0 });
+
+    // one download and one codec run (one decode) per image, whatever the number of outputs
+    for (const s of SOURCES) expect(images.requests.filter((r) => r.path === s.path)).toHaveLength(1);
+    expect(codecRunLines()).toHaveLength(SOURCES.length);
+
+    // the request's options show the renditions, omitted fields filled in from the request level
+    expect(status.options.renditions).toEqual([
+      { name: 'thumb', format: 'webp', quality: 50, max_width: 120, max_height: null },
+      { name: 'mid', format: 'jpeg', quality: 70, max_width: 300, max_height: 250 },
+      { name: 'full', format: 'png', quality: 50, max_width: 4000, max_height: null },
+    ].map((r) => expect.objectContaining(r)));
+    expect(status.options).toMatchObject({ format: 'png', max_width: 200 });
+
+    let outputBytes = 0;
+    for (const [i, s] of SOURCES.entries()) {
+      const product = status.products[i];
+      expect(Object.keys(product.renditions)).toEqual(['thumb', 'mid', 'full']);
+      // the request-level output is unchanged by renditions: PNG at max_width 200
+      const main = await fetchBytes(product.output_urls[0]);
+      expect(formatOf(main)).toBe('png');
+      expect(await independentDecode(main)).toMatchObject(expectedSize(s.width, s.height, 200, null));
+      outputBytes += product.output_bytes[0];
+      const expected = { thumb: ['webp', 120, null], mid: ['jpeg', 300, 250], full: ['png', 4000, null] } as const;
+      for (const [name, [format, maxW, maxH]] of Object.entries(expected)) {
+        const urls = product.renditions[name];
+        expect(urls).toHaveLength(1); // aligned with input_urls
+        const bytes = await fetchBytes(urls[0]);
+        expect(formatOf(bytes), `${s.file} ${name}`).toBe(format);
+        const decoded = await independentDecode(bytes);
+        expect({ width: decoded.width, height: decoded.height }, `${s.file} ${name}`).toEqual(expectedSize(s.width, s.height, maxW, maxH));
+        expect(decoded.width).toBeLessThanOrEqual(s.width); // never enlarged
+        expect(decoded.height).toBeLessThanOrEqual(s.height);
+      }
+    }
+    // bytes count the request-level output only
+    expect(status.bytes.out).toBe(outputBytes);
+
+    // output.csv: the four columns first, then one per rendition, aligned with the inputs
+    const text = await (await fetch(`${svc.base}/api/v1/status/${res.body.request_id}/output.csv`)).text();
+    const [header, ...rows] = text.trim().split('\r\n');
+    expect(header).toBe('"S. No.","Product Name","Input Image Urls","Output Image Urls","Output Image Urls (thumb)","Output Image Urls (mid)","Output Image Urls (full)"');
+    expect(rows).toHaveLength(3);
+    const cells = rows[0]!.slice(1, -1).split('","');
+    expect(cells.slice(3)).toEqual([status.products[0].output_urls[0], ...['thumb', 'mid', 'full'].map((n) => status.products[0].renditions[n][0])]);
+
+    // the events list the renditions' names
+    const events = await svc.service.store.listEvents(res.body.request_id);
+    expect(events.map((e) => JSON.parse(e.payload).data.renditions)).toEqual(events.map(() => ['thumb', 'mid', 'full']));
+  });
+
+  it('imports again with no codec run for any rendition, and the same URLs', async () => {
+    const first = await waitForStatus(svc.base, (await upload(svc.base, csv(), { fields: FIELDS })).body.request_id);
+    const runs = codecRunLines().length;
+    const again = await waitForStatus(svc.base, (await upload(svc.base, csv(), { fields: FIELDS })).body.request_id);
+    expect(again.status).toBe('completed');
+    expect(codecRunLines()).toHaveLength(runs);
+    const urlsOf = (s: any) => s.products.map((p: any) => [p.output_urls, p.renditions]);
+    expect(urlsOf(again)).toEqual(urlsOf(first));
+
+    // other renditions are other outputs: the codecs run again
+    const other = JSON.stringify([...RENDITIONS.slice(0, 2), { name: 'full', max_width: 4000, format: 'webp' }]);
+    const changed = await waitForStatus(svc.base, (await upload(svc.base, csv(), { fields: { ...FIELDS, renditions: other } })).body.request_id);
+    expect(changed.status).toBe('completed');
+    expect(codecRunLines()).toHaveLength(runs + SOURCES.length);
+  });
+
+  it('takes renditions into the Idempotency-Key fingerprint', async () => {
+    const headers = { 'idempotency-key': 'renditions-key' };
+    expect((await upload(svc.base, csv(), { headers, fields: FIELDS })).status).toBe(202);
+    expect((await upload(svc.base, csv(), { headers, fields: FIELDS })).headers.get('idempotent-replayed')).toBe('true');
+    const other = await upload(svc.base, csv(), { headers, fields: { ...FIELDS, renditions: JSON.stringify(RENDITIONS.slice(1)) } });
+    expect(other.status).toBe(422);
+  });
+
+  it('answers 400 naming the rendition and the field for a bad spec, and stores nothing', async () => {
+    const cases: Array<[unknown, RegExp]> = [
+      ['not json', /^renditions: must be a JSON array/],
+      [{ name: 'a' }, /^renditions: must be a JSON array/],
+      [Array.from({ length: 9 }, (_, i) => ({ name: `r${i}` })), /^renditions: at most 8/],
+      [['thumb'], /^renditions\[0\]: must be an object/],
+      [[{ max_width: 10 }], /^renditions\[0\]\.name:/],
+      [[{ name: 'Thumb' }], /^renditions\[0\]\.name:/],
+      [[{ name: 'x'.repeat(33) }], /^renditions\[0\]\.name:/],
+      [[{ name: 'a' }, { name: 'a' }], /^rendition "a": name: used twice/],
+      [[{ name: 'thumb', max_width: 0 }], /^rendition "thumb": max_width: must be an integer from 1 to 16384/],
+      [[{ name: 'thumb', max_height: 16385 }], /^rendition "thumb": max_height:/],
+      [[{ name: 'thumb', quality: 101 }], /^rendition "thumb": quality: must be an integer from 1 to 100/],
+      [[{ name: 'thumb', quality: 1.5 }], /^rendition "thumb": quality:/],
+      [[{ name: 'thumb', format: 'gif' }], /^rendition "thumb": format: must be one of original, jpeg/],
+      [[{ name: 'thumb', width: 10 }], /^rendition "thumb": width: unknown field/],
+    ];
+    const runs = codecRunLines().length;
+    for (const [spec, detail] of cases) {
+      const res = await upload(svc.base, csv(), { fields: { renditions: typeof spec === 'string' ? spec : JSON.stringify(spec) } });
+      expect(res.status, JSON.stringify(spec)).toBe(400);
+      expect(res.body.detail, JSON.stringify(spec)).toMatch(detail);
+    }
+    // given after the file, checked before anything is committed
+    const form = new FormData();
+    form.append('file', new Blob([csv()], { type: 'text/csv' }), 'p.csv');
+    form.append('renditions', '[{"name":"late","format":"bmp"}]');
+    const late = await fetch(`${svc.base}/api/v1/upload`, { method: 'POST', body: form });
+    expect(late.status).toBe(400);
+    expect(((await late.json()) as { detail: string }).detail).toMatch(/^rendition "late": format:/);
+    expect(codecRunLines()).toHaveLength(runs);
+  });
+});
