@@ -154,6 +154,38 @@ describe('image-csv-processor process', () => {
     }
   });
 
+  it('takes repeatable --rendition name:key=value,... and writes a column per rendition', async () => {
+    const input = join(dir, 'renditions.csv');
+    writeFileSync(input, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\nCat,${images.url('/chelsea.png')}\n`);
+    const run = await runCli(['process', 'renditions.csv', '--out', 'rend/out.csv', '--max-width', '200',
+      '--rendition', 'thumb:max_width=64,format=webp,quality=60', '--rendition', 'tall:max-height=100,format=jpeg', '--rendition', 'same'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    const rows = readCsv(join(dir, 'rend/out.csv'));
+    expect(rows[0]).toEqual(['S. No.', 'Product Name', 'Input Image Urls', 'Output Image Urls',
+      'Output Image Urls (thumb)', 'Output Image Urls (tall)', 'Output Image Urls (same)']);
+    const sources = [FIXTURES.jpg, FIXTURES.png];
+    for (const [i, row] of rows.slice(1).entries()) {
+      const src = readDimensions(sources[i]!, detectFormat(sources[i]!)!)!;
+      const read = (ref: string) => new Uint8Array(readFileSync(join(dir, 'rend', ref)));
+      const thumb = read(row[4]!);
+      expect(detectFormat(thumb)).toBe('webp');
+      expect((await webpDecode(thumb.slice().buffer)).width).toBe(64);
+      const tall = read(row[5]!);
+      expect(detectFormat(tall)).toBe('jpeg');
+      expect((await decode(tall)).height).toBe(100);
+      // no keys: every option is the request-level one (the same output)
+      const same = read(row[6]!);
+      expect(row[6]).toBe(row[3]);
+      expect((await decode(same)).width).toBe(Math.min(200, src.width));
+    }
+    for (const spec of ['thumb:max_width', 'thumb:max_width=0', 'Bad:max_width=10', 'thumb:size=10']) {
+      const bad = await runCli(['process', 'renditions.csv', '--out', 'rend/bad.csv', '--rendition', spec], dir);
+      expect(bad.code, spec).toBe(2);
+      expect(bad.stderr, spec).toContain('--rendition');
+      expect(existsSync(join(dir, 'rend/bad.csv'))).toBe(false);
+    }
+  });
+
   it('exits 1 when an image fails, leaves its entry empty and says why', async () => {
     const input = join(dir, 'partial.csv');
     writeFileSync(input, [

@@ -100,8 +100,8 @@ export const RenditionSpecSchema = z.object({
 export const RenditionsFormField = z.string().max(8192).optional().openapi({
   description: `Extra outputs of every image, made from its one download and decode: a JSON array of at most ${MAX_RENDITIONS} RenditionSpec objects `
     + '`{name, max_width?, max_height?, format?, quality?, progressive?}`; an omitted field takes the request-level value. '
-    + 'The status lists each product\'s `renditions: {name: [url|null, …]}`, aligned with input_urls. Invalid: 400 naming the rendition and the field.',
-  example: '[{"name":"thumb","max_width":320,"format":"webp"},{"name":"large","max_width":1600}]',
+    + 'The status lists each product\'s `renditions: {name: [url|null, …]}`, aligned with input_urls. Invalid: 400 naming the rendition and the field. '
+    + 'For example `[{"name":"thumb","max_width":320,"format":"webp"},{"name":"large","max_width":1600}]`.',
 });
 
 /** A rendition as the status shows it: every field filled in. */

@@ -7,7 +7,7 @@ import { ingestUpload } from '../../ingest/ingest.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
-import { commonErrors, errorResponses, HEADERS, outputOptionFormFields, RenditionsFormField } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, outputOptionFormFields, RenditionsFormField, RenditionSpecSchema } from '../schemas.js';
 import { CSV_CONTENT_TYPES } from '../../ingest/multipart.js';
 import { MAX_URL_LENGTH as MAX_WEBHOOK_URL_LENGTH } from '../../webhooks/receiver-url.js';
 
@@ -71,6 +71,8 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
   // Documented from the route, but served by a plain handler: a validator would buffer the
   // whole multipart body, and the handler reads it as a stream instead.
   app.openAPIRegistry.registerPath(route);
+  // The `renditions` field is JSON text; the objects it holds are documented as their own schema.
+  app.openAPIRegistry.register('RenditionSpec', RenditionSpecSchema);
   app.post('/api/v1/upload', async (c) => {
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
