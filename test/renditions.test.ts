@@ -5,6 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
+import { planImage } from '../src/codecs/plan.js';
+import { parseRenditions } from '../src/codecs/renditions.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
@@ -172,5 +175,37 @@ describe('renditions', () => {
     expect(late.status).toBe(400);
     expect(((await late.json()) as { detail: string }).detail).toMatch(/^rendition "late": format:/);
     expect(codecRunLines()).toHaveLength(runs);
+  });
+});
+
+describe('planning an image with renditions', () => {
+  it('plans the memory of the whole set from the header, the decode held while each output is made', () => {
+    const bytes = fixture('rocket-small.jpg'); // 640x427
+    const base = { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' as const, max_width: 320 };
+    const renditions = parseRenditions('[{"name":"big"},{"name":"small","max_width":64,"format":"webp"}]', { ...base, max_width: null });
+    const alone = planImage(bytes, base, 50_000_000);
+    const set = planImage(bytes, base, 50_000_000, renditions);
+    expect(set.output).toEqual(alone.output);
+    expect(set.renditions.map((r) => [r.name, r.target, r.output.width, r.output.height])).toEqual([['big', 'jpeg', 640, 427], ['small', 'webp', 64, 43]]);
+    // the decode serves the largest output: here a rendition, not the request-level output
+    expect(set.largestOutput).toEqual({ width: 640, height: 427 });
+    expect(alone.largestOutput).toEqual(alone.output);
+    const bigAlone = planImage(bytes, { ...base, max_width: null }, 50_000_000);
+    // the peak is at least either output's alone (the decode may be the largest step of all)
+    expect(set.memoryBytes).toBeGreaterThanOrEqual(Math.max(alone.memoryBytes, bigAlone.memoryBytes));
+    // every step of every output counts when all instances are kept, the decode once
+    expect(set.memoryKeepingBytes).toBeGreaterThan(Math.max(alone.memoryKeepingBytes, bigAlone.memoryKeepingBytes));
+    const small = planImage(bytes, { ...base, max_width: 64, format: 'webp' }, 50_000_000);
+    expect(set.memoryKeepingBytes).toBeLessThan(alone.memoryKeepingBytes + bigAlone.memoryKeepingBytes + small.memoryKeepingBytes);
+  });
+
+  it('inherits every omitted field from the request level, and keeps the order asked', () => {
+    const base = { ...DEFAULT_OUTPUT_OPTIONS, format: 'avif' as const, quality: 33, max_height: 500 };
+    expect(parseRenditions([{ name: 'b', quality: 90 }, { name: 'a', max_width: 10, max_height: 20, format: 'png' }], base)).toEqual([
+      { ...base, name: 'b', quality: 90 },
+      { ...base, name: 'a', max_width: 10, max_height: 20, format: 'png' },
+    ]);
+    expect(parseRenditions('', base)).toEqual([]);
+    expect(parseRenditions('[]', base)).toEqual([]);
   });
 });
