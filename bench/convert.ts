@@ -8,6 +8,10 @@
 // is recorded too: pool threads run at nice 10 (workers/compress.ts), sharp's at 0, so on a shared
 // machine wall time can move with the neighbours' load while CPU time does not.
 //
+// Renditions: the same 24 MP JPEGs made into three WebP renditions (1600, 800 and 320 px wide) by
+// one pool task each (one decode), timed against the 1600 px WebP alone, interleaved rounds in
+// this run; ratio = median over rounds of the set's pass time / the single output's.
+//
 // Bytes at matched quality, as the quality section does (quality.ts): every output decoded by
 // sharp (size checked) and scored with SSIMULACRA2 against the decoded source (for the resize: the
 // source resized by sharp to the same size, Lanczos3 from full resolution); sharp's quality is
@@ -18,7 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { planImage } from '../src/codecs/plan.js';
-import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
+import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
+import { parseRenditions, type Rendition } from '../src/codecs/renditions.js';
 import { CompressPool, DEFAULT_DECODE_MEMORY_MB } from '../src/pipeline/pool.js';
 import { AVIF_OPTIONS, CODECS, resize } from '../workers/codecs.js';
 import type { CorpusImage } from './corpus.js';
@@ -199,11 +204,15 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
 
   // The pool's memory budget fits `threads` of the 24 MP jobs at once, so both sides have the same
   // number of images in flight (the default budget, 1024 MB, would admit one at a time).
-  const bigNeed = planImage(bigs[0]!.bytes, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg', max_width: RESIZE_WIDTH }, 50_000_000).memoryBytes;
+  const bigNeed = Math.max(
+    planImage(bigs[0]!.bytes, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg', max_width: RESIZE_WIDTH }, 50_000_000).memoryBytes,
+    planImage(bigs[0]!.bytes, RENDITION_BASE, 50_000_000, RENDITION_SET).memoryBytes,
+  );
   const budgetMb = Math.max(DEFAULT_DECODE_MEMORY_MB, Math.ceil((threads * bigNeed) / MB) + 64);
   const pool = new CompressPool({ threads, maxPixels: 50_000_000, maxDecodeMemoryMb: budgetMb });
   const oursOut = new Map<string, Uint8Array>(); // `${path}:${input}` -> our output (deterministic)
   const results: ConvertPathResult[] = [];
+  let renditions: RenditionsSpeed | null = null;
   const metric = new Piscina<QualityTask, Quality>({ filename: join(here, 'quality-worker.js'), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
   try {
     await pool.ready();
@@ -267,6 +276,7 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
       opts.log(`convert: ${p.id}: ours ${speed.oursImagesPerSecond} img/s, sharp ${speed.sharpImagesPerSecond} img/s, ratio ${speed.ratio} (CPU ${speed.cpuRatio})${checks.length ? `; CHECKS: ${checks.join('; ')}` : ''}`);
       speeds.set(p.id, { speed, checks });
     }
+    renditions = await renditionsSpeed(pool, bigs, rounds, opts.log);
     await pool.close();
     // where the time goes: each step alone, in this thread, on the first input of each path
     const steps = new Map<PathId, Steps>();
@@ -338,9 +348,70 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
         `ours ${r.meanOursSsimulacra2} mean SSIMULACRA2; sharp's matching setting q${r.meanSharpMatchedQ ?? 'n/a'} (mean)${r.unmatched.length ? `; not reached for ${r.unmatched.join(', ')}` : ''}`),
     );
   }
-  const allChecks = results.flatMap((r) => r.checks.map((c) => `${r.id}: ${c}`));
+  if (renditions) {
+    figures.push(figure('convert.renditions.time_vs_one', `${BIG.width}x${BIG.height} JPEG -> WebP at 1600, 800 and 320 px (one decode): time / the 1600 px WebP alone`,
+      renditions.ratio, 'x', '<= 1.4x', renditions.ratio <= 1.4,
+      `${renditions.images} images per pass, ${rounds} rounds; set ${median(renditions.setMs)} ms, alone ${median(renditions.aloneMs)} ms (median pass)${renditions.checks.length ? `; CHECKS: ${renditions.checks.join('; ')}` : ''}`));
+  }
+  const allChecks = [...results.flatMap((r) => r.checks.map((c) => `${r.id}: ${c}`)), ...(renditions?.checks ?? []).map((c) => `renditions: ${c}`)];
   figures.push(figure('convert.checked', 'Conversions: our outputs decoded + checked', allChecks.length === 0 ? 1 : 0, '', `all decode, right format and size (${RESIZE_WIDTH} px wide, aspect kept)`, allChecks.length === 0, allChecks.length ? allChecks.join('; ') : undefined));
-  return { figures, detail: { threads, rounds, poolMemoryBudgetMb: budgetMb, avifEffort: AVIF_EFFORT, paths: results } };
+  return { figures, detail: { threads, rounds, poolMemoryBudgetMb: budgetMb, avifEffort: AVIF_EFFORT, paths: results, renditions } };
+}
+
+/** The renditions measurement: the request-level output is the 1600 px WebP, the renditions the 800 and 320 px ones. */
+const RENDITION_BASE: OutputOptions = { ...DEFAULT_OUTPUT_OPTIONS, format: 'webp', max_width: RESIZE_WIDTH };
+const RENDITION_SET: Rendition[] = parseRenditions([{ name: 'w800', max_width: 800 }, { name: 'w320', max_width: 320 }], RENDITION_BASE);
+
+export interface RenditionsSpeed {
+  images: number;
+  aloneMs: number[];
+  setMs: number[];
+  /** median over rounds of the set's pass time / the single output's (<= 1.4 wanted) */
+  ratio: number;
+  checks: string[];
+}
+
+/** Three WebP renditions from one decode against the 1600 px one alone, same inputs, interleaved rounds. */
+export async function renditionsSpeed(pool: CompressPool, bigs: Input[], rounds: number, log: (s: string) => void): Promise<RenditionsSpeed> {
+  const checks: string[] = [];
+  const alonePass = async () => {
+    const s = now();
+    await Promise.all(bigs.map((i) => pool.compress(i.bytes, { options: RENDITION_BASE })));
+    return now() - s;
+  };
+  const setPass = async (check = false) => {
+    const s = now();
+    const outs = await Promise.all(bigs.map((i) => pool.compress(i.bytes, { options: RENDITION_BASE, renditions: RENDITION_SET })));
+    const ms = now() - s;
+    if (check) {
+      for (const [k, r] of outs.entries()) {
+        const made: Array<[string, Uint8Array, number]> = [['w1600', r.bytes, RESIZE_WIDTH], ...RENDITION_SET.map((x): [string, Uint8Array, number] => [x.name, r.renditions[x.name]!.bytes, x.max_width!])];
+        for (const [name, bytes, width] of made) {
+          const meta = await sharp(bytes).metadata().catch(() => null);
+          const height = Math.round((BIG.height * width) / BIG.width);
+          if (meta?.format !== 'webp' || meta.width !== width || meta.height !== height) checks.push(`${bigs[k]!.name} ${name}: ${meta?.format} ${meta?.width}x${meta?.height}, expected webp ${width}x${height}`);
+        }
+      }
+    }
+    return ms;
+  };
+  log(`convert: renditions, ${bigs.length} images per pass x ${rounds} rounds`);
+  await alonePass(); // warm-up
+  await setPass(true); // warm-up and the checks
+  const aloneMs: number[] = [];
+  const setMs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2 === 0) {
+      aloneMs.push(await alonePass());
+      setMs.push(await setPass());
+    } else {
+      setMs.push(await setPass());
+      aloneMs.push(await alonePass());
+    }
+  }
+  const ratio = round(median(setMs.map((ms, i) => ms / aloneMs[i]!)), 3);
+  log(`convert: renditions: set ${round(median(setMs), 0)} ms, alone ${round(median(aloneMs), 0)} ms per pass, ratio ${ratio}${checks.length ? `; CHECKS: ${checks.join('; ')}` : ''}`);
+  return { images: bigs.length, aloneMs: aloneMs.map((x) => round(x, 1)), setMs: setMs.map((x) => round(x, 1)), ratio, checks };
 }
 
 export function convertTable(paths: ConvertPathResult[]): string {
