@@ -82,8 +82,10 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
   // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output. With
-  // renditions the decoded (upright) RGBA stays held while each output is resized and encoded.
-  const held = extra.length > 0 ? 4 * pixels : 0;
+  // renditions the decoded (upright) RGBA stays held while each output is resized and encoded,
+  // and so do the resized outputs (smaller ones are made from larger ones): the largest counted twice.
+  const largestResized = 4 * largestOutput.width * largestOutput.height;
+  const held = extra.length > 0 ? 4 * pixels + 2 * largestResized : 0;
   const outputSteps = ({ output, target }: (typeof all)[number]) => {
     const outPixels = output.width * output.height;
     const resized = outPixels !== pixels;
