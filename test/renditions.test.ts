@@ -4,6 +4,7 @@
 // re-import, and refused with a 400 naming the rendition and the field when the spec is bad.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { valueSymbol } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { planImage } from '../src/codecs/plan.js';
@@ -175,6 +176,22 @@ describe('renditions', () => {
     expect(late.status).toBe(400);
     expect(((await late.json()) as { detail: string }).detail).toMatch(/^rendition "late": format:/);
     expect(codecRunLines()).toHaveLength(runs);
+  });
+});
+
+describe('a rendition that fails', () => {
+  it('fails its image, and the error names the rendition', async () => {
+    // The pool thread's entry, run here on a plan whose rendition cannot be made (a 0x0 output:
+    // no real plan has one, so the failure is forced where a codec failure would happen).
+    const { default: compress } = (await import('../workers/compress.js')) as { default: (t: unknown) => Promise<unknown> };
+    const bytes = fixture('rocket-small.jpg');
+    const plan = planImage(bytes, { ...DEFAULT_OUTPUT_OPTIONS, format: 'webp' }, 50_000_000,
+      parseRenditions('[{"name":"fine","max_width":64},{"name":"broken","max_width":32}]', { ...DEFAULT_OUTPUT_OPTIONS, format: 'webp' }));
+    plan.renditions[1]!.output = { width: 0, height: 0 };
+    await expect(compress({ bytes, plan })).rejects.toThrow(/^rendition "broken": /);
+    plan.renditions.pop();
+    const moved = (await compress({ bytes, plan })) as Record<symbol, { renditions: Record<string, { width: number }> }>;
+    expect(Object.keys(moved[valueSymbol]!.renditions)).toEqual(['fine']);
   });
 });
 
