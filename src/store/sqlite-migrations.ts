@@ -162,12 +162,18 @@ const MIGRATIONS: Migration[] = [
     version: 6,
     description: 'renditions: their output keys on items, the content cache and the URL validators',
     async up(db) {
-      // Request options (JSON) carry the renditions asked for: no column for them.
+      // Request options (JSON) carry the renditions asked for: no column for them. An item's
+      // rendition keys are read with it (rendition_keys, JSON) and looked up by key in
+      // rendition_outputs, which the output clean-up asks "still referenced?".
       await db.executeMultiple(`
         ALTER TABLE items ADD COLUMN rendition_keys TEXT;
         ALTER TABLE content_cache ADD COLUMN rendition_keys TEXT;
         ALTER TABLE url_validators ADD COLUMN rendition_keys TEXT;
-        CREATE INDEX IF NOT EXISTS items_with_renditions ON items(rendition_keys) WHERE rendition_keys IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS rendition_outputs (
+          item_id INTEGER NOT NULL, request_id TEXT NOT NULL, output_key TEXT NOT NULL, PRIMARY KEY (item_id, output_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS rendition_outputs_key ON rendition_outputs(output_key);
+        CREATE INDEX IF NOT EXISTS rendition_outputs_request ON rendition_outputs(request_id);
       `);
     },
   },

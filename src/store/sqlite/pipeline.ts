@@ -131,6 +131,9 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   );
   const requestId = item.rows[0]?.request_id;
   if (requestId === undefined) return { applied: false };
+  for (const key of new Set(Object.values(result.renditionKeys ?? {}))) {
+    await run(tx, 'INSERT OR IGNORE INTO rendition_outputs (item_id, request_id, output_key) VALUES (?, ?, ?)', [itemId, String(requestId), key]);
+  }
   const updated = toRequest((await run(tx,
     `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
        updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
