@@ -12,7 +12,7 @@ import { createApp, type App } from '../src/http/app.js';
 import { extractCssImages } from '../src/http/docs-page.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;

@@ -7,7 +7,7 @@ import { createApp, type App } from '../src/http/app.js';
 import { LiveEvents } from '../src/http/live-events.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import { ADMIN_TENANT, type Store } from '../src/store/types.js';
 import { sleep, tempDir } from './helpers/service.js';
 

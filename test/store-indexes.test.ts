@@ -10,10 +10,10 @@ import { pathToFileURL } from 'node:url';
 import { createClient, type Client, type InArgs, type InStatement, type Transaction } from '@libsql/client';
 import { MongoClient, type Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collections } from '../src/store/mongo-schema.js';
-import { MongoStore, openMongoStore } from '../src/store/mongo.js';
+import { collections } from '../src/store/mongo/schema.js';
+import { MongoStore, openMongoStore } from '../src/store/mongo/store.js';
 import { Mutex } from '../src/store/mutex.js';
-import { openSqliteStore, SqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore, SqliteStore } from '../src/store/sqlite/store.js';
 import { EVENT_TYPES, type Store } from '../src/store/types.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
 

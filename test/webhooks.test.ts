@@ -13,7 +13,7 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { EventType, Store } from '../src/store/types.js';
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_MS, retryDelay } from '../src/webhooks/backoff.js';
 import { WebhookDispatcher } from '../src/webhooks/dispatcher.js';

@@ -1,14 +1,16 @@
 // What every part of the MongoDB store shares besides the collections: batch sizes, the
 // statuses a claim works on, and the helpers for writes that may meet a duplicate key.
 import { MongoBulkWriteError, MongoServerError, ObjectId } from 'mongodb';
-import { OPEN_STATUSES } from '../lifecycle.js';
-import type { Collections, ItemDoc } from '../mongo-schema.js';
+import { OPEN_STATUSES, VISIBLE_STATUSES } from '../lifecycle.js';
+import type { Collections, ItemDoc } from './schema.js';
 
 /** Documents per insertMany / $in list. */
 export const CHUNK = 1000;
 /** How often (at most) one instance looks for outboxes and completions a crash left behind. */
 export const RECOVER_EVERY_MS = 1_000;
 export const OPEN = [...OPEN_STATUSES];
+/** The filter that hides requests readers may not see. */
+export const VISIBLE = { $in: [...VISIBLE_STATUSES] };
 
 export async function insertIgnoringDuplicates(coll: Collections['items'], docs: ItemDoc[]): Promise<void> {
   if (docs.length > 0) await ignoreDuplicates(coll.insertMany(docs, { ordered: false }));
