@@ -80,14 +80,14 @@ const HOT_PATHS: HotPath[] = [
   },
   {
     name: "requests list: a tenant's, newest first",
-    sql: "FROM requests WHERE status != 'ingesting' AND tenant_id = ?",
+    sql: "FROM requests WHERE status NOT IN ('ingesting', 'aborting', 'deleting') AND tenant_id = ?",
     bound: /\(tenant_id=\?/,
     mongo: (c) => c.find === 'requests' && typeof filterOf(c).tenantId === 'string' && c.sort?.createdAt === -1,
     residual: ['status'],
   },
   {
     name: 'requests list: all tenants (admin), newest first',
-    sql: "FROM requests WHERE status != 'ingesting' AND (created_at",
+    sql: "FROM requests WHERE status NOT IN ('ingesting', 'aborting', 'deleting') AND (created_at",
     mongo: (c) => c.find === 'requests' && !('tenantId' in filterOf(c)) && c.sort?.createdAt === -1,
     residual: ['status'],
     walk: true,

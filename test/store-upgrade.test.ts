@@ -78,7 +78,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
 
   it('is migrated once when several processes start on it at the same moment', async () => {
     const { file } = fixtureCopy();
-    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite.js'))}).then(async (m) => {
+    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite', 'store.js'))}).then(async (m) => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);

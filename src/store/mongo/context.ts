@@ -9,6 +9,14 @@ export const CHUNK = 1000;
 /** How often (at most) one instance looks for outboxes and completions a crash left behind. */
 export const RECOVER_EVERY_MS = 1_000;
 export const OPEN = [...OPEN_STATUSES];
+/**
+ * A filter value matching any of `states`: the state itself when there is one, so the filter
+ * stays a plain equality (as the indexes and their test expect), else `$in`.
+ */
+export function oneOf<S extends string>(states: readonly S[]): S | { $in: S[] } {
+  return states.length === 1 ? states[0]! : { $in: [...states] };
+}
+
 /** The filter that hides requests readers may not see. */
 export const VISIBLE = { $in: [...VISIBLE_STATUSES] };
 

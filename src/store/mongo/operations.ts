@@ -2,7 +2,7 @@
 import type { OperationsPart } from '../compose.js';
 import { HIDDEN, ITEM_ACTIONS, may, REQUEST_ACTIONS, RETRY } from '../lifecycle.js';
 import type { Collections } from './schema.js';
-import { CHUNK, isDuplicateKey, OPEN, VISIBLE } from './context.js';
+import { CHUNK, isDuplicateKey, oneOf, OPEN, VISIBLE } from './context.js';
 import { toRequest } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -29,7 +29,7 @@ export class MongoOperations implements OperationsPart {
     if (!doc) return null;
     if (!may(REQUEST_ACTIONS.retry, doc.status)) return 'not-final' as const;
     // Counted while the request is final, so no runner changes them before the reopen below.
-    const failed = await items.countDocuments({ requestId: id, state: { $in: [...ITEM_ACTIONS.retry.from] } });
+    const failed = await items.countDocuments({ requestId: id, state: oneOf(ITEM_ACTIONS.retry.from) });
     if (failed === 0) return 'none-failed' as const;
     // Reopen first, marked, so a crash before the items are reset is finished by the next claim.
     const moved = await requests.updateOne(
@@ -44,7 +44,7 @@ export class MongoOperations implements OperationsPart {
   async deleteRequest(id: string, _now: number): Promise<string[] | null> {
     // Invisible (and no longer claimable) at once; the data goes next, and a crash in between
     // is finished by purgeDeleting().
-    const marked = await this.#c.requests.updateOne({ _id: id, status: { $in: [...REQUEST_ACTIONS.delete.from] } }, { $set: { status: HIDDEN.deleting } });
+    const marked = await this.#c.requests.updateOne({ _id: id, status: oneOf(REQUEST_ACTIONS.delete.from) }, { $set: { status: HIDDEN.deleting } });
     if (marked.matchedCount === 0) return null;
     return this.#purge(id);
   }
@@ -71,7 +71,7 @@ export class MongoOperations implements OperationsPart {
 
   async listExpiredRequests(before: number, limit: number): Promise<string[]> {
     const docs = await this.#c.requests
-      .find({ status: { $in: [...REQUEST_ACTIONS.expire.from] }, updatedAt: { $lt: before } }, { projection: { _id: 1 } })
+      .find({ status: oneOf(REQUEST_ACTIONS.expire.from), updatedAt: { $lt: before } }, { projection: { _id: 1 } })
       .sort({ updatedAt: 1 }).limit(limit).toArray();
     return docs.map((d) => d._id);
   }
@@ -106,7 +106,7 @@ export class MongoOperations implements OperationsPart {
 
 /** Puts a retried request's failed items back in the queue; also run for a retry a crash interrupted. */
 export async function finishRetry(c: Collections, id: string): Promise<void> {
-  await c.items.updateMany({ requestId: id, state: { $in: [...ITEM_ACTIONS.retry.from] } }, { $set: RETRY.itemReset });
+  await c.items.updateMany({ requestId: id, state: oneOf(ITEM_ACTIONS.retry.from) }, { $set: RETRY.itemReset });
   // The failed counter dropped with the reopen (retryRequest); a runner may already count new failures.
   await c.requests.updateOne({ _id: id, retrying: true }, { $unset: { retrying: '' }, $inc: { version: 1 } });
 }

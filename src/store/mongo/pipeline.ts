@@ -5,7 +5,7 @@ import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, may, REQUEST_ACTIONS, settledStatus, type SettledStatus } from '../lifecycle.js';
 import type { Collections, ItemDoc } from './schema.js';
 import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
-import { OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
+import { oneOf, OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
 import { toItem, toRequest } from './mappers.js';
 import { finishRetry } from './operations.js';
 import type { MongoOutbox } from './outbox.js';
@@ -32,7 +32,7 @@ export class MongoPipeline implements PipelinePart {
     // Expired leases first (their runner died).
     while (claimed.length < limit) {
       const doc = await items.findOneAndUpdate(
-        { state: { $in: [...ITEM_ACTIONS.reclaim.from] }, leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
+        { state: oneOf(ITEM_ACTIONS.reclaim.from), leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
       );
       if (!doc) break;
       // An item of a request no longer open (cancelled, deleted) is not worked on again.
@@ -40,7 +40,7 @@ export class MongoPipeline implements PipelinePart {
       else await items.updateOne({ _id: doc._id, leaseOwner: owner }, { $set: { state: ITEM_ACTIONS.release.to, leaseOwner: null, leaseUntil: null } });
     }
     if (claimed.length < limit) {
-      const withPending = await items.distinct('requestId', { state: { $in: [...ITEM_ACTIONS.claim.from] } });
+      const withPending = await items.distinct('requestId', { state: oneOf(ITEM_ACTIONS.claim.from) });
       const candidates = withPending.length === 0 ? [] : await requests
         .find({ _id: { $in: withPending }, status: { $in: OPEN } }, { projection: { tenantId: 1, lastClaimAt: 1, createdAt: 1 } })
         .toArray();
@@ -50,7 +50,7 @@ export class MongoPipeline implements PipelinePart {
         async (requestId, n) => {
           let got = 0;
           for (; got < n; got++) {
-            const doc = await items.findOneAndUpdate({ requestId, state: { $in: [...ITEM_ACTIONS.claim.from] } }, lease, { sort: { _id: 1 }, returnDocument: 'after' });
+            const doc = await items.findOneAndUpdate({ requestId, state: oneOf(ITEM_ACTIONS.claim.from) }, lease, { sort: { _id: 1 }, returnDocument: 'after' });
             if (!doc) break;
             claimed.push(doc);
           }
@@ -99,7 +99,7 @@ export class MongoPipeline implements PipelinePart {
     if (!_id) return { applied: false };
     // Final but unsettled, still leased: if we die now, the next claim after the lease settles it.
     const item = await this.#c.items.findOneAndUpdate(
-      { _id, leaseOwner: input.owner, state: { $in: [...ITEM_ACTIONS.settle.from] } },
+      { _id, leaseOwner: input.owner, state: oneOf(ITEM_ACTIONS.settle.from) },
       { $set: { ...itemResult(input.outcome), settled: false } },
       { returnDocument: 'after' },
     );
@@ -150,7 +150,7 @@ export class MongoPipeline implements PipelinePart {
   }
 
   async releaseItems(owner: string): Promise<number> {
-    const release = { leaseOwner: owner, state: { $in: [...ITEM_ACTIONS.release.from] } };
+    const release = { leaseOwner: owner, state: oneOf(ITEM_ACTIONS.release.from) };
     const held = await this.#c.items.distinct('requestId', release);
     const res = await this.#c.items.updateMany(
       release, { $set: { state: ITEM_ACTIONS.release.to, leaseOwner: null, leaseUntil: null } },

@@ -4,7 +4,7 @@ import type { RequestsPart } from '../compose.js';
 import { HIDDEN, ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor, UNCOMMITTED_STATUSES } from '../lifecycle.js';
 import { idempotencyId, type Collections, type ItemDoc } from './schema.js';
 import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { CHUNK, insertIgnoringDuplicates, isDuplicateKey, VISIBLE } from './context.js';
+import { CHUNK, insertIgnoringDuplicates, isDuplicateKey, oneOf, VISIBLE } from './context.js';
 import { toItem, toRequest } from './mappers.js';
 
 export class MongoRequests implements RequestsPart {
@@ -73,7 +73,7 @@ export class MongoRequests implements RequestsPart {
       this.#c.items.countDocuments({ requestId }),
     ]);
     const request = await this.#c.requests.findOneAndUpdate(
-      { _id: requestId, status: { $in: [...REQUEST_ACTIONS.commit.from] } },
+      { _id: requestId, status: oneOf(REQUEST_ACTIONS.commit.from) },
       { $set: {
         status: REQUEST_ACTIONS.commit.to, productCount, total, updatedAt: now,
         ...(webhook ? { webhookUrl: webhook.url, webhookSecret: webhook.secret } : {}), ...(options ? { options } : {}),
@@ -87,7 +87,7 @@ export class MongoRequests implements RequestsPart {
   async abortRequest(requestId: string): Promise<void> {
     // Only an ingesting request is removed; the mark also stops a concurrent commit.
     const marked = await this.#c.requests.updateOne(
-      { _id: requestId, status: { $in: [...UNCOMMITTED_STATUSES] } },
+      { _id: requestId, status: oneOf(UNCOMMITTED_STATUSES) },
       { $set: { status: HIDDEN.aborting } },
     );
     if (marked.matchedCount === 0 && (await this.#c.requests.countDocuments({ _id: requestId })) > 0) return;
@@ -104,12 +104,12 @@ export class MongoRequests implements RequestsPart {
   async cleanupIngesting(before: number): Promise<number> {
     let removed = 0;
     const stale = this.#c.requests.find(
-      { status: { $in: [...UNCOMMITTED_STATUSES] }, createdAt: { $lt: before } },
+      { status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
       { projection: { _id: 1 } },
     );
     for await (const { _id } of stale) {
       const marked = await this.#c.requests.updateOne(
-        { _id, status: { $in: [...UNCOMMITTED_STATUSES] }, createdAt: { $lt: before } },
+        { _id, status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
         { $set: { status: HIDDEN.aborting } },
       );
       if (marked.matchedCount === 0) continue; // committed meanwhile

@@ -3,6 +3,7 @@ import type { WebhooksPart } from '../compose.js';
 import { afterAttempt, DELIVERY, DELIVERY_ACTIONS, newestFirstCursor, pageOf, SUBSCRIPTION_DELETED } from '../lifecycle.js';
 import type { Collections } from './schema.js';
 import type { AttemptOutcome, DeliveryAttempt, DeliveryRecord, EventRecord, Subscription } from '../types.js';
+import { oneOf } from './context.js';
 import { toAttempt, toDelivery, toSubscription } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -33,7 +34,7 @@ export class MongoWebhooks implements WebhooksPart {
   async deleteSubscription(id: string): Promise<boolean> {
     const res = await this.#c.subscriptions.deleteOne({ _id: id });
     await this.#c.deliveries.updateMany(
-      { subscriptionId: id, state: { $in: [...DELIVERY_ACTIONS.orphan.from] } }, { $set: { ...SUBSCRIPTION_DELETED } },
+      { subscriptionId: id, state: oneOf(DELIVERY_ACTIONS.orphan.from) }, { $set: { ...SUBSCRIPTION_DELETED } },
     );
     return res.deletedCount > 0;
   }
@@ -58,7 +59,7 @@ export class MongoWebhooks implements WebhooksPart {
     const claimed: DeliveryRecord[] = [];
     while (claimed.length < limit) {
       const doc = await this.#c.deliveries.findOneAndUpdate(
-        { state: { $in: [...DELIVERY_ACTIONS.claim.from] }, nextAttemptAt: { $lte: now }, $or: [{ leaseUntil: null }, { leaseUntil: { $lt: now } }] },
+        { state: oneOf(DELIVERY_ACTIONS.claim.from), nextAttemptAt: { $lte: now }, $or: [{ leaseUntil: null }, { leaseUntil: { $lt: now } }] },
         { $set: { leaseOwner: owner, leaseUntil: now + leaseMs, updatedAt: now } },
         { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
       );
@@ -81,7 +82,7 @@ export class MongoWebhooks implements WebhooksPart {
     const { attempt, now } = input;
     // The attempt log first: a crash before the delivery moves leaves it to be sent again, and
     // that attempt (the same number) replaces this line.
-    const held = await this.#c.deliveries.countDocuments({ _id: attempt.deliveryId, leaseOwner: input.owner, state: { $in: [...DELIVERY_ACTIONS.settle.from] } });
+    const held = await this.#c.deliveries.countDocuments({ _id: attempt.deliveryId, leaseOwner: input.owner, state: oneOf(DELIVERY_ACTIONS.settle.from) });
     if (held === 0) return false;
     await this.#c.attempts.replaceOne(
       { deliveryId: attempt.deliveryId, attempt: attempt.attempt },
@@ -92,7 +93,7 @@ export class MongoWebhooks implements WebhooksPart {
       { upsert: true },
     );
     const moved = await this.#c.deliveries.updateOne(
-      { _id: attempt.deliveryId, leaseOwner: input.owner, state: { $in: [...DELIVERY_ACTIONS.settle.from] } },
+      { _id: attempt.deliveryId, leaseOwner: input.owner, state: oneOf(DELIVERY_ACTIONS.settle.from) },
       { $set: { ...afterAttempt(attempt, input.outcome, now), leaseOwner: null, leaseUntil: null, updatedAt: now }, $inc: { attempts: 1 } },
     );
     return moved.matchedCount > 0;
@@ -116,7 +117,7 @@ export class MongoWebhooks implements WebhooksPart {
     // freeing it would let a second dispatcher send it at the same time.
     const doc = await this.#c.deliveries.findOneAndUpdate(
       {
-        _id: input.deliveryId, subscriptionId: input.subscriptionId, state: { $in: [...DELIVERY_ACTIONS.redeliver.from] },
+        _id: input.deliveryId, subscriptionId: input.subscriptionId, state: oneOf(DELIVERY_ACTIONS.redeliver.from),
         $nor: [{ state: DELIVERY.pending, leaseUntil: { $gte: input.now } }],
       },
       { $set: { state: DELIVERY_ACTIONS.redeliver.to, nextAttemptAt: input.now, leaseOwner: null, leaseUntil: null, updatedAt: input.now } },
