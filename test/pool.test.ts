@@ -11,6 +11,7 @@ import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
+import { until } from './helpers/poll.js';
 
 const decode = independentDecode;
 
@@ -243,7 +244,7 @@ describe('a worker that dies costs only its image', () => {
       const controller = new AbortController();
       const doomed = single.compress(fixture('astronaut-alpha.png'), controller.signal);
       // wait until the worker has started on it (its codec-run line is written before decoding)
-      while (lines().length < 2) await new Promise((r) => setTimeout(r, 5));
+      await until(() => lines().length >= 2, 'the codec-run line', { intervalMs: 5 });
       controller.abort();
       await expect(doomed).rejects.toThrow(/abort/i);
       const r = await single.compress(fixture('rocket-small.jpg'));
@@ -445,12 +446,6 @@ describe('memory budget in the pool', () => {
   });
 
   const MiB = 2 ** 20;
-  const until = async (ok: () => boolean | Promise<boolean>, what: string) => {
-    for (let i = 0; !(await ok()); i++) {
-      if (i > 100) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
 
   it('drops the codec instances a large image grew when the budget cannot hold them kept, so the next image gets fresh ones', async () => {
     const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB

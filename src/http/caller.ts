@@ -24,7 +24,7 @@ declare module 'hono' {
 
 const OPEN: Caller = { tenantId: ADMIN_TENANT, admin: true, keyed: false, quotas: null };
 /** A revoked key is refused by every server within this long. */
-const KEY_CACHE_MS = 1_000;
+export const KEY_CACHE_MS = 1_000;
 
 /**
  * Sets the caller from X-API-Key (or Authorization: Bearer): the admin for API_KEY (compared
