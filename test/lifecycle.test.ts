@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   afterAttempt, claimFairly, claimRounds, DELIVERY, DELIVERY_ACTIONS, FINAL_STATUSES, HIDDEN, INVISIBLE_STATUSES, ITEM,
   ITEM_ACTIONS, may, OPEN_STATUSES, readStatus, REQUEST, REQUEST_ACTIONS, RETRY, settledStatus, SUBSCRIPTION_DELETED,
-  VISIBLE_STATUSES, type ClaimCandidate,
+  VISIBLE_STATUSES, type Action, type ClaimCandidate,
 } from '../src/store/lifecycle.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -34,6 +34,13 @@ describe('request states', () => {
   });
 });
 
+/** `action` may start from `from`, not from `notFrom` (null: it may start from anything), and leads to `to`. */
+function expectAction(action: Action<string>, from: string, notFrom: string | null, to: unknown): void {
+  expect(may(action, from)).toBe(true);
+  if (notFrom !== null) expect(may(action, notFrom)).toBe(false);
+  expect(action.to).toEqual(to);
+}
+
 describe('action tables', () => {
   // [action, a state it may start from, a state it may not start from, where it leads]
   const requestCases = [
@@ -49,10 +56,7 @@ describe('action tables', () => {
     ['abort', REQUEST.ingesting, REQUEST.received, null],
   ] as const;
   it.each(requestCases)('request %s: may start from %s, not from %s; leads to %j', (name, from, notFrom, to) => {
-    const action = REQUEST_ACTIONS[name];
-    expect(may(action, from)).toBe(true);
-    expect(may(action, notFrom)).toBe(false);
-    expect(action.to).toEqual(to);
+    expectAction(REQUEST_ACTIONS[name], from, notFrom, to);
   });
 
   it('lets only open requests be cancelled or settled, and only final ones be retried or expire', () => {
@@ -71,10 +75,7 @@ describe('action tables', () => {
     ['retry', ITEM.failed, ITEM.done, ITEM.pending],
   ] as const;
   it.each(itemCases)('item %s: may start from %s, not from %s; leads to %j', (name, from, notFrom, to) => {
-    const action = ITEM_ACTIONS[name];
-    expect(may(action, from)).toBe(true);
-    expect(may(action, notFrom)).toBe(false);
-    expect(action.to).toEqual(to);
+    expectAction(ITEM_ACTIONS[name], from, notFrom, to);
   });
 
   const deliveryCases = [
@@ -84,10 +85,7 @@ describe('action tables', () => {
     ['orphan', DELIVERY.pending, DELIVERY.delivered, DELIVERY.failed],
   ] as const;
   it.each(deliveryCases)('delivery %s: may start from %s, not from %s; leads to %j', (name, from, notFrom, to) => {
-    const action = DELIVERY_ACTIONS[name];
-    expect(may(action, from)).toBe(true);
-    if (notFrom !== null) expect(may(action, notFrom)).toBe(false);
-    expect(action.to).toEqual(to);
+    expectAction(DELIVERY_ACTIONS[name], from, notFrom, to);
   });
 
   it('fails the undelivered deliveries of a deleted subscription, saying why', () => {

@@ -35,6 +35,15 @@ async function ingest(store: Store, list: ProductRecord[], opts: { key?: string;
   return store.commitRequest(id, now);
 }
 
+/** A committed request of `tenantId` with n images of its own, made at `at`; returns its id. */
+async function committed(store: Store, tenantId: string, n: number, at: number): Promise<string> {
+  const id = randomUUID();
+  await store.beginRequest(begin({ id, tenantId, now: at }));
+  await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
+  await store.commitRequest(id, at);
+  return id;
+}
+
 export interface ContractOptions {
   /**
    * Why tests with several connections writing one document at once cannot hold on this
@@ -413,13 +422,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('rotates claims between tenants, then between a tenant’s requests', async () => {
-      const make = async (tenantId: string, n: number, at: number) => {
-        const id = randomUUID();
-        await store.beginRequest(begin({ id, tenantId, now: at }));
-        await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
-        await store.commitRequest(id, at);
-        return id;
-      };
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
       const big = await make('t-big', 40, 1_000);
       const bigToo = await make('t-big', 40, 1_001);
       const small = await make('t-small', 1, 1_002);
@@ -438,13 +441,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('hands out one claim at a time in the exact fair order: 3 tenants, 5 requests', async () => {
-      const make = async (tenantId: string, n: number, at: number) => {
-        const id = randomUUID();
-        await store.beginRequest(begin({ id, tenantId, now: at }));
-        await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
-        await store.commitRequest(id, at);
-        return id;
-      };
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
       const a1 = await make('A', 2, 1);
       const b1 = await make('B', 1, 2);
       const c1 = await make('C', 1, 3);
