@@ -435,18 +435,19 @@ describe('webhook delivery', () => {
     await subscribe('/fast', ['processing.started']);
     // Counts finished claims, so the test knows when the first (empty) poll is done.
     let polls = 0;
-    const store = Object.create(ctx.store) as typeof ctx.store;
-    store.claimDeliveries = async (input) => {
-      const claimed = await ctx.store.claimDeliveries(input);
+    const claim = ctx.store.claimDeliveries.bind(ctx.store);
+    const spy = vi.spyOn(ctx.store, 'claimDeliveries').mockImplementation(async (input) => {
+      const claimed = await claim(input);
       polls++;
       return claimed;
-    };
-    const d = dispatcher({ pollIntervalMs: 60_000, store });
+    });
+    const d = dispatcher({ pollIntervalMs: 60_000 });
     await until(() => polls === 1, 'the first poll'); // the next one is a minute away
     await newRequest();
     await processAll();
     d.wake();
     await until(() => ctx.receiver.received.length === 1, 'woken delivery', { timeoutMs: 2000 });
+    spy.mockRestore();
   });
 
   it('stop() waits for sends in flight, bounded, and leaves unsent claims to their lease', async () => {
