@@ -1,7 +1,10 @@
-// The MongoDB store's versioned migrations (frozen: each keeps the names and literals of its
-// time). The version lives in the `meta` collection. Every migration is idempotent (conditional
-// updates, upserts), so several processes starting at once may run one concurrently without
-// harm; the version only moves forward ($max).
+// The MongoDB schema's versioned migrations (frozen: each keeps the literals of its time); the
+// shapes and indexes are in schema.ts. The version lives in
+// the `meta` collection. Every migration is idempotent (conditional updates, upserts), so
+// several processes starting at once may run one concurrently without harm; the version only
+// moves forward ($max). Only plain operations are used — no transactions, no pipeline
+// updates, no partial or sparse indexes — so one path serves a standalone mongod, a replica
+// set and FerretDB alike.
 import type { Collection } from 'mongodb';
 import { eventIdFor, eventPayload, readStatus } from '../lifecycle.js';
 import { ADMIN_TENANT, type EventType, type RequestRecord, type RequestStatus } from '../types.js';
