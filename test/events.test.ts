@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 import { openEvents, type SseEvent, type SseStream } from './helpers/sse.js';
+import { until } from './helpers/poll.js';
 
 const jpeg = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/rocket-small.jpg')));
 const csvOf = (urls: string[]) => `product_name,image_url\n${urls.map((u, i) => `P${i},${u}`).join('\n')}\n`;
@@ -21,9 +22,7 @@ describe('event streams', () => {
   const held: ServerResponse[] = [];
   const gate = (path: string) => images.set(path, { kind: 'handler', fn: (_req, res) => held.push(res) });
   const release = () => held.shift()!.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(jpeg.length) }).end(jpeg);
-  const heldCount = async (n: number) => {
-    while (held.length < n) await new Promise((r) => setTimeout(r, 10));
-  };
+  const heldCount = (n: number) => until(() => held.length >= n, `${n} held image requests`);
 
   beforeAll(async () => {
     images = await startImageServer({ host: '127.0.0.12' });

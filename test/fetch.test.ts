@@ -21,6 +21,7 @@ import {
 } from '../src/net/index.js';
 import { refuseConnected } from '../src/net/address-guard.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
+import { until } from './helpers/poll.js';
 
 let srv: ImageServer;
 let trap4: Trap;
@@ -501,10 +502,6 @@ describe('per-address download limit (DOWNLOAD_PER_HOST, slots taken in the tran
     let open!: () => void;
     const p = new Promise<void>((r) => (open = r));
     return { p, open };
-  };
-  /** Waits (no deadline of its own: the test's timeout is the bound) until `cond` holds. */
-  const until = async (cond: () => boolean) => {
-    while (!cond()) await delay(5);
   };
   /** A path on `server` that answers `body` only once `gate` opens. */
   const held = (server: ImageServer, path: string, gate: Promise<void>, body: string) =>

@@ -35,6 +35,15 @@ async function ingest(store: Store, list: ProductRecord[], opts: { key?: string;
   return store.commitRequest(id, now);
 }
 
+/** A committed request of `tenantId` with n images of its own, made at `at`; returns its id. */
+async function committed(store: Store, tenantId: string, n: number, at: number): Promise<string> {
+  const id = randomUUID();
+  await store.beginRequest(begin({ id, tenantId, now: at }));
+  await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
+  await store.commitRequest(id, at);
+  return id;
+}
+
 export interface ContractOptions {
   /**
    * Why tests with several connections writing one document at once cannot hold on this
@@ -413,13 +422,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('rotates claims between tenants, then between a tenant’s requests', async () => {
-      const make = async (tenantId: string, n: number, at: number) => {
-        const id = randomUUID();
-        await store.beginRequest(begin({ id, tenantId, now: at }));
-        await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
-        await store.commitRequest(id, at);
-        return id;
-      };
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
       const big = await make('t-big', 40, 1_000);
       const bigToo = await make('t-big', 40, 1_001);
       const small = await make('t-small', 1, 1_002);
@@ -435,6 +438,24 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const wide = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 3_000 });
       const share = (id: string) => wide.filter((i) => i.requestId === id).length;
       expect([share(big), share(bigToo)]).toEqual([5, 5]);
+    });
+
+    it('hands out one claim at a time in the exact fair order: 3 tenants, 5 requests', async () => {
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
+      const a1 = await make('A', 2, 1);
+      const b1 = await make('B', 1, 2);
+      const c1 = await make('C', 1, 3);
+      const a2 = await make('A', 1, 4);
+      const c2 = await make('C', 2, 5);
+      const order: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const claimed = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 100 + i });
+        order.push(...claimed.map((item) => item.requestId));
+      }
+      // Worked by hand: the tenant whose waiting requests were served longest ago goes first
+      // (ties: the older tenant), then within it the request served longest ago. B and c1 run
+      // dry at once; C's remaining c2 was never served, so C comes before A (served at 100).
+      expect(order).toEqual([a1, b1, c1, c2, a2, a1, c2]);
     });
 
     it('charges an attempt only when the codec is entered, never for a claim', async () => {

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { openMongoStore } from '../src/store/mongo.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openMongoStore } from '../src/store/mongo/store.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
 import { renderEventBody } from '../src/webhooks/payload.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
@@ -78,7 +78,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
 
   it('is migrated once when several processes start on it at the same moment', async () => {
     const { file } = fixtureCopy();
-    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite.js'))}).then(async (m) => {
+    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite', 'store.js'))}).then(async (m) => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);

@@ -1,7 +1,9 @@
 // The store contract: the single source of truth and the only coordination point between
 // API instances, pipeline runners and webhook dispatchers. The rules (states, events, ids,
 // cursors, claim order) live in lifecycle.ts; each backend only persists.
-// All times are epoch milliseconds passed in by the caller, so tests control the clock.
+// Times are epoch milliseconds passed in by the caller, so tests control the clock. One
+// exception: appendBatch stamps its items' createdAt with Date.now(); that stamp only feeds
+// pendingStats' oldest-pending age, and no rule (lease, expiry, order) reads it.
 import type { OutputOptions } from '../codecs/output-options.js';
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -245,7 +247,7 @@ export interface Store {
   /**
    * Atomically leases up to `limit` items: expired leases first, then pending items of open
    * requests, rotating between tenants and then between a tenant's requests
-   * (lifecycle.claimOrder). A request moving received → processing gets its
+   * (lifecycle.claimRounds / claimFairly). A request moving received → processing gets its
    * processing.started event in the same step (exactly once across runners).
    */
   claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]>;

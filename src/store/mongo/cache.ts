@@ -1,6 +1,6 @@
 // Skipping needless work in the MongoDB store: the content cache and the URL validators.
 import type { CachePart } from '../compose.js';
-import type { Collections } from '../mongo-schema.js';
+import type { Collections } from './schema.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
 import { isDuplicateKey } from './context.js';
 

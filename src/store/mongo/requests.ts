@@ -1,10 +1,10 @@
 // Requests in the MongoDB store: ingest (begin → appendBatch* → commit | abort) and reads.
 import { ObjectId } from 'mongodb';
 import type { RequestsPart } from '../compose.js';
-import { newestFirstCursor, pageOf, serialCursor, VISIBLE_STATUSES } from '../lifecycle.js';
-import { idempotencyId, type Collections, type ItemDoc } from '../mongo-schema.js';
+import { HIDDEN, ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor, UNCOMMITTED_STATUSES } from '../lifecycle.js';
+import { idempotencyId, type Collections, type ItemDoc } from './schema.js';
 import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { CHUNK, insertIgnoringDuplicates, isDuplicateKey } from './context.js';
+import { CHUNK, insertIgnoringDuplicates, isDuplicateKey, oneOf, VISIBLE } from './context.js';
 import { toItem, toRequest } from './mappers.js';
 
 export class MongoRequests implements RequestsPart {
@@ -37,7 +37,7 @@ export class MongoRequests implements RequestsPart {
       }
     }
     await c.requests.insertOne({
-      _id: input.id, status: 'ingesting', tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
+      _id: input.id, status: REQUEST.ingesting, tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
       options: null, productCount: 0, total: 0, done: 0, failed: 0, bytesIn: 0, bytesOut: 0, run: 0, lastClaimAt: 0,
       createdAt: input.now, updatedAt: input.now, version: 0,
     });
@@ -56,7 +56,7 @@ export class MongoRequests implements RequestsPart {
     const urls = [...new Set(products.flatMap((p) => p.inputUrls))];
     for (let i = 0; i < urls.length; i += CHUNK) {
       const docs: ItemDoc[] = urls.slice(i, i + CHUNK).map((url) => ({
-        _id: new ObjectId(), requestId, url, state: 'pending', attempts: 0, claims: 0,
+        _id: new ObjectId(), requestId, url, state: ITEM.pending, attempts: 0, claims: 0,
         leaseOwner: null, leaseUntil: null, outputKey: null, error: null, outcome: null, bytesIn: null, bytesOut: null, createdAt: now,
       }));
       // URLs already in the request (an earlier batch) are stored once.
@@ -73,9 +73,9 @@ export class MongoRequests implements RequestsPart {
       this.#c.items.countDocuments({ requestId }),
     ]);
     const request = await this.#c.requests.findOneAndUpdate(
-      { _id: requestId, status: 'ingesting' },
+      { _id: requestId, status: oneOf(REQUEST_ACTIONS.commit.from) },
       { $set: {
-        status: 'received', productCount, total, updatedAt: now,
+        status: REQUEST_ACTIONS.commit.to, productCount, total, updatedAt: now,
         ...(webhook ? { webhookUrl: webhook.url, webhookSecret: webhook.secret } : {}), ...(options ? { options } : {}),
       } },
       { returnDocument: 'after' },
@@ -87,8 +87,8 @@ export class MongoRequests implements RequestsPart {
   async abortRequest(requestId: string): Promise<void> {
     // Only an ingesting request is removed; the mark also stops a concurrent commit.
     const marked = await this.#c.requests.updateOne(
-      { _id: requestId, status: { $in: ['ingesting', 'aborting'] } },
-      { $set: { status: 'aborting' } },
+      { _id: requestId, status: oneOf(UNCOMMITTED_STATUSES) },
+      { $set: { status: HIDDEN.aborting } },
     );
     if (marked.matchedCount === 0 && (await this.#c.requests.countDocuments({ _id: requestId })) > 0) return;
     await this.#removeIngesting(requestId);
@@ -98,19 +98,19 @@ export class MongoRequests implements RequestsPart {
     await this.#c.items.deleteMany({ requestId });
     await this.#c.products.deleteMany({ requestId });
     await this.#c.idempotency.deleteMany({ requestId });
-    await this.#c.requests.deleteOne({ _id: requestId, status: 'aborting' });
+    await this.#c.requests.deleteOne({ _id: requestId, status: HIDDEN.aborting });
   }
 
   async cleanupIngesting(before: number): Promise<number> {
     let removed = 0;
     const stale = this.#c.requests.find(
-      { status: { $in: ['ingesting', 'aborting'] }, createdAt: { $lt: before } },
+      { status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
       { projection: { _id: 1 } },
     );
     for await (const { _id } of stale) {
       const marked = await this.#c.requests.updateOne(
-        { _id, status: { $in: ['ingesting', 'aborting'] }, createdAt: { $lt: before } },
-        { $set: { status: 'aborting' } },
+        { _id, status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
+        { $set: { status: HIDDEN.aborting } },
       );
       if (marked.matchedCount === 0) continue; // committed meanwhile
       await this.#removeIngesting(_id);
@@ -122,13 +122,13 @@ export class MongoRequests implements RequestsPart {
   // ---- reads ----------------------------------------------------------------------------
 
   async getRequest(id: string): Promise<RequestRecord | null> {
-    const doc = await this.#c.requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+    const doc = await this.#c.requests.findOne({ _id: id, status: VISIBLE }, { projection: { outbox: 0, settling: 0 } });
     return doc ? toRequest(doc) : null;
   }
 
   async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
     const before = newestFirstCursor.decode(opts.cursor);
-    const filter: Record<string, unknown> = { status: { $in: [...VISIBLE_STATUSES] } };
+    const filter: Record<string, unknown> = { status: VISIBLE };
     if (opts.tenantId !== null) filter.tenantId = opts.tenantId;
     if (before) filter.$or = [{ createdAt: { $lt: before.at } }, { createdAt: before.at, _id: { $lt: before.id } }];
     const docs = await this.#c.requests.find(filter, { projection: { outbox: 0, settling: 0 } })

@@ -1,9 +1,9 @@
 // Requests in the SQLite store: ingest (begin → appendBatch* → commit | abort) and reads.
 import type { InArgs, InStatement, Transaction } from '@libsql/client';
 import type { RequestsPart } from '../compose.js';
-import { newestFirstCursor, pageOf, serialCursor } from '../lifecycle.js';
+import { ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor } from '../lifecycle.js';
 import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { INSERT_CHUNK, run, type SqliteContext } from './context.js';
+import { INSERT_CHUNK, oneOf, run, sql, VISIBLE, type SqliteContext } from './context.js';
 import { json, str, toItem, toRequest } from './mappers.js';
 
 export class SqliteRequests implements RequestsPart {
@@ -31,7 +31,7 @@ export class SqliteRequests implements RequestsPart {
       }
       await run(tx,
         `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, created_at, updated_at)
-         VALUES (?, 'ingesting', ?, ?, ?, ?, ?)`,
+         VALUES (?, ${sql(REQUEST.ingesting)}, ?, ?, ?, ?, ?)`,
         [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.now, input.now],
       );
       return { created: true as const };
@@ -55,7 +55,7 @@ export class SqliteRequests implements RequestsPart {
         const chunk = urls.slice(i, i + INSERT_CHUNK);
         stmts.push({
           // Pending, but claimed only once the request is committed (claims go by request).
-          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => "(?,?,'pending',?)").join(',')}`,
+          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => `(?,?,${sql(ITEM.pending)},?)`).join(',')}`,
           args: chunk.flatMap((u) => [requestId, u, now]),
         });
       }
@@ -73,10 +73,10 @@ export class SqliteRequests implements RequestsPart {
         await run(tx, 'UPDATE idempotency_keys SET fingerprint = ? WHERE request_id = ?', [extra.fingerprint, requestId]);
       }
       const res = await run(tx,
-        `UPDATE requests SET status = 'received', updated_at = ?,
+        `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.commit.to)}, updated_at = ?,
            product_count = (SELECT COUNT(*) FROM products WHERE request_id = ?),
            total = (SELECT COUNT(*) FROM items WHERE request_id = ?)
-         WHERE id = ? AND status = 'ingesting' RETURNING *`,
+         WHERE id = ? AND status ${oneOf(REQUEST_ACTIONS.commit.from)} RETURNING *`,
         [now, requestId, requestId, requestId],
       );
       if (!res.rows[0]) throw new Error(`request ${requestId} is not being ingested`);
@@ -90,7 +90,7 @@ export class SqliteRequests implements RequestsPart {
 
   async cleanupIngesting(before: number): Promise<number> {
     return this.#ctx.write(async (tx) => {
-      const res = await run(tx, "SELECT id FROM requests WHERE status = 'ingesting' AND created_at < ?", [before]);
+      const res = await run(tx, `SELECT id FROM requests WHERE status ${oneOf(REQUEST_ACTIONS.abort.from)} AND created_at < ?`, [before]);
       await deleteIngesting(tx, res.rows.map((r) => String(r.id)));
       return res.rows.length;
     });
@@ -99,7 +99,7 @@ export class SqliteRequests implements RequestsPart {
   // ---- reads ----------------------------------------------------------------------------
 
   async getRequest(id: string): Promise<RequestRecord | null> {
-    const res = await run(this.#ctx.db, "SELECT * FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+    const res = await run(this.#ctx.db, `SELECT * FROM requests WHERE id = ? AND ${VISIBLE}`, [id]);
     return res.rows[0] ? toRequest(res.rows[0]) : null;
   }
 
@@ -107,7 +107,7 @@ export class SqliteRequests implements RequestsPart {
     const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
     const tenant = opts.tenantId === null ? '' : 'AND tenant_id = ?';
     const res = await run(this.#ctx.db,
-      `SELECT * FROM requests WHERE status != 'ingesting' ${tenant}
+      `SELECT * FROM requests WHERE ${VISIBLE} ${tenant}
          AND (created_at < ? OR (created_at = ? AND id < ?))
        ORDER BY created_at DESC, id DESC LIMIT ?`,
       [...(opts.tenantId === null ? [] : [opts.tenantId]), before.at, before.at, before.id || '\u{10FFFF}', opts.limit + 1],
@@ -138,13 +138,13 @@ export class SqliteRequests implements RequestsPart {
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
   for (const id of ids) {
     // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
-    const notCommitted = "NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting')";
+    const notCommitted = `NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND ${VISIBLE})`;
     const args: InArgs = [id, id];
     await tx.batch([
       { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM idempotency_keys WHERE request_id = ? AND ${notCommitted}`, args },
-      { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args: [id] },
+      { sql: `DELETE FROM requests WHERE id = ? AND status ${oneOf(REQUEST_ACTIONS.abort.from)}`, args: [id] },
     ]);
   }
 }
