@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseHost } from './http/host-check.js';
 import { parseAllowlist } from './net/private-network.js';
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -44,6 +45,14 @@ const schema = z.object({
   PORT: int(8000, 0, 65535),
   HOST: z.string().default('0.0.0.0'),
   PUBLIC_BASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  /**
+   * Host names (host or host:port, comma-separated) this service answers to in open mode,
+   * besides the loopback names and PUBLIC_BASE_URL's host: a DNS-rebinding guard.
+   */
+  ALLOWED_HOSTS: z.preprocess(
+    commaList,
+    z.array(z.string().refine((s) => parseHost(s) !== null, { message: 'must be host or host:port, e.g. myhost.lan:8000' })).default([]),
+  ),
   DATA_DIR: z.string().default('./data'),
   IMAGE_STORAGE_PATH: optionalString,
   MONGODB_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional()),
@@ -111,6 +120,8 @@ const schema = z.object({
   EVENTS_POLL_MS: int(250, 10, 60_000),
   EVENTS_RECENT_REQUESTS: int(200, 1, 1000),
   EVENTS_MAX_STREAMS: int(1_000, 1, 100_000),
+  /** Streams one tenant key may hold open per process (429 beyond); the admin's are not counted. */
+  EVENTS_MAX_STREAMS_PER_TENANT: int(20, 1, 100_000),
   EVENTS_KEEPALIVE_MS: int(15_000, 50, 300_000),
 
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),

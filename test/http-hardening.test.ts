@@ -1,0 +1,150 @@
+// The HTTP edge's defences from the security review (issue 23): the Host check against DNS
+// rebinding in open mode, nosniff on every response, and per-tenant caps on event streams.
+import { request as httpRequest } from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEvents, type SseStream } from './helpers/sse.js';
+import { startTestService, tempDir, upload, type TestService } from './helpers/service.js';
+
+/** A raw HTTP/1.1 request with a Host header of our choosing (fetch would send the real one). */
+function rawGet(base: string, path: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('Host check (DNS rebinding) in open mode', () => {
+  let svc: TestService;
+  let port: string;
+  beforeAll(async () => {
+    svc = await startTestService({ ROLE: 'api', ALLOWED_HOSTS: 'box.lan, other.lan:1234' });
+    port = new URL(svc.base).port;
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it('refuses a rebinding-shaped request with 421 naming ALLOWED_HOSTS, on the API, the dashboard and images', async () => {
+    const attacker = { host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` };
+    for (const path of ['/api/v1/requests', '/', '/docs', '/openapi.json', `/images/${'ab'.repeat(32)}.jpg`]) {
+      const res = await rawGet(svc.base, path, attacker);
+      expect(res.status, path).toBe(421);
+      expect(JSON.parse(res.body).detail, path).toMatch(/ALLOWED_HOSTS/);
+    }
+    const post = await rawGet(svc.base, '/api/v1/webhook/configure', { ...attacker, 'content-type': 'application/json' }, 'POST');
+    expect(post.status).toBe(421);
+  });
+
+  it('keeps answering probes for any host', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      expect((await rawGet(svc.base, path, { host: `attacker.example:${port}` })).status, path).toBe(200);
+    }
+  });
+
+  it('answers the loopback names, PUBLIC_BASE_URL and ALLOWED_HOSTS', async () => {
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, 'LOCALHOST', 'box.lan', `box.lan:${port}`, 'other.lan:1234']) {
+      expect((await rawGet(svc.base, '/api/v1/requests', { host })).status, host).toBe(200);
+    }
+    for (const host of ['other.lan', `other.lan:${port}`, '127.0.0.1.attacker.example', 'localhost.attacker.example', `evil-box.lan:${port}`]) {
+      expect((await rawGet(svc.base, '/api/v1/requests', { host })).status, host).toBe(421);
+    }
+  });
+
+  it('changes nothing with API_KEY set: the key is what stops a rebinding page', async () => {
+    const keyed = await startTestService({ ROLE: 'api', API_KEY: 'host-check-admin' });
+    try {
+      const p = new URL(keyed.base).port;
+      expect((await rawGet(keyed.base, '/api/v1/requests', { host: `attacker.example:${p}` })).status).toBe(401);
+      expect((await rawGet(keyed.base, '/api/v1/requests', { host: `any.example:${p}`, 'x-api-key': 'host-check-admin' })).status).toBe(200);
+    } finally {
+      await keyed.stop();
+    }
+  });
+});
+
+describe('nosniff on every response', () => {
+  let svc: TestService;
+  const key = `${'cd'.repeat(32)}.jpg`;
+  beforeAll(async () => {
+    const dataDir = tempDir();
+    mkdirSync(join(dataDir, 'images', key.slice(0, 2)), { recursive: true });
+    writeFileSync(join(dataDir, 'images', key.slice(0, 2), key), new Uint8Array([0xff, 0xd8, 0xff, 0xd9]));
+    svc = await startTestService({ ROLE: 'api' }, dataDir);
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it('is sent on JSON, images, errors, event streams, HTML and probes', async () => {
+    const accepted = await upload(svc.base, 'product_name,image_url\nA,http://127.0.0.1:9/a.jpg\n');
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.get('x-content-type-options')).toBe('nosniff');
+    for (const path of ['/api/v1/requests', `/images/${key}`, '/api/v1/status/unknown', `/images/${'ef'.repeat(32)}.png`, '/nowhere', '/', '/healthz', '/metrics', '/openapi.json']) {
+      const res = await fetch(`${svc.base}${path}`);
+      await res.arrayBuffer();
+      expect(res.headers.get('x-content-type-options'), `${path} (${res.status})`).toBe('nosniff');
+    }
+    const bad = await upload(svc.base, 'no,header\n');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-content-type-options')).toBe('nosniff');
+    const stream = await openEvents(`${svc.base}/api/v1/requests/events`);
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('x-content-type-options')).toBe('nosniff');
+    stream.close();
+  });
+});
+
+describe('event streams per tenant', () => {
+  const ADMIN = 'stream-caps-admin';
+  let svc: TestService;
+  const open: SseStream[] = [];
+  const events = async (key: string) => {
+    const s = await openEvents(`${svc.base}/api/v1/requests/events`, { 'x-api-key': key });
+    if (s.status === 200) open.push(s);
+    return s;
+  };
+  const newKey = async (name: string) => {
+    const res = await fetch(`${svc.base}/api/v1/keys`, { method: 'POST', headers: { 'x-api-key': ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+    return (await res.json()).key as string;
+  };
+  beforeAll(async () => {
+    // 10 per process, the last 1 (10 %) kept for the admin; 3 per tenant.
+    svc = await startTestService({ ROLE: 'api', API_KEY: ADMIN, EVENTS_MAX_STREAMS: '10', EVENTS_MAX_STREAMS_PER_TENANT: '3' });
+  });
+  afterAll(async () => {
+    for (const s of open) s.close();
+    await svc?.stop();
+  });
+
+  it('refuses a tenant over its cap with 429 while other tenants and the admin connect; the admin keeps the last 10 %', async () => {
+    const [a, b, c, d] = [await newKey('a'), await newKey('b'), await newKey('c'), await newKey('d')];
+    for (let i = 0; i < 3; i++) expect((await events(a)).status).toBe(200);
+    const over = await events(a);
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(over.body.detail).toMatch(/EVENTS_MAX_STREAMS_PER_TENANT is 3/);
+    // Tenant a at its cap: another tenant and the admin still connect.
+    expect((await events(b)).status).toBe(200);
+    expect((await events(ADMIN)).status).toBe(200);
+    // Fill the tenants' share (9 of 10, the admin's one counted): the rest is the admin's.
+    expect((await events(b)).status).toBe(200);
+    expect((await events(c)).status).toBe(200);
+    expect((await events(c)).status).toBe(200);
+    expect(open.length).toBe(8);
+    expect((await events(d)).status).toBe(200);
+    const full = await events(d);
+    expect(full.status).toBe(503);
+    expect(full.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await events(ADMIN)).status).toBe(200);
+    expect((await events(ADMIN)).status).toBe(503); // the process cap holds for the admin too
+  });
+});
