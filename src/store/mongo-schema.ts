@@ -5,9 +5,9 @@
 // updates, no partial or sparse indexes — so one path serves a standalone mongod, a replica
 // set and FerretDB alike.
 import type { Collection, Db, IndexDescription, ObjectId } from 'mongodb';
-import { eventIdFor, eventPayload } from './lifecycle.js';
+import { eventIdFor, eventPayload, VISIBLE_STATUSES } from './lifecycle.js';
 import {
-  ADMIN_TENANT,
+  ADMIN_TENANT, UPLOAD_LOG_KEEP_MS,
   type ApiKeyRecord, type DeliveryAttempt, type DeliveryRecord, type EventRecord, type EventType, type ItemRecord,
   type ProductRecord, type RequestRecord, type RequestStatus, type Subscription,
 } from './types.js';
@@ -50,6 +50,10 @@ export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOu
 /** _id: JSON [tenant, url, settings] */
 export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
 type MetaDoc = { _id: string; version: number };
+/** One committed upload (the per-minute quota); _id: the request id. */
+export type UploadDoc = { _id: string; tenantId: string; at: number };
+/** A deployment-wide secret, made once (e.g. _id 'output_names'). */
+export type SecretDoc = { _id: string; value: string };
 
 export interface Collections {
   requests: Collection<RequestDoc>;
@@ -65,6 +69,8 @@ export interface Collections {
   contentCache: Collection<CacheDoc>;
   validators: Collection<ValidatorsDoc>;
   meta: Collection<MetaDoc>;
+  uploads: Collection<UploadDoc>;
+  secrets: Collection<SecretDoc>;
 }
 
 export function collections(db: Db): Collections {
@@ -82,6 +88,8 @@ export function collections(db: Db): Collections {
     contentCache: db.collection('content_cache'),
     validators: db.collection('url_validators'),
     meta: db.collection('meta'),
+    uploads: db.collection('upload_log'),
+    secrets: db.collection('deployment_secrets'),
   };
 }
 
@@ -116,6 +124,7 @@ const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
   ],
   attempts: [{ key: { deliveryId: 1, attempt: 1 }, name: 'delivery_attempt', unique: true }],
   keys: [{ key: { hash: 1 }, name: 'hash', unique: true }],
+  uploads: [{ key: { tenantId: 1, at: 1 }, name: 'tenant_at' }],
 };
 
 /** Indexes of release 0.1.0 that other servers reject (partial) or that nothing uses any more. */
@@ -185,6 +194,17 @@ const MIGRATIONS: Migration[] = [
     description: 'per-key quota overrides',
     async up(c) {
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
+    },
+  },
+  {
+    version: 6,
+    description: 'upload log for the per-minute quota (deletes free nothing), deployment secrets (output names)',
+    async up(c) {
+      // The last hour's uploads keep counting; deployment_secrets fills on first use.
+      const recent = c.requests.find({ status: { $in: [...VISIBLE_STATUSES] }, createdAt: { $gte: Date.now() - UPLOAD_LOG_KEEP_MS } }, { projection: { tenantId: 1, createdAt: 1 } });
+      for await (const r of recent) {
+        await c.uploads.updateOne({ _id: r._id }, { $setOnInsert: { tenantId: r.tenantId, at: r.createdAt } }, { upsert: true });
+      }
     },
   },
 ];

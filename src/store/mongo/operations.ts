@@ -3,7 +3,7 @@ import type { OperationsPart } from '../compose.js';
 import { isFinal, isOpen, VISIBLE_STATUSES } from '../lifecycle.js';
 import type { Collections } from '../mongo-schema.js';
 import type { RequestRecord } from '../types.js';
-import { CHUNK, isDuplicateKey, OPEN } from './context.js';
+import { CHUNK, OPEN, takeLock } from './context.js';
 import { toRequest } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -82,24 +82,16 @@ export class MongoOperations implements OperationsPart {
 
   async tenantUsage(tenantId: string, since: number) {
     const open = await this.#c.requests.find({ tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray();
-    const recent = await this.#c.requests.find({ tenantId, createdAt: { $gte: since } }, { projection: { createdAt: 1 } }).sort({ createdAt: 1 }).toArray();
+    const recent = await this.#c.uploads.find({ tenantId, at: { $gte: since } }, { projection: { at: 1 } }).sort({ at: 1 }).toArray();
     return {
       inFlight: open.reduce((n, r) => n + r.total - r.done - r.failed, 0),
       uploadsSince: recent.length,
-      oldestUploadSince: recent[0]?.createdAt ?? null,
+      oldestUploadSince: recent[0]?.at ?? null,
     };
   }
 
   async tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
-    try {
-      const doc = await this.#c.locks.findOneAndUpdate(
-        { _id: name, $or: [{ until: { $lt: now } }, { owner }] }, { $set: { owner, until: now + ttlMs } }, { upsert: true, returnDocument: 'after' },
-      );
-      return doc?.owner === owner;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false; // held by another owner
-      throw err;
-    }
+    return takeLock(this.#c.locks, name, owner, ttlMs, now);
   }
 }
 

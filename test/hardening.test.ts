@@ -1,11 +1,16 @@
-// The HTTP edge's defences from the security review (issue 23): the Host check against DNS
-// rebinding in open mode, nosniff on every response, and per-tenant caps on event streams.
+// The defences from the security review (issue 23): the Host check against DNS rebinding in
+// open mode, nosniff on every response, per-tenant caps on event streams, the in-flight image
+// limit decided at commit, and output names that cannot be computed from the content.
+import { createHash, createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, independentDecode } from './helpers/decode.js';
+import { startImageServer } from './helpers/image-server.js';
+import { MONGODB_URI } from './helpers/mongo.js';
 import { openEvents, type SseStream } from './helpers/sse.js';
-import { startTestService, tempDir, upload, type TestService } from './helpers/service.js';
+import { getJson, startTestService, storedCounts, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 
 /** A raw HTTP/1.1 request with a Host header of our choosing (fetch would send the real one). */
 function rawGet(base: string, path: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -146,5 +151,68 @@ describe('event streams per tenant', () => {
     expect(full.headers.get('retry-after')).toMatch(/^\d+$/);
     expect((await events(ADMIN)).status).toBe(200);
     expect((await events(ADMIN)).status).toBe(503); // the process cap holds for the admin too
+  });
+});
+
+describe('MAX_IMAGES_IN_FLIGHT_PER_TENANT is a hard limit', () => {
+  let svc: TestService;
+  // ROLE api: nothing is processed, so accepted images stay queued for the whole test.
+  beforeAll(async () => {
+    svc = await startTestService({ ROLE: 'api', MAX_IMAGES_IN_FLIGHT_PER_TENANT: '5' });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+  const csvOf = (tag: string, n: number) => `product_name,image_url\n${Array.from({ length: n }, (_, i) => `P${i},http://127.0.0.1:9/${tag}-${i}.jpg`).join('\n')}\n`;
+  const counts = async () => {
+    const listed = (await getJson(`${svc.base}/api/v1/requests`)).body.requests.length as number;
+    return MONGODB_URI ? { requests: listed } : { ...(await storedCounts(svc.dataDir)), listed };
+  };
+
+  it('answers 413 naming the limit to an upload that alone holds more images, and stores nothing', async () => {
+    const res = await upload(svc.base, csvOf('big', 6));
+    expect(res.status).toBe(413);
+    expect(res.body.detail).toMatch(/holds 6 .*MAX_IMAGES_IN_FLIGHT_PER_TENANT.* is 5/);
+    expect(await counts()).toEqual(MONGODB_URI ? { requests: 0 } : { requests: 0, products: 0, items: 0, listed: 0 });
+  });
+
+  it('lets one of two concurrent uploads through when only together they pass it; the other gets 429 and leaves nothing', async () => {
+    const [a, b] = await Promise.all([upload(svc.base, csvOf('a', 3)), upload(svc.base, csvOf('b', 3))]);
+    expect([a.status, b.status].sort()).toEqual([202, 429]);
+    const refused = a.status === 429 ? a : b;
+    expect(refused.body.detail).toMatch(/MAX_IMAGES_IN_FLIGHT_PER_TENANT.* is 5/);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await counts()).toEqual(MONGODB_URI ? { requests: 1 } : { requests: 1, products: 3, items: 3, listed: 1 });
+    // Exactly up to the limit still fits.
+    expect((await upload(svc.base, csvOf('c', 2))).status).toBe(202);
+    expect((await upload(svc.base, csvOf('d', 1))).status).toBe(429);
+  });
+});
+
+describe('output names', () => {
+  it('are an HMAC under the deployment secret, not the SHA-256 of the bytes; the same content is reused under its name', async () => {
+    const images = await startImageServer({ host: '127.0.0.31' });
+    const jpeg = fixture('rocket-small.jpg');
+    images.serve('/rocket.jpg', jpeg, 'image/jpeg');
+    const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr });
+    try {
+      const run = async () => {
+        const res = await upload(svc.base, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\n`);
+        expect(res.status).toBe(202);
+        return (await waitForStatus(svc.base, res.body.request_id)).products[0].output_urls[0] as string;
+      };
+      const url = await run();
+      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      const decoded = await independentDecode(bytes);
+      expect([decoded.width, decoded.height]).toEqual([640, 427]);
+      const name = url.slice(url.lastIndexOf('/') + 1, url.lastIndexOf('.'));
+      expect(name).not.toBe(createHash('sha256').update(bytes).digest('hex'));
+      const secret = await svc.service.store.outputNameSecret();
+      expect(name).toBe(createHmac('sha256', Buffer.from(secret, 'hex')).update(bytes).digest('hex'));
+      expect(await run()).toBe(url); // reuse within the tenant: the same output, the same URL
+    } finally {
+      await svc.stop();
+      await images.close();
+    }
   });
 });
