@@ -3,14 +3,15 @@
 // limit decided at commit, and output names that cannot be computed from the content.
 import { createHash, createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { startImageServer } from './helpers/image-server.js';
 import { MONGODB_URI } from './helpers/mongo.js';
 import { openEvents, type SseStream } from './helpers/sse.js';
-import { getJson, startTestService, storedCounts, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { freePort, getJson, ROOT, startTestService, storedCounts, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 
 /** A raw HTTP/1.1 request with a Host header of our choosing (fetch would send the real one). */
 function rawGet(base: string, path: string, headers: Record<string, string>, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -212,6 +213,63 @@ describe('output names', () => {
       expect(await run()).toBe(url); // reuse within the tenant: the same output, the same URL
     } finally {
       await svc.stop();
+      await images.close();
+    }
+  });
+});
+
+describe('private files', () => {
+  it('creates DATA_DIR and IMAGE_STORAGE_PATH content 0600/0700 under a umask of 022, and tightens looser ones at start with one log line', async () => {
+    const images = await startImageServer({ host: '127.0.0.32' });
+    images.serve('/rocket.jpg', fixture('rocket-small.jpg'), 'image/jpeg');
+    // A data dir as an older release left it: folders 0755, files 0644.
+    const dataDir = tempDir();
+    const oldKey = `${'ab'.repeat(32)}.jpg`;
+    mkdirSync(join(dataDir, 'images', 'ab'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(dataDir, 'images', 'ab', oldKey), fixture('rocket-small.jpg'), { mode: 0o644 });
+    for (const dir of [dataDir, join(dataDir, 'images'), join(dataDir, 'images', 'ab')]) chmodSync(dir, 0o755);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    // umask is per process (not settable in a worker thread): the real service, started by a shell that sets it.
+    const proc = spawn('/bin/sh', ['-c', `umask 022 && exec "${process.execPath}" dist/src/main.js`], {
+      cwd: ROOT,
+      env: {
+        ...process.env, MONGODB_URI: '', PORT: String(port), HOST: '127.0.0.1', PUBLIC_BASE_URL: base, DATA_DIR: dataDir,
+        LOG_LEVEL: 'info', WORKER_THREADS: '1', FETCH_ALLOWLIST: images.cidr,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) => proc.on('exit', resolve));
+    try {
+      await vi.waitFor(async () => expect((await fetch(`${base}/healthz`)).ok).toBe(true), { timeout: 30_000, interval: 100 });
+      const res = await upload(base, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\n`);
+      expect(res.status).toBe(202);
+      expect((await waitForStatus(base, res.body.request_id)).status).toBe('completed');
+      const modes: Record<string, string> = {};
+      const walk = (dir: string) => {
+        for (const name of readdirSync(dir)) {
+          const path = join(dir, name);
+          const info = statSync(path);
+          modes[path.slice(dataDir.length)] = (info.mode & 0o777).toString(8);
+          if (info.isDirectory()) walk(path);
+        }
+      };
+      modes['/'] = (statSync(dataDir).mode & 0o777).toString(8);
+      walk(dataDir);
+      // The store's WAL files exist while it runs; a new output's folder and file, and the old ones.
+      expect(Object.keys(modes)).toEqual(expect.arrayContaining(['/store.db', '/store.db-wal', '/store.db-shm', `/images/ab/${oldKey}`]));
+      expect(Object.keys(modes).filter((p) => /^\/images\/[0-9a-f]{2}\/[0-9a-f]{64}\.jpg$/.test(p)).length).toBe(2);
+      for (const [path, mode] of Object.entries(modes)) {
+        expect(mode, path).toBe(statSync(join(dataDir, path)).isDirectory() ? '700' : '600');
+      }
+      expect(out.split('\n').filter((l) => l.includes('tightened')).length).toBe(1);
+      expect(out).toMatch(/"msg":"tightened 4 files and folders/);
+    } finally {
+      proc.kill('SIGTERM');
+      await exited;
       await images.close();
     }
   });
