@@ -14,6 +14,7 @@ import { PipelineRunner } from './pipeline/runner.js';
 import { CompressPool } from './pipeline/pool.js';
 import { serve, type ConnectionLimits, type RunningServer } from './runtime/serve.js';
 import { openStorage } from './storage/open.js';
+import { tightenPrivateFiles } from './storage/private-files.js';
 import { openStore } from './store/open.js';
 import type { ItemOutcome, ItemRecord, Store } from './store/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -30,6 +31,10 @@ export interface RunningService {
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const tightened = await tightenPrivateFiles(config.DATA_DIR, config.STORAGE === 'local' ? config.IMAGE_STORAGE_PATH : null);
+  if (tightened.length > 0) {
+    log.warn({ count: tightened.length, first: tightened[0] }, `tightened ${tightened.length} files and folders under DATA_DIR / IMAGE_STORAGE_PATH to 0600 / 0700 (they were readable by others)`);
+  }
   const store = await openStore(config);
   const storage = openStorage(config);
   await storage.check();

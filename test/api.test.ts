@@ -263,7 +263,8 @@ describe('cross-origin requests', () => {
   let open: TestService;
   let keyed: TestService;
   beforeAll(async () => {
-    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/` });
+    // api.internal: a name the operator allowed (open mode answers only to its own hosts).
+    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/`, ALLOWED_HOSTS: 'api.internal' });
     keyed = await startTestService({ ROLE: 'api', API_KEY: KEY, CORS_ORIGINS: APP });
   });
   afterAll(async () => {

@@ -35,14 +35,15 @@ export const errorResponses = {
   409: error('Conflict with the resource\'s current state'),
   413: error('Body too large'),
   415: error('Wrong Content-Type for this route\'s body'),
+  421: error('Open mode only (no API_KEY): the request named a host that is not the service\'s own (loopback, PUBLIC_BASE_URL\'s host or ALLOWED_HOSTS)'),
   422: error('Idempotency-Key already used with a different upload'),
   429: error('Over a quota', { 'Retry-After': HEADERS.retryAfter }),
   500: error('Internal error'),
   503: error('Too many event streams are open on this server, or it is stopping', { 'Retry-After': HEADERS.retryAfter }),
 } as const;
 
-/** The error answers every /api/v1 route can give: the key check, the origin check, a fault. */
-export const commonErrors = { 401: errorResponses[401], 403: errorResponses[403], 500: errorResponses[500] } as const;
+/** The error answers every /api/v1 route can give: the key check, the origin check, the host check, a fault. */
+export const commonErrors = { 401: errorResponses[401], 403: errorResponses[403], 421: errorResponses[421], 500: errorResponses[500] } as const;
 
 /** The answers of a route that is only for the admin key (403 also for a tenant key). */
 export const adminErrors = {

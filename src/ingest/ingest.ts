@@ -4,7 +4,8 @@ import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { OUTPUT_OPTION_NAMES, type OutputOptions } from '../codecs/output-options.js';
 import { AppError } from '../errors.js';
-import type { RequestRecord, Store } from '../store/types.js';
+import { inFlightRefusal } from '../operations/quotas.js';
+import { InFlightLimitError, type RequestRecord, type Store } from '../store/types.js';
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
 import { generateSecret } from '../webhooks/signing.js';
 import { csvLimitsFromConfig, readProductBatches } from './csv-rows.js';
@@ -22,6 +23,8 @@ export interface IngestContext {
   idempotencyKey: string | null;
   /** Turns the form's text fields into the request's output options (throws a 400 naming the field). */
   parseOptions?: (fields: Readonly<Record<string, string>>) => OutputOptions | null;
+  /** The tenant's limit on images not yet final, this upload's included (absent: none). */
+  maxImagesInFlight?: number;
 }
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
@@ -77,6 +80,9 @@ export async function ingestUpload(
       options,
       ...(late ? { webhook: late } : {}),
       ...(ctx.idempotencyKey !== null ? { fingerprint } : {}),
+      ...(ctx.maxImagesInFlight !== undefined ? { maxImagesInFlight: ctx.maxImagesInFlight } : {}),
+    }).catch((err: unknown) => {
+      throw err instanceof InFlightLimitError ? inFlightRefusal(err) : err;
     });
     return { request, replayed: false };
   } catch (err) {

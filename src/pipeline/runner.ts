@@ -1,7 +1,7 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
 // fetch → compress → write blob → record the outcome. Any number of runners, in one process or
 // many, share the work through the store alone.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
@@ -43,6 +43,14 @@ export class PipelineRunner {
   #writingCompletions = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
+  #nameKey: Promise<Buffer> | null = null;
+
+  /** The store's output-name secret, read once (a failed read is tried again next time). */
+  #outputNameKey(): Promise<Buffer> {
+    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => Buffer.from(hex, 'hex'));
+    this.#nameKey.catch(() => { this.#nameKey = null; });
+    return this.#nameKey;
+  }
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -156,7 +164,9 @@ export class PipelineRunner {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
       });
-      const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
+      // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
+      // photo cannot compute the name and probe /images/ for another tenant's output.
+      const key = blobKey(createHmac('sha256', await this.#outputNameKey()).update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, contentTypeOf(key));
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());

@@ -203,6 +203,29 @@ export interface CommitExtra {
   fingerprint?: string | null;
   /** Output options given with the upload (form fields may follow the file). */
   options?: OutputOptions | null;
+  /**
+   * The tenant's MAX_IMAGES_IN_FLIGHT (or its key's): decided in the commit itself, so
+   * concurrent uploads cannot pass it together. Over it, the commit throws InFlightLimitError
+   * and the request stays uncommitted (the caller aborts it). Absent: no limit (the CLI).
+   */
+  maxImagesInFlight?: number;
+}
+
+/** How long the upload log keeps an entry: longer than any quota window. */
+export const UPLOAD_LOG_KEEP_MS = 60 * 60_000;
+
+/** A commit refused because the tenant's queued images would pass its limit. */
+export class InFlightLimitError extends Error {
+  constructor(
+    /** Images of this upload. */
+    readonly images: number,
+    /** Images of the tenant's other requests not final yet. */
+    readonly inFlight: number,
+    readonly limit: number,
+  ) {
+    super(`${images} images would take the tenant past its limit of ${limit} in flight (${inFlight} queued)`);
+    this.name = 'InFlightLimitError';
+  }
 }
 
 export type BeginResult =
@@ -293,7 +316,10 @@ export interface Store {
   listExpiredRequests(before: number, limit: number): Promise<string[]>;
   /** Of these output keys, those some item of some request still refers to. */
   referencedOutputs(keys: string[]): Promise<Set<string>>;
-  /** What a tenant has queued (images not yet final) and how many uploads it began since `since`. */
+  /**
+   * What a tenant has queued (images not yet final) and how many uploads it committed since
+   * `since` (a log of uploads, not the requests: deleting a request frees no quota).
+   */
   tenantUsage(tenantId: string, since: number): Promise<{ inFlight: number; uploadsSince: number; oldestUploadSince: number | null }>;
   /**
    * Takes (or keeps) the named lock for ttlMs if it is free, expired or already `owner`'s: one
@@ -302,6 +328,11 @@ export interface Store {
   tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
 
   // ---- skipping needless work ---------------------------------------------------------------
+  /**
+   * The deployment's secret for naming outputs (HMAC key, hex), made by the first caller and the
+   * same for every instance sharing the store: output names cannot be computed from content alone.
+   */
+  outputNameSecret(): Promise<string>;
   /** The output a tenant already made from these exact source bytes with these settings. */
   getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null>;
   putCachedOutput(tenantId: string, sourceSha256: string, settings: string, output: ReusableOutput, now: number): Promise<void>;

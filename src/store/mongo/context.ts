@@ -42,6 +42,22 @@ export async function ignoreDuplicates(write: Promise<unknown>): Promise<void> {
   }
 }
 
+/**
+ * Takes (or keeps) the named lock for ttlMs if it is free, expired or already `owner`'s. A
+ * duplicate key on the upsert means another owner holds it.
+ */
+export async function takeLock(locks: Collections['locks'], name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+  try {
+    const doc = await locks.findOneAndUpdate(
+      { _id: name, $or: [{ until: { $lt: now } }, { owner }] }, { $set: { owner, until: now + ttlMs } }, { upsert: true, returnDocument: 'after' },
+    );
+    return doc?.owner === owner;
+  } catch (err) {
+    if (isDuplicateKey(err)) return false;
+    throw err;
+  }
+}
+
 export function isDuplicateKey(err: unknown): boolean {
   return err instanceof MongoServerError && err.code === 11000;
 }

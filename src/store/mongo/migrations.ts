@@ -7,7 +7,7 @@
 // set and FerretDB alike.
 import type { Collection } from 'mongodb';
 import { eventIdFor, eventPayload, readStatus } from '../lifecycle.js';
-import { ADMIN_TENANT, type EventType, type RequestRecord, type RequestStatus } from '../types.js';
+import { ADMIN_TENANT, UPLOAD_LOG_KEEP_MS, type EventType, type RequestRecord, type RequestStatus } from '../types.js';
 import { idempotencyId, INDEXES, type Collections, type RequestDoc } from './schema.js';
 
 /** Indexes of release 0.1.0 that other servers reject (partial) or that nothing uses any more. */
@@ -77,6 +77,17 @@ const MIGRATIONS: Migration[] = [
     description: 'per-key quota overrides',
     async up(c) {
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
+    },
+  },
+  {
+    version: 6,
+    description: 'upload log for the per-minute quota (deletes free nothing), deployment secrets (output names)',
+    async up(c) {
+      // The last hour's uploads keep counting; deployment_secrets fills on first use.
+      const recent = c.requests.find({ status: { $in: ['received', 'processing', 'completed', 'failed', 'cancelled'] }, createdAt: { $gte: Date.now() - UPLOAD_LOG_KEEP_MS } }, { projection: { tenantId: 1, createdAt: 1 } });
+      for await (const r of recent) {
+        await c.uploads.updateOne({ _id: r._id }, { $setOnInsert: { tenantId: r.tenantId, at: r.createdAt } }, { upsert: true });
+      }
     },
   },
 ];

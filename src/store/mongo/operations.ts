@@ -2,7 +2,7 @@
 import type { OperationsPart } from '../compose.js';
 import { HIDDEN, ITEM_ACTIONS, may, REQUEST_ACTIONS, RETRY } from '../lifecycle.js';
 import type { Collections } from './schema.js';
-import { CHUNK, isDuplicateKey, oneOf, OPEN, VISIBLE } from './context.js';
+import { CHUNK, isDuplicateKey, oneOf, OPEN, takeLock, VISIBLE } from './context.js';
 import { toRequest } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -83,24 +83,16 @@ export class MongoOperations implements OperationsPart {
 
   async tenantUsage(tenantId: string, since: number) {
     const open = await this.#c.requests.find({ tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray();
-    const recent = await this.#c.requests.find({ tenantId, createdAt: { $gte: since } }, { projection: { createdAt: 1 } }).sort({ createdAt: 1 }).toArray();
+    const recent = await this.#c.uploads.find({ tenantId, at: { $gte: since } }, { projection: { at: 1 } }).sort({ at: 1 }).toArray();
     return {
       inFlight: open.reduce((n, r) => n + r.total - r.done - r.failed, 0),
       uploadsSince: recent.length,
-      oldestUploadSince: recent[0]?.createdAt ?? null,
+      oldestUploadSince: recent[0]?.at ?? null,
     };
   }
 
   async tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
-    try {
-      const doc = await this.#c.locks.findOneAndUpdate(
-        { _id: name, $or: [{ until: { $lt: now } }, { owner }] }, { $set: { owner, until: now + ttlMs } }, { upsert: true, returnDocument: 'after' },
-      );
-      return doc?.owner === owner;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false; // held by another owner
-      throw err;
-    }
+    return takeLock(this.#c.locks, name, owner, ttlMs, now);
   }
 }
 

@@ -3,8 +3,12 @@ import { ObjectId } from 'mongodb';
 import type { RequestsPart } from '../compose.js';
 import { HIDDEN, ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor, UNCOMMITTED_STATUSES } from '../lifecycle.js';
 import { idempotencyId, type Collections, type ItemDoc } from './schema.js';
-import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { CHUNK, insertIgnoringDuplicates, isDuplicateKey, oneOf, VISIBLE } from './context.js';
+import { InFlightLimitError, UPLOAD_LOG_KEEP_MS, type BeginInput, type BeginResult, type CommitExtra, type ItemRecord, type Page, type ProductRecord, type RequestRecord } from '../types.js';
+import { CHUNK, ignoreDuplicates, insertIgnoringDuplicates, isDuplicateKey, oneOf, OPEN, takeLock, VISIBLE } from './context.js';
+
+/** A tenant's commits take turns: how long one may hold the turn (a crash frees it after this), and wait for it. */
+const COMMIT_LOCK_TTL_MS = 30_000;
+const COMMIT_LOCK_WAIT_MS = 60_000;
 import { toItem, toRequest } from './mappers.js';
 
 export class MongoRequests implements RequestsPart {
@@ -65,6 +69,32 @@ export class MongoRequests implements RequestsPart {
   }
 
   async commitRequest(requestId: string, now: number, extra: CommitExtra = {}): Promise<RequestRecord> {
+    const limit = extra.maxImagesInFlight;
+    if (limit === undefined) return this.#commit(requestId, now, extra);
+    // Without transactions, a tenant's commits take turns under a lock: between the count and
+    // the commit no other upload of the tenant can join the queue (finishing images only shrink it).
+    const doc = await this.#c.requests.findOne({ _id: requestId, status: REQUEST.ingesting }, { projection: { tenantId: 1 } });
+    if (!doc) throw new Error(`request ${requestId} is not being ingested`);
+    const lock = `commit:${doc.tenantId}`;
+    const deadline = Date.now() + COMMIT_LOCK_WAIT_MS;
+    while (!(await takeLock(this.#c.locks, lock, requestId, COMMIT_LOCK_TTL_MS, Date.now()))) {
+      if (Date.now() > deadline) throw new Error(`could not take ${lock} within ${COMMIT_LOCK_WAIT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    }
+    try {
+      const [images, open] = await Promise.all([
+        this.#c.items.countDocuments({ requestId }),
+        this.#c.requests.find({ tenantId: doc.tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray(),
+      ]);
+      const inFlight = open.reduce((n, r) => n + r.total - r.done - r.failed, 0);
+      if (images + inFlight > limit) throw new InFlightLimitError(images, inFlight, limit);
+      return await this.#commit(requestId, now, extra);
+    } finally {
+      await this.#c.locks.deleteOne({ _id: lock, owner: requestId });
+    }
+  }
+
+  async #commit(requestId: string, now: number, extra: CommitExtra): Promise<RequestRecord> {
     const { webhook, fingerprint, options } = extra;
     // Before the request is visible: a replay never sees a committed request without it.
     if (fingerprint) await this.#c.idempotency.updateOne({ requestId }, { $set: { fingerprint } });
@@ -81,6 +111,9 @@ export class MongoRequests implements RequestsPart {
       { returnDocument: 'after' },
     );
     if (!request) throw new Error(`request ${requestId} is not being ingested`);
+    // After the commit: a crash in between loses one entry of the quota log, never an upload.
+    await ignoreDuplicates(this.#c.uploads.insertOne({ _id: requestId, tenantId: request.tenantId, at: now }));
+    await this.#c.uploads.deleteMany({ tenantId: request.tenantId, at: { $lt: now - UPLOAD_LOG_KEEP_MS } });
     return toRequest(request);
   }
 

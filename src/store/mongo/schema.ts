@@ -46,6 +46,10 @@ export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOu
 /** _id: JSON [tenant, url, settings] */
 export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
 export type MetaDoc = { _id: string; version: number };
+/** One committed upload (the per-minute quota); _id: the request id. */
+export type UploadDoc = { _id: string; tenantId: string; at: number };
+/** A deployment-wide secret, made once (e.g. _id 'output_names'). */
+export type SecretDoc = { _id: string; value: string };
 
 export interface Collections {
   requests: Collection<RequestDoc>;
@@ -61,6 +65,8 @@ export interface Collections {
   contentCache: Collection<CacheDoc>;
   validators: Collection<ValidatorsDoc>;
   meta: Collection<MetaDoc>;
+  uploads: Collection<UploadDoc>;
+  secrets: Collection<SecretDoc>;
 }
 
 export function collections(db: Db): Collections {
@@ -78,6 +84,8 @@ export function collections(db: Db): Collections {
     contentCache: db.collection('content_cache'),
     validators: db.collection('url_validators'),
     meta: db.collection('meta'),
+    uploads: db.collection('upload_log'),
+    secrets: db.collection('deployment_secrets'),
   };
 }
 
@@ -112,4 +120,5 @@ export const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
   ],
   attempts: [{ key: { deliveryId: 1, attempt: 1 }, name: 'delivery_attempt', unique: true }],
   keys: [{ key: { hash: 1 }, name: 'hash', unique: true }],
+  uploads: [{ key: { tenantId: 1, at: 1 }, name: 'tenant_at' }],
 };

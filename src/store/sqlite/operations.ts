@@ -88,8 +88,8 @@ export class SqliteOperations implements OperationsPart {
     const res = await run(this.#ctx.db,
       `SELECT
          (SELECT COALESCE(SUM(total - done - failed), 0) FROM requests WHERE tenant_id = ? AND status IN ${OPEN}) AS in_flight,
-         (SELECT COUNT(*) FROM requests WHERE tenant_id = ? AND created_at >= ?) AS uploads,
-         (SELECT MIN(created_at) FROM requests WHERE tenant_id = ? AND created_at >= ?) AS oldest`,
+         (SELECT COUNT(*) FROM upload_log WHERE tenant_id = ? AND at >= ?) AS uploads,
+         (SELECT MIN(at) FROM upload_log WHERE tenant_id = ? AND at >= ?) AS oldest`,
       [tenantId, tenantId, since, tenantId, since]);
     const r = res.rows[0]!;
     return { inFlight: Number(r.in_flight), uploadsSince: Number(r.uploads), oldestUploadSince: num(r.oldest) };

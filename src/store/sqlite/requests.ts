@@ -2,8 +2,8 @@
 import type { InArgs, InStatement, Transaction } from '@libsql/client';
 import type { RequestsPart } from '../compose.js';
 import { ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor } from '../lifecycle.js';
-import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { INSERT_CHUNK, oneOf, run, sql, VISIBLE, type SqliteContext } from './context.js';
+import { InFlightLimitError, UPLOAD_LOG_KEEP_MS, type BeginInput, type BeginResult, type CommitExtra, type ItemRecord, type Page, type ProductRecord, type RequestRecord } from '../types.js';
+import { INSERT_CHUNK, oneOf, OPEN, run, sql, VISIBLE, type SqliteContext } from './context.js';
 import { json, str, toItem, toRequest } from './mappers.js';
 
 export class SqliteRequests implements RequestsPart {
@@ -72,6 +72,7 @@ export class SqliteRequests implements RequestsPart {
       if (extra.fingerprint) {
         await run(tx, 'UPDATE idempotency_keys SET fingerprint = ? WHERE request_id = ?', [extra.fingerprint, requestId]);
       }
+      if (extra.maxImagesInFlight !== undefined) await assertRoomInFlight(tx, requestId, extra.maxImagesInFlight);
       const res = await run(tx,
         `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.commit.to)}, updated_at = ?,
            product_count = (SELECT COUNT(*) FROM products WHERE request_id = ?),
@@ -80,7 +81,10 @@ export class SqliteRequests implements RequestsPart {
         [now, requestId, requestId, requestId],
       );
       if (!res.rows[0]) throw new Error(`request ${requestId} is not being ingested`);
-      return toRequest(res.rows[0]);
+      const request = toRequest(res.rows[0]);
+      await run(tx, 'INSERT INTO upload_log (tenant_id, at, request_id) VALUES (?, ?, ?)', [request.tenantId, now, requestId]);
+      await run(tx, 'DELETE FROM upload_log WHERE tenant_id = ? AND at < ?', [request.tenantId, now - UPLOAD_LOG_KEEP_MS]);
+      return request;
     });
   }
 
@@ -133,6 +137,18 @@ export class SqliteRequests implements RequestsPart {
     );
     return res.rows.map(toItem);
   }
+}
+
+/** Inside the commit's write transaction, which serialises commits across processes. */
+async function assertRoomInFlight(tx: Transaction, requestId: string, limit: number): Promise<void> {
+  const res = await run(tx,
+    `SELECT (SELECT COUNT(*) FROM items WHERE request_id = ?) AS images,
+       (SELECT COALESCE(SUM(total - done - failed), 0) FROM requests
+         WHERE status IN ${OPEN} AND tenant_id = (SELECT tenant_id FROM requests WHERE id = ?)) AS in_flight`,
+    [requestId, requestId]);
+  const images = Number(res.rows[0]!.images);
+  const inFlight = Number(res.rows[0]!.in_flight);
+  if (images + inFlight > limit) throw new InFlightLimitError(images, inFlight, limit);
 }
 
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
