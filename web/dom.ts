@@ -1,6 +1,8 @@
 // Building the page: elements from data (text only, never HTML, so nothing from a CSV can
 // become markup) and the few formats it shows.
 
+import { formatBytes } from '../src/byte-size.js';
+
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | undefined>;
 
@@ -16,18 +18,6 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 }
 
 export const byId = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB'];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 /** "1.2 MB → 340 kB, saved 72%" (or "grew 5%" when the output is bigger). */
 export function bytesText(bytesIn: number, bytesOut: number): string {
