@@ -100,10 +100,10 @@ describe('HTTP API', () => {
 
   it('refuses a per-upload webhook_url at a non-public address without naming it, keeping nothing', async () => {
     const before = await storedCounts(svc.dataDir);
-    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address'], ['http://[fd00::1]:8080/hook', 'a non-public address'], ['http://localhost:8080/hook', 'a loopback host name']]) {
+    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)'], ['http://[fd00::1]:8080/hook', 'a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)'], ['http://localhost:8080/hook', 'a loopback host name (use its address instead, with FETCH_ALLOWLIST set, e.g. 127.0.0.0/8)']]) {
       const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('w')}\n`, { fields: { webhook_url: hook! } });
       expect(res.status, hook).toBe(400);
-      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason}`);
     }
     expect(await storedCounts(svc.dataDir)).toEqual(before);
   });

@@ -63,7 +63,7 @@ export const REFUSED = {
   resolved: `blocked: resolves to a non-public address ${ALLOW_HINT}`,
   connected: `blocked: connected to a non-public address ${ALLOW_HINT}`,
   // "localhost" is refused by name whatever the allowlist says, so the way in is an address.
-  hostName: 'blocked: a loopback host name (use 127.0.0.1 instead, with FETCH_ALLOWLIST set, e.g. 127.0.0.0/8)',
+  hostName: 'blocked: a loopback host name (use its address instead, with FETCH_ALLOWLIST set, e.g. 127.0.0.0/8)',
 } as const;
 
 const blockedError = (reason: string) => new FetchError(reason, 'blocked', false);
