@@ -38,6 +38,24 @@ describe('HTTP API', () => {
     ]);
   });
 
+  it("keeps the upload's file name, cleaned, and shows it with the bytes in the list and the status", async () => {
+    const cases: Array<[string, string | null]> = [
+      ['C:\\Users\\me\\spring sale.csv', 'spring sale.csv'],
+      ['../../etc/\tforged\u202egpj.csv', 'forgedgpj.csv'],
+      ['Caf\u00e9 \u6771\u4eac.csv', 'Caf\u00e9 \u6771\u4eac.csv'],
+      [`${'x'.repeat(400)}.csv`, 'x'.repeat(255)],
+    ];
+    for (const [sent, kept] of cases) {
+      const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('f')}\n`, { filename: sent });
+      expect(res.status, sent).toBe(202);
+      const status = await getJson(`${svc.base}/api/v1/status/${res.body.request_id}`);
+      expect(status.body.file_name, sent).toBe(kept);
+      const list = await getJson(`${svc.base}/api/v1/requests?limit=5`);
+      expect(list.body.requests.find((r: { request_id: string }) => r.request_id === res.body.request_id), sent)
+        .toMatchObject({ file_name: kept, bytes: { in: 0, out: 0 }, progress: { total: 1, done: 0, failed: 0 } });
+    }
+  });
+
   it('accepts the simple format, grouping rows by product name in order of first appearance', async () => {
     const csv = `\uFEFFproduct_name,image_url\r\nshoe,${IMG('a')}\r\nhat,${IMG('b')}\r\nshoe,${IMG('c')}\r\n`;
     const res = await upload(svc.base, csv);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
 import { outputCsvStream, type OutputRow } from '../src/http/output-csv.js';
 import { readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
+import { cleanFileName, MAX_FILE_NAME_CHARS } from '../src/ingest/file-name.js';
 import { readUpload, type UploadFile } from '../src/ingest/multipart.js';
 import type { ProductRecord } from '../src/store/types.js';
 
@@ -368,6 +369,16 @@ describe('readProductBatches: rejected files name the line and the column', () =
 });
 
 // ---- multipart ------------------------------------------------------------------------------
+
+describe('cleanFileName', () => {
+  it('keeps the base name without control or bidi characters, capped; null when nothing is left', () => {
+    expect(cleanFileName('products.csv')).toBe('products.csv');
+    expect(cleanFileName('C:\\a\\b/c d.csv')).toBe('c d.csv');
+    expect(cleanFileName(' x\u0000\u001b[31m\u202e.csv ')).toBe('x[31m.csv');
+    expect(cleanFileName(`${'\u00e9'.repeat(300)}`)).toBe('\u00e9'.repeat(MAX_FILE_NAME_CHARS));
+    for (const none of [undefined, null, '', '  ', '\u0007', 'dir/']) expect(cleanFileName(none)).toBeNull();
+  });
+});
 
 describe('readUpload', () => {
   const CSV = 'S. No.,Product Name,Input Image Urls\n1,SKU1,"http://x.example/1.jpg,http://x.example/2.jpg"\n';

@@ -187,6 +187,13 @@ const MIGRATIONS: Migration[] = [
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
     },
   },
+  {
+    version: 6,
+    description: "the uploaded file's name (older requests read null)",
+    async up(c) {
+      await c.requests.updateMany({ fileName: { $exists: false } }, { $set: { fileName: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
@@ -194,7 +201,7 @@ export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 function toV1Record(d: V1Request): RequestRecord {
   return {
     id: d._id, status: d.status === 'aborting' || d.status === 'deleting' ? 'ingesting' : d.status, tenantId: ADMIN_TENANT,
-    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null,
+    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null, fileName: null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed, bytesIn: 0, bytesOut: 0, run: 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,
   };

@@ -27,6 +27,8 @@ export interface RequestRecord {
   webhookSecret: string | null;
   /** Output options as given at upload (JSON object), null for the defaults. */
   options: Record<string, unknown> | null;
+  /** The uploaded file's base name (cleaned, see ingest/file-name.ts); null when it had none. */
+  fileName: string | null;
   productCount: number;
   /** Distinct image URLs (work items) in the request. */
   total: number;
@@ -191,6 +193,8 @@ export interface BeginInput {
   idempotencyKey: string | null;
   webhookUrl: string | null;
   webhookSecret: string | null;
+  /** The uploaded file's base name, already cleaned; null when the upload had none. */
+  fileName?: string | null;
   now: number;
 }
 

@@ -6,7 +6,7 @@ import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { ByteTotalsSchema, commonErrors, errorResponses, FileNameSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
 import { allProductViews, productViews, requestStatusView } from '../views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
@@ -29,13 +29,11 @@ const ProductSchema = z.object({
 const StatusSchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
+  file_name: FileNameSchema,
   progress: ProgressSchema,
   created_at: z.string(),
   updated_at: z.string(),
-  bytes: z.object({
-    in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
-    out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
-  }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
+  bytes: ByteTotalsSchema,
   options: z.object({
     quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
     max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
