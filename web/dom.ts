@@ -19,6 +19,19 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 
 export const byId = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
+/**
+ * A URL as text with a line-break opportunity after each "/", "?", "&" and "=" (and before a
+ * "."), so a long URL wraps between its parts rather than mid-word.
+ */
+export function breakableUrl(url: string): DocumentFragment {
+  const out = document.createDocumentFragment();
+  for (const part of url.split(/(?<=[/?&=])|(?=\.)/)) {
+    if (out.childNodes.length) out.append(document.createElement('wbr'));
+    out.append(part);
+  }
+  return out;
+}
+
 /** "1.2 MB → 340 kB, saved 72%" (or "grew 5%" when the output is bigger). */
 export function bytesText(bytesIn: number, bytesOut: number): string {
   const sizes = `${formatBytes(bytesIn)} → ${formatBytes(bytesOut)}`;
