@@ -129,6 +129,9 @@ const schema = z.object({
 
 type Raw = z.infer<typeof schema>;
 
+/** Every variable this module reads (docs/configuration.md has a row for each; a test checks). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
+
 export interface Config extends Omit<Raw, 'PUBLIC_BASE_URL' | 'IMAGE_STORAGE_PATH'> {
   PUBLIC_BASE_URL: string;
   IMAGE_STORAGE_PATH: string;
