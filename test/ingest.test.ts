@@ -1,10 +1,12 @@
 // Unit tests for the upload path: multipart reader, CSV rows → product batches, output CSV.
 // Everything runs over streams built in the test; no server, no network.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
 import { outputCsvStream, type OutputRow } from '../src/http/output-csv.js';
-import { readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
+import { HEADER_NAMES, readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
 import { cleanFileName, MAX_FILE_NAME_CHARS } from '../src/ingest/file-name.js';
 import { readUpload, type UploadFile } from '../src/ingest/multipart.js';
 import type { ProductRecord } from '../src/store/types.js';
@@ -369,6 +371,17 @@ describe('readProductBatches: rejected files name the line and the column', () =
 });
 
 // ---- multipart ------------------------------------------------------------------------------
+
+describe('the accepted header names', () => {
+  it('are the ones docs/api.md lists, and the unknown-header error lists them all', async () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'api.md'), 'utf8');
+    const err = await csvError('foo,bar\na,b\n');
+    for (const name of Object.values(HEADER_NAMES).flat()) {
+      expect(doc, name).toContain(`\`${name}\``);
+      expect(err.detail, name).toContain(name);
+    }
+  });
+});
 
 describe('cleanFileName', () => {
   it('keeps the base name without control or bidi characters, capped; null when nothing is left', () => {
