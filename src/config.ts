@@ -24,7 +24,8 @@ const commaList = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) 
 const cidrList = z.preprocess(
   commaList,
   z.array(
-    z.string().refine((s) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(s), { message: 'must be a CIDR like 10.0.0.0/8' }),
+    // A bare address means that one address (/32 or /128): parseAllowlist reads both forms.
+    z.string().refine((s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s), { message: 'must be an address or a CIDR, like 127.0.0.1 or 10.0.0.0/8' }),
   ).default([]),
 );
 
@@ -145,6 +146,9 @@ const schema = z.object({
 });
 
 type Raw = z.infer<typeof schema>;
+
+/** Every variable this module reads (docs/configuration.md has a row for each; a test checks). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
 export interface Config extends Omit<Raw, 'PUBLIC_BASE_URL' | 'IMAGE_STORAGE_PATH'> {
   PUBLIC_BASE_URL: string;

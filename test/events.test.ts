@@ -192,7 +192,7 @@ describe('event streams with API keys', () => {
     await sb.next(finalOf(rb));
     expect(sa.events.every((e) => e.data.request_id === ra)).toBe(true);
     expect(sb.events.every((e) => e.data.request_id === rb)).toBe(true);
-    expect(sa.events[0]!.data).toEqual({ request_id: ra, status: expect.any(String), progress: { total: 1, done: 0, failed: expect.any(Number) }, created_at: expect.any(String), updated_at: expect.any(String) });
+    expect(sa.events[0]!.data).toEqual({ request_id: ra, status: expect.any(String), file_name: 'products.csv', progress: { total: 1, done: 0, failed: expect.any(Number) }, bytes: { in: expect.any(Number), out: expect.any(Number) }, created_at: expect.any(String), updated_at: expect.any(String) });
 
     expect((await call(ADMIN, 'DELETE', `/api/v1/keys/${keyB.id}`)).status).toBe(204);
     await sb.ended; // B's stream ends; A's and the admin's go on

@@ -364,14 +364,14 @@ describe('webhook delivery', () => {
         const res = await configure({ webhook_url: url });
         expect(res.status, url).toBe(400);
         const { detail } = (await res.json()) as { detail: string };
-        expect(detail, url).toMatch(/^webhook_url: refused, blocked: (a non-public address|a loopback host name) \(/);
+        expect(detail, url).toMatch(/^webhook_url: refused, blocked: (a non-public address|a loopback host name) \(.*FETCH_ALLOWLIST/);
         expect(detail, url).not.toMatch(/127\.0\.0\.1|::1/);
       }
       // A name that resolves to an internal address: the answer does not say which.
       const internal = async () => [{ address: '10.20.30.40', family: 4 }];
       await expect(assertDeliverableUrl('http://hooks.test/x', ctx.config.FETCH_ALLOWLIST, { resolve: internal })).rejects.toMatchObject({
         status: 400,
-        detail: 'webhook_url: refused, blocked: resolves to a non-public address (private and loopback targets need FETCH_ALLOWLIST)',
+        detail: 'webhook_url: refused, blocked: resolves to a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)',
       });
       for (const url of ['ftp://example.com/x', 'not a url', '/relative']) {
         const res = await configure({ webhook_url: url });

@@ -65,10 +65,23 @@ export const ProgressSchema = z
   .object({ total: z.number().int().min(0), done: z.number().int().min(0), failed: z.number().int().min(0) })
   .openapi('Progress', { example: { total: 3, done: 2, failed: 1 } });
 
+/** The uploaded file's base name as the request stores it. */
+export const FileNameSchema = z.string().nullable().openapi({
+  description: "The uploaded CSV file's base name (control characters removed, at most 255 characters); null when the upload gave none",
+  example: 'products.csv',
+});
+
+export const ByteTotalsSchema = z.object({
+  in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
+  out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
+}).openapi({ example: { in: 1_482_113, out: 402_559 } });
+
 export const RequestSummarySchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
+  file_name: FileNameSchema,
   progress: ProgressSchema,
+  bytes: ByteTotalsSchema,
   created_at: z.string().openapi({ format: 'date-time' }),
   updated_at: z.string().openapi({ format: 'date-time' }),
 }).openapi('RequestSummary');

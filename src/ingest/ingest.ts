@@ -9,6 +9,7 @@ import { InFlightLimitError, type RequestRecord, type Store } from '../store/typ
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
 import { generateSecret } from '../webhooks/signing.js';
 import { csvLimitsFromConfig, readProductBatches } from './csv-rows.js';
+import { cleanFileName } from './file-name.js';
 import { readUpload, uploadLimitsFromConfig } from './multipart.js';
 
 export interface IngestResult {
@@ -56,7 +57,7 @@ export async function ingestUpload(
       const early = await receiver(file.fieldsBefore.webhook_url);
       const begin = await store.beginRequest({
         id, tenantId: ctx.tenantId, idempotencyKey: ctx.idempotencyKey,
-        webhookUrl: early?.url ?? null, webhookSecret: early?.secret ?? null, now: Date.now(),
+        webhookUrl: early?.url ?? null, webhookSecret: early?.secret ?? null, fileName: cleanFileName(file.filename), now: Date.now(),
       });
       if (!begin.created) {
         // Read the rest only to tell a replay of the same upload from another one under the same key.

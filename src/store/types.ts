@@ -30,6 +30,8 @@ export interface RequestRecord {
   webhookSecret: string | null;
   /** Output options as checked at upload, defaults filled in; null for requests from before options existed. */
   options: OutputOptions | null;
+  /** The uploaded file's base name (cleaned, see ingest/file-name.ts); null when it had none. */
+  fileName: string | null;
   productCount: number;
   /** Distinct image URLs (work items) in the request. */
   total: number;
@@ -194,6 +196,8 @@ export interface BeginInput {
   idempotencyKey: string | null;
   webhookUrl: string | null;
   webhookSecret: string | null;
+  /** The uploaded file's base name, already cleaned; null when the upload had none. */
+  fileName?: string | null;
   now: number;
 }
 

@@ -7,7 +7,7 @@ export function toRequest(d: RequestDoc): RequestRecord {
   return {
     id: d._id,
     status: readStatus(d.status), tenantId: d.tenantId,
-    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: d.options ?? null,
+    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: d.options ?? null, fileName: d.fileName ?? null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed,
     bytesIn: d.bytesIn ?? 0, bytesOut: d.bytesOut ?? 0, run: d.run ?? 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,

@@ -90,6 +90,13 @@ const MIGRATIONS: Migration[] = [
       }
     },
   },
+  {
+    version: 7,
+    description: "the uploaded file's name (older requests read null)",
+    async up(c) {
+      await c.requests.updateMany({ fileName: { $exists: false } }, { $set: { fileName: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
@@ -97,7 +104,7 @@ export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 function toV1Record(d: V1Request): RequestRecord {
   return {
     id: d._id, status: readStatus(d.status), tenantId: ADMIN_TENANT,
-    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null,
+    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null, fileName: null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed, bytesIn: 0, bytesOut: 0, run: 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,
   };

@@ -41,7 +41,7 @@ export class MongoRequests implements RequestsPart {
       }
     }
     await c.requests.insertOne({
-      _id: input.id, status: REQUEST.ingesting, tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
+      _id: input.id, status: REQUEST.ingesting, tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret, fileName: input.fileName ?? null,
       options: null, productCount: 0, total: 0, done: 0, failed: 0, bytesIn: 0, bytesOut: 0, run: 0, lastClaimAt: 0,
       createdAt: input.now, updatedAt: input.now, version: 0,
     });

@@ -170,6 +170,13 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    description: "the uploaded file's name (older requests read null)",
+    async up(db) {
+      await db.execute('ALTER TABLE requests ADD COLUMN file_name TEXT');
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -30,9 +30,9 @@ export class SqliteRequests implements RequestsPart {
           [input.tenantId, input.idempotencyKey, input.id]);
       }
       await run(tx,
-        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, created_at, updated_at)
-         VALUES (?, ${sql(REQUEST.ingesting)}, ?, ?, ?, ?, ?)`,
-        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.now, input.now],
+        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, file_name, created_at, updated_at)
+         VALUES (?, ${sql(REQUEST.ingesting)}, ?, ?, ?, ?, ?, ?)`,
+        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.fileName ?? null, input.now, input.now],
       );
       return { created: true as const };
     });
