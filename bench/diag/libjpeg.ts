@@ -16,7 +16,7 @@ import { median, now } from '../stats.js';
 const rounds = Number(process.argv[2] ?? 5);
 const sequential = new Uint8Array(await generatedPhoto(6000, 4000, 1, { quality: 90, shapes: true }));
 const progressive = new Uint8Array(await sharp(sequential).jpeg({ quality: 90, progressive: true }).toBuffer());
-const mozjpeg = await CODECS.jpeg.codec();
+const mozjpeg = CODECS.jpeg;
 const [libjpeg] = libjpegInstances;
 const [mozjpegDec] = mozjpegInstances;
 
