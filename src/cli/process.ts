@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
+import { isFinal } from '../store/lifecycle.js';
 import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
 import { outputCsvRows } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
@@ -146,7 +147,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
       if (signal?.aborted) throw signal.reason ?? new Error('interrupted');
       progress.update(state);
       const current = await store.getRequest(request.id);
-      if (current && (current.status === 'completed' || current.status === 'failed')) {
+      if (current && isFinal(current.status)) {
         final = current;
         break;
       }
