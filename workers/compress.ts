@@ -15,7 +15,7 @@ import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { OutputOptions } from '../src/codecs/output-options.js';
 import { planImage } from '../src/codecs/plan.js';
 import { rowFor } from '../src/codecs/table.js';
-import type { ImageFormat } from '../src/codecs/table.js';
+import type { ImageFormat, InputFormat } from '../src/codecs/table.js';
 import type { Raster } from '../src/codecs/types.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
@@ -70,6 +70,8 @@ export interface CompressOutput {
   bytesIn: number;
   bytesOut: number;
   outcome: CompressOutcome;
+  /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
+  note: string | null;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */
@@ -108,7 +110,7 @@ class Transferred {
   }
 }
 
-function logCodecRun(format: ImageFormat, bytesIn: number): void {
+function logCodecRun(format: InputFormat, bytesIn: number): void {
   if (!config.codecRunLog) return;
   // one short O_APPEND write per run: lines from many threads and processes never interleave
   appendFileSync(config.codecRunLog, `${process.pid} ${threadId} ${format} ${bytesIn}\n`);
@@ -128,6 +130,14 @@ function flattenOnWhite(image: Raster): void {
   }
 }
 
+/** Every alpha value is 255: what picks JPEG over PNG for an input-only format under format=original. */
+function isOpaque(image: Raster): boolean {
+  if (image.opaque) return true;
+  const d = image.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
+  return true;
+}
+
 const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
 /** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
@@ -144,9 +154,13 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     if (!task.keepInstances) releaseGrown();
   };
   const plan = planImage(bytes, options, maxPixels);
-  const { source, target, orientation, output } = plan;
+  const { source, orientation, output } = plan;
+  let target = plan.target;
+  // an input-only format is always converted, and the status says from what
+  const notes: string[] = source.originalAs ? [`converted from ${source.label}`] : [];
   const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
     bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+    note: notes.length > 0 ? notes.join('; ') : null,
   });
   // The output keeps the input's format and size: only then may the source itself be the output.
   const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
@@ -165,6 +179,8 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
   releaseGrownUnlessKept();
+  if (image.notes) notes.push(...image.notes);
+  if (plan.opaqueTarget !== target && isOpaque(image)) target = plan.opaqueTarget;
   image = applyOrientation(image, orientation);
   if (image.width !== output.width || image.height !== output.height) {
     image = await resize(image, output.width, output.height);
@@ -175,8 +191,9 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
-  // ICC profile describes the output pixels too and goes with them.
-  const icc = await source.readIcc(bytes);
+  // ICC profile describes the output pixels too and goes with them; except CMYK, which the
+  // decoder converted to sRGB (its CMYK profile describes nothing in the output).
+  const icc = image.srgb ? null : await source.readIcc(bytes);
   if (icc && target.embedIcc) encoded = await target.embedIcc(encoded, icc);
 
   // Never worse than the input. When the output keeps the input's format and size and the

@@ -3,12 +3,15 @@
 // orientation, the output format and size, and the memory the whole job holds at its peak. The
 // pool admits work against its memory budget with this; the worker follows the same plan.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
-import { rowFor, CODECS, type CodecRow } from './table.js';
+import { rowFor, CODECS, type CodecRow, type ImageFormat, type OutputRow } from './table.js';
+import { refusalFor } from './refusals.js';
 import { CodecError, type Dimensions } from './types.js';
 
 export interface ImagePlan {
   source: CodecRow;
-  target: CodecRow;
+  target: OutputRow;
+  /** the target when the decoded image turns out opaque (input-only formats under format=original: JPEG); else `target` */
+  opaqueTarget: OutputRow;
   declared: Dimensions;
   orientation: number;
   /** the declared size after orientation */
@@ -43,7 +46,9 @@ export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
   const source = rowFor(bytes);
-  if (!source) throw new CodecError('unsupported image format');
+  if (!source) throw new CodecError(refusalFor(bytes));
+  const refused = source.refusal?.(bytes);
+  if (refused) throw new CodecError(refused);
   const declared = source.dimensions(bytes);
   if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const pixels = declared.width * declared.height;
@@ -53,7 +58,11 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
   const output = fitInside(upright, options.maxWidth, options.maxHeight);
-  const target = CODECS[targetFormat(source.format, options.format)];
+  // Input-only formats are always converted; under format=original to what their row says, known
+  // only after decoding (alpha or not): the plan holds room for the costlier of the two.
+  const convertOriginal = options.format === 'original' ? source.originalAs : null;
+  const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, options.format)];
+  const opaqueTarget = convertOriginal ? CODECS[convertOriginal(true)] : target;
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
   const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
@@ -62,12 +71,12 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
   // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
   const steps = [
-    source.memory.decode(pixels),
+    (source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels),
     orientation >= 2 ? 8 * pixels : 0,
     resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + target.memory.encode(outPixels),
+    4 * outPixels + Math.max(target.memory.encode(outPixels), opaqueTarget.memory.encode(outPixels)),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source, target, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return { source, target, opaqueTarget, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
 }

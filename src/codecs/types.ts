@@ -12,6 +12,10 @@ export interface Raster {
   height: number;
   /** set by a decoder whose format has no alpha: every alpha value is 255 (nothing to flatten) */
   opaque?: boolean;
+  /** what the status should say about this decode (e.g. "first frame of 12"), from the decoder */
+  notes?: string[];
+  /** the decoder already converted the pixels to sRGB (CMYK): the source's profile no longer describes them */
+  srgb?: boolean;
 }
 
 /** A clean, short error for one image; the message is safe to show to API users. */
