@@ -187,6 +187,13 @@ const MIGRATIONS: Migration[] = [
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
     },
   },
+  {
+    version: 6,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(c) {
+      await c.items.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

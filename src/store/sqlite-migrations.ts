@@ -158,6 +158,13 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(db) {
+      await db.execute('ALTER TABLE items ADD COLUMN note TEXT');
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
