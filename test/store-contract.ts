@@ -471,7 +471,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.revokeKey(key.id, 11)).toBe(false);
       expect(await store.findKey(key.hash)).toBeNull();
       expect((await store.listKeys()).map((k) => k.id)).not.toContain(key.id);
-      expect(await store.schemaVersion()).toBe(5);
+      expect(await store.schemaVersion()).toBe(6);
     });
 
     it('cancels an open request once, with its event, and never claims its waiting images', async () => {

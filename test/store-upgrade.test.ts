@@ -10,6 +10,8 @@ import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../src/store/mongo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { SQLITE_SCHEMA_VERSION } from '../src/store/sqlite-migrations.js';
+import { MONGO_SCHEMA_VERSION } from '../src/store/mongo-schema.js';
 import type { Store } from '../src/store/types.js';
 import { renderEventBody } from '../src/webhooks/payload.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
@@ -28,8 +30,8 @@ function fixtureCopy(): { dataDir: string; file: string } {
 }
 
 /** What both backends must show after the upgrade of the same 0.1.0 data. */
-async function expectUpgraded(store: Store, ids: { completed: string; waiting: string; subscription: string }) {
-  expect(await store.schemaVersion()).toBe(5);
+async function expectUpgraded(store: Store, ids: { completed: string; waiting: string; subscription: string }, version: number) {
+  expect(await store.schemaVersion()).toBe(version);
   expect(await store.getRequest(ids.completed)).toMatchObject({
     status: 'completed', tenantId: 'admin', total: 3, done: 2, failed: 1, productCount: 2, run: 0,
   });
@@ -38,6 +40,8 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const items = await store.getItemsByUrl(ids.completed, products.items.flatMap((p) => p.inputUrls));
   expect(items.filter((i) => i.state === 'done').every((i) => /^[0-9a-f]{64}\.(jpg|png)$/.test(i.outputKey!))).toBe(true);
   expect(items.find((i) => i.state === 'failed')).toMatchObject({ error: 'HTTP 404' });
+  // images done before notes existed have nothing to say
+  expect(items.map((i) => i.note)).toEqual(items.map(() => null));
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -67,12 +71,12 @@ describe('upgrade from 0.1.0: SQLite', () => {
     const { file } = fixtureCopy();
     const store = await openSqliteStore(file);
     try {
-      await expectUpgraded(store, { completed: COMPLETED, waiting: WAITING, subscription: 'wh_7e0df853-11a1-4567-964d-aec57c8b5821' });
+      await expectUpgraded(store, { completed: COMPLETED, waiting: WAITING, subscription: 'wh_7e0df853-11a1-4567-964d-aec57c8b5821' }, SQLITE_SCHEMA_VERSION);
     } finally {
       await store.close();
     }
     const again = await openSqliteStore(file); // a second start: nothing left to migrate
-    expect(await again.schemaVersion()).toBe(5);
+    expect(await again.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
     await again.close();
   });
 
@@ -82,7 +86,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);
-    expect(outs.map((o) => o.stdout.trim())).toEqual(['5', '5', '5']);
+    expect(outs.map((o) => o.stdout.trim())).toEqual(Array(3).fill(String(SQLITE_SCHEMA_VERSION)));
     const store = await openSqliteStore(file);
     expect(await store.getRequest(COMPLETED)).toMatchObject({ status: 'completed', done: 2, failed: 1 });
     await store.close();
@@ -94,10 +98,11 @@ describe('upgrade from 0.1.0: SQLite', () => {
     try {
       const res = await fetch(`${svc.base}/api/v1/status/${COMPLETED}`);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { status: string; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null> }> };
+      const body = (await res.json()) as { status: string; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null>; notes: Array<string | null> }> };
       expect(body.status).toBe('completed');
       expect(body.products[0]!.output_urls[0]).toMatch(new RegExp(`^${svc.base}/images/[0-9a-f]{64}\\.jpg$`));
       expect(body.products[0]!.errors).toEqual([null, 'HTTP 404']);
+      expect(body.products[0]!.notes).toEqual([null, null]);
       const csv = await (await fetch(`${svc.base}/api/v1/status/${COMPLETED}/output.csv`)).text();
       expect(csv.split('\n')[1]).toContain('Rocket');
     } finally {
@@ -166,7 +171,7 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
 
       const store = await openMongoStore(uri, dbName, { connectTimeoutMs: 10_000 });
       try {
-        await expectUpgraded(store, { completed, waiting, subscription: sub });
+        await expectUpgraded(store, { completed, waiting, subscription: sub }, MONGO_SCHEMA_VERSION);
         expect(await store.listEvents(interrupted)).toEqual([]); // not yet relayed: the relay runs with the dispatcher
         await store.claimDeliveries({ owner: 'd', limit: 10, leaseMs: 1000, now: Date.now() + 60_000 });
         expect((await store.listEvents(interrupted)).map((e) => e.id)).toEqual([`evt_${interrupted}_failed`]);
