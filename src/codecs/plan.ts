@@ -47,14 +47,14 @@ export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions 
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
   const source = rowFor(bytes);
   if (!source) throw new CodecError(refusalFor(bytes));
-  const refused = source.refusal?.(bytes);
-  if (refused) throw new CodecError(refused);
   const declared = source.dimensions(bytes);
-  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
-  const pixels = declared.width * declared.height;
-  if (pixels > maxPixels) {
+  const pixels = declared ? declared.width * declared.height : 0;
+  if (declared && pixels > maxPixels) {
     throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
   }
+  const refused = source.refusal?.(bytes);
+  if (refused) throw new CodecError(refused);
+  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
   const output = fitInside(upright, options.maxWidth, options.maxHeight);
