@@ -117,3 +117,34 @@ describe('hostile and truncated input-only files', () => {
     expect((await independentDecode(r.bytes)).width).toBe(640);
   });
 });
+
+/** An APNG made from a PNG: acTL (n frames) and an fcTL before its IDAT; the other frames are left out (only the count matters here). */
+async function apng(frames: number): Promise<Uint8Array> {
+  const png = await sharp({ create: { width: 32, height: 24, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 1 } } }).png().toBuffer();
+  const { pngChunk } = await import('../src/codecs/png.js');
+  const be = (n: number, size = 4) => Array.from({ length: size }, (_, k) => (n >>> (8 * (size - 1 - k))) & 0xff);
+  const acTL = pngChunk('acTL', new Uint8Array([...be(frames), ...be(0)]));
+  const fcTL = pngChunk('fcTL', new Uint8Array([...be(0), ...be(32), ...be(24), ...be(0), ...be(0), ...be(1, 2), ...be(10, 2), 0, 0]));
+  const ihdrEnd = 8 + 12 + 13;
+  return new Uint8Array(Buffer.concat([png.subarray(0, ihdrEnd), acTL, fcTL, png.subarray(ihdrEnd)]));
+}
+
+describe('animations: the first frame, noted', () => {
+  it('an animated WebP', async () => {
+    const frames = await Promise.all([0, 1, 2].map((k) => sharp({ create: { width: 64, height: 48, channels: 4, background: { r: k * 100, g: 80, b: 160, alpha: 1 } } }).png().toBuffer()));
+    const anim = await sharp(frames, { join: { animated: true } }).webp({ lossless: true }).toBuffer();
+    expect((await sharp(anim).metadata()).pages).toBe(3);
+    const r = await pool.compress(new Uint8Array(anim), opts);
+    expect([r.format, r.outcome, r.note]).toEqual(['webp', 'compressed', 'first frame of 3']);
+    const img = await independentDecode(r.bytes);
+    expect([img.width, img.height]).toEqual([64, 48]);
+    expect(Array.from(img.data.subarray(0, 3)).map((v) => Math.round(v / 10))).toEqual([0, 8, 16]);
+  });
+
+  it('an APNG', async () => {
+    const r = await pool.compress(await apng(12), opts);
+    expect([r.format, r.note]).toEqual(['png', 'first frame of 12']);
+    const img = await independentDecode(r.bytes);
+    expect([img.width, img.height]).toEqual([32, 24]);
+  });
+});

@@ -205,7 +205,8 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
   // - the container cannot be walked safely to strip it.
   // A requested format or size change is honoured even when the result is bigger.
-  if (sameShape && encoded.length >= bytes.length && orientation === 1) {
+  // (Not for an animation: the output is its first frame, and the source is all of them.)
+  if (sameShape && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && orientation === 1) {
     const stripped = source.stripMetadata(bytes);
     if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
   }
