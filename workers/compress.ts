@@ -32,6 +32,8 @@ export interface CompressTask {
   keepInstances?: boolean;
   /** bytes of the memory budget reserved for this task */
   reservedBytes?: number;
+  /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
+  lean?: boolean;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -187,7 +189,8 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     releaseGrownUnlessKept();
   }
   if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = await (await target.codec()).encode(image, { quality: options.quality });
+  const encoder = await target.codec();
+  let encoded = task.lean && encoder.encodeLean ? await encoder.encodeLean(image, { quality: options.quality }) : await encoder.encode(image, { quality: options.quality });
   releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
@@ -205,8 +208,9 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
   // - the container cannot be walked safely to strip it.
   // A requested format or size change is honoured even when the result is bigger.
-  // (Not for an animation: the output is its first frame, and the source is all of them.)
-  if (sameShape && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && orientation === 1) {
+  // (Not for an animation: the output is its first frame, and the source is all of them. Not on
+  // the lean path either: an image the budget admits only that way is processed, not passed back.)
+  if (sameShape && !task.lean && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && orientation === 1) {
     const stripped = source.stripMetadata(bytes);
     if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
   }

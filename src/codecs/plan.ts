@@ -21,6 +21,8 @@ export interface ImagePlan {
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
   memoryKeepingBytes: number;
+  /** the peak with the target's lean encoder (PNG without palette or OxiPNG), when it has one: for images the usual path does not fit */
+  memoryLeanBytes: number | null;
 }
 
 /**
@@ -77,6 +79,8 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
     4 * outPixels + Math.max(target.memory.encode(outPixels), opaqueTarget.memory.encode(outPixels)),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
+  const lean = target === opaqueTarget ? target.memory.encodeLean : undefined;
+  const memoryLeanBytes = lean ? bytes.length + Math.max(...steps.slice(0, -1), 4 * outPixels + lean(outPixels)) : null;
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source, target, opaqueTarget, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return { source, target, opaqueTarget, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes };
 }

@@ -56,7 +56,7 @@ export interface CodecRow {
    * peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory);
    * `decodeOf`, when present, picks the decoder's cost for these bytes (a CMYK JPEG takes another decoder)
    */
-  memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost };
+  memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost; encodeLean?: MemoryCost };
   /** the WASM decoder and encoder, loaded on first use (pool threads only) */
   codec(): Promise<Codec>;
 }
@@ -113,7 +113,12 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
-    memory: { decode: decoding(2 * MiB, 7.3), encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)) },
+    // The lean path (workers/codecs/png-lean.ts) holds the compressed output twice, at most ~8 B/px.
+    memory: {
+      decode: decoding(2 * MiB, 7.3),
+      encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)),
+      encodeLean: linear(2 * MiB, 8.2),
+    },
     codec: () => import('../../workers/codecs/png.js').then((m) => m.png),
   },
   webp: {

@@ -32,6 +32,8 @@ export interface EncodeOptions {
 export interface Codec {
   decode(bytes: Uint8Array): Promise<Raster>;
   encode(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
+  /** an encoder holding far less memory (the row's `memory.encodeLean`), for images the usual one would not fit */
+  encodeLean?(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
   /** the encoder's default settings (what `encode` uses, quality aside) */
   defaults: object;
 }

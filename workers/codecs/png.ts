@@ -2,6 +2,7 @@
 // the palette would hurt (measured: its SSIM against the source).
 import { PNG_PALETTE_MAX_PIXELS } from '../../src/codecs/table.js';
 import { pngFrames } from '../../src/codecs/animation.js';
+import { encodePngLean } from './png-lean.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { ssim } from './ssim.js';
 import { call, checkRaster, Lazy, ownBytes, releaseGrown, wasmBindgen } from './wasm.js';
@@ -147,6 +148,7 @@ export const png: Codec = {
   async encode(img) {
     return (await encodePng(img)).bytes;
   },
+  encodeLean: (img) => encodePngLean(img),
   defaults: PNG_OPTIONS,
 };
 
