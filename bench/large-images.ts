@@ -48,7 +48,7 @@ export async function largeImagesBench(threads: number, opts: { quick: boolean; 
       writeFileSync(file, k === 0 ? await sharp(photo).joinChannel(await alphaRamp(width, height), { raw: { width, height, channels: 1 } }).png({ compressionLevel: 6 }).toBuffer() : photo);
       files.push(file);
     }
-    opts.log(`large: ${count} generated ${width}x${height} JPEGs through a ${threads}-thread pool, settle ${settleMs / 1000} s`);
+    opts.log(`large: a generated ${width}x${height} PNG with alpha and ${count - 1} JPEGs through a ${threads}-thread pool, settle ${settleMs / 1000} s`);
     const child = spawn(process.execPath, [join(here, 'large-images-child.js'), String(threads), String(settleMs), ...files], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
