@@ -3,12 +3,13 @@
 // clear message, and the pool keeps working afterwards. Files are made here, byte by byte.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
+import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 
 let pool: CompressPool;
 beforeAll(async () => {
-  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50 });
+  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000 });
   await pool.ready();
 });
 afterAll(async () => {
@@ -47,7 +48,7 @@ function bmp(width: number, height: number, pixels = true): Uint8Array {
   return bytes('BM', le32(54 + data.length), le32(0), le32(54), le32(40), le32(width), le32(height), le16(1), le16(24), le32(0), le32(data.length), le32(0), le32(0), le32(0), le32(0), data);
 }
 
-const opts = { format: 'original' as const };
+const opts = { options: DEFAULT_OUTPUT_OPTIONS };
 
 describe('refusals name what arrived', () => {
   it.each([

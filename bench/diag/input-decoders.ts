@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { rowFor } from '../../src/codecs/table.js';
+import { SOURCES } from '../../workers/codecs.js';
 import { median, now } from '../stats.js';
 
 const photo = readFileSync(resolve(process.argv[2] ?? '../shared/corpus/Path.jpg'));
@@ -52,7 +53,7 @@ for (const [name, file, sharpReads] of cases) {
   }
   const bytes = new Uint8Array(file);
   const row = rowFor(bytes)!;
-  const codec = await row.codec();
+  const codec = SOURCES[row.format];
   const dims = row.dimensions(bytes)!;
   const mp = (dims.width * dims.height) / 1e6;
   const ours: number[] = [];

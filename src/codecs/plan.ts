@@ -1,17 +1,26 @@
 // What compressing one image will do and cost, decided from its header alone, before any
 // decoding: the format (magic bytes), the declared size (refused above the pixel limit), the
-// orientation, the output format and size, and the memory the whole job holds at its peak. The
-// pool admits work against its memory budget with this; the worker follows the same plan.
+// orientation, the output format and size, the encode settings, and the memory the whole job holds
+// at its peak. Made once, by the pool, which admits work against its memory budget with it; the
+// pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
+// rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
-import { rowFor, CODECS, type CodecRow, type ImageFormat, type OutputRow } from './table.js';
 import { refusalFor } from './refusals.js';
-import { CodecError, type Dimensions } from './types.js';
+import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
+import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
-  source: CodecRow;
-  target: OutputRow;
-  /** the target when the decoded image turns out opaque (input-only formats under format=original: JPEG); else `target` */
-  opaqueTarget: OutputRow;
+  source: InputFormat;
+  /** the output format; for an input-only format under format=original, the one when the decoded image has alpha */
+  target: ImageFormat;
+  /**
+   * the output format when the decoded image turns out opaque: input-only formats under
+   * format=original (opaque -> JPEG, alpha -> PNG; GIF always PNG), decided by the thread after
+   * decoding; else `target`
+   */
+  opaqueTarget: ImageFormat;
+  /** what the target's encoder is told */
+  encode: EncodeOptions;
   declared: Dimensions;
   orientation: number;
   /** the declared size after orientation */
@@ -51,6 +60,7 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   if (!source) throw new CodecError(refusalFor(bytes));
   const declared = source.dimensions(bytes);
   const pixels = declared ? declared.width * declared.height : 0;
+  // the pixel limit first: a format's own refusals come after it
   if (declared && pixels > maxPixels) {
     throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
   }
@@ -59,12 +69,12 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
-  const output = fitInside(upright, options.maxWidth, options.maxHeight);
+  const output = fitInside(upright, options.max_width, options.max_height);
   // Input-only formats are always converted; under format=original to what their row says, known
-  // only after decoding (alpha or not): the plan holds room for the costlier of the two.
+  // only after decoding (alpha or not): the plan names both and holds room for the costlier.
   const convertOriginal = options.format === 'original' ? source.originalAs : null;
   const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, options.format)];
-  const opaqueTarget = convertOriginal ? CODECS[convertOriginal(true)] : target;
+  const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
   const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
@@ -82,5 +92,8 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   const lean = target === opaqueTarget ? target.memory.encodeLean : undefined;
   const memoryLeanBytes = lean ? bytes.length + Math.max(...steps.slice(0, -1), 4 * outPixels + lean(outPixels)) : null;
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source, target, opaqueTarget, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes };
+  return {
+    source: source.format, target: target.format, opaqueTarget: opaqueTarget.format, encode: { quality: options.quality },
+    declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
+  };
 }

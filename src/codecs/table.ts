@@ -1,26 +1,24 @@
 // The codec table: one row per format, and every part of the service that needs to know about a
 // format asks it: detection by magic bytes, the size the header declares (pixel limit and memory
 // budget), EXIF orientation, metadata stripping, the ICC profile, MIME type and file extension,
-// what decoding and encoding cost in memory, and the codec itself. Adding a format is adding a row.
+// what decoding and encoding cost in memory. Adding a format is adding a row (and its codec in
+// workers/codecs.ts).
 //
-// This module is safe on the main thread: the container-level columns are plain functions, and
-// `codec()` imports the WASM half (workers/codecs/*) only when a pool thread first calls it.
+// This module is safe on the main thread: every column is a plain function or number. The WASM
+// decoder and encoder of each format join its row inside pool threads only (workers/codecs.ts),
+// so nothing here imports the worker half.
 import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
-import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
+import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegComponents, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
-import type { Codec, Dimensions, MemoryCost } from './types.js';
+import type { ImageFormat, InputFormat, InputOnlyFormat } from './formats.js';
+import type { Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
 import { bmpDimensions, bmpRefusal, detectBmp } from './bmp.js';
 import { detectGif, gifDimensions, gifRefusal } from './gif.js';
 import { detectHeif, heifDimensions, heifRefusal, readHeifIcc } from './heif.js';
 import { detectTiff, readTiffIcc, tiffDimensions, tiffOrientation, tiffRefusal } from './tiff.js';
-import { jpegComponents } from './jpeg.js';
 
-/** Formats the service reads and writes. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif';
-/** Formats the service only reads: always converted, to one of the ImageFormats. */
-export type InputOnlyFormat = 'gif' | 'tiff' | 'bmp' | 'heif';
-export type InputFormat = ImageFormat | InputOnlyFormat;
+export type { ImageFormat, InputFormat, InputOnlyFormat };
 
 /** PNGs up to this size are palette-reduced (libimagequant); larger ones are written losslessly. */
 export const PNG_PALETTE_MAX_PIXELS = 8_000_000;
@@ -57,8 +55,6 @@ export interface CodecRow {
    * `decodeOf`, when present, picks the decoder's cost for these bytes (a CMYK JPEG takes another decoder)
    */
   memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost; encodeLean?: MemoryCost };
-  /** the WASM decoder and encoder, loaded on first use (pool threads only) */
-  codec(): Promise<Codec>;
 }
 
 /** A row the service also writes. */
@@ -93,7 +89,6 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // CMYK/YCCK files go through jpeg-js (coefficients as Int16 per component, its 4-channel
     // output, then the sRGB conversion): measured ~22 B/px (bench/diag/codec-memory.ts method).
     memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(16 * MiB, 4.8)) },
-    codec: () => import('../../workers/codecs/jpeg.js').then((m) => m.jpeg),
   },
   png: {
     format: 'png',
@@ -119,7 +114,6 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
       encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)),
       encodeLean: linear(2 * MiB, 8.2),
     },
-    codec: () => import('../../workers/codecs/png.js').then((m) => m.png),
   },
   webp: {
     format: 'webp',
@@ -137,7 +131,6 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     embedIcc: async (b, icc) => embedWebpIcc(b, icc),
     sourceQuality: null,
     memory: { decode: decoding(16 * MiB, 4), encode: linear(5 * MiB, 16) },
-    codec: () => import('../../workers/codecs/webp.js').then((m) => m.webp),
   },
   avif: {
     format: 'avif',
@@ -157,7 +150,6 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     sourceQuality: null,
     // libavif decodes to YUV planes, then converts (39 B/px); libaom keeps reference frames (29 B/px)
     memory: { decode: decoding(6 * MiB, 39), encode: linear(13 * MiB, 29.5) },
-    codec: () => import('../../workers/codecs/avif.js').then((m) => m.avif),
   },
 };
 
@@ -189,7 +181,6 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     sourceQuality: null,
     // omggif: the first frame's LZW indices (1 B/px) painted into the screen's RGBA; other frames never decoded
     memory: { decode: decoding(1 * MiB, 1), encode: neverEncoded },
-    codec: () => import('../../workers/codecs/gif.js').then((m) => m.gif),
   },
   tiff: {
     format: 'tiff',
@@ -208,7 +199,6 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     sourceQuality: null,
     // utif2: a copy of the file, the decompressed samples (up to 10 B/px: 16-bit RGBA or CMYK+alpha), then RGBA
     memory: { decode: decoding(2 * MiB, 10), encode: neverEncoded },
-    codec: () => import('../../workers/codecs/tiff.js').then((m) => m.tiff),
   },
   bmp: {
     format: 'bmp',
@@ -227,7 +217,6 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     sourceQuality: null,
     // read here, straight from the file into RGBA
     memory: { decode: decoding(0, 0), encode: neverEncoded },
-    codec: () => import('../../workers/codecs/bmp.js').then((m) => m.bmp),
   },
   heif: {
     format: 'heif',
@@ -247,7 +236,6 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     sourceQuality: null,
     // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out
     memory: { decode: decoding(24 * MiB, 10), encode: neverEncoded },
-    codec: () => import('../../workers/codecs/heif.js').then((m) => m.heif),
   },
 };
 
