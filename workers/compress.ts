@@ -12,11 +12,11 @@ import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { ImageFormat } from '../src/codecs/formats.js';
+import type { ImageFormat, InputFormat } from '../src/codecs/formats.js';
 import type { Raster } from '../src/codecs/types.js';
 import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
-import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
+import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
 
 const config = (workerData ?? {}) as CompressWorkerData;
@@ -46,7 +46,7 @@ class Transferred {
   }
 }
 
-function logCodecRun(format: ImageFormat, bytesIn: number): void {
+function logCodecRun(format: InputFormat, bytesIn: number): void {
   if (!config.codecRunLog) return;
   // one short O_APPEND write per run: lines from many threads and processes never interleave
   appendFileSync(config.codecRunLog, `${process.pid} ${threadId} ${format} ${bytesIn}\n`);
@@ -66,6 +66,14 @@ function flattenOnWhite(image: Raster): void {
   }
 }
 
+/** Every alpha value is 255: what picks JPEG over PNG for an input-only format under format=original. */
+function isOpaque(image: Raster): boolean {
+  if (image.opaque) return true;
+  const d = image.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
+  return true;
+}
+
 const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
 /** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
@@ -75,6 +83,7 @@ const LARGE_PIXELS = 4_000_000;
 /** What one output is: the request-level output or a rendition, as the plan gives it. */
 interface OutputTarget {
   target: ImageFormat;
+  opaqueTarget: ImageFormat;
   encode: { quality: number };
   output: { width: number; height: number };
 }
@@ -93,9 +102,14 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const releaseGrownUnlessKept = () => {
     if (!task.keepInstances) releaseGrown();
   };
-  const source = CODECS[plan.source];
+  const source = SOURCES[plan.source];
   logCodecRun(source.format, bytes.length);
+  // an input-only format is always converted, and the status says from what (every output)
+  const notes: string[] = source.originalAs ? [`converted from ${source.label}`] : [];
   let upright: Raster | null = null;
+  /** whether the decoded image has no transparency (input-only formats under format=original pick their target by it) */
+  let opaque = false;
+  let srgb = false;
   const decodeOnce = async (): Promise<Raster> => {
     if (upright) return upright;
     const image = await source.decode(bytes);
@@ -103,11 +117,17 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
     }
     releaseGrownUnlessKept();
+    if (image.notes) notes.push(...image.notes);
+    opaque = isOpaque(image);
+    srgb = image.srgb === true;
     upright = applyOrientation(image, plan.orientation);
     return upright;
   };
   let icc: Uint8Array | null | undefined;
-  const sourceIcc = async () => (icc === undefined ? (icc = await source.readIcc(bytes)) : icc);
+  // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
+  // ICC profile describes the output pixels too and goes with them; except CMYK, which the
+  // decoder converted to sRGB (its CMYK profile describes nothing in the output).
+  const sourceIcc = async () => (srgb ? null : icc === undefined ? (icc = await source.readIcc(bytes)) : icc);
   const shared = plan.renditions.length > 0;
   /** the resized rasters made so far (before any flattening), to make smaller outputs from */
   const resizedSoFar: Raster[] = [];
@@ -120,13 +140,15 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     return best;
   };
 
-  const makeOutput = async ({ target: targetFormat, encode, output }: OutputTarget): Promise<EncodedOutput> => {
-    const target = CODECS[targetFormat];
+  const makeOutput = async ({ target: targetFormat, opaqueTarget, encode, output }: OutputTarget): Promise<EncodedOutput> => {
+    // under format=original an input-only format's target is picked after decoding, from the two the plan names
+    let target = CODECS[targetFormat];
     const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): EncodedOutput => ({
       bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+      note: notes.length > 0 ? notes.join('; ') : null,
     });
     // The output keeps the input's format and size: only then may the source itself be the output.
-    const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
+    const sameShape = targetFormat === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
 
     // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
     // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
@@ -136,7 +158,9 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       if (stripped) return result(stripped, 'passed_through');
     }
 
-    let image = startFor(await decodeOnce(), output);
+    const decoded = await decodeOnce();
+    if (opaqueTarget !== targetFormat && opaque) target = CODECS[opaqueTarget];
+    let image = startFor(decoded, output);
     if (image.width !== output.width || image.height !== output.height) {
       image = await resize(image, output.width, output.height);
       releaseGrownUnlessKept();
@@ -147,11 +171,8 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       if (shared) image = { ...image, data: image.data.slice() };
       flattenOnWhite(image);
     }
-    let encoded = await target.encode(image, encode);
+    let encoded = task.lean && target.encodeLean ? await target.encodeLean(image, encode) : await target.encode(image, encode);
     releaseGrownUnlessKept();
-
-    // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
-    // ICC profile describes the output pixels too and goes with them.
     const profile = await sourceIcc();
     if (profile && target.embedIcc) encoded = await target.embedIcc(encoded, profile);
 
@@ -164,7 +185,9 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
     // - the container cannot be walked safely to strip it.
     // A requested format or size change is honoured even when the result is bigger.
-    if (sameShape && encoded.length >= bytes.length && plan.orientation === 1) {
+    // (Not for an animation: the output is its first frame, and the source is all of them. Not on
+    // the lean path either: an image the budget admits only that way is processed, not passed back.)
+    if (sameShape && !task.lean && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && plan.orientation === 1) {
       const stripped = source.stripMetadata(bytes);
       if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
     }
@@ -183,7 +206,10 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       throw new CodecError(`rendition "${name}": ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  return { ...made.get(null)!, renditions: Object.fromEntries(plan.renditions.map((r) => [r.name, made.get(r.name)!])) };
+  // notes found by the decode belong to every output, the ones made before it too
+  const note = notes.length > 0 ? notes.join('; ') : null;
+  const withNote = (o: EncodedOutput): EncodedOutput => ({ ...o, note });
+  return { ...withNote(made.get(null)!), renditions: Object.fromEntries(plan.renditions.map((r) => [r.name, withNote(made.get(r.name)!)])) };
 }
 
 /** What this thread keeps is from now on either this task's (covered by its reservation) or dropped. */

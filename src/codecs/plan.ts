@@ -5,21 +5,31 @@
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
+import { refusalFor } from './refusals.js';
 import { renditionOptions, type Rendition } from './renditions.js';
-import { rowFor, CODECS, type ImageFormat } from './table.js';
+import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
 import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 /** One extra output (a rendition) made from the same decode as the request-level output. */
 export interface RenditionPlan {
   name: string;
   target: ImageFormat;
+  /** as ImagePlan.opaqueTarget, for this rendition */
+  opaqueTarget: ImageFormat;
   encode: EncodeOptions;
   output: Dimensions;
 }
 
 export interface ImagePlan {
-  source: ImageFormat;
+  source: InputFormat;
+  /** the output format; for an input-only format under format=original, the one when the decoded image has alpha */
   target: ImageFormat;
+  /**
+   * the output format when the decoded image turns out opaque: input-only formats under
+   * format=original (opaque -> JPEG, alpha -> PNG; GIF always PNG), decided by the thread after
+   * decoding; else `target`
+   */
+  opaqueTarget: ImageFormat;
   /** what the target's encoder is told */
   encode: EncodeOptions;
   declared: Dimensions;
@@ -35,6 +45,8 @@ export interface ImagePlan {
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
   memoryKeepingBytes: number;
+  /** the peak with the target's lean encoder (PNG without palette or OxiPNG), when it has one: for images the usual path does not fit */
+  memoryLeanBytes: number | null;
 }
 
 /**
@@ -60,20 +72,26 @@ export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number, renditions: readonly Rendition[] = []): ImagePlan {
   const source = rowFor(bytes);
-  if (!source) throw new CodecError('unsupported image format');
+  if (!source) throw new CodecError(refusalFor(bytes));
   const declared = source.dimensions(bytes);
-  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
-  const pixels = declared.width * declared.height;
-  if (pixels > maxPixels) {
+  const pixels = declared ? declared.width * declared.height : 0;
+  // the pixel limit first: a format's own refusals come after it
+  if (declared && pixels > maxPixels) {
     throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
   }
+  const refused = source.refusal?.(bytes);
+  if (refused) throw new CodecError(refused);
+  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
-  const outputOf = (o: OutputOptions) => ({
-    target: CODECS[targetFormat(source.format, o.format)],
-    output: fitInside(upright, o.max_width, o.max_height),
-    encode: { quality: o.quality },
-  });
+  const outputOf = (o: OutputOptions) => {
+    // Input-only formats are always converted; under format=original to what their row says, known
+    // only after decoding (alpha or not): the plan names both and holds room for the costlier.
+    const convertOriginal = o.format === 'original' ? source.originalAs : null;
+    const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, o.format)];
+    const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
+    return { target, opaqueTarget, output: fitInside(upright, o.max_width, o.max_height), encode: { quality: o.quality } };
+  };
   const main = outputOf(options);
   const extra = renditions.map((r) => ({ name: r.name, ...outputOf(renditionOptions(r)) }));
   const all = [main, ...extra];
@@ -86,22 +104,27 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // and so do the resized outputs (smaller ones are made from larger ones): the largest counted twice.
   const largestResized = 4 * largestOutput.width * largestOutput.height;
   const held = extra.length > 0 ? 4 * pixels + 2 * largestResized : 0;
-  const outputSteps = ({ output, target }: (typeof all)[number]) => {
-    const outPixels = output.width * output.height;
+  const leanOf = (o: (typeof all)[number]) => (o.target === o.opaqueTarget ? o.target.memory.encodeLean : undefined);
+  const outputSteps = (o: (typeof all)[number], lean: boolean) => {
+    const outPixels = o.output.width * o.output.height;
     const resized = outPixels !== pixels;
-    const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
+    const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, o.output) : 1);
     const shrunkPixels = shrunk.width * shrunk.height;
+    const leanEncode = lean ? leanOf(o) : undefined;
     return [
       resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-      held + 4 * outPixels + target.memory.encode(outPixels),
+      held + 4 * outPixels + (leanEncode ? leanEncode(outPixels) : Math.max(o.target.memory.encode(outPixels), o.opaqueTarget.memory.encode(outPixels))),
     ];
   };
-  const steps = [source.memory.decode(pixels), orientation >= 2 ? 8 * pixels : 0, ...all.flatMap(outputSteps)];
+  const first = [(source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels), orientation >= 2 ? 8 * pixels : 0];
+  const steps = [...first, ...all.flatMap((o) => outputSteps(o, false))];
   const memoryBytes = bytes.length + Math.max(...steps);
+  const memoryLeanBytes = all.some(leanOf) ? bytes.length + Math.max(...first, ...all.flatMap((o) => outputSteps(o, true))) : null;
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
   return {
-    source: source.format, target: main.target.format, encode: main.encode, declared, orientation, upright, output: main.output,
-    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, encode: r.encode, output: r.output })),
-    largestOutput, memoryBytes, memoryKeepingBytes,
+    source: source.format, target: main.target.format, opaqueTarget: main.opaqueTarget.format, encode: main.encode,
+    declared, orientation, upright, output: main.output,
+    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, opaqueTarget: r.opaqueTarget.format, encode: r.encode, output: r.output })),
+    largestOutput, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
   };
 }

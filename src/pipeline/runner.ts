@@ -183,7 +183,7 @@ export class PipelineRunner {
       const output: ReusableOutput = { outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
+      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }

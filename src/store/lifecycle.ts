@@ -139,8 +139,8 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: ITEM.done, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
-    : { state: ITEM.failed, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
+    ? { state: ITEM.done, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null }
+    : { state: ITEM.failed, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null };
 }
 
 const nonEmpty = (keys: Record<string, string> | null | undefined) => (keys && Object.keys(keys).length > 0 ? keys : null);

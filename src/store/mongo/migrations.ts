@@ -99,6 +99,13 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(c) {
+      await c.items.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+    },
+  },
+  {
+    version: 9,
     description: 'renditions: their output keys on items (and the rendition_output_keys index, created below)',
     async up(c) {
       // Request options carry the renditions asked for, and cache entries without renditionKeys have none: nothing to fill there.

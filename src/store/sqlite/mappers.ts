@@ -30,6 +30,7 @@ export function toItem(r: Row): ItemRecord {
     leaseOwner: str(r.lease_owner), leaseUntil: num(r.lease_until), outputKey: str(r.output_key), error: str(r.error),
     renditionKeys: renditionKeysOf(r.rendition_keys),
     outcome: str(r.outcome) as ItemRecord['outcome'], bytesIn: num(r.bytes_in), bytesOut: num(r.bytes_out),
+    note: str(r.note),
   };
 }
 

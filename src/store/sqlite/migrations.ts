@@ -179,6 +179,13 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(db) {
+      await db.execute('ALTER TABLE items ADD COLUMN note TEXT');
+    },
+  },
+  {
+    version: 9,
     description: 'renditions: their output keys on items, the content cache and the URL validators',
     async up(db) {
       // Request options (JSON) carry the renditions asked for: no column for them. An item's
