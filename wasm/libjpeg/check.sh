@@ -12,7 +12,9 @@ if [ "$committed" != "$expected" ]; then
   exit 1
 fi
 missing=""
-for tool in clang wasm-ld cargo; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+for tool in clang wasm-ld; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+# cargo may be on PATH as a rustup proxy with no toolchain chosen (a fresh HOME): it must run.
+cargo --version >/dev/null 2>&1 || missing="$missing cargo"
 [ -f /usr/lib/wasm32-wasi/libc.a ] || missing="$missing wasi-libc"
 if [ -n "$missing" ]; then
   echo "libjpeg wasm: committed file matches its checksum; NOT rebuilt (missing:$missing)"
