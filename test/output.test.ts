@@ -46,12 +46,14 @@ async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
 describe('parseOutputOptions', () => {
   it('fills in the defaults and accepts numbers or digit strings', () => {
     expect(parseOutputOptions({}, DEFAULT_OUTPUT_OPTIONS)).toEqual(DEFAULT_OUTPUT_OPTIONS);
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null });
-    expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480 }, defaultOutputOptions(60)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480 });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null, progressive: false });
+    expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480, progressive: 'true' }, defaultOutputOptions(60)))
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480, progressive: true });
+    expect(parseOutputOptions({ progressive: 'false' }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: false });
+    expect(parseOutputOptions({ progressive: true }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: true });
     expect(parseOutputOptions({ quality: '' }, defaultOutputOptions(60))).toMatchObject({ quality: 60 });
     expect(parseOutputOptions({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' }, DEFAULT_OUTPUT_OPTIONS))
-      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' });
+      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original', progressive: false });
   });
 
   it.each([
@@ -59,6 +61,7 @@ describe('parseOutputOptions', () => {
     ['max_width', 0], ['max_width', 16385], ['max_width', '12px'], ['max_width', 1.5], ['max_width', -1],
     ['max_height', 0], ['max_height', 20000], ['max_height', 'tall'],
     ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
+    ['progressive', 'yes'], ['progressive', '1'], ['progressive', 'TRUE'], ['progressive', 1],
   ] as const)('rejects %s = %j, naming the field', (field, value) => {
     let thrown: unknown;
     try {
@@ -72,11 +75,14 @@ describe('parseOutputOptions', () => {
   });
 
   it('reads stored options with the defaults under them, and keys the content cache as before', () => {
-    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null });
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null, progressive: false });
+    // rows stored before progressive existed read it as false
     expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null });
-    // stored cache entries carry this key: its shape must not change under them
-    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false });
+    // stored cache entries carry this key: its shape must not change under them, and a new option
+    // extends it only away from its default
+    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false })).toBe('["webp",80,640,null]');
+    expect(settingsKey({ quality: 80, format: 'jpeg', max_width: 640, max_height: null, progressive: true })).toBe('["jpeg",80,640,null,{"progressive":true}]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {

@@ -2,9 +2,10 @@
 //
 // Steps, following the plan the pool made from the header (src/codecs/plan.ts: format by magic
 // bytes, declared size, output format and size, encode settings): JPEG pass-through when the
-// source is already at or below the quality asked -> decode -> EXIF orientation applied to the
-// pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
-// no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
+// source is already at or below the quality asked -> decode (a JPEG shrunk on load when the
+// output is smaller) -> EXIF orientation applied to the pixels -> resize (fit inside, never
+// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked) with no
+// metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
 // next image and this thread tells the pool how much it holds (src/pipeline/retained-memory.ts).
@@ -94,8 +95,10 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     if (stripped) return result(stripped, 'passed_through');
   }
 
-  let image = await source.decode(bytes);
-  if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
+  // shrunk on load when the plan says so (JPEG: 1/2, 1/4 or 1/8 in the DCT domain); orientation
+  // and the resize below compose with it, since the scale is the same on both sides
+  let image = await source.decode(bytes, { scale: plan.decodeScale });
+  if (image.width !== plan.decoded.width || image.height !== plan.decoded.height) {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
   releaseGrownUnlessKept();

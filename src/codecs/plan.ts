@@ -6,7 +6,7 @@
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
 import { rowFor, CODECS, type ImageFormat } from './table.js';
-import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
+import { CodecError, type DecodeScale, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
   source: ImageFormat;
@@ -14,6 +14,10 @@ export interface ImagePlan {
   /** what the target's encoder is told */
   encode: EncodeOptions;
   declared: Dimensions;
+  /** the decoder shrinks on load to 1/decodeScale of each side (JPEG's DCT scaling); 1: full size */
+  decodeScale: DecodeScale;
+  /** the size the decoder gives at that scale (before orientation) */
+  decoded: Dimensions;
   orientation: number;
   /** the declared size after orientation */
   upright: Dimensions;
@@ -41,11 +45,26 @@ export function preShrinkFactor(from: Dimensions, to: Dimensions): number {
   return Math.max(1, Math.floor(factor / 1.5));
 }
 
+/**
+ * The largest DCT scale (1/2, 1/4, 1/8) that is no larger a shrink than preShrinkFactor's box:
+ * the same rule, so Lanczos3 is still left at least its 1.5x reduction. A 24 MP photo to 1600 px
+ * wide decodes at 1/2, a 48 MP one (8000 px) at 1/2 too (5x: k = 3), to 1000 px at 1/4.
+ */
+export function shrinkOnLoadScale(from: Dimensions, to: Dimensions): DecodeScale {
+  const k = preShrinkFactor(from, to);
+  return k >= 8 ? 8 : k >= 4 ? 4 : k >= 2 ? 2 : 1;
+}
+
+export interface PlanSettings {
+  /** decode JPEGs shrunk on load when the output is smaller (default true); false: today's full-size decode, for comparison */
+  shrinkOnLoad?: boolean;
+}
+
 /** The size an integer box shrink by k gives: partial boxes at the right and bottom edges count. */
 export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions => ({ width: Math.ceil(width / k), height: Math.ceil(height / k) });
 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
-export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
+export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number, { shrinkOnLoad = true }: PlanSettings = {}): ImagePlan {
   const source = rowFor(bytes);
   if (!source) throw new CodecError('unsupported image format');
   const declared = source.dimensions(bytes);
@@ -60,18 +79,25 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   const target = CODECS[targetFormat(source.format, options.format)];
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
-  const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
+  const decodeScale = resized && shrinkOnLoad && source.scaledDecode ? shrinkOnLoadScale(upright, output) : 1;
+  // libjpeg rounds each scaled side up, as a box shrink with partial edge boxes does (jpegScaledSize)
+  const decoded = boxShrunk(declared, decodeScale);
+  const decodedPixels = decoded.width * decoded.height;
+  const uprightDecoded = orientation >= 5 ? { width: decoded.height, height: decoded.width } : decoded;
+  const shrunk = boxShrunk(uprightDecoded, resized ? preShrinkFactor(uprightDecoded, output) : 1);
   const shrunkPixels = shrunk.width * shrunk.height;
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
-  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
+  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output. A decoder
+  // that shrinks on load says what it holds at that scale (a progressive JPEG keeps every DCT
+  // coefficient of the full image whatever the scale).
   const steps = [
-    source.memory.decode(pixels),
-    orientation >= 2 ? 8 * pixels : 0,
-    resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
+    source.scaledDecode?.memory(bytes, decodeScale) ?? source.memory.decode(pixels),
+    orientation >= 2 ? 8 * decodedPixels : 0,
+    decodedPixels !== outPixels ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
     4 * outPixels + target.memory.encode(outPixels),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source: source.format, target: target.format, encode: { quality: options.quality }, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return { source: source.format, target: target.format, encode: { quality: options.quality, progressive: options.progressive }, declared, decodeScale, decoded, orientation, upright, output, memoryBytes, memoryKeepingBytes };
 }

@@ -10,7 +10,8 @@ import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
 import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
 import type { ImageFormat } from './formats.js';
-import type { Dimensions, MemoryCost } from './types.js';
+import { jpegFrame, libjpegDecodeBytes } from './jpeg-scale.js';
+import type { DecodeScale, Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
 
 export type { ImageFormat };
@@ -38,6 +39,11 @@ export interface CodecRow {
   sourceQuality: ((bytes: Uint8Array) => number | null) | null;
   /** peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory) */
   memory: { decode: MemoryCost; encode: MemoryCost };
+  /**
+   * the decoder shrinks on load (1/2, 1/4, 1/8 of each side): peak bytes decoding these bytes at
+   * 1/scale, used instead of memory.decode; null when it always decodes at full size
+   */
+  scaledDecode: { memory(bytes: Uint8Array, scale: DecodeScale): number | null } | null;
 }
 
 const MiB = 1024 * 1024;
@@ -62,8 +68,17 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // only a file that is whole may be passed through undecoded
     sourceQuality: (b) => (jpegHasEnd(b) ? estimateJpegQuality(b) : null),
     // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
-    // (Huffman optimisation needs them all before writing): 16 B/px.
-    memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16) },
+    // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
+    // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
+    // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
+    // header jpegFrame cannot read.
+    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16) },
+    scaledDecode: {
+      memory: (b, scale) => {
+        const frame = jpegFrame(b);
+        return frame ? libjpegDecodeBytes(frame, scale, b.length) : null;
+      },
+    },
   },
   png: {
     format: 'png',
@@ -77,6 +92,7 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: readPngIcc,
     embedIcc: embedPngIcc,
     sourceQuality: null,
+    scaledDecode: null,
     // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
@@ -94,6 +110,7 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: async (b) => readWebpIcc(b),
     embedIcc: async (b, icc) => embedWebpIcc(b, icc),
     sourceQuality: null,
+    scaledDecode: null,
     memory: { decode: decoding(16 * MiB, 4), encode: linear(5 * MiB, 16) },
   },
   avif: {
@@ -109,6 +126,7 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     readIcc: async (b) => readAvifIcc(b),
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // libavif decodes to YUV planes, then converts (39 B/px); libaom keeps reference frames (29 B/px)
     memory: { decode: decoding(6 * MiB, 39), encode: linear(13 * MiB, 29.5) },
   },
