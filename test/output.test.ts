@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS, defaultOutputOptions, fitInside, MAX_DIMENSION, OutputOptionError, parseOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../src/codecs/output-options.js';
 import { jpegQuantTables } from '../src/codecs/jpeg.js';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode as decode, type Pixels } from './helpers/decode.js';
@@ -152,6 +153,41 @@ describe('quality', () => {
     const p1 = await run(src, { format: 'png', quality: 10 });
     const p2 = await run(src, { format: 'png', quality: 95 });
     expect(Buffer.from(p1.r.bytes).equals(Buffer.from(p2.r.bytes))).toBe(true);
+  });
+});
+
+describe('progressive', () => {
+  const isProgressive = (b: Uint8Array) => {
+    const frame = jpegFrame(b);
+    expect(frame).not.toBeNull();
+    return frame!.progressive;
+  };
+
+  it('writes progressive JPEG when asked, sequential by default, the same picture either way', async () => {
+    const src = fixture('rocket-small.jpg'); // 640x427
+    for (const size of [{}, { max_width: 320 }]) {
+      const seq = await run(src, { ...size, quality: 40 });
+      const prog = await run(src, { ...size, quality: 40, progressive: true });
+      expect(seq.r.outcome).toBe('compressed');
+      expect(prog.r.outcome).toBe('compressed');
+      expect(isProgressive(seq.r.bytes)).toBe(false);
+      expect(isProgressive(prog.r.bytes)).toBe(true);
+      // the same picture (progressive leaves table 3 unclamped: slightly coarser at this quality)
+      expect(meanDiff(seq.img, prog.img)).toBeLessThan(3);
+    }
+    // for other formats it changes nothing
+    const a = await run(src, { format: 'webp', progressive: true });
+    const b = await run(src, { format: 'webp' });
+    expect(Buffer.from(a.r.bytes).equals(Buffer.from(b.r.bytes))).toBe(true);
+  });
+
+  it('may still pass an acceptable source through unchanged', async () => {
+    const src = fixture('rocket-small.jpg');
+    const low = new Uint8Array(await sharp(src).jpeg({ quality: 30 }).toBuffer()); // sequential, quality 30
+    expect(isProgressive(low)).toBe(false);
+    const again = await run(low, { quality: 90, progressive: true });
+    expect(again.r.outcome).toBe('passed_through');
+    expect(isProgressive(again.r.bytes)).toBe(false);
   });
 });
 

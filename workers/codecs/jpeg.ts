@@ -81,8 +81,11 @@ export const jpeg: Codec = {
     return decodeJpeg(bytes, { scale });
   },
   async encode(img, { quality, progressive = false }) {
-    // progressive: MozJPEG's own scan script (jpeg_simple_progression), the rest unchanged
-    const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality, progressive };
+    // Progressive: MozJPEG's own scan script (jpeg_simple_progression). @jsquash's encoder only
+    // writes progressive scans with baseline:false (with baseline:true it silently writes
+    // sequential), so below quality ~70 table 3 keeps entries above 255 (16-bit DQT), as MozJPEG's
+    // cjpeg and Squoosh write by default; libjpeg-turbo (Chrome, Firefox) reads them.
+    const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality, ...(progressive ? { progressive: true, baseline: false } : {}) };
     return ownBytes(await call(enc, 'JPEG encode', (m) => m.encode(img.data, img.width, img.height, opts)));
   },
   defaults: MOZJPEG_OPTIONS,
