@@ -14,6 +14,7 @@ import type { Store } from '../src/store/types.js';
 import { concurrentWritersUnsupported, MONGODB_URI } from './helpers/mongo.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -337,13 +338,11 @@ describe('runner leases', () => {
         log: createLogger(config), idlePollMs: 60_000,
       });
       runner.start();
-      const t0 = performance.now();
-      while (runner.inFlight === 0 && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+      await until(() => runner.inFlight > 0, 'the claim', { timeoutMs: 5_000, intervalMs: 10 });
       expect(runner.inFlight).toBe(1);
       const claimedAt = performance.now();
       // The lease (1 s) runs out long before the hanging download's 8 s timeout.
-      while (runner.inFlight > 0 && performance.now() - claimedAt < 4000) await new Promise((r) => setTimeout(r, 10));
-      expect(runner.inFlight).toBe(0);
+      await until(() => runner.inFlight === 0, 'the item to be given up', { timeoutMs: 4_000, intervalMs: 10 });
       expect(performance.now() - claimedAt).toBeLessThan(1000);
       await runner.stop(0);
     } finally {

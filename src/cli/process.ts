@@ -22,8 +22,9 @@ import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
 import { openStore } from '../store/open.js';
 import { ADMIN_TENANT, type RequestRecord, type Store } from '../store/types.js';
+import { formatBytes } from '../byte-size.js';
 import { flagOf } from './args.js';
-import { createProgress, formatBytes, formatDuration, type ProgressState } from './progress.js';
+import { createProgress, formatDuration, type ProgressState } from './progress.js';
 
 /** A problem with the input (bad CSV, unreadable file): exit 2. */
 export class InputError extends Error {}

@@ -13,6 +13,7 @@ import { LiveEvents } from '../live/live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
 import { errorHandler, notFoundOrNotAllowed, validationHook } from './error-handler.js';
 import { requireJsonBody } from './json-body.js';
+import { hostCheck } from './host-check.js';
 import { observeRequests } from './observe.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDocsRoutes } from './routes/docs.js';
@@ -26,7 +27,7 @@ import { registerRequestRoutes } from './routes/requests.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
-import { htmlSecurityHeaders } from './security-headers.js';
+import { securityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   config: Config;
@@ -55,11 +56,12 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   // First: request id, one log line per request, HTTP metrics.
   app.use('*', observeRequests({ log: deps.log, metrics }));
-  app.use('*', htmlSecurityHeaders());
+  app.use('*', securityHeaders());
 
   app.onError(errorHandler(deps.log));
   // A known path asked with another method is 405 with Allow; anything else 404.
   app.notFound(notFoundOrNotAllowed(() => app.routes));
+  app.use('*', hostCheck({ apiKey: deps.config.API_KEY, publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedHosts: deps.config.ALLOWED_HOSTS }));
 
   registerHealthRoutes(app, deps);
   registerMetricsRoute(app, { metrics, token: deps.config.METRICS_TOKEN });

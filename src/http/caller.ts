@@ -24,7 +24,7 @@ declare module 'hono' {
 
 const OPEN: Caller = { tenantId: ADMIN_TENANT, admin: true, keyed: false, quotas: null };
 /** A revoked key is refused by every server within this long. */
-const KEY_CACHE_MS = 1_000;
+export const KEY_CACHE_MS = 1_000;
 
 /** A header's value, or undefined when it is absent or empty (an empty one must not hide the other header). */
 const present = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim());

@@ -35,14 +35,15 @@ export const errorResponses = {
   409: error('Conflict with the resource\'s current state'),
   413: error('Body too large'),
   415: error('Wrong Content-Type for this route\'s body'),
+  421: error('Open mode only (no API_KEY): the request named a host that is not the service\'s own (loopback, PUBLIC_BASE_URL\'s host or ALLOWED_HOSTS)'),
   422: error('Idempotency-Key already used with a different upload'),
   429: error('Over a quota', { 'Retry-After': HEADERS.retryAfter }),
   500: error('Internal error'),
   503: error('Too many event streams are open on this server, or it is stopping', { 'Retry-After': HEADERS.retryAfter }),
 } as const;
 
-/** The error answers every /api/v1 route can give: the key check, the origin check, a fault. */
-export const commonErrors = { 401: errorResponses[401], 403: errorResponses[403], 500: errorResponses[500] } as const;
+/** The error answers every /api/v1 route can give: the key check, the origin check, the host check, a fault. */
+export const commonErrors = { 401: errorResponses[401], 403: errorResponses[403], 421: errorResponses[421], 500: errorResponses[500] } as const;
 
 /** The answers of a route that is only for the admin key (403 also for a tenant key). */
 export const adminErrors = {
@@ -64,10 +65,23 @@ export const ProgressSchema = z
   .object({ total: z.number().int().min(0), done: z.number().int().min(0), failed: z.number().int().min(0) })
   .openapi('Progress', { example: { total: 3, done: 2, failed: 1 } });
 
+/** The uploaded file's base name as the request stores it. */
+export const FileNameSchema = z.string().nullable().openapi({
+  description: "The uploaded CSV file's base name (control characters removed, at most 255 characters); null when the upload gave none",
+  example: 'products.csv',
+});
+
+export const ByteTotalsSchema = z.object({
+  in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
+  out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
+}).openapi({ example: { in: 1_482_113, out: 402_559 } });
+
 export const RequestSummarySchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
+  file_name: FileNameSchema,
   progress: ProgressSchema,
+  bytes: ByteTotalsSchema,
   created_at: z.string().openapi({ format: 'date-time' }),
   updated_at: z.string().openapi({ format: 'date-time' }),
 }).openapi('RequestSummary');

@@ -128,6 +128,7 @@ export async function readUpload<T>(
   try {
     bb = busboy({
       headers: { 'content-type': contentType },
+      defParamCharset: 'utf8', // browsers send a file name's non-ASCII characters as raw UTF-8
       limits: { files: 1, fields: maxFields, fieldSize: maxFieldBytes + 1, headerPairs: 100 },
     });
   } catch (err) {

@@ -29,16 +29,16 @@ export function requestView(r: RequestRecord) {
   return {
     request_id: r.id,
     status: r.status as Exclude<RequestRecord['status'], 'ingesting'>,
+    file_name: r.fileName,
     progress: { total: r.total, done: r.done, failed: r.failed },
+    bytes: { in: r.bytesIn, out: r.bytesOut },
     created_at: new Date(r.createdAt).toISOString(),
     updated_at: new Date(r.updatedAt).toISOString(),
   };
 }
 
-/** The status body's request-level fields: the summary, and the bytes of the images done so far. */
-export function requestStatusView(r: RequestRecord) {
-  return { ...requestView(r), bytes: { in: r.bytesIn, out: r.bytesOut } };
-}
+/** The status body's request-level fields: the same summary a list gives. */
+export const requestStatusView = requestView;
 
 /** A product is final like a request: completed if every image is final and one succeeded. */
 function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {

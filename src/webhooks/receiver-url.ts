@@ -34,7 +34,7 @@ export async function assertDeliverableUrl(
     await preflightUrl(parsed.href, { allowlist, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   } catch (err) {
     if (err instanceof FetchError) {
-      if (err.kind === 'blocked') throw badRequest(`${field}: refused, ${err.reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+      if (err.kind === 'blocked') throw badRequest(`${field}: refused, ${err.reason}`);
       throw badRequest(`${field}: ${err.reason}`);
     }
     throw err;

@@ -6,7 +6,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
-import { ErrorSchema, HEADERS } from '../schemas.js';
+import { ErrorSchema, errorResponses, HEADERS } from '../schemas.js';
 import { selfOnlyContentSecurityPolicy } from '../security-headers.js';
 import { serveAsset, staticAsset, type StaticAsset } from '../static-asset.js';
 
@@ -39,6 +39,7 @@ const pageRoute = createRoute({
     200: { content: { 'text/html': { schema: z.string() } }, headers: { ETag: HEADERS.etag }, description: 'The page' },
     304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     503: { content: { 'application/json': { schema: ErrorSchema } }, description: 'The dashboard was not built (npm run build)' },
+    421: errorResponses[421],
   },
 });
 
@@ -51,6 +52,7 @@ const assetRoute = createRoute({
     304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
     503: { content: { 'application/json': { schema: ErrorSchema } }, description: 'The dashboard was not built (npm run build)' },
+    421: errorResponses[421],
   },
 });
 

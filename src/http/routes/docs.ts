@@ -9,7 +9,7 @@ import { packageVersion } from '../../version.js';
 import { docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
 import { selfOnlyContentSecurityPolicy } from '../security-headers.js';
 import { serveAsset } from '../static-asset.js';
-import { ErrorSchema, HEADERS, ProgressSchema, RequestStatusSchema } from '../schemas.js';
+import { ErrorSchema, errorResponses, HEADERS, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
 Upload a CSV of products and image URLs; every image is downloaded, compressed (quality 50 by
@@ -133,13 +133,13 @@ function registerWebhooks(app: OpenAPIHono): void {
 
 const openapiRoute = createRoute({
   method: 'get', path: '/openapi.json', tags: ['operations'], summary: 'This OpenAPI 3.1 document',
-  responses: { 200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'The OpenAPI document' } },
+  responses: { 200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'The OpenAPI document' }, 421: errorResponses[421] },
 });
 
 const docsRoute = createRoute({
   method: 'get', path: '/docs', tags: ['operations'], summary: 'Interactive API reference (HTML)',
   description: 'Renders /openapi.json with Swagger UI. Everything the page loads comes from this service (no CDN); its Content-Security-Policy allows nothing else.',
-  responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
+  responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' }, 421: errorResponses[421] },
 });
 
 const ASSETS_PATH = '/docs/assets';
@@ -155,6 +155,7 @@ const docsAssetRoute = createRoute({
     },
     304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
+    421: errorResponses[421],
   },
 });
 

@@ -6,7 +6,7 @@ import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../../views/output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, HEADERS, OutputOptionsSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { ByteTotalsSchema, commonErrors, errorResponses, FileNameSchema, HEADERS, OutputOptionsSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
 import { imageUrl, outputCsvRows, productViews, requestStatusView } from '../../views/request-views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
@@ -29,13 +29,11 @@ const ProductSchema = z.object({
 const StatusSchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
+  file_name: FileNameSchema,
   progress: ProgressSchema,
   created_at: z.string().openapi({ format: 'date-time' }),
   updated_at: z.string().openapi({ format: 'date-time' }),
-  bytes: z.object({
-    in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
-    out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
-  }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
+  bytes: ByteTotalsSchema,
   options: OutputOptionsSchema.openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),

@@ -72,12 +72,13 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
       const { tenantId, quotas } = callerOf(c);
+      const maxImagesInFlight = quotas?.maxImagesInFlight ?? deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT;
       await assertWithinQuota(deps.store, tenantId, {
-        maxImagesInFlight: quotas?.maxImagesInFlight ?? deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT,
+        maxImagesInFlight,
         maxUploadsPerMinute: quotas?.maxUploadsPerMinute ?? deps.config.MAX_UPLOADS_PER_MINUTE,
       });
       const { request, replayed } = await ingestUpload(c.req.raw, deps, {
-        tenantId, idempotencyKey: key,
+        tenantId, idempotencyKey: key, maxImagesInFlight,
         parseOptions,
       });
       if (!replayed) deps.onRequestCommitted?.();

@@ -11,7 +11,7 @@ export const json = (v: unknown) => (v === null || v === undefined ? null : JSON
 export function toRequest(r: Row): RequestRecord {
   return {
     id: String(r.id), status: String(r.status) as RequestRecord['status'], tenantId: String(r.tenant_id),
-    webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret),
+    webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret), fileName: str(r.file_name),
     options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as OutputOptions,
     productCount: Number(r.product_count), total: Number(r.total), done: Number(r.done), failed: Number(r.failed),
     bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), run: Number(r.run),
