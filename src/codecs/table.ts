@@ -1,26 +1,33 @@
 // The codec table: one row per format, and every part of the service that needs to know about a
 // format asks it: detection by magic bytes, the size the header declares (pixel limit and memory
 // budget), EXIF orientation, metadata stripping, the ICC profile, MIME type and file extension,
-// what decoding and encoding cost in memory, and the codec itself. Adding a format is adding a row.
+// what decoding and encoding cost in memory. Adding a format is adding a row (and its codec in
+// workers/codecs.ts).
 //
 // This module is safe on the main thread: every column is a plain function or number. The WASM
 // decoder and encoder of each format join its row inside pool threads only (workers/codecs.ts),
 // so nothing here imports the worker half.
 import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
-import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
+import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegComponents, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
-import type { ImageFormat } from './formats.js';
+import type { ImageFormat, InputFormat, InputOnlyFormat } from './formats.js';
 import { jpegFrame, libjpegDecodeBytes } from './jpeg-scale.js';
 import type { DecodeScale, Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
+import { bmpDimensions, bmpRefusal, detectBmp } from './bmp.js';
+import { detectGif, gifDimensions, gifRefusal } from './gif.js';
+import { detectHeif, heifDimensions, heifRefusal, readHeifIcc } from './heif.js';
+import { detectTiff, readTiffIcc, tiffDimensions, tiffOrientation, tiffRefusal } from './tiff.js';
 
-export type { ImageFormat };
+export type { ImageFormat, InputFormat, InputOnlyFormat };
 
 /** PNGs up to this size are palette-reduced (libimagequant); larger ones are written losslessly. */
 export const PNG_PALETTE_MAX_PIXELS = 8_000_000;
 
 export interface CodecRow {
-  format: ImageFormat;
+  format: InputFormat;
+  /** the format's name in messages and notes ("converted from HEIC") */
+  label: string;
   mime: string;
   extension: string;
   /** whether a quality (1-100) steers its encoder; PNG keeps its own palette rule */
@@ -28,6 +35,13 @@ export interface CodecRow {
   detect(bytes: Uint8Array): boolean;
   /** the size the header declares, read without decoding; null when unreadable */
   dimensions(bytes: Uint8Array): Dimensions | null;
+  /** a reason (safe to show) to refuse the file from its header alone, before any decoding; null when it may be decoded */
+  refusal: ((bytes: Uint8Array) => string | null) | null;
+  /**
+   * input-only formats: what `format=original` becomes once the decoded pixels show whether
+   * there is alpha (JPEG when opaque, PNG with alpha; GIF always PNG). null: the format itself.
+   */
+  originalAs: ((opaque: boolean) => ImageFormat) | null;
   /** EXIF orientation (1..8) the decoder leaves unapplied; 1 for formats without it */
   orientation(bytes: Uint8Array): number;
   /** the same coded image without EXIF/GPS, XMP, text and comments (ICC kept); null if it cannot be walked safely */
@@ -37,14 +51,20 @@ export interface CodecRow {
   embedIcc: ((encoded: Uint8Array, icc: Uint8Array) => Promise<Uint8Array>) | null;
   /** the quality the file's own quantisation shows (JPEG pass-through); null when not estimable */
   sourceQuality: ((bytes: Uint8Array) => number | null) | null;
-  /** peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory) */
-  memory: { decode: MemoryCost; encode: MemoryCost };
   /**
-   * the decoder shrinks on load (1/2, 1/4, 1/8 of each side): peak bytes decoding these bytes at
-   * 1/scale, used instead of memory.decode; null when it always decodes at full size
+   * peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory);
+   * `decodeOf`, when present, picks the decoder's cost for these bytes (a CMYK JPEG takes another decoder)
    */
-  scaledDecode: { memory(bytes: Uint8Array, scale: DecodeScale): number | null } | null;
+  memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost; encodeLean?: MemoryCost };
+  /**
+   * the decoder shrinks on load (1/2, 1/4, 1/8 of each side) the files it `accepts`: peak bytes
+   * decoding these bytes at 1/scale, used instead of memory.decode; null: always full size
+   */
+  scaledDecode: { accepts(bytes: Uint8Array): boolean; memory(bytes: Uint8Array, scale: DecodeScale): number | null } | null;
 }
+
+/** A row the service also writes. */
+export type OutputRow = CodecRow & { format: ImageFormat };
 
 const MiB = 1024 * 1024;
 const noOrientation = () => 1;
@@ -53,9 +73,12 @@ const linear = (fixed: number, perPixel: number): MemoryCost => (pixels) => fixe
 /** A decoder's WASM memory plus the 4 bytes per pixel of RGBA it copies out. */
 const decoding = (fixed: number, perPixel: number): MemoryCost => linear(fixed, perPixel + 4);
 
-export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
+export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }> = {
   jpeg: {
     format: 'jpeg',
+    label: 'JPEG',
+    refusal: null,
+    originalAs: null,
     mime: 'image/jpeg',
     extension: 'jpg',
     lossy: true,
@@ -71,9 +94,11 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
     // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
     // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
-    // header jpegFrame cannot read.
-    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16) },
+    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (coefficients
+    // as Int16 per component, its 4-channel output, then the sRGB conversion): measured ~22 B/px.
+    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(2 * MiB, 10)) },
     scaledDecode: {
+      accepts: (b) => jpegComponents(b) !== 4,
       memory: (b, scale) => {
         const frame = jpegFrame(b);
         return frame ? libjpegDecodeBytes(frame, scale, b.length) : null;
@@ -82,6 +107,9 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   },
   png: {
     format: 'png',
+    label: 'PNG',
+    refusal: null,
+    originalAs: null,
     mime: 'image/png',
     extension: 'png',
     lossy: false,
@@ -96,10 +124,18 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
-    memory: { decode: decoding(2 * MiB, 7.3), encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)) },
+    // The lean path (workers/codecs/png-lean.ts) holds the compressed output twice, at most ~8 B/px.
+    memory: {
+      decode: decoding(2 * MiB, 7.3),
+      encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)),
+      encodeLean: linear(2 * MiB, 8.2),
+    },
   },
   webp: {
     format: 'webp',
+    label: 'WebP',
+    refusal: null,
+    originalAs: null,
     mime: 'image/webp',
     extension: 'webp',
     lossy: true,
@@ -115,6 +151,9 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   },
   avif: {
     format: 'avif',
+    label: 'AVIF',
+    refusal: null,
+    originalAs: null,
     mime: 'image/avif',
     extension: 'avif',
     lossy: true,
@@ -132,15 +171,108 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   },
 };
 
+/** input-only rows are never an encoder's target */
+const neverEncoded: MemoryCost = () => 0;
+const opaqueAsJpeg = (opaque: boolean): ImageFormat => (opaque ? 'jpeg' : 'png');
+
+/**
+ * Input-only rows: decoded, never written. Their decoders are plain JS or WASM from kept npm
+ * packages (GIF omggif, TIFF utif2, HEIC libheif-js) or written here (BMP); see the README's
+ * "Input formats" for why each, measured. Decode costs: bench/diag/codec-memory.ts method.
+ */
+export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
+  gif: {
+    format: 'gif',
+    label: 'GIF',
+    mime: 'image/gif',
+    extension: 'gif',
+    lossy: false,
+    detect: detectGif,
+    dimensions: gifDimensions,
+    refusal: gifRefusal,
+    // the palette is kept: a GIF of at most 256 colours comes out as a palette PNG
+    originalAs: () => 'png',
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async () => null,
+    embedIcc: null,
+    sourceQuality: null,
+    scaledDecode: null,
+    // omggif: the first frame's LZW indices (1 B/px) painted into the screen's RGBA; other frames never decoded
+    memory: { decode: decoding(1 * MiB, 1), encode: neverEncoded },
+  },
+  tiff: {
+    format: 'tiff',
+    label: 'TIFF',
+    mime: 'image/tiff',
+    extension: 'tif',
+    lossy: false,
+    detect: detectTiff,
+    dimensions: tiffDimensions,
+    refusal: tiffRefusal,
+    originalAs: opaqueAsJpeg,
+    orientation: tiffOrientation,
+    stripMetadata: () => null,
+    readIcc: async (b) => readTiffIcc(b),
+    embedIcc: null,
+    sourceQuality: null,
+    scaledDecode: null,
+    // utif2: a copy of the file, the decompressed samples (up to 10 B/px: 16-bit RGBA or CMYK+alpha), then RGBA
+    memory: { decode: decoding(2 * MiB, 10), encode: neverEncoded },
+  },
+  bmp: {
+    format: 'bmp',
+    label: 'BMP',
+    mime: 'image/bmp',
+    extension: 'bmp',
+    lossy: false,
+    detect: detectBmp,
+    dimensions: bmpDimensions,
+    refusal: bmpRefusal,
+    originalAs: opaqueAsJpeg,
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async () => null,
+    embedIcc: null,
+    sourceQuality: null,
+    scaledDecode: null,
+    // read here, straight from the file into RGBA
+    memory: { decode: decoding(0, 0), encode: neverEncoded },
+  },
+  heif: {
+    format: 'heif',
+    label: 'HEIC',
+    mime: 'image/heif',
+    extension: 'heic',
+    lossy: false,
+    detect: detectHeif,
+    dimensions: heifDimensions,
+    refusal: heifRefusal,
+    originalAs: opaqueAsJpeg,
+    // libheif applies irot/imir itself (heifDimensions reports the turned size)
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async (b) => readHeifIcc(b),
+    embedIcc: null,
+    sourceQuality: null,
+    scaledDecode: null,
+    // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out
+    memory: { decode: decoding(24 * MiB, 10), encode: neverEncoded },
+  },
+};
+
 export const FORMATS = Object.keys(CODECS) as ImageFormat[];
-export const ROWS: readonly CodecRow[] = Object.values(CODECS);
+/** The rows of the output formats. */
+export const ROWS: readonly OutputRow[] = Object.values(CODECS);
+/** Every row a source may match: the output formats, then the input-only ones. */
+export const INPUT_ROWS: readonly CodecRow[] = [...ROWS, ...Object.values(INPUT_ONLY_CODECS)];
 
 /** The row whose detector accepts these bytes (magic bytes only, never extension or Content-Type), or null. */
 export function rowFor(bytes: Uint8Array): CodecRow | null {
-  return ROWS.find((r) => r.detect(bytes)) ?? null;
+  return INPUT_ROWS.find((r) => r.detect(bytes)) ?? null;
 }
 
-export const detectFormat = (bytes: Uint8Array): ImageFormat | null => rowFor(bytes)?.format ?? null;
+export const detectFormat = (bytes: Uint8Array): InputFormat | null => rowFor(bytes)?.format ?? null;
 
 export const isImageFormat = (s: string): s is ImageFormat => Object.hasOwn(CODECS, s);
 

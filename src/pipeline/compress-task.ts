@@ -16,6 +16,8 @@ export interface CompressTask {
   keepInstances?: boolean;
   /** bytes of the memory budget reserved for this task */
   reservedBytes?: number;
+  /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
+  lean?: boolean;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -61,6 +63,8 @@ export interface CompressOutput {
   bytesIn: number;
   bytesOut: number;
   outcome: CompressOutcome;
+  /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
+  note: string | null;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

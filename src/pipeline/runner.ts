@@ -171,7 +171,7 @@ export class PipelineRunner {
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
+      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }

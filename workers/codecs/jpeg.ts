@@ -1,7 +1,9 @@
 // JPEG: libjpeg-turbo's decoder (libjpeg.ts: full size or shrunk on load) and MozJPEG's encoder
 // (@jsquash/jpeg). libjpeg decodes full size in 0.88x the time of @jsquash's MozJPEG decoder
-// (bench/diag/libjpeg.ts), so it serves every decode.
-import { jpegHasEnd } from '../../src/codecs/jpeg.js';
+// (bench/diag/libjpeg.ts), so it serves every decode but CMYK/YCCK (jpeg-js, cmyk-jpeg.ts).
+import { jpegComponents, jpegDimensions, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
+import { cmykToSrgb } from './cmyk.js';
+import { cmykJpegSamples } from './cmyk-jpeg.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { decodeJpeg, instances as libjpegInstances } from './libjpeg.js';
 import { call, CodecError, emscripten, Lazy, ownBytes } from './wasm.js';
@@ -76,6 +78,11 @@ export const jpeg: Codec = {
     // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it
     // (libjpeg.ts also makes a premature end of the scan data fatal).
     if (!jpegHasEnd(bytes)) throw new CodecError('JPEG decode failed: truncated (no end-of-image marker)');
+    // CMYK and YCCK: jpeg-js behind its seam (cmyk-jpeg.ts), at full size (the plan never scales them)
+    if (jpegComponents(bytes) === 4) {
+      const d = jpegDimensions(bytes);
+      return cmykToSrgb(cmykJpegSamples(bytes, d ? d.width * d.height : 0), readJpegIcc(bytes));
+    }
     // JPEG has no alpha: the raster says so (opaque), which spares the JPEG target's flatten pass,
     // a full read of the pixels (~3% of a 12 MP re-encode's thread time in a --cpu-prof profile)
     return decodeJpeg(bytes, { scale });
