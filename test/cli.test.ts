@@ -13,6 +13,8 @@ import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, readDimensions } from '../src/codecs/sniff.js';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
+import { independentDecode } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -184,6 +186,17 @@ describe('image-csv-processor process', () => {
       expect(bad.stderr, spec).toContain('--rendition');
       expect(existsSync(join(dir, 'rend/bad.csv'))).toBe(false);
     }
+  });
+
+  it('takes --progressive, a bare flag: progressive JPEG out', async () => {
+    const input = join(dir, 'progressive.csv');
+    writeFileSync(input, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\n`);
+    const run = await runCli(['process', 'progressive.csv', '--out', 'prog/out.csv', '--format', 'jpeg', '--max-width', '100', '--progressive'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    const [file] = readCsv(join(dir, 'prog/out.csv')).slice(1).map((r) => r[3]!);
+    const out = new Uint8Array(readFileSync(join(dir, 'prog', file!)));
+    expect(jpegFrame(out)?.progressive).toBe(true);
+    expect((await independentDecode(out)).width).toBe(100);
   });
 
   it('converts an input-only format and says so in its summary', async () => {

@@ -130,6 +130,7 @@ describe('/openapi.json', () => {
     const p = body.schema.properties;
     expect(p.quality).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });
     for (const f of ['max_width', 'max_height']) expect(p[f], f).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DIMENSION });
+    expect(p.progressive).toMatchObject({ type: 'boolean' });
     expect(p.webhook_url).toMatchObject({ type: 'string', format: 'uri', maxLength: 2048 });
     expect(p.renditions).toMatchObject({ type: 'string' });
     expect(p.renditions.description).toMatch(/JSON array of at most 8 RenditionSpec/);

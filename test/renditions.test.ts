@@ -5,8 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { valueSymbol } from 'piscina';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
 import { planImage } from '../src/codecs/plan.js';
 import { parseRenditions } from '../src/codecs/renditions.js';
 import { fixture, independentDecode } from './helpers/decode.js';
@@ -224,5 +226,35 @@ describe('planning an image with renditions', () => {
     ]);
     expect(parseRenditions('', base)).toEqual([]);
     expect(parseRenditions('[]', base)).toEqual([]);
+  });
+});
+
+describe('renditions with shrink-on-load and progressive', () => {
+  it('decodes a JPEG once at the DCT scale the largest output allows, and gives each output its own progressive', async () => {
+    const { default: compress } = (await import('../workers/compress.js')) as { default: (t: unknown) => Promise<unknown> };
+    const raw = Buffer.alloc(1600 * 1200 * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 7) % 251;
+    const bytes = new Uint8Array(await sharp(raw, { raw: { width: 1600, height: 1200, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
+    const base = { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' as const, quality: 70, max_width: 100 };
+    // alone, 100 px of 1600 is 16x: 1/8; with a 400 px rendition (4x: box k = 2) the one decode is at 1/2
+    expect(planImage(bytes, base, 50_000_000).decodeScale).toBe(8);
+    const renditions = parseRenditions('[{"name":"big","max_width":400,"progressive":true},{"name":"tiny","max_width":50}]', base);
+    const plan = planImage(bytes, base, 50_000_000, renditions);
+    expect(plan.largestOutput).toEqual({ width: 400, height: 300 });
+    expect([plan.decodeScale, plan.decoded]).toEqual([2, { width: 800, height: 600 }]);
+    // a full-size rendition leaves no room to shrink on load
+    expect(planImage(bytes, base, 50_000_000, parseRenditions('[{"name":"all","max_width":4000}]', base)).decodeScale).toBe(1);
+    // the memory plan counts the scaled decode: less than the same set decoded at full size
+    expect(plan.memoryBytes).toBeLessThan(planImage(bytes, base, 50_000_000, renditions, { shrinkOnLoad: false }).memoryBytes);
+    expect(plan.renditions.map((r) => [r.name, r.encode.progressive])).toEqual([['big', true], ['tiny', false]]);
+
+    const moved = (await compress({ bytes, plan })) as Record<symbol, { bytes: Uint8Array; renditions: Record<string, { bytes: Uint8Array }> }>;
+    const out = moved[valueSymbol]!;
+    const made = [['main', out.bytes, 100, false], ['big', out.renditions.big!.bytes, 400, true], ['tiny', out.renditions.tiny!.bytes, 50, false]] as const;
+    for (const [name, b, width, progressive] of made) {
+      expect(jpegFrame(b)?.progressive, name).toBe(progressive);
+      const decoded = await independentDecode(b);
+      expect([decoded.width, decoded.height], name).toEqual([width, Math.round((width * 3) / 4)]);
+    }
   });
 });

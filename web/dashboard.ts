@@ -182,7 +182,9 @@ byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
   const body = new FormData();
   // Options first: the server checks them before it reads the file.
   for (const name of OPTION_FIELDS) {
-    const value = (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement).value.trim();
+    const input = form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement;
+    // a checkbox (progressive) sends 'true' when ticked and nothing (the default) otherwise
+    const value = input instanceof HTMLInputElement && input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value.trim();
     if (value) body.append(name, value);
   }
   body.append('file', file, file.name);

@@ -2,9 +2,10 @@
 //
 // Steps, following the plan the pool made from the header (src/codecs/plan.ts: format by magic
 // bytes, declared size, output format and size, encode settings): JPEG pass-through when the
-// source is already at or below the quality asked -> decode -> EXIF orientation applied to the
-// pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
-// no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
+// source is already at or below the quality asked -> decode (a JPEG shrunk on load when the
+// largest output is smaller) -> EXIF orientation applied to the pixels -> resize (fit inside, never
+// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked) with no
+// metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
 // next image and this thread tells the pool how much it holds (src/pipeline/retained-memory.ts).
@@ -13,7 +14,7 @@ import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { ImageFormat, InputFormat } from '../src/codecs/formats.js';
-import type { Raster } from '../src/codecs/types.js';
+import type { EncodeOptions, Raster } from '../src/codecs/types.js';
 import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
@@ -84,7 +85,7 @@ const LARGE_PIXELS = 4_000_000;
 interface OutputTarget {
   target: ImageFormat;
   opaqueTarget: ImageFormat;
-  encode: { quality: number };
+  encode: EncodeOptions;
   output: { width: number; height: number };
 }
 
@@ -112,8 +113,11 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   let srgb = false;
   const decodeOnce = async (): Promise<Raster> => {
     if (upright) return upright;
-    const image = await source.decode(bytes);
-    if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
+    // shrunk on load when the plan says so (JPEG: 1/2, 1/4 or 1/8 in the DCT domain), a scale
+    // chosen from the largest output, so every output is still a reduction of these pixels;
+    // orientation and the resizes below compose with it, since the scale is the same on both sides
+    const image = await source.decode(bytes, { scale: plan.decodeScale });
+    if (image.width !== plan.decoded.width || image.height !== plan.decoded.height) {
       throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
     }
     releaseGrownUnlessKept();

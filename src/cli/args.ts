@@ -8,7 +8,8 @@ export const flagOf = (name: OutputOptionName): string => name.replaceAll('_', '
 /** One help line per output option, from its entry in the options table. */
 const outputOptionsHelp = OUTPUT_OPTION_NAMES.map((name) => {
   const field = OUTPUT_OPTION_FIELDS[name];
-  return `      ${`--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`.padEnd(20)}${field.help}`;
+  const flag = field.kind === 'boolean' ? `--${flagOf(name)}` : `--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`;
+  return `      ${flag.padEnd(20)}${field.help}`;
 }).join('\n');
 
 export const USAGE = `Usage:
@@ -46,7 +47,8 @@ configuration or CSV.`;
 
 export class UsageError extends Error {}
 
-const OUTPUT_OPTION_FLAGS = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [flagOf(name), { type: 'string' as const }]));
+/** A boolean option is a bare flag (--progressive); the others take a value. */
+const OUTPUT_OPTION_FLAGS = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [flagOf(name), { type: OUTPUT_OPTION_FIELDS[name].kind === 'boolean' ? ('boolean' as const) : ('string' as const) }]));
 
 export type Command =
   | { kind: 'help' }
@@ -111,7 +113,11 @@ export function parseCommand(argv: string[]): Command {
     concurrency: positiveInt('concurrency', values.concurrency, 1024),
     threads: positiveInt('threads', values.threads, 256),
     quiet: values.quiet ?? false,
-    options: Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [name, (values as Record<string, unknown>)[flagOf(name)] as string | undefined])),
+    // a bare flag is its wire form 'true' (absent: the default)
+    options: Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => {
+      const value = (values as Record<string, unknown>)[flagOf(name)];
+      return [name, value === true ? 'true' : (value as string | undefined)];
+    })),
     renditions: (values.rendition ?? []).map(parseRenditionFlag),
   };
 }

@@ -31,6 +31,11 @@ export interface IngestContext {
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
 const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES, 'renditions'];
+/**
+ * The fields of the first fingerprints, which always take part; a field added since joins only
+ * when given, so a key stored before it existed still matches the same upload.
+ */
+const FIRST_FINGERPRINTED = new Set(['webhook_url', 'quality', 'format', 'max_width', 'max_height']);
 
 export async function ingestUpload(
   httpRequest: Request,
@@ -102,7 +107,7 @@ async function* hashing(stream: AsyncIterable<Uint8Array>, hash: Hash): AsyncGen
 
 /** The digest of an upload: its file's bytes and the fields that change what is made or sent. */
 function fingerprintOf(fileHash: Hash, fields: Readonly<Record<string, string>>): string {
-  const parts = FINGERPRINTED_FIELDS.map((name) => [name, fields[name]?.trim() ?? '']);
+  const parts = FINGERPRINTED_FIELDS.map((name) => [name, fields[name]?.trim() ?? '']).filter(([name, value]) => value !== '' || FIRST_FINGERPRINTED.has(name!));
   return createHash('sha256').update(fileHash.digest('hex')).update(JSON.stringify(parts)).digest('hex');
 }
 

@@ -43,6 +43,11 @@ export interface CompressPoolOptions {
    */
   codecRunLog?: string;
   /**
+   * Decode JPEGs shrunk on load (DCT scaling) when the output is smaller (default true). Off only
+   * to measure the full-size path beside it (bench large section); not a user setting.
+   */
+  shrinkOnLoad?: boolean;
+  /**
    * MAX_DECODE_MEMORY_MB: the memory all images being compressed may hold together (decoded
    * pixels, codec working memory, resize buffers, the target encoder). An image that alone needs
    * more is refused before decoding. Default DEFAULT_DECODE_MEMORY_MB.
@@ -342,7 +347,7 @@ export class CompressPool {
     let plan: ImagePlan;
     try {
       // the header alone: format, declared size (pixel limit), output size and the memory it takes
-      plan = planImage(bytes, options, this.options.maxPixels, renditions);
+      plan = planImage(bytes, options, this.options.maxPixels, renditions, { shrinkOnLoad: this.options.shrinkOnLoad });
       ({ bytes: need, keepInstances, lean } = reservationFor(plan, this.memory.capacity, this.threads));
       if (need > this.memory.capacity) {
         const { width, height } = plan.declared;
