@@ -4,7 +4,8 @@
 // loopback port with telemetry off, stopped by its PID.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './free-port.mjs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -72,17 +73,6 @@ export async function startFerretDb(bin) {
     pid: server.pid,
     stop,
   };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(server, port, timeoutMs) {

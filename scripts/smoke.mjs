@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.mjs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,13 +101,6 @@ const deadline = setTimeout(() => {
   cleanup();
   process.exit(1);
 }, DEADLINE_MS);
-
-const freePort = () => new Promise((resolve, reject) => {
-  const s = createServer().on('error', reject).listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 
 // Local image server: the fixtures by name, 404 for anything else; counts the requests it gets.
 const hits = new Map();

@@ -11,30 +11,10 @@ import sharp from 'sharp';
 import { CODECS, MOZJPEG_OPTIONS, releaseGrown, resize, type MozJpegOptions, type Raster } from '../../workers/codecs.js';
 import { emscripten } from '../../workers/codecs/wasm.js';
 import { median, now } from '../stats.js';
+import { loadWasmVips, VIPS_MOZJPEG } from '../wasm-vips.js';
 
-interface VipsImage {
-  writeToBuffer(suffix: string, options: object): Uint8Array;
-  delete(): void;
-}
-interface Vips {
-  concurrency(n: number): void;
-  Cache: { max(n: number): void };
-  Image: {
-    newFromBuffer(b: Uint8Array, options: string, load: object): VipsImage;
-    thumbnailBuffer(b: Uint8Array, width: number, options?: object): VipsImage;
-  };
-}
-
-let vips: Vips | null = null;
-try {
-  const name = 'wasm-vips';
-  const init = ((await import(name)) as { default: (o: object) => Promise<Vips> }).default;
-  vips = await init({ dynamicLibraries: [] });
-  vips.concurrency(1);
-  vips.Cache.max(0);
-} catch {
-  console.log('wasm-vips is not installed: timing sharp and ours only (npm i --no-save wasm-vips@0.0.19)');
-}
+const vips = await loadWasmVips();
+if (!vips) console.log('wasm-vips is not installed: timing sharp and ours only (npm i --no-save wasm-vips@0.0.19)');
 sharp.concurrency(1);
 
 const corpus = resolve(process.argv[2] ?? '../shared/corpus');
@@ -50,8 +30,7 @@ const jpegEnc = {
     progressiveEncoder.encode(img.data, img.width, img.height, { ...MOZJPEG_OPTIONS, quality: o.quality, chroma_quality: o.quality, progressive: true, baseline: false }),
 };
 
-/** sharp's mozjpeg preset, spelled out for libvips' jpegsave */
-const MOZJPEG = { Q: 50, optimize_coding: true, trellis_quant: true, overshoot_deringing: true, quant_table: 3, keep: 'none' };
+const MOZJPEG = { ...VIPS_MOZJPEG, Q: 50 };
 
 type Path = [name: string, run: () => Promise<Uint8Array>];
 const paths: [string, Path[]][] = [
