@@ -370,9 +370,10 @@ const WEIGHTS = [
 
 function finalScore(scales: ScaleSums[]): number {
   let sum = 0;
-  let i = 0;
   for (let c = 0; c < 3; c++) {
-    for (const sc of scales) {
+    for (const [scale, sc] of scales.entries()) {
+      // each channel and scale has its own 6 weights, whether or not coarser scales exist
+      let i = c * 36 + scale * 6;
       const one = 1 / sc.pixels;
       const v = sc.s;
       for (let norm = 0; norm < 2; norm++) {
