@@ -227,22 +227,23 @@ class VerticalState {
     this.prev2 = Array.from({ length: 15 }, () => new Float32Array(w));
   }
   /** Advances quantity q by one row: sum = top + bottom horizontal rows; writes the output row. */
-  step(q: number, top: Float32Array | null, bottom: Float32Array | null, w: number, out: Float32Array | null): void {
-    for (let k = 0; k < 3; k++) {
-      const prev = this.prev[q * 3 + k]!;
-      const prev2 = this.prev2[q * 3 + k]!;
-      const n2 = NK[k]!, d1 = DK[k]!;
-      for (let x = 0; x < w; x++) {
-        const sum = f32((top ? top[x]! : 0) + (bottom ? bottom[x]! : 0));
-        const back = f32(prev[x]! * d1 + prev2[x]!);
-        const o = f32(sum * n2 - back);
-        prev2[x] = prev[x]!;
-        prev[x] = o;
-      }
+  step(q: number, top: Float32Array, bottom: Float32Array, w: number, out: Float32Array | null): void {
+    const p1 = this.prev[q * 3]!, p3 = this.prev[q * 3 + 1]!, p5 = this.prev[q * 3 + 2]!;
+    const r1 = this.prev2[q * 3]!, r3 = this.prev2[q * 3 + 1]!, r5 = this.prev2[q * 3 + 2]!;
+    const n1 = NK[0]!, n3 = NK[1]!, n5 = NK[2]!, d1 = DK[0]!, d3 = DK[1]!, d5 = DK[2]!;
+    for (let x = 0; x < w; x++) {
+      const sum = f32(top[x]! + bottom[x]!);
+      const o1 = f32(sum * n1 - f32(p1[x]! * d1 + r1[x]!));
+      const o3 = f32(sum * n3 - f32(p3[x]! * d3 + r3[x]!));
+      const o5 = f32(sum * n5 - f32(p5[x]! * d5 + r5[x]!));
+      r1[x] = p1[x]!;
+      r3[x] = p3[x]!;
+      r5[x] = p5[x]!;
+      p1[x] = o1;
+      p3[x] = o3;
+      p5[x] = o5;
+      if (out) out[x] = f32(f32(o1 + o3) + o5);
     }
-    if (!out) return;
-    const a = this.prev[q * 3]!, b = this.prev[q * 3 + 1]!, c = this.prev[q * 3 + 2]!;
-    for (let x = 0; x < w; x++) out[x] = f32(f32(a[x]! + b[x]!) + c[x]!);
   }
 }
 
@@ -259,6 +260,7 @@ function scoreLevel(pa: Pyramid, pb: Pyramid, level: number, w: number, h: numbe
   const hor: Float32Array[][] = Array.from({ length: RING }, () => Array.from({ length: 15 }, row)); // [slot][c*5+q]
   const vs = [new VerticalState(w), new VerticalState(w), new VerticalState(w)];
   const mu = Array.from({ length: 5 }, row);
+  const zero = row(); // the rows above and below the image
   const prod = row();
   const CHUNK = 16;
   const chunkA: Planes = [new Float32Array(w * CHUNK), new Float32Array(w * CHUNK), new Float32Array(w * CHUNK)];
@@ -298,7 +300,7 @@ function scoreLevel(pa: Pyramid, pb: Pyramid, level: number, w: number, h: numbe
     if (bottom < h) load(bottom);
     for (let c = 0; c < 3; c++) {
       for (let q = 0; q < 5; q++) {
-        vs[c]!.step(q, top >= 0 ? hor[top % RING]![c * 5 + q]! : null, bottom < h ? hor[bottom % RING]![c * 5 + q]! : null, w, n >= 0 ? mu[q]! : null);
+        vs[c]!.step(q, top >= 0 ? hor[top % RING]![c * 5 + q]! : zero, bottom < h ? hor[bottom % RING]![c * 5 + q]! : zero, w, n >= 0 ? mu[q]! : null);
       }
       if (n < 0) continue;
       const [m1, m2, s11, s22, s12] = mu as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
