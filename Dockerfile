@@ -37,7 +37,8 @@ ENV NODE_ENV=production \
     DATA_DIR=/data \
     IMAGE_STORAGE_PATH=/data/images
 # uid 1000 is the unprivileged user of both base images ("node" and "bun").
-RUN mkdir -p /data/images && chown -R 1000:1000 /data
+# Private (0700): the store holds webhook secrets and source URLs; outputs are capabilities.
+RUN mkdir -p /data/images && chown -R 1000:1000 /data && chmod -R 700 /data
 COPY --from=deps --chown=1000:1000 /app/node_modules ./node_modules
 COPY --from=build --chown=1000:1000 /app/dist ./dist
 COPY --chown=1000:1000 package.json ./

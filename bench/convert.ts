@@ -1,6 +1,6 @@
 // Output conversions against sharp, same images, same run: corpus JPEG photos to WebP and to AVIF,
 // and a generated 24-megapixel (6000x4000) JPEG resized to 1600 px wide then JPEG. Ours is the
-// pipeline itself (CompressPool.compress with { quality, format, maxWidth }); sharp gets the same
+// pipeline itself (CompressPool.compress with { quality, format, max_width }); sharp gets the same
 // number of images in flight as the pool has threads, one libvips thread each.
 //
 // Speed: interleaved rounds (order alternating), one pass = every input once; ratio = median over
@@ -53,7 +53,7 @@ interface Path {
   /** each input this many times per timed pass (short passes are noise) */
   reps: number;
   format: 'webp' | 'avif' | 'jpeg';
-  ours: { quality: number; format: 'webp' | 'avif' | 'jpeg'; maxWidth?: number };
+  ours: { quality: number; format: 'webp' | 'avif' | 'jpeg'; max_width?: number };
   sharp(b: Uint8Array, q: number): Promise<Buffer>;
   /** the decoded reference the outputs are scored against */
   reference(b: Uint8Array): Promise<Buffer>;
@@ -113,16 +113,16 @@ async function measureSteps(p: Path, i: Input, runs: number): Promise<Steps> {
     return round(median(ms), 1);
   };
   const decoded = await CODECS.jpeg.decode(i.bytes);
-  const resized = p.ours.maxWidth ? await resize(decoded, i.width, i.height) : decoded;
+  const resized = p.ours.max_width ? await resize(decoded, i.width, i.height) : decoded;
   const target = CODECS[p.ours.format];
   return {
     input: i.name,
     oursDecode: await t(() => CODECS.jpeg.decode(i.bytes)),
-    oursResize: p.ours.maxWidth ? await t(() => resize(decoded, i.width, i.height)) : null,
+    oursResize: p.ours.max_width ? await t(() => resize(decoded, i.width, i.height)) : null,
     oursEncode: await t(() => target.encode(resized, { quality: Q })),
     sharpDecodeFull: await t(() => sharp(i.bytes).raw().toBuffer()),
     sharpPath: await t(() => p.sharp(i.bytes, Q)),
-    sharpPathNoShrinkOnLoad: p.ours.maxWidth
+    sharpPathNoShrinkOnLoad: p.ours.max_width
       ? await t(() => sharp(i.bytes).resize({ width: RESIZE_WIDTH, kernel: 'lanczos3', fastShrinkOnLoad: false }).jpeg({ quality: Q, mozjpeg: true }).toBuffer())
       : null,
   };
@@ -190,7 +190,7 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
     },
     {
       id: 'resize', label: `${BIG.width}x${BIG.height} JPEG -> ${RESIZE_WIDTH} px wide JPEG (q${Q})`, sharpLabel: "sharp .resize({width: 1600, kernel: 'lanczos3'}).jpeg({quality, mozjpeg: true})", inputs: bigs, reps: 1, format: 'jpeg',
-      ours: { quality: Q, format: 'jpeg', maxWidth: RESIZE_WIDTH },
+      ours: { quality: Q, format: 'jpeg', max_width: RESIZE_WIDTH },
       sharp: (b, q) => sharp(b).rotate().resize({ width: RESIZE_WIDTH, kernel: 'lanczos3' }).jpeg({ quality: q, mozjpeg: true }).toBuffer(),
       reference: (b) => rgba(sharp(b).rotate().resize(RESIZE_WIDTH, Math.round((BIG.height * RESIZE_WIDTH) / BIG.width), { fit: 'fill', kernel: 'lanczos3', fastShrinkOnLoad: false })).then((r) => r.data),
       speedTarget: 0.9,
@@ -199,9 +199,9 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
 
   // The pool's memory budget fits `threads` of the 24 MP jobs at once, so both sides have the same
   // number of images in flight (the default budget, 1024 MB, would admit one at a time).
-  const bigNeed = planImage(bigs[0]!.bytes, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg', maxWidth: RESIZE_WIDTH }, 50_000_000).memoryBytes;
+  const bigNeed = planImage(bigs[0]!.bytes, { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg', max_width: RESIZE_WIDTH }, 50_000_000).memoryBytes;
   const budgetMb = Math.max(DEFAULT_DECODE_MEMORY_MB, Math.ceil((threads * bigNeed) / MB) + 64);
-  const pool = new CompressPool({ threads, maxPixels: 50_000_000, jpegQuality: Q, maxDecodeMemoryMb: budgetMb });
+  const pool = new CompressPool({ threads, maxPixels: 50_000_000, maxDecodeMemoryMb: budgetMb });
   const oursOut = new Map<string, Uint8Array>(); // `${path}:${input}` -> our output (deterministic)
   const results: ConvertPathResult[] = [];
   const metric = new Piscina<QualityTask, Quality>({ filename: join(here, 'quality-worker.js'), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
@@ -216,7 +216,7 @@ export async function convertBench(corpus: CorpusImage[], threads: number, opts:
       const oursPass = async () => {
         const c0 = processCpuMs();
         const s = now();
-        const outs = await Promise.all(tasks.map((i) => pool.compress(i.bytes, p.ours).then((r) => ({ i, r }))));
+        const outs = await Promise.all(tasks.map((i) => pool.compress(i.bytes, { options: { ...DEFAULT_OUTPUT_OPTIONS, ...p.ours } }).then((r) => ({ i, r }))));
         const ms = now() - s;
         const cpu = processCpuMs() - c0;
         for (const { i, r } of outs) {

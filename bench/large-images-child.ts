@@ -16,7 +16,7 @@ function status(): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-const pool = new CompressPool({ threads, maxPixels: 50_000_000, jpegQuality: 50 });
+const pool = new CompressPool({ threads, maxPixels: 50_000_000 });
 await pool.ready();
 // warm every thread with a small image, as a running service would be
 await Promise.all(Array.from({ length: threads }, () => pool.compress(readFileSync(new URL('../../test/fixtures/rocket-small.jpg', import.meta.url)))));

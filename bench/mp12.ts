@@ -12,6 +12,7 @@ import { CompressPool } from '../src/pipeline/pool.js';
 import type { CorpusImage } from './corpus.js';
 import { generatedPhoto } from './generated-photo.js';
 import { POOL_DEFAULTS } from './pool-scaling.js';
+import { DEFAULT_QUALITY } from '../src/codecs/output-options.js';
 import { figure, type Figure } from './report.js';
 import { mapLimit, median, now, processCpuMs, round, sum } from './stats.js';
 
@@ -69,7 +70,7 @@ function reniceThreads(nice: number): () => void {
   };
 }
 
-const sharpEncode = (b: Uint8Array) => sharp(b).rotate().jpeg({ quality: POOL_DEFAULTS.jpegQuality, mozjpeg: true }).toBuffer();
+const sharpEncode = (b: Uint8Array) => sharp(b).rotate().jpeg({ quality: DEFAULT_QUALITY, mozjpeg: true }).toBuffer();
 
 async function measureSet(name: string, tasks: Uint8Array[], pool: CompressPool, threads: number, rounds: number, log: (s: string) => void): Promise<SetResult> {
   // first pass: outputs, bytes and checks (the pool's threads and sharp warm up on it)

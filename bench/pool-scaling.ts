@@ -7,7 +7,7 @@ import { figure, type Figure } from './report.js';
 import sharp from 'sharp';
 import { mapLimit, median, now, round } from './stats.js';
 
-export const POOL_DEFAULTS = { maxPixels: 50_000_000, jpegQuality: 50 } as const;
+export const POOL_DEFAULTS = { maxPixels: 50_000_000 } as const;
 
 /** Runs every image through the pool at once (the pool's own bounded queue holds the rest). */
 export async function poolPass(pool: CompressPool, images: Uint8Array[]): Promise<{ ms: number; bytesOut: number }> {

@@ -1,5 +1,5 @@
 // Transpiles src/, workers/ and bench/ to dist/ file by file (no bundling), so pool threads
-// and child processes can load plain JavaScript on Node 20. Type checking is `npm run typecheck`.
+// and child processes can load plain JavaScript on Node 20, and copies the .wasm files of wasm/. Type checking is `npm run typecheck`.
 // Then bundles the dashboard (web/) into dist/web: index.html plus assets/ under content-hashed
 // names, so the service can let browsers cache every asset for good.
 import { build } from 'esbuild';
@@ -28,6 +28,15 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+
+// The WebAssembly built by scripts in wasm/ (wasm/libjpeg/build.sh), at the same place relative to
+// the JavaScript that loads it as in the source tree.
+for (const dir of readdirSync('wasm')) {
+  for (const name of readdirSync(join('wasm', dir)).filter((n) => n.endsWith('.wasm'))) {
+    mkdirSync(join('dist', 'wasm', dir), { recursive: true });
+    copyFileSync(join('wasm', dir, name), join('dist', 'wasm', dir, name));
+  }
+}
 
 // ---- the dashboard ----------------------------------------------------------------------------
 const assets = join('dist', 'web', 'assets');

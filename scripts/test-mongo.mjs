@@ -14,7 +14,7 @@ import { buildFerretDb, FERRETDB_VERSION, startFerretDb } from './ferretdb.mjs';
 const DEFAULT_FILES = [
   'test/store.test.ts', 'test/store-upgrade.test.ts', 'test/store-indexes.test.ts',
   'test/pipeline.test.ts', 'test/webhooks-e2e.test.ts', 'test/scale-out.test.ts', 'test/tenancy.test.ts',
-  'test/crash-accounting.test.ts', 'test/fairness.test.ts', 'test/operations.test.ts', 'test/options-http.test.ts', 'test/reuse.test.ts',
+  'test/crash-accounting.test.ts', 'test/fairness.test.ts', 'test/operations.test.ts', 'test/options-http.test.ts', 'test/reuse.test.ts', 'test/hardening.test.ts',
 ];
 
 const files = process.argv.slice(2).length ? process.argv.slice(2) : DEFAULT_FILES.filter((f) => existsSync(f));

@@ -2,7 +2,15 @@
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_QUALITY, OUTPUT_OPTION_FIELDS } from './codecs/output-options.js';
 import { parseAllowlist } from './net/private-network.js';
+
+/** A Host header (or `host[:port]` entry) split and normalised: lowercase, no trailing dot. */
+export function parseHost(value: string): { name: string; port: string | null } | null {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/i.exec(value.trim());
+  if (!m) return null;
+  return { name: m[1]!.toLowerCase().replace(/\.$/, ''), port: m[2] ?? null };
+}
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
@@ -16,7 +24,8 @@ const commaList = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) 
 const cidrList = z.preprocess(
   commaList,
   z.array(
-    z.string().refine((s) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(s), { message: 'must be a CIDR like 10.0.0.0/8' }),
+    // A bare address means that one address (/32 or /128): parseAllowlist reads both forms.
+    z.string().refine((s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s), { message: 'must be an address or a CIDR, like 127.0.0.1 or 10.0.0.0/8' }),
   ).default([]),
 );
 
@@ -44,6 +53,14 @@ const schema = z.object({
   PORT: int(8000, 0, 65535),
   HOST: z.string().default('0.0.0.0'),
   PUBLIC_BASE_URL: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+  /**
+   * Host names (host or host:port, comma-separated) this service answers to in open mode,
+   * besides the loopback names and PUBLIC_BASE_URL's host: a DNS-rebinding guard.
+   */
+  ALLOWED_HOSTS: z.preprocess(
+    commaList,
+    z.array(z.string().refine((s) => parseHost(s) !== null, { message: 'must be host or host:port, e.g. myhost.lan:8000' })).default([]),
+  ),
   DATA_DIR: z.string().default('./data'),
   IMAGE_STORAGE_PATH: optionalString,
   MONGODB_URI: z.preprocess(emptyAsUndefined, z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional()),
@@ -67,7 +84,7 @@ const schema = z.object({
   FETCH_TIMEOUT_MS: int(30_000, 1),
   FETCH_RETRIES: int(3, 0, 10),
   FETCH_RETRY_BASE_MS: int(500, 0),
-  JPEG_QUALITY: int(50, 1, 100),
+  JPEG_QUALITY: int(DEFAULT_QUALITY, OUTPUT_OPTION_FIELDS.quality.min, OUTPUT_OPTION_FIELDS.quality.max),
   /**
    * The memory all images being compressed may hold together, in MiB: decoded pixels, codec
    * working memory, resize buffers and the target encoder, each image's share computed from its
@@ -111,6 +128,8 @@ const schema = z.object({
   EVENTS_POLL_MS: int(250, 10, 60_000),
   EVENTS_RECENT_REQUESTS: int(200, 1, 1000),
   EVENTS_MAX_STREAMS: int(1_000, 1, 100_000),
+  /** Streams one tenant key may hold open per process (429 beyond); the admin's are not counted. */
+  EVENTS_MAX_STREAMS_PER_TENANT: int(20, 1, 100_000),
   EVENTS_KEEPALIVE_MS: int(15_000, 50, 300_000),
 
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
@@ -127,6 +146,9 @@ const schema = z.object({
 });
 
 type Raw = z.infer<typeof schema>;
+
+/** Every variable this module reads (docs/configuration.md has a row for each; a test checks). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
 export interface Config extends Omit<Raw, 'PUBLIC_BASE_URL' | 'IMAGE_STORAGE_PATH'> {
   PUBLIC_BASE_URL: string;

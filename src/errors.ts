@@ -4,7 +4,7 @@
 // Anything else that reaches the edge is a 500 whose cause is logged, never shown.
 import { HTTPException } from 'hono/http-exception';
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 421 | 422 | 429 | 500 | 503;
 
 export class AppError extends HTTPException {
   declare readonly status: ErrorStatus;

@@ -1,4 +1,4 @@
-// The logger: pino, one JSON object per line on stdout (pretty in development when pino-pretty is
+// The logger: pino, one JSON object per line on stdout (pretty on a terminal when pino-pretty is
 // installed). Secrets never reach the output: they are not logged on purpose, and the paths
 // below are redacted in case one ever is. URLs are logged through redactUrl(); the URL fields
 // below go through it again, so a call that forgets cannot leak a token or a password.
@@ -39,7 +39,8 @@ function prettyAvailable(): boolean {
 
 /**
  * JSON logs on stdout (or on `destination`, e.g. stderr for the CLI or a capture in tests).
- * NODE_ENV=development without a destination: human-readable lines through pino-pretty, if present.
+ * Without a destination, on a terminal or with NODE_ENV=development: human-readable lines through
+ * pino-pretty, if present.
  */
 export function createLogger(
   config: Pick<Config, 'LOG_LEVEL'> & Partial<Pick<Config, 'NODE_ENV'>>,
@@ -51,7 +52,11 @@ export function createLogger(
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: urlSerializers,
   };
-  if (!destination && config.NODE_ENV === 'development' && prettyAvailable()) {
+  // A person at a terminal (`npm start`) reads lines; anything else (a pipe, a file, a container's
+  // log driver) gets one JSON object per line. pino-pretty is a devDependency, so a production
+  // install (npm ci --omit=dev) stays JSON even on a terminal.
+  const person = config.NODE_ENV === 'development' || process.stdout.isTTY === true;
+  if (!destination && person && prettyAvailable()) {
     options.transport = { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
   }
   return destination ? pino(options, destination) : pino(options);

@@ -1,9 +1,9 @@
-// Wires the parts of DESIGN.md's shape together for one instance, by ROLE:
+// Wires the parts of the shape in docs/architecture.md together for one instance, by ROLE:
 // api = HTTP only; worker = pipeline runner + webhook dispatcher (+ health endpoints); all = both.
 import { randomUUID } from 'node:crypto';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
-import { LiveEvents } from './http/live-events.js';
+import { LiveEvents } from './live/live-events.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { OutputCleanup } from './operations/output-cleanup.js';
@@ -14,6 +14,7 @@ import { PipelineRunner } from './pipeline/runner.js';
 import { CompressPool } from './pipeline/pool.js';
 import { serve, type ConnectionLimits, type RunningServer } from './runtime/serve.js';
 import { openStorage } from './storage/open.js';
+import { tightenPrivateFiles } from './storage/private-files.js';
 import { openStore } from './store/open.js';
 import type { ItemOutcome, ItemRecord, Store } from './store/types.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
@@ -30,6 +31,10 @@ export interface RunningService {
 }
 
 export async function startService(config: Config, log: Logger): Promise<RunningService> {
+  const tightened = await tightenPrivateFiles(config.DATA_DIR, config.STORAGE === 'local' ? config.IMAGE_STORAGE_PATH : null);
+  if (tightened.length > 0) {
+    log.warn({ count: tightened.length, first: tightened[0] }, `tightened ${tightened.length} files and folders under DATA_DIR / IMAGE_STORAGE_PATH to 0600 / 0700 (they were readable by others)`);
+  }
   const store = await openStore(config);
   const storage = openStorage(config);
   await storage.check();
@@ -38,7 +43,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
 
   const pool = processes
     ? new CompressPool({
-      threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY,
+      threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS,
       maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB,
       ...(config.CODEC_RUN_LOG ? { codecRunLog: config.CODEC_RUN_LOG } : {}),
       onTask: (t) => metrics.observeCompress(t.format, t.ok, t.seconds),
@@ -126,7 +131,7 @@ export async function startService(config: Config, log: Logger): Promise<Running
     await stopProcessing(); // e.g. the port is taken: the caller reports it and exits cleanly
     throw err;
   }
-  log.info({ port: server.port, runtime: server.runtime, role: config.ROLE, store: store.backend, storage: storage.kind }, 'listening');
+  log.info({ port: server.port, runtime: server.runtime, role: config.ROLE, store: store.backend, storage: storage.kind }, whereToGo(config, server.port));
 
   let stopped: Promise<void> | null = null;
   const stop = () => (stopped ??= (async () => {
@@ -156,4 +161,17 @@ function logItem(log: Logger, item: ItemRecord, outcome: ItemOutcome, ms: number
   } else {
     log.info({ request_id: item.requestId, url, error: outcome.error, duration_ms: ms }, 'image failed');
   }
+}
+
+/**
+ * The start-up line a newcomer reads: where the dashboard, the API docs and the OpenAPI document
+ * are. A wildcard or loopback HOST is reached as localhost; any other HOST by its own address.
+ */
+export function whereToGo(config: Pick<Config, 'HOST' | 'ROLE'>, port: number): string {
+  const host = config.HOST.trim();
+  const local = ['', '0.0.0.0', '::', '[::]', 'localhost', '::1', '[::1]'].includes(host) || host.startsWith('127.');
+  const shown = local ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const base = `http://${shown}:${port}`;
+  if (config.ROLE === 'worker') return `worker listening on ${base} (/healthz, /readyz and /metrics only)`;
+  return `listening: open ${base}/ (dashboard), ${base}/docs (API docs), ${base}/openapi.json (OpenAPI document)`;
 }

@@ -6,6 +6,7 @@ import {
   isForbiddenAddress,
   parseAllowlist,
 } from '../src/net/private-network.js';
+import { loadConfig } from '../src/config.js';
 
 const blockedCases: Array<[string, string]> = [
   // IPv4
@@ -174,6 +175,17 @@ describe('allowlist (FETCH_ALLOWLIST) is the only exemption', () => {
   it('an IPv4 entry does not exempt IPv6 and vice versa', () => {
     expect(isForbiddenAddress('::1', ['127.0.0.0/8']).blocked).toBe(true);
     expect(isForbiddenAddress('127.0.0.1', ['::1/128']).blocked).toBe(true);
+  });
+
+  it('reads a bare address as that one address (/32 or /128)', () => {
+    const allow = parseAllowlist(['127.0.0.1', '::1']);
+    expect(isForbiddenAddress('127.0.0.1', allow).blocked).toBe(false);
+    expect(isForbiddenAddress('127.0.0.2', allow).blocked).toBe(true);
+    expect(isForbiddenAddress('::1', allow).blocked).toBe(false);
+    expect(isForbiddenAddress('::2', allow).blocked).toBe(true);
+    expect(loadConfig({ FETCH_ALLOWLIST: '127.0.0.1, ::1' }).FETCH_ALLOWLIST).toEqual(['127.0.0.1', '::1']);
+    expect(() => loadConfig({ FETCH_ALLOWLIST: 'example.com' })).toThrow(/FETCH_ALLOWLIST.*address or a CIDR/);
+    expect(() => loadConfig({ FETCH_ALLOWLIST: '300.1.1.1' })).toThrow(/invalid allowlist entry "300\.1\.1\.1"/);
   });
 
   it('rejects malformed entries with a clear message', () => {

@@ -38,6 +38,24 @@ describe('HTTP API', () => {
     ]);
   });
 
+  it("keeps the upload's file name, cleaned, and shows it with the bytes in the list and the status", async () => {
+    const cases: Array<[string, string | null]> = [
+      ['C:\\Users\\me\\spring sale.csv', 'spring sale.csv'],
+      ['../../etc/\tforged\u202egpj.csv', 'forgedgpj.csv'],
+      ['Caf\u00e9 \u6771\u4eac.csv', 'Caf\u00e9 \u6771\u4eac.csv'],
+      [`${'x'.repeat(400)}.csv`, 'x'.repeat(255)],
+    ];
+    for (const [sent, kept] of cases) {
+      const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('f')}\n`, { filename: sent });
+      expect(res.status, sent).toBe(202);
+      const status = await getJson(`${svc.base}/api/v1/status/${res.body.request_id}`);
+      expect(status.body.file_name, sent).toBe(kept);
+      const list = await getJson(`${svc.base}/api/v1/requests?limit=5`);
+      expect(list.body.requests.find((r: { request_id: string }) => r.request_id === res.body.request_id), sent)
+        .toMatchObject({ file_name: kept, bytes: { in: 0, out: 0 }, progress: { total: 1, done: 0, failed: 0 } });
+    }
+  });
+
   it('accepts the simple format, grouping rows by product name in order of first appearance', async () => {
     const csv = `\uFEFFproduct_name,image_url\r\nshoe,${IMG('a')}\r\nhat,${IMG('b')}\r\nshoe,${IMG('c')}\r\n`;
     const res = await upload(svc.base, csv);
@@ -100,10 +118,10 @@ describe('HTTP API', () => {
 
   it('refuses a per-upload webhook_url at a non-public address without naming it, keeping nothing', async () => {
     const before = await storedCounts(svc.dataDir);
-    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address'], ['http://[fd00::1]:8080/hook', 'a non-public address'], ['http://localhost:8080/hook', 'a loopback host name']]) {
+    for (const [hook, reason] of [['http://10.1.2.3/hook', 'a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)'], ['http://[fd00::1]:8080/hook', 'a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)'], ['http://localhost:8080/hook', 'a loopback host name (use its address instead, with FETCH_ALLOWLIST set, e.g. 127.0.0.0/8)']]) {
       const res = await upload(svc.base, `${SEED_HEADER}\n1,SKU1,${IMG('w')}\n`, { fields: { webhook_url: hook! } });
       expect(res.status, hook).toBe(400);
-      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+      expect(res.body.detail, hook).toBe(`webhook_url: refused, blocked: ${reason}`);
     }
     expect(await storedCounts(svc.dataDir)).toEqual(before);
   });
@@ -182,7 +200,7 @@ describe('HTTP API', () => {
       ['unknown route', fetch(`${svc.base}/nope`), 404, /^Not found$/],
       ['unknown image', fetch(`${svc.base}/images/${'a'.repeat(64)}.jpg`), 404, /^Image not found$/],
       ['schema validation', fetch(`${svc.base}/api/v1/status/x?limit=0`), 400, /^limit: /],
-      ['a body that is not JSON', json('{}', 'text/plain'), 400, /must be JSON/],
+      ['a body that is not JSON', json('{}', 'text/plain'), 415, /must be JSON/],
       ['malformed JSON', json('{"webhook_url":'), 400, /not valid JSON/],
       ['a bad secret', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', secret: 'whsec_short' })), 400, /^secret: /],
       ['a body over 64 KiB', json(JSON.stringify({ webhook_url: 'http://127.0.0.9:9/h', pad: 'x'.repeat(70_000) })), 413, /64 KiB/],
@@ -263,7 +281,8 @@ describe('cross-origin requests', () => {
   let open: TestService;
   let keyed: TestService;
   beforeAll(async () => {
-    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/` });
+    // api.internal: a name the operator allowed (open mode answers only to its own hosts).
+    open = await startTestService({ ROLE: 'api', CORS_ORIGINS: `${APP}/, https://other.test`, PUBLIC_BASE_URL: `${PUBLIC}/`, ALLOWED_HOSTS: 'api.internal' });
     keyed = await startTestService({ ROLE: 'api', API_KEY: KEY, CORS_ORIGINS: APP });
   });
   afterAll(async () => {

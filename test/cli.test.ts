@@ -180,6 +180,15 @@ describe('image-csv-processor process', () => {
     expect(run.stderr).not.toContain('progress:'); // --quiet
   });
 
+  it('a refused private source says how to allow it, naming no address', async () => {
+    writeFileSync(join(dir, 'private.csv'), `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\n`);
+    const run = await runCli(['process', 'private.csv', '--out', 'private-out.csv', '--quiet'], dir, { FETCH_ALLOWLIST: '' });
+    expect(run.code).toBe(1);
+    const line = run.stdout.split('\n').find((l) => l.includes('blocked'));
+    // The row's own URL starts the line; the reason after it names no resolved address.
+    expect(line).toBe(`  ${images.url('/rocket.jpg')}: blocked: a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)`);
+  });
+
   it('exits 1 when every image fails', async () => {
     writeFileSync(join(dir, 'none.csv'), `S. No.,Product Name,Input Image Urls\n1,Gone,${images.url('/nothing.png')}\n`);
     const run = await runCli(['process', 'none.csv', '--out', 'none-out.csv'], dir);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { serve, withAnswerDeadline, type ConnectionLimits } from '../src/runtime/serve.js';
 import { freePort, startTestService, storedCounts, upload, type TestService } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 interface RawClient {
   socket: Socket;
@@ -40,10 +41,6 @@ function trickle(c: RawClient, piece: () => string, everyMs: number): () => void
   return () => clearInterval(timer);
 }
 
-/** Waits (bounded by the test's timeout) until `cond` holds. */
-async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await cond())) await delay(10);
-}
 
 function parseResponse(raw: string): { status: number; body: string } {
   const [head = '', body = ''] = raw.split('\r\n\r\n');

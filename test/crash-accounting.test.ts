@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
-import { sleep, spawnService, tempDir, upload, waitForStatus, type ChildService } from './helpers/service.js';
+import { spawnService, tempDir, upload, waitForStatus, type ChildService } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const KILLS = 5;
 
@@ -57,11 +58,7 @@ describe('crash accounting', () => {
     let kills = 0;
     let innocentHitsAtKills = 0;
     while (kills < KILLS) {
-      const deadline = Date.now() + 30_000;
-      while (poisonRuns() <= kills) {
-        if (Date.now() > deadline) throw new Error(`the poison image did not reach a codec after ${kills} kills: ${svc.output()}`);
-        await sleep(5);
-      }
+      await until(() => poisonRuns() > kills, `the poison image to reach a codec after ${kills} kills`, { intervalMs: 5 });
       svc.proc.kill('SIGKILL');
       await svc.exited;
       kills++;

@@ -65,7 +65,9 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
     await row.locator('.state', { hasText: /^completed$/ }).waitFor();
     const bar = row.locator('progress');
     expect([await bar.getAttribute('value'), await bar.getAttribute('max')]).toEqual(['3', '3']);
-    await expect(row.locator('.counts').textContent()).resolves.toBe('3 of 3 (1 failed)');
+    await expect(row.locator('.counts').textContent()).resolves.toBe('3 of 3 images (1 failed)');
+    await expect(row.locator('a.file').textContent()).resolves.toBe('products.csv');
+    await expect(row.locator('.saved').textContent()).resolves.toMatch(/^[\d.]+ kB → [\d.]+ kB, saved \d+%$/);
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
     return id;
   }
@@ -181,6 +183,88 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
     }
   });
 
+  it('adds, lists, rotates and deletes webhook subscriptions, showing each secret once; banners stay on their page', async () => {
+    const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, ROLE: 'api' });
+    try {
+      const page = await browser.newPage();
+      await page.setViewportSize({ width: 1100, height: 900 });
+      await page.goto(`${svc.base}/`);
+      await page.locator('#live-state', { hasText: 'Live updates on.' }).waitFor();
+      const secretOf = async () => (await page.locator('#webhook-secret code.secret').textContent())!;
+
+      // Add: only the events left ticked are subscribed; the secret is shown, and only here.
+      await page.getByLabel('Receiver URL').fill(images.url('/hook'));
+      await page.getByLabel('processing.started').uncheck();
+      await page.getByRole('button', { name: 'Add subscription' }).click();
+      await page.locator('#webhook-secret code.secret').waitFor();
+      const first = await secretOf();
+      expect(first).toMatch(/^whsec_/);
+      const listed = (await (await fetch(`${svc.base}/api/v1/webhooks`)).json()) as { webhooks: Array<{ id: string; webhook_url: string; events: string[] }> };
+      expect(listed.webhooks).toMatchObject([{ webhook_url: images.url('/hook'), events: ['processing.completed', 'processing.failed', 'processing.cancelled'] }]);
+      const article = page.locator(`.webhook[data-id="${listed.webhooks[0]!.id}"]`);
+      await expect(article.locator('h3').textContent()).resolves.toBe(images.url('/hook'));
+      expect(await page.content()).toContain(first);
+      await page.reload();
+      await page.locator('#live-state', { hasText: 'Live updates on.' }).waitFor();
+      await article.waitFor();
+      expect(await page.content()).not.toContain(first); // shown once: a reload does not bring it back
+
+      // Rotate: a new secret, shown once.
+      await article.getByRole('button', { name: /^Rotate secret/ }).click();
+      await page.locator('#webhook-secret code.secret').waitFor();
+      const second = await secretOf();
+      expect(second).toMatch(/^whsec_/);
+      expect(second).not.toBe(first);
+
+      // The buttons do not touch.
+      const boxes = await article.locator('.actions button').evaluateAll((els) => els.map((el) => el.getBoundingClientRect().toJSON() as DOMRect));
+      expect(boxes[1]!.left - boxes[0]!.right).toBeGreaterThanOrEqual(6);
+
+      // A banner belongs to its page: "Accepted…" does not follow onto the request's page.
+      const longUrl = `${images.url('/photos/2026/spring-collection/product-images/large/')}rocket.jpg?variant=large&width=1600&format=jpeg`;
+      const springCsv = `product_name;image_url\nRocket;${longUrl}\nCat;${images.url('/b.png')}\n`; // semicolons, as Excel writes them in Europe
+      await page.locator('#file').setInputFiles({ name: 'spring.csv', mimeType: 'text/csv', buffer: Buffer.from(springCsv) });
+      await page.getByRole('button', { name: 'Upload' }).click();
+      await page.locator('#notice', { hasText: 'Accepted 2 products' }).waitFor();
+      const row = page.locator('#requests li', { hasText: 'spring.csv' });
+      await row.locator('a.file').click();
+      await page.locator('#detail-title', { hasText: 'Request spring.csv' }).waitFor();
+      await expect(page.locator('#notice').textContent()).resolves.toBe('');
+
+      // Narrow: nothing wider than the screen, and a long URL breaks only between its parts.
+      await page.setViewportSize({ width: 360, height: 800 });
+      await page.locator('#detail table').waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+      const splitParts = await page.locator('#detail td.url a').first().evaluate((a) => {
+        const texts = [...a.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE);
+        const range = document.createRange();
+        return {
+          parts: texts.length,
+          lines: new Set(texts.map((t) => { range.selectNodeContents(t); return Math.round(range.getBoundingClientRect().top); })).size,
+          broken: texts.filter((t) => { range.selectNodeContents(t); return range.getClientRects().length > 1; }).map((t) => t.textContent),
+        };
+      });
+      expect(splitParts.parts).toBeGreaterThan(3);
+      expect(splitParts.lines).toBeGreaterThan(1); // it did wrap at 360 px
+      expect(splitParts.broken).toEqual([]); // ...and never inside a part
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-narrow.png'), fullPage: true });
+
+      // Delete the subscription.
+      await page.setViewportSize({ width: 1100, height: 900 });
+      await page.locator('a', { hasText: 'All requests' }).click();
+      page.once('dialog', (d) => void d.accept());
+      await article.getByRole('button', { name: /^Delete subscription/ }).click();
+      await page.locator('#notice', { hasText: 'is deleted' }).waitFor();
+      await article.waitFor({ state: 'detached' });
+      expect(((await (await fetch(`${svc.base}/api/v1/webhooks`)).json()) as { webhooks: unknown[] }).webhooks).toEqual([]);
+      expect(browser.aborted).toEqual([]);
+      expect(browser.cspViolations).toEqual([]);
+    } finally {
+      await browser.close();
+      await svc.stop();
+    }
+  });
+
   it('asks for the API key when the server wants one, keeps it in the tab only, and sends it as X-API-Key', async () => {
     const KEY = 'dashboard-browser-test-key';
     const svc = await startTestService({ API_KEY: KEY, FETCH_ALLOWLIST: images.cidr });
@@ -202,6 +286,8 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
       await page.keyboard.type(KEY);
       await page.keyboard.press('Enter');
       await page.locator('#live-state', { hasText: 'Live updates on.' }).waitFor();
+      // The refusal no longer applies: its banner is gone.
+      await expect(page.locator('#notice').textContent()).resolves.toBe('');
 
       await uploadAndWatch(page, svc.base, async () => {
         await page.getByRole('button', { name: 'Upload' }).focus();

@@ -42,3 +42,45 @@ describe.skipIf(browserUnavailable !== null)('/docs in a browser', () => {
     expect(loaded).toContain(`${svc.base}/docs/assets/swagger-ui-bundle.js`);
   });
 });
+
+describe.skipIf(browserUnavailable !== null)('/docs "Try it out" by another name', () => {
+  let svc: TestService;
+  let browser: BrowserSession;
+  beforeAll(async () => {
+    // Open mode (no key to enter); PUBLIC_BASE_URL names 127.0.0.1, the page is reached as localhost.
+    svc = await startTestService({ ROLE: 'api' });
+    browser = await openBrowser();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await svc?.stop();
+  });
+
+  it('uploads from the form: optional fields start empty, the request goes to the address in use', async () => {
+    const base = svc.base.replace('127.0.0.1', 'localhost');
+    const page = await browser.newPage();
+    const sent: string[] = [];
+    page.on('request', (r) => sent.push(`${r.method()} ${r.url()}`));
+    await page.goto(`${base}/docs`);
+    const op = page.locator('.opblock-post', { hasText: '/api/v1/upload' }).first();
+    await op.locator('.opblock-summary').click();
+    await op.getByRole('button', { name: 'Try it out' }).click();
+
+    // No made-up value ("string", 0) in an optional field: empty ones are not sent.
+    for (const name of ['webhook_url', 'quality', 'max_width', 'max_height']) {
+      const input = op.locator(`tr[data-property-name="${name}"] input[type="text"]`).first();
+      await input.waitFor({ state: 'visible' });
+      expect(await input.inputValue(), name).toBe('');
+    }
+    expect(await op.locator('tr[data-property-name="format"] select').inputValue()).toBe('');
+    await op.locator('tr[data-property-name="file"] input[type="file"]').setInputFiles({
+      name: 'products.csv', mimeType: 'text/csv',
+      buffer: Buffer.from('S. No.,Product Name,Input Image Urls\n1,Widget,http://127.0.0.1:9/a.jpg\n'),
+    });
+    await op.getByRole('button', { name: 'Execute' }).click();
+    await op.locator('.live-responses-table .response-col_status', { hasText: /^\s*202/ }).first().waitFor({ state: 'visible' });
+    expect(sent).toContain(`POST ${base}/api/v1/upload`);
+    expect(browser.aborted).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
+  });
+});

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
 import { openEvents, type SseEvent, type SseStream } from './helpers/sse.js';
+import { until } from './helpers/poll.js';
 
 const jpeg = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/rocket-small.jpg')));
 const csvOf = (urls: string[]) => `product_name,image_url\n${urls.map((u, i) => `P${i},${u}`).join('\n')}\n`;
@@ -21,9 +22,7 @@ describe('event streams', () => {
   const held: ServerResponse[] = [];
   const gate = (path: string) => images.set(path, { kind: 'handler', fn: (_req, res) => held.push(res) });
   const release = () => held.shift()!.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(jpeg.length) }).end(jpeg);
-  const heldCount = async (n: number) => {
-    while (held.length < n) await new Promise((r) => setTimeout(r, 10));
-  };
+  const heldCount = (n: number) => until(() => held.length >= n, `${n} held image requests`);
 
   beforeAll(async () => {
     images = await startImageServer({ host: '127.0.0.12' });
@@ -193,7 +192,7 @@ describe('event streams with API keys', () => {
     await sb.next(finalOf(rb));
     expect(sa.events.every((e) => e.data.request_id === ra)).toBe(true);
     expect(sb.events.every((e) => e.data.request_id === rb)).toBe(true);
-    expect(sa.events[0]!.data).toEqual({ request_id: ra, status: expect.any(String), progress: { total: 1, done: 0, failed: expect.any(Number) }, created_at: expect.any(String), updated_at: expect.any(String) });
+    expect(sa.events[0]!.data).toEqual({ request_id: ra, status: expect.any(String), file_name: 'products.csv', progress: { total: 1, done: 0, failed: expect.any(Number) }, bytes: { in: expect.any(Number), out: expect.any(Number) }, created_at: expect.any(String), updated_at: expect.any(String) });
 
     expect((await call(ADMIN, 'DELETE', `/api/v1/keys/${keyB.id}`)).status).toBe(204);
     await sb.ended; // B's stream ends; A's and the admin's go on

@@ -21,6 +21,7 @@ import {
 } from '../src/net/index.js';
 import { refuseConnected } from '../src/net/address-guard.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
+import { until } from './helpers/poll.js';
 
 let srv: ImageServer;
 let trap4: Trap;
@@ -117,7 +118,7 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
     for (const url of targets(trap4.port)) {
       const retries: RetryInfo[] = [];
       const err = await failure(downloadImage(url, { ...opts, onRetry: (i) => retries.push(i) }));
-      expect(err.reason, url).toMatch(/^blocked: (a non-public address|a loopback host name)$/);
+      expect(err.reason, url).toMatch(/^blocked: (a non-public address \(to fetch from private|a loopback host name \(use its address)/);
       expect(err.kind).toBe('blocked');
       expect(err.retryable).toBe(false);
       expect(retries).toHaveLength(0);
@@ -139,14 +140,14 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
       { address: '127.0.0.1', family: 4 },
     ];
     const err = await failure(downloadImage(`http://rebind.test:${trap4.port}/`, { ...opts, resolve }));
-    expect(err.reason).toBe('blocked: resolves to a non-public address');
+    expect(err.reason).toBe('blocked: resolves to a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)');
     const mapped: Resolver = async () => [{ address: '::ffff:127.0.0.1', family: 6 }];
     expect((await failure(downloadImage(`http://m.test:${trap4.port}/`, { ...opts, resolve: mapped }))).kind).toBe('blocked');
   });
 
   it('the allowlist exempts only the listed address', async () => {
     const err = await failure(downloadImage(`http://127.0.0.1:${trap4.port}/`, { ...opts, allowlist: ['127.0.0.9/32'] }));
-    expect(err.reason).toBe('blocked: a non-public address');
+    expect(err.reason).toBe('blocked: a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)');
     // and without any allowlist even the image server is refused
     expect((await failure(downloadImage(srv.url('/a.bin'), { ...opts, allowlist: [] }))).kind).toBe('blocked');
   });
@@ -175,7 +176,7 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
     for (const [name, run, address] of cases) {
       const before = logged.length;
       const err = await failure(run());
-      expect(err.reason, name).toMatch(/^blocked: (resolves to )?a non-public address$/);
+      expect(err.reason, name).toMatch(/^blocked: (resolves to )?a non-public address \(to fetch from private or local hosts, set FETCH_ALLOWLIST, e\.g\. 127\.0\.0\.0\/8\)$/);
       expect(`${err.message} ${String(err.cause ?? '')}`, name).not.toContain(address);
       const entry = logged.slice(before).find((l) => l.obj.address === address);
       expect(entry, name).toBeDefined();
@@ -186,7 +187,7 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
   it('the connected-address check refuses without naming the address', () => {
     const allow = parseAllowlist([srv.cidr]);
     expect(refuseConnected('images.test', '127.0.0.9', allow)).toBeUndefined();
-    expect(refuseConnected('images.test', '::ffff:127.0.0.1', allow)?.reason).toBe('blocked: connected to a non-public address');
+    expect(refuseConnected('images.test', '::ffff:127.0.0.1', allow)?.reason).toBe('blocked: connected to a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)');
     expect(refuseConnected('images.test', undefined, allow)?.kind).toBe('blocked');
   });
 
@@ -330,7 +331,7 @@ describe('downloadImage: misbehaving servers', () => {
       v6.serve('/v6.bin', PAYLOAD);
       const r = await downloadImage(v6.url('/v6.bin'), { ...opts, allowlist: [v6.cidr] });
       expect(r.bytes.length).toBe(PAYLOAD.length);
-      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: a non-public address');
+      expect((await failure(downloadImage(v6.url('/v6.bin'), opts))).reason).toBe('blocked: a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)');
     } finally {
       await v6.close();
     }
@@ -501,10 +502,6 @@ describe('per-address download limit (DOWNLOAD_PER_HOST, slots taken in the tran
     let open!: () => void;
     const p = new Promise<void>((r) => (open = r));
     return { p, open };
-  };
-  /** Waits (no deadline of its own: the test's timeout is the bound) until `cond` holds. */
-  const until = async (cond: () => boolean) => {
-    while (!cond()) await delay(5);
   };
   /** A path on `server` that answers `body` only once `gate` opens. */
   const held = (server: ImageServer, path: string, gate: Promise<void>, body: string) =>

@@ -1,12 +1,16 @@
 // Unit tests for the upload path: multipart reader, CSV rows → product batches, output CSV.
 // Everything runs over streams built in the test; no server, no network.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
-import { outputCsvStream, type OutputRow } from '../src/http/output-csv.js';
-import { readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
+import { outputCsvStream, type OutputRow } from '../src/views/output-csv.js';
+import { HEADER_NAMES, readProductBatches, type CsvLimits, type CsvSummary } from '../src/ingest/csv-rows.js';
+import { cleanFileName, MAX_FILE_NAME_CHARS } from '../src/ingest/file-name.js';
 import { readUpload, type UploadFile } from '../src/ingest/multipart.js';
 import type { ProductRecord } from '../src/store/types.js';
+import { until } from './helpers/poll.js';
 
 const enc = new TextEncoder();
 const LIMITS: CsvLimits = { maxRows: 100_000, maxUrlsPerProduct: 50, maxCellChars: 16_384, batchSize: 2_000 };
@@ -197,6 +201,23 @@ describe('readProductBatches: accepted files', () => {
     expect(products).toEqual([{ serial: format === 'seed' ? 7 : 1, name: 'Thing', inputUrls: ['http://x.example/a.jpg'] }]);
   });
 
+  it.each([
+    ['semicolons (Excel in much of Europe)', ';'],
+    ['tabs', '\t'],
+  ])('detects %s from the header row', async (_name, d) => {
+    const seed = `\uFEFFS. No.${d}Product Name${d}Input Image Urls\r\n1${d}"Caf\u00e9 ""Deluxe"""${d}"http://x.example/a.jpg,http://x.example/b.jpg"\r\n2${d}b, with a comma${d}http://x.example/c.jpg\r\n`;
+    for (const chunk of [1, 7, 64 * 1024]) {
+      const { products, summary } = await readAll(seed, {}, chunk);
+      expect(summary.format).toBe('seed');
+      expect(products).toEqual([
+        { serial: 1, name: 'Caf\u00e9 "Deluxe"', inputUrls: ['http://x.example/a.jpg', 'http://x.example/b.jpg'] },
+        { serial: 2, name: 'b, with a comma', inputUrls: ['http://x.example/c.jpg'] },
+      ]);
+    }
+    const simple = await readAll(`product_name${d}image_url\na${d}http://x.example/1.jpg\na${d}http://x.example/2.jpg\n`);
+    expect(simple.products).toEqual([{ serial: 1, name: 'a', inputUrls: ['http://x.example/1.jpg', 'http://x.example/2.jpg'] }]);
+  });
+
   it('accepts its own output CSV as input (the output column is ignored)', async () => {
     const csv = 'S. No.,Product Name,Input Image Urls,Output Image Urls\r\n1,A,"http://x.example/1.jpg","http://svc/images/k.jpg"\r\n';
     const { products } = await readAll(csv);
@@ -240,8 +261,7 @@ describe('readProductBatches: accepted files', () => {
       expect(batch).toHaveLength(100);
       break;
     }
-    await new Promise((r) => setTimeout(r, 20));
-    expect(stats.cancelled).toBe(true);
+    await until(() => stats.cancelled, 'the source to be cancelled');
     expect(stats.pulled).toBeLessThan(2 * 1024 * 1024);
   });
 
@@ -271,6 +291,11 @@ describe('readProductBatches: rejected files name the line and the column', () =
     ['header only', H, /^line 2: no data rows/],
     ['missing column', 'S. No.,Product Name\n1,a\n', /^line 1, column "Input Image Urls": required column is missing/],
     ['missing column (simple)', 'product_name,notes\na,b\n', /^line 1, column "image_url": required column is missing/],
+    ['unknown header names the delimiter it saw', 'Artikel;Bild\na;http://x/1\n', /^line 1, column "product_name": required column is missing; the header, read as semicolon-separated \(;\), has "Artikel", "Bild"/],
+    ['unknown header lists the accepted forms', 'foo,bar\na,b\n', /read as comma-separated \(,\), has "foo", "bar"; accepted headers: .*S\. No\..*Product Name.*Input Image Urls.*product_name.*image_url/],
+    ['bad cell in a tab-separated file names its column', 'sno\tname\turls\n1\ta\tftp://x/1\n', /^line 2, column "urls": "ftp:\/\/x\/1" is not an http\(s\) URL/],
+    ['extra cell in a semicolon file counts semicolons', 'sno;name;urls\n1;a;http://x/1;http://x/2\n', /^line 2, column 4 \(after the last column "urls"\): the row has 4 cells but the header has 3; an unquoted semicolon/],
+    ['binary byte in a semicolon file names its column', new Uint8Array([...enc.encode('sno;name;urls\n1;a'), 0x00, ...enc.encode(';http://x/1\n')]), /^line 2, column "name": contains the control character 0x00/],
     ['duplicate column', 'sno,name,urls,image_url\n1,a,http://x/1,http://x/2\n', /^line 1, column "image_url": duplicate column/],
     ['unquoted comma shifts the columns', `${H}1,a,http://x.example/1\n2,b,http://x.example/2,http://x.example/3\n`, /^line 3, column 4 \(after the last column "Input Image Urls"\): the row has 4 cells but the header has 3; an unquoted comma/],
     ['too few cells', `${H}1,a,http://x.example/1\n2,b\n`, /^line 3, column "Input Image Urls": missing; the row has 2 cells/],
@@ -332,9 +357,8 @@ describe('readProductBatches: rejected files name the line and the column', () =
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).status).toBe(400);
     expect((err as AppError).detail).toBe('line 100002: too many rows: the limit is 100000 data rows per file');
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => stats.cancelled, 'the source to be cancelled');
     expect(stats.finished).toBe(false);
-    expect(stats.cancelled).toBe(true);
   }, 60_000);
 
   it('counts exactly: 100 001 rows is one too many, also in the simple format', async () => {
@@ -346,6 +370,27 @@ describe('readProductBatches: rejected files name the line and the column', () =
 });
 
 // ---- multipart ------------------------------------------------------------------------------
+
+describe('the accepted header names', () => {
+  it('are the ones docs/api.md lists, and the unknown-header error lists them all', async () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'api.md'), 'utf8');
+    const err = await csvError('foo,bar\na,b\n');
+    for (const name of Object.values(HEADER_NAMES).flat()) {
+      expect(doc, name).toContain(`\`${name}\``);
+      expect(err.detail, name).toContain(name);
+    }
+  });
+});
+
+describe('cleanFileName', () => {
+  it('keeps the base name without control or bidi characters, capped; null when nothing is left', () => {
+    expect(cleanFileName('products.csv')).toBe('products.csv');
+    expect(cleanFileName('C:\\a\\b/c d.csv')).toBe('c d.csv');
+    expect(cleanFileName(' x\u0000\u001b[31m\u202e.csv ')).toBe('x[31m.csv');
+    expect(cleanFileName(`${'\u00e9'.repeat(300)}`)).toBe('\u00e9'.repeat(MAX_FILE_NAME_CHARS));
+    for (const none of [undefined, null, '', '  ', '\u0007', 'dir/']) expect(cleanFileName(none)).toBeNull();
+  });
+});
 
 describe('readUpload', () => {
   const CSV = 'S. No.,Product Name,Input Image Urls\n1,SKU1,"http://x.example/1.jpg,http://x.example/2.jpg"\n';
@@ -509,7 +554,7 @@ describe('readUpload', () => {
     await readUpload(uploadRequest(stream), { maxBytes: 50 * 1024 * 1024 }, async (file) => {
       const it = file.stream[Symbol.asyncIterator]();
       await it.next();
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 100)); // the slow consumer under test, not a wait for a state
       pulledWhileWaiting.push(stats.pulled);
       for (let r = await it.next(); !r.done; r = await it.next()) {
         /* drain */

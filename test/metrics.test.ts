@@ -11,6 +11,7 @@ import { createLogger } from '../src/log.js';
 import { startService, type RunningService } from '../src/service.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { tempDir } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const HOST = '127.0.0.9';
 const API_KEY = 'metrics-test-api-key-4f1c9a';
@@ -61,13 +62,6 @@ async function scrape(): Promise<Samples> {
   return parseMetrics(await res.text());
 }
 
-async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   images = await startImageServer({ host: HOST });

@@ -1,7 +1,7 @@
 // Start-up against a MongoDB that is not there fails fast with one clear line. The URI points
 // at a closed loopback port, so no MongoDB is needed (and none is faked).
 import { describe, expect, it } from 'vitest';
-import { openMongoStore, redactUri } from '../src/store/mongo.js';
+import { openMongoStore, redactUri } from '../src/store/mongo/store.js';
 
 describe('MongoDB start-up', () => {
   it('rejects within the timeout with one line naming the host and the timeout', async () => {

@@ -9,10 +9,12 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
+import { MAX_DIMENSION } from '../src/codecs/output-options.js';
 import { extractCssImages } from '../src/http/docs-page.js';
+import { CSV_CONTENT_TYPES } from '../src/ingest/multipart.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
@@ -121,10 +123,60 @@ describe('/openapi.json', () => {
     for (const s of ['202', '400', '413', '415']) expect(upload.responses[s], s).toBeDefined();
   });
 
+  it('types the upload form: file required with its accepted content types, integers with their limits', () => {
+    const body = doc.paths['/api/v1/upload'].post.requestBody.content['multipart/form-data'];
+    expect(body.schema.required).toEqual(['file']);
+    expect(body.encoding.file.contentType.split(/,\s*/)).toEqual([...CSV_CONTENT_TYPES]);
+    const p = body.schema.properties;
+    expect(p.quality).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });
+    for (const f of ['max_width', 'max_height']) expect(p[f], f).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DIMENSION });
+    expect(p.webhook_url).toMatchObject({ type: 'string', format: 'uri', maxLength: 2048 });
+    // No field offers a made-up value for Swagger UI to pre-fill (a "string" in a number field).
+    for (const [name, field] of Object.entries<any>(p)) if (name !== 'file') expect(field.example, name).toBeUndefined();
+    const configure = doc.components.schemas.WebhookConfigureRequest.properties;
+    expect(configure.webhook_url).toMatchObject({ format: 'uri' });
+    const secret = new RegExp(configure.secret.pattern);
+    expect(secret.test('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toBe(true);
+    expect(secret.test('whsec_short')).toBe(false);
+    expect(secret.test('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toBe(false);
+  });
+
+  it('documents the 400 of a too-long path id, 413/415 on JSON bodies, and the headers answers carry', () => {
+    for (const [path, method] of [['/api/v1/keys/{id}', 'delete'], ['/api/v1/requests/{request_id}', 'delete'], ['/api/v1/status/{request_id}/output.csv', 'get'],
+      ['/api/v1/requests/{request_id}/cancel', 'post'], ['/api/v1/requests/{request_id}/retry', 'post'], ['/api/v1/status/{request_id}/events', 'get'], ['/api/v1/status/{request_id}', 'get']] as const) {
+      const op = doc.paths[path][method];
+      expect(op.responses['400'], `${method} ${path}`).toBeDefined();
+      expect(op.parameters.find((x: any) => x.in === 'path').schema.maxLength, `${method} ${path}`).toBe(100);
+    }
+    for (const path of ['/api/v1/keys', '/api/v1/webhook/configure']) {
+      for (const s of ['400', '413', '415']) expect(doc.paths[path].post.responses[s].content['application/json'].schema.$ref, `${path} ${s}`).toBe('#/components/schemas/Error');
+    }
+    const status = doc.paths['/api/v1/status/{request_id}'].get;
+    expect(status.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'if-none-match' })]));
+    expect(status.responses['304'].headers.ETag).toBeDefined();
+    expect(status.responses['200'].headers.ETag).toBeDefined();
+    expect(doc.paths['/api/v1/status/{request_id}/output.csv'].get.responses['200'].headers['Content-Disposition']).toBeDefined();
+    const upload = doc.paths['/api/v1/upload'].post.responses;
+    expect(upload['202'].headers['Idempotent-Replayed']).toBeDefined();
+    expect(upload['429'].headers['Retry-After']).toBeDefined();
+    expect(upload['408']).toBeDefined();
+    expect(doc.paths['/api/v1/requests/events'].get.responses['503'].headers['Retry-After']).toBeDefined();
+    for (const { key, op } of operations(doc)) if (op.responses['401']) expect(op.responses['401'].headers['WWW-Authenticate'], key).toBeDefined();
+  });
+
+  it('says only what is true: 401 for a wrong key, four events, no WEBHOOK_SECRET default', () => {
+    expect(doc.info.description).not.toMatch(/403 when wrong/);
+    expect(doc.info.description).toMatch(/401 when missing, unknown or revoked/);
+    const text = JSON.stringify(doc);
+    expect(text).not.toMatch(/all three|WEBHOOK_SECRET if the server/);
+    expect(doc.components.schemas.WebhookConfigureRequest.properties.events.description).toMatch(/all four/);
+  });
+
   it('declares the API key security scheme (header and bearer), the server and the tags', () => {
     expect(doc.components.securitySchemes.ApiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-Key' });
     expect(doc.components.securitySchemes.Bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
-    expect(doc.servers).toEqual([expect.objectContaining({ url: 'https://images.example.com' })]);
+    // Relative: "Try it out" works by whatever address the page was reached.
+    expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
     expect(doc.info).toMatchObject({ title: 'image-csv-processor', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(doc.info.description).toMatch(/X-API-Key/);
   });
@@ -203,7 +255,7 @@ describe('/docs', () => {
       'style-src': "'self'",
       'img-src': "'self'",
       'font-src': "'self'",
-      'connect-src': "'self' https://images.example.com", // PUBLIC_BASE_URL, where "Try it out" sends
+      'connect-src': "'self'", // "Try it out" sends to the document's relative server: this origin
       'base-uri': "'none'",
       'form-action': "'none'",
       'frame-ancestors': "'none'",

@@ -4,23 +4,23 @@
 // decoded by the independent decoder (test/helpers/decode.ts) and its size checked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { DEFAULT_OUTPUT_OPTIONS, fitInside, MAX_DIMENSION, validateOutputOptions } from '../src/codecs/output-options.js';
+import { DEFAULT_OUTPUT_OPTIONS, defaultOutputOptions, fitInside, MAX_DIMENSION, OutputOptionError, parseOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../src/codecs/output-options.js';
 import { jpegQuantTables } from '../src/codecs/jpeg.js';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
-import { CompressPool, type CompressOptions } from '../src/pipeline/pool.js';
+import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode as decode, type Pixels } from './helpers/decode.js';
 
 let pool: CompressPool;
 beforeAll(async () => {
-  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50 });
+  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000 });
   await pool.ready();
 });
 afterAll(async () => {
   await pool?.close();
 });
 
-async function run(bytes: Uint8Array, options: CompressOptions) {
-  const r = await pool.compress(bytes, options);
+async function run(bytes: Uint8Array, options: Partial<OutputOptions>) {
+  const r = await pool.compress(bytes, { options: { ...DEFAULT_OUTPUT_OPTIONS, ...options } });
   const img = await decode(r.bytes);
   expect([img.width, img.height]).toEqual([r.width, r.height]);
   expect(detectFormat(r.bytes)).toBe(r.format);
@@ -43,28 +43,40 @@ async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
   return { data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
 }
 
-describe('validateOutputOptions', () => {
+describe('parseOutputOptions', () => {
   it('fills in the defaults and accepts numbers or digit strings', () => {
-    expect(validateOutputOptions({})).toEqual({ ok: true, options: DEFAULT_OUTPUT_OPTIONS });
-    expect(validateOutputOptions({ quality: '80', format: 'webp', maxWidth: ' 640 ', maxHeight: 480 }, { ...DEFAULT_OUTPUT_OPTIONS, quality: 60 }))
-      .toEqual({ ok: true, options: { quality: 80, format: 'webp', maxWidth: 640, maxHeight: 480 } });
-    expect(validateOutputOptions({ quality: '' }, { ...DEFAULT_OUTPUT_OPTIONS, quality: 60 })).toMatchObject({ ok: true, options: { quality: 60 } });
-    expect(validateOutputOptions({ maxWidth: MAX_DIMENSION, maxHeight: 1, quality: 1, format: 'original' })).toMatchObject({ ok: true });
+    expect(parseOutputOptions({}, DEFAULT_OUTPUT_OPTIONS)).toEqual(DEFAULT_OUTPUT_OPTIONS);
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null });
+    expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480 }, defaultOutputOptions(60)))
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480 });
+    expect(parseOutputOptions({ quality: '' }, defaultOutputOptions(60))).toMatchObject({ quality: 60 });
+    expect(parseOutputOptions({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' }, DEFAULT_OUTPUT_OPTIONS))
+      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' });
   });
 
   it.each([
     ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true],
-    ['maxWidth', 0], ['maxWidth', 16385], ['maxWidth', '12px'], ['maxWidth', 1.5], ['maxWidth', -1],
-    ['maxHeight', 0], ['maxHeight', 20000], ['maxHeight', 'tall'],
+    ['max_width', 0], ['max_width', 16385], ['max_width', '12px'], ['max_width', 1.5], ['max_width', -1],
+    ['max_height', 0], ['max_height', 20000], ['max_height', 'tall'],
     ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
-  ] as const)('rejects %s = %j, naming the field', async (field, value) => {
-    const v = validateOutputOptions({ [field]: value });
-    expect(v.ok).toBe(false);
-    if (!v.ok) {
-      expect(v.field).toBe(field);
-      expect(v.error.startsWith(`${field}:`)).toBe(true);
+  ] as const)('rejects %s = %j, naming the field', (field, value) => {
+    let thrown: unknown;
+    try {
+      parseOutputOptions({ [field]: value }, DEFAULT_OUTPUT_OPTIONS);
+    } catch (err) {
+      thrown = err;
     }
-    await expect(pool.compress(fixture('rocket-small.jpg'), { [field]: value } as CompressOptions)).rejects.toThrow(new RegExp(`invalid output options: ${field}:`));
+    expect(thrown).toBeInstanceOf(OutputOptionError);
+    expect((thrown as OutputOptionError).field).toBe(field);
+    expect((thrown as OutputOptionError).message).toBe(`${field}: ${(thrown as OutputOptionError).reason}`);
+  });
+
+  it('reads stored options with the defaults under them, and keys the content cache as before', () => {
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null });
+    expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null });
+    // stored cache entries carry this key: its shape must not change under them
+    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {
@@ -140,19 +152,19 @@ describe('quality', () => {
 describe('maxWidth / maxHeight', () => {
   it('fits inside the box, keeps the aspect ratio, never enlarges', async () => {
     const src = fixture('rocket-small.jpg'); // 640x427
-    expect((await run(src, { maxWidth: 320 })).r).toMatchObject({ width: 320, height: 214, outcome: 'compressed' });
-    expect((await run(src, { maxHeight: 100 })).r).toMatchObject({ width: 150, height: 100 });
-    expect((await run(src, { maxWidth: 300, maxHeight: 300, format: 'webp' })).r).toMatchObject({ width: 300, height: 200, format: 'webp' });
-    const same = (await run(src, { maxWidth: 5000, maxHeight: 5000 })).r;
+    expect((await run(src, { max_width: 320 })).r).toMatchObject({ width: 320, height: 214, outcome: 'compressed' });
+    expect((await run(src, { max_height: 100 })).r).toMatchObject({ width: 150, height: 100 });
+    expect((await run(src, { max_width: 300, max_height: 300, format: 'webp' })).r).toMatchObject({ width: 300, height: 200, format: 'webp' });
+    const same = (await run(src, { max_width: 5000, max_height: 5000 })).r;
     expect([same.width, same.height]).toEqual([640, 427]);
-    for (const { r } of [await run(src, { maxWidth: 320 }), await run(src, { maxHeight: 100 })]) {
+    for (const { r } of [await run(src, { max_width: 320 }), await run(src, { max_height: 100 })]) {
       expect(Math.abs(r.width / r.height - 640 / 427)).toBeLessThan(0.02);
     }
   });
 
   it('the downscaled picture is the source, smaller (compared with sharp\'s Lanczos3)', async () => {
     const src = fixture('Kite.webp'); // 1500x937
-    const { img } = await run(src, { maxWidth: 300, format: 'png' });
+    const { img } = await run(src, { max_width: 300, format: 'png' });
     const reference = await rawOf(await sharp(src).resize(300, img.height, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer());
     expect(meanDiff(img, reference)).toBeLessThan(4);
   });
@@ -162,7 +174,7 @@ describe('maxWidth / maxHeight', () => {
     const raw = Buffer.alloc(w * 64 * 3);
     for (let i = 0; i < w * 64; i++) raw.fill((i % w) % 2 ? 255 : 0, i * 3, i * 3 + 3);
     const png = new Uint8Array(await sharp(raw, { raw: { width: w, height: 64, channels: 3 } }).png().toBuffer());
-    const { r, img } = await run(png, { maxWidth: 61 }); // not an integer ratio
+    const { r, img } = await run(png, { max_width: 61 }); // not an integer ratio
     expect([r.width, r.height]).toEqual([61, 8]);
     for (let x = 1; x < 60; x++) {
       const [v] = pixel(img, x, 4);
@@ -174,7 +186,7 @@ describe('maxWidth / maxHeight', () => {
 
   it('applies the EXIF orientation before resizing', async () => {
     const src = fixture('coffee-orient6.jpg'); // stored 600x400, displayed 400x600
-    const { r, img } = await run(src, { maxWidth: 200 });
+    const { r, img } = await run(src, { max_width: 200 });
     expect([r.width, r.height]).toEqual([200, 300]); // resizing first would give 133x200
     expect(jpegHasExif(r.bytes)).toBe(false);
     const upright = await rawOf(await sharp(src).rotate().resize(200, 300, { fit: 'fill' }).png().toBuffer());
@@ -199,7 +211,7 @@ describe('never larger than the input: only when format and size are unchanged',
     const png = (await run(src, { format: 'png' })).r;
     expect(png.bytesOut).toBeGreaterThan(src.length);
     expect(png).toMatchObject({ format: 'png', outcome: 'compressed' });
-    const resized = (await run(src, { quality: 100, maxWidth: 1499 })).r;
+    const resized = (await run(src, { quality: 100, max_width: 1499 })).r;
     expect(resized).toMatchObject({ format: 'webp', width: 1499, outcome: 'compressed' });
     expect(resized.bytesOut).toBeGreaterThan(src.length);
   });
@@ -237,7 +249,7 @@ describe('colour: the ICC profile is kept, EXIF/XMP/GPS/comments are not', () =>
   it.each([['png', 'jpeg'], ['jpeg', 'webp'], ['webp', 'png'], ['jpeg', 'png']] as const)('P3 %s in, %s out: profile carried over', async (from, format) => {
     const src = await p3(from);
     const icc = (await sharp(src).metadata()).icc!;
-    const { r } = await run(src, { format, maxWidth: 100 });
+    const { r } = await run(src, { format, max_width: 100 });
     expect(r.format).toBe(format);
     await check(r.bytes, icc);
   });
@@ -290,7 +302,7 @@ describe('JPEG pass-through', () => {
   it('re-encodes when the quality asked is lower, or the format or size changes', async () => {
     const src = await jpegAt(30);
     expect((await run(src, { quality: 20 })).r.outcome).toBe('compressed');
-    expect((await run(src, { maxWidth: 120 })).r).toMatchObject({ outcome: 'compressed', width: 120, height: 80 });
+    expect((await run(src, { max_width: 120 })).r).toMatchObject({ outcome: 'compressed', width: 120, height: 80 });
     expect((await run(src, { format: 'webp' })).r).toMatchObject({ outcome: 'compressed', format: 'webp' });
     expect((await run(await jpegAt(90), {})).r.outcome).toBe('compressed');
   });

@@ -14,6 +14,7 @@ import type { Store } from '../src/store/types.js';
 import { concurrentWritersUnsupported, MONGODB_URI } from './helpers/mongo.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => new Uint8Array(readFileSync(join(FIXTURES, name)));
@@ -264,7 +265,7 @@ describe('runner shutdown', () => {
   it('stop() during a claim hands the claimed items back instead of starting them', async () => {
     const images = await startImageServer({ host: '127.0.0.9' });
     const api = await startTestService({ ROLE: 'api' }); // stores the request; runs nothing
-    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000 });
     try {
       const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
       expect(res.status).toBe(202);
@@ -316,7 +317,7 @@ describe('runner leases', () => {
   it('stops working on an item when its lease cannot be renewed, before another runner may claim it', async () => {
     const images = await startImageServer({ host: '127.0.0.9' });
     const api = await startTestService({ ROLE: 'api' });
-    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    const pool = new CompressPool({ threads: 1, maxPixels: 50_000_000 });
     try {
       const res = await upload(api.base, csvOf([[images.url(BUILTIN.hang)]]));
       expect(res.status).toBe(202);
@@ -337,13 +338,11 @@ describe('runner leases', () => {
         log: createLogger(config), idlePollMs: 60_000,
       });
       runner.start();
-      const t0 = performance.now();
-      while (runner.inFlight === 0 && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+      await until(() => runner.inFlight > 0, 'the claim', { timeoutMs: 5_000, intervalMs: 10 });
       expect(runner.inFlight).toBe(1);
       const claimedAt = performance.now();
       // The lease (1 s) runs out long before the hanging download's 8 s timeout.
-      while (runner.inFlight > 0 && performance.now() - claimedAt < 4000) await new Promise((r) => setTimeout(r, 10));
-      expect(runner.inFlight).toBe(0);
+      await until(() => runner.inFlight === 0, 'the item to be given up', { timeoutMs: 4_000, intervalMs: 10 });
       expect(performance.now() - claimedAt).toBeLessThan(1000);
       await runner.stop(0);
     } finally {

@@ -11,6 +11,7 @@ import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
+import { until } from './helpers/poll.js';
 
 const decode = independentDecode;
 
@@ -98,7 +99,7 @@ const codecRuns = () => {
 let pool: CompressPool;
 
 beforeAll(async () => {
-  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, codecRunLog: runLog });
+  pool = new CompressPool({ threads: 2, maxPixels: 50_000_000, codecRunLog: runLog });
   await pool.ready();
 });
 
@@ -235,7 +236,7 @@ describe('refusals cost only that image', () => {
 describe('a worker that dies costs only its image', () => {
   it('an abort terminates the running worker; Piscina replaces it and the pool keeps serving', async () => {
     const log = join(dir, 'abort-runs.log');
-    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, codecRunLog: log });
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, codecRunLog: log });
     try {
       await single.compress(fixture('rocket-small.jpg'));
       const lines = () => readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -243,7 +244,7 @@ describe('a worker that dies costs only its image', () => {
       const controller = new AbortController();
       const doomed = single.compress(fixture('astronaut-alpha.png'), controller.signal);
       // wait until the worker has started on it (its codec-run line is written before decoding)
-      while (lines().length < 2) await new Promise((r) => setTimeout(r, 5));
+      await until(() => lines().length >= 2, 'the codec-run line', { intervalMs: 5 });
       controller.abort();
       await expect(doomed).rejects.toThrow(/abort/i);
       const r = await single.compress(fixture('rocket-small.jpg'));
@@ -259,7 +260,7 @@ describe('a worker that dies costs only its image', () => {
 
 describe('bounded queue', () => {
   it('waitForCapacity holds callers while threads + maxQueue tasks are in flight', async () => {
-    const small = new CompressPool({ threads: 1, maxQueue: 1, maxPixels: 50_000_000, jpegQuality: 50 });
+    const small = new CompressPool({ threads: 1, maxQueue: 1, maxPixels: 50_000_000 });
     try {
       const a = small.compress(fixture('chelsea.png'));
       const b = small.compress(fixture('rocket-small.jpg'));
@@ -296,7 +297,7 @@ describe('a hostile image cannot hold a thread', () => {
 
   it('ends a task that runs past taskTimeoutMs; the wait in the queue does not count', async () => {
     const hostile = await manyScansJpeg(3000); // ~10 s of decoding on a fast core
-    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, taskTimeoutMs: 1500 });
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, taskTimeoutMs: 1500 });
     try {
       await single.ready();
       const t0 = performance.now();
@@ -403,7 +404,7 @@ describe('memory held outside the reservations (what idle threads keep)', () => 
 describe('memory budget in the pool', () => {
   it('refuses an image that alone needs more than MAX_DECODE_MEMORY_MB before decoding it', async () => {
     const log = join(dir, 'budget-runs.log');
-    const small = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: 256, codecRunLog: log });
+    const small = new CompressPool({ threads: 1, maxPixels: 50_000_000, maxDecodeMemoryMb: 256, codecRunLog: log });
     try {
       await expect(small.compress(pngDeclaring(8000, 6000))).rejects.toThrow(/image refused: 8000x6000 needs about \d+ MB to process, more than MAX_DECODE_MEMORY_MB=256/);
       expect(() => readFileSync(log)).toThrow(); // no codec ran: the run log was never written
@@ -425,7 +426,7 @@ describe('memory budget in the pool', () => {
     const smallCost = reservationFor(smallPlan, budgetMb * 2 ** 20, 2).bytes;
     expect(cost).toBe(bigPlan.memoryBytes); // too big to keep its instances in half the budget
     expect(2 * cost).toBeGreaterThan(budgetMb * 2 ** 20);
-    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb });
+    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, maxDecodeMemoryMb: budgetMb });
     try {
       const first = two.compress(big);
       const small = two.compress(fixture('rocket-small.jpg'));
@@ -445,19 +446,13 @@ describe('memory budget in the pool', () => {
   });
 
   const MiB = 2 ** 20;
-  const until = async (ok: () => boolean | Promise<boolean>, what: string) => {
-    for (let i = 0; !(await ok()); i++) {
-      if (i > 100) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
 
   it('drops the codec instances a large image grew when the budget cannot hold them kept, so the next image gets fresh ones', async () => {
     const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
     const plan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
     const budgetMb = Math.ceil(plan.memoryBytes / MiB) + 1; // room for its largest step, not for all at once
     expect(reservationFor(plan, budgetMb * MiB, 1).keepInstances).toBe(false);
-    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb });
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, maxDecodeMemoryMb: budgetMb });
     try {
       await single.compress(fixture('rocket-small.jpg'));
       await single.compress(fixture('rocket-small.jpg'));
@@ -484,10 +479,12 @@ describe('memory budget in the pool', () => {
   it('keeps them for the next image when the budget holds them, counts them, and lets go once the pool is idle', async () => {
     const big = await photoJpeg(3000, 2000);
     expect(reservationFor(planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000), 1024 * MiB, 1).keepInstances).toBe(true);
-    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, jpegQuality: 50, releaseIdleMs: 300 });
+    // The idle release must not fire between the two images: on a loaded 2-core machine the
+    // stats round trip between them took over 300 ms, so the window is generous (the final
+    // wait for the release is the only one that sits it out).
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, releaseIdleMs: 3000 });
     try {
       const first = await single.compress(big);
-      expect((await decode(first.bytes)).width).toBe(3000);
       const kept = single.stats().memoryRetained;
       const stats = await single.threadStats();
       expect(stats.live['jpeg-enc']).toBeGreaterThan(32 * MiB); // kept, grown
@@ -495,6 +492,7 @@ describe('memory budget in the pool', () => {
       const second = await single.compress(big);
       expect(second.bytes).toEqual(first.bytes); // same output from the reused instances
       expect((await single.threadStats()).made['jpeg-enc']).toBe(stats.made['jpeg-enc']); // none made afresh
+      expect((await decode(first.bytes)).width).toBe(3000);
       await until(() => single.stats().memoryRetained === 0, 'the idle pool to release what it kept');
       const idle = await single.threadStats();
       expect(idle.live['jpeg-enc']).toBeUndefined();
@@ -516,7 +514,7 @@ describe('memory budget in the pool', () => {
     expect(reservationFor(bigPlan, budget, 2).keepInstances).toBe(true);
     const giantNeed = reservationFor(giantPlan, budget, 2).bytes;
     expect(giantNeed).toBeLessThanOrEqual(budget);
-    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, jpegQuality: 50, maxDecodeMemoryMb: budgetMb, releaseIdleMs: 60_000 });
+    const two = new CompressPool({ threads: 2, maxPixels: 50_000_000, maxDecodeMemoryMb: budgetMb, releaseIdleMs: 60_000 });
     try {
       await two.compress(big);
       const kept = two.stats().memoryRetained;

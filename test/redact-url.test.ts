@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { redactUrl } from '../src/net/index.js';
-import { sleep, spawnService, tempDir, upload, waitForStatus } from './helpers/service.js';
+import { spawnService, tempDir, upload, waitForStatus } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 describe('redactUrl', () => {
   it.each([
@@ -44,13 +45,13 @@ describe('the service log for a failing image', () => {
       const res = await upload(svc.base, `S. No.,Product Name,Input Image Urls\n1,SKU1,${url}\n`);
       expect(res.status).toBe(202);
       const status = await waitForStatus(svc.base, res.body.request_id);
-      expect(status.products[0].errors[0]).toBe('blocked: a non-public address');
+      expect(status.products[0].errors[0]).toBe('blocked: a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)');
       // The line is written once the outcome is recorded, so it may trail the status by a moment.
       const logLines = () => svc.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
-      for (let i = 0; i < 100 && !logLines().some((l) => l.msg === 'image failed'); i++) await sleep(20);
+      await until(() => logLines().some((l) => l.msg === 'image failed'), 'the "image failed" log line', { timeoutMs: 2_000 });
       const lines = logLines();
       const failed = lines.find((l) => l.msg === 'image failed');
-      expect(failed).toMatchObject({ url: 'http://127.0.0.1:9/a.jpg', error: 'blocked: a non-public address' });
+      expect(failed).toMatchObject({ url: 'http://127.0.0.1:9/a.jpg', error: 'blocked: a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)' });
       const refused = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('outbound request refused'));
       expect(refused).toMatchObject({ level: 20, address: '127.0.0.1' });
       expect(svc.output()).not.toMatch(/hunter2|topsecret/);

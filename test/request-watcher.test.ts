@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
-import { LiveEvents } from '../src/http/live-events.js';
+import { LiveEvents } from '../src/live/live-events.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import { ADMIN_TENANT, type Store } from '../src/store/types.js';
 import { sleep, tempDir } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const POLL_MS = 20;
 const reads = { listRequests: 0, getRequest: 0 };
@@ -37,7 +38,7 @@ async function addRequest(store: Store, id: string, now: number): Promise<void> 
 /** Resolves after `n` more polls have started (each poll reads the recent list once). */
 async function polls(n: number): Promise<void> {
   const target = reads.listRequests + n;
-  while (reads.listRequests < target) await sleep(5);
+  await until(() => reads.listRequests >= target, `${n} more polls`, { intervalMs: 5 });
 }
 
 describe('the request watcher', () => {

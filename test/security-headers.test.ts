@@ -1,11 +1,11 @@
-// The HTML security baseline (src/http/security-headers.ts): every HTML response gets nosniff,
+// The security baseline (src/http/security-headers.ts): every response gets nosniff; HTML also
 // no-referrer and frame-ancestors 'none', a page's own CSP is kept, and other responses are left alone.
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { htmlSecurityHeaders } from '../src/http/security-headers.js';
+import { securityHeaders } from '../src/http/security-headers.js';
 
 const app = new Hono();
-app.use('*', htmlSecurityHeaders());
+app.use('*', securityHeaders());
 app.get('/plain', (c) => c.html('<p>hi</p>'));
 app.get('/own-csp', (c) => c.html('<p>hi</p>', 200, { 'content-security-policy': "default-src 'self'" }));
 app.get('/own-frame', (c) => c.html('<p>hi</p>', 200, { 'content-security-policy': "default-src 'self'; frame-ancestors https://a.example" }));
@@ -29,8 +29,9 @@ describe('HTML security headers', () => {
     expect((await app.request('/own-frame')).headers.get('content-security-policy')).toBe("default-src 'self'; frame-ancestors https://a.example");
   });
 
-  it('leaves other responses alone', async () => {
+  it('gives other responses nosniff only', async () => {
     const res = await app.request('/json');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('referrer-policy')).toBeNull();
     expect(res.headers.get('content-security-policy')).toBeNull();
   });

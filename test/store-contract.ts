@@ -2,7 +2,9 @@
 // MONGODB_URI is set). A backend passes these or it is not a store.
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BeginInput, ProductRecord, Store } from '../src/store/types.js';
+import { InFlightLimitError, type BeginInput, type ProductRecord, type Store } from '../src/store/types.js';
+import { MONGO_SCHEMA_VERSION } from '../src/store/mongo/migrations.js';
+import { SQLITE_SCHEMA_VERSION } from '../src/store/sqlite/migrations.js';
 
 export interface StoreHarness {
   store: Store;
@@ -33,6 +35,15 @@ async function ingest(store: Store, list: ProductRecord[], opts: { key?: string;
   expect(begun.created).toBe(true);
   for (let i = 0; i < list.length; i += 7) await store.appendBatch(id, list.slice(i, i + 7));
   return store.commitRequest(id, now);
+}
+
+/** A committed request of `tenantId` with n images of its own, made at `at`; returns its id. */
+async function committed(store: Store, tenantId: string, n: number, at: number): Promise<string> {
+  const id = randomUUID();
+  await store.beginRequest(begin({ id, tenantId, now: at }));
+  await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
+  await store.commitRequest(id, at);
+  return id;
 }
 
 export interface ContractOptions {
@@ -413,13 +424,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('rotates claims between tenants, then between a tenant’s requests', async () => {
-      const make = async (tenantId: string, n: number, at: number) => {
-        const id = randomUUID();
-        await store.beginRequest(begin({ id, tenantId, now: at }));
-        await store.appendBatch(id, products(n, 1, `http://${id}.test/`));
-        await store.commitRequest(id, at);
-        return id;
-      };
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
       const big = await make('t-big', 40, 1_000);
       const bigToo = await make('t-big', 40, 1_001);
       const small = await make('t-small', 1, 1_002);
@@ -435,6 +440,24 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       const wide = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 3_000 });
       const share = (id: string) => wide.filter((i) => i.requestId === id).length;
       expect([share(big), share(bigToo)]).toEqual([5, 5]);
+    });
+
+    it('hands out one claim at a time in the exact fair order: 3 tenants, 5 requests', async () => {
+      const make = (tenantId: string, n: number, at: number) => committed(store, tenantId, n, at);
+      const a1 = await make('A', 2, 1);
+      const b1 = await make('B', 1, 2);
+      const c1 = await make('C', 1, 3);
+      const a2 = await make('A', 1, 4);
+      const c2 = await make('C', 2, 5);
+      const order: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const claimed = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: 100 + i });
+        order.push(...claimed.map((item) => item.requestId));
+      }
+      // Worked by hand: the tenant whose waiting requests were served longest ago goes first
+      // (ties: the older tenant), then within it the request served longest ago. B and c1 run
+      // dry at once; C's remaining c2 was never served, so C comes before A (served at 100).
+      expect(order).toEqual([a1, b1, c1, c2, a2, a1, c2]);
     });
 
     it('charges an attempt only when the codec is entered, never for a claim', async () => {
@@ -471,7 +494,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.revokeKey(key.id, 11)).toBe(false);
       expect(await store.findKey(key.hash)).toBeNull();
       expect((await store.listKeys()).map((k) => k.id)).not.toContain(key.id);
-      expect(await store.schemaVersion()).toBe(5);
+      expect(await store.schemaVersion()).toBe(store.backend === 'sqlite' ? SQLITE_SCHEMA_VERSION : MONGO_SCHEMA_VERSION);
     });
 
     it('cancels an open request once, with its event, and never claims its waiting images', async () => {
@@ -560,6 +583,74 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.listExpiredRequests(1_999, 10)).toEqual([]);
       expect(await store.tenantUsage('t-usage', 40_000)).toEqual({ inFlight: 7, uploadsSince: 2, oldestUploadSince: 50_000 });
       expect(await store.tenantUsage('nobody', 0)).toEqual({ inFlight: 0, uploadsSince: 0, oldestUploadSince: null });
+    });
+
+    it('counts uploads in a log: deleting requests frees no upload quota', async () => {
+      const ids: string[] = [];
+      for (const at of [50_000, 51_000]) {
+        const id = randomUUID();
+        await store.beginRequest(begin({ id, tenantId: 't-log', now: at }));
+        await store.appendBatch(id, products(1, 1, `http://${id}.test/`));
+        await store.commitRequest(id, at);
+        ids.push(id);
+      }
+      for (const id of ids) await store.cancelRequest(id, 52_000);
+      for (const id of ids) expect(await store.deleteRequest(id, 52_000)).not.toBeNull();
+      expect(await store.tenantUsage('t-log', 40_000)).toEqual({ inFlight: 0, uploadsSince: 2, oldestUploadSince: 50_000 });
+      // An aborted upload was never accepted: it is not counted.
+      const aborted = randomUUID();
+      await store.beginRequest(begin({ id: aborted, tenantId: 't-log', now: 53_000 }));
+      await store.abortRequest(aborted);
+      expect((await store.tenantUsage('t-log', 40_000)).uploadsSince).toBe(2);
+    });
+
+    it('decides the in-flight limit in the commit: alone over it, or with concurrent commits, and nothing is committed', async () => {
+      const stage = async (on: Store, tenantId: string, n: number) => {
+        const id = randomUUID();
+        await on.beginRequest(begin({ id, tenantId, now: 1_000 }));
+        await on.appendBatch(id, products(n, 1, `http://${id}.test/`));
+        return id;
+      };
+      const big = await stage(store, 't-cap', 6);
+      const refused = await store.commitRequest(big, 1_000, { maxImagesInFlight: 5 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(InFlightLimitError);
+      expect(refused).toMatchObject({ images: 6, inFlight: 0, limit: 5 });
+      expect(await store.getRequest(big)).toBeNull();
+      await store.abortRequest(big);
+
+      // Two uploads of 3 under a limit of 5, committed at once from two connections: one passes.
+      const other = await h.openAnother();
+      try {
+        const [a, b] = [await stage(store, 't-cap', 3), await stage(other, 't-cap', 3)];
+        const results = await Promise.allSettled([
+          store.commitRequest(a, 2_000, { maxImagesInFlight: 5 }),
+          other.commitRequest(b, 2_000, { maxImagesInFlight: 5 }),
+        ]);
+        expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+        const loser = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        expect(loser.reason).toBeInstanceOf(InFlightLimitError);
+        expect(loser.reason).toMatchObject({ images: 3, inFlight: 3, limit: 5 });
+        expect(await store.tenantUsage('t-cap', 0)).toMatchObject({ inFlight: 3, uploadsSince: 1 });
+        // Another tenant is not held by t-cap's queue.
+        const c = await stage(store, 't-other', 5);
+        expect(await store.commitRequest(c, 3_000, { maxImagesInFlight: 5 })).toMatchObject({ total: 5 });
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('makes one output-name secret, whoever asks first, and keeps it', async () => {
+      const others = await Promise.all([h.openAnother(), h.openAnother(), h.openAnother()]);
+      try {
+        const secrets = await Promise.all([store, ...others].map((s) => s.outputNameSecret()));
+        expect(secrets[0]).toMatch(/^[0-9a-f]{64}$/);
+        expect(new Set(secrets).size).toBe(1);
+      } finally {
+        for (const o of others) await o.close();
+      }
+      const first = await store.outputNameSecret();
+      store = await h.reopen();
+      expect(await store.outputNameSecret()).toBe(first);
     });
 
     it('hands a job lock to one owner at a time until it expires', async () => {

@@ -10,10 +10,10 @@ import { pathToFileURL } from 'node:url';
 import { createClient, type Client, type InArgs, type InStatement, type Transaction } from '@libsql/client';
 import { MongoClient, type Document } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collections } from '../src/store/mongo-schema.js';
-import { MongoStore, openMongoStore } from '../src/store/mongo.js';
+import { collections } from '../src/store/mongo/schema.js';
+import { MongoStore, openMongoStore } from '../src/store/mongo/store.js';
 import { Mutex } from '../src/store/mutex.js';
-import { openSqliteStore, SqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore, SqliteStore } from '../src/store/sqlite/store.js';
 import { EVENT_TYPES, type Store } from '../src/store/types.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
 
@@ -80,14 +80,14 @@ const HOT_PATHS: HotPath[] = [
   },
   {
     name: "requests list: a tenant's, newest first",
-    sql: "FROM requests WHERE status != 'ingesting' AND tenant_id = ?",
+    sql: "FROM requests WHERE status NOT IN ('ingesting', 'aborting', 'deleting') AND tenant_id = ?",
     bound: /\(tenant_id=\?/,
     mongo: (c) => c.find === 'requests' && typeof filterOf(c).tenantId === 'string' && c.sort?.createdAt === -1,
     residual: ['status'],
   },
   {
     name: 'requests list: all tenants (admin), newest first',
-    sql: "FROM requests WHERE status != 'ingesting' AND (created_at",
+    sql: "FROM requests WHERE status NOT IN ('ingesting', 'aborting', 'deleting') AND (created_at",
     mongo: (c) => c.find === 'requests' && !('tenantId' in filterOf(c)) && c.sort?.createdAt === -1,
     residual: ['status'],
     walk: true,

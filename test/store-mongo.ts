@@ -1,6 +1,6 @@
 // The store contract on MongoDB: loaded by store.test.ts only when MONGODB_URI is set.
 // Every test gets its own randomly named database, dropped afterwards.
-import { openMongoStore } from '../src/store/mongo.js';
+import { openMongoStore } from '../src/store/mongo/store.js';
 import type { Store } from '../src/store/types.js';
 import { concurrentWritersUnsupported, dropDatabase, freshDatabaseName } from './helpers/mongo.js';
 import { defineStoreContract } from './store-contract.js';

@@ -3,17 +3,20 @@
 // request with one failed image, an idempotency key, a webhook subscription with two delivered
 // events, and a request still waiting). MongoDB: documents in 0.1.0's shape, written raw.
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { openMongoStore } from '../src/store/mongo.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openMongoStore } from '../src/store/mongo/store.js';
+import { MONGO_SCHEMA_VERSION } from '../src/store/mongo/migrations.js';
+import { openSqliteStore, SQLITE_SCHEMA_VERSION } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
 import { renderEventBody } from '../src/webhooks/payload.js';
 import { dropDatabase, freshDatabaseName, MONGODB_URI } from './helpers/mongo.js';
 import { ROOT, startTestService, tempDir } from './helpers/service.js';
+
+const latestVersion = (store: Store) => (store.backend === 'sqlite' ? SQLITE_SCHEMA_VERSION : MONGO_SCHEMA_VERSION);
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'store-0.1.0.db');
 const COMPLETED = 'cf0d649d-b700-40da-8dfa-b6b34a363568';
@@ -29,9 +32,10 @@ function fixtureCopy(): { dataDir: string; file: string } {
 
 /** What both backends must show after the upgrade of the same 0.1.0 data. */
 async function expectUpgraded(store: Store, ids: { completed: string; waiting: string; subscription: string }) {
-  expect(await store.schemaVersion()).toBe(5);
+  expect(await store.schemaVersion()).toBe(latestVersion(store));
   expect(await store.getRequest(ids.completed)).toMatchObject({
     status: 'completed', tenantId: 'admin', total: 3, done: 2, failed: 1, productCount: 2, run: 0,
+    fileName: null, // requests made before file names were kept
   });
   const products = await store.listProducts(ids.completed, { limit: 10 });
   expect(products.items.map((p) => p.name)).toEqual(['Rocket', 'Cat']);
@@ -72,17 +76,17 @@ describe('upgrade from 0.1.0: SQLite', () => {
       await store.close();
     }
     const again = await openSqliteStore(file); // a second start: nothing left to migrate
-    expect(await again.schemaVersion()).toBe(5);
+    expect(await again.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
     await again.close();
   });
 
   it('is migrated once when several processes start on it at the same moment', async () => {
     const { file } = fixtureCopy();
-    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite.js'))}).then(async (m) => {
+    const script = `import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'sqlite', 'store.js'))}).then(async (m) => {
       const s = await m.openSqliteStore(${JSON.stringify(file)}); console.log(await s.schemaVersion()); await s.close(); })`;
     const run = () => promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
     const outs = await Promise.all([run(), run(), run()]);
-    expect(outs.map((o) => o.stdout.trim())).toEqual(['5', '5', '5']);
+    expect(outs.map((o) => o.stdout.trim())).toEqual(Array(3).fill(String(SQLITE_SCHEMA_VERSION)));
     const store = await openSqliteStore(file);
     expect(await store.getRequest(COMPLETED)).toMatchObject({ status: 'completed', done: 2, failed: 1 });
     await store.close();
@@ -94,9 +98,21 @@ describe('upgrade from 0.1.0: SQLite', () => {
     try {
       const res = await fetch(`${svc.base}/api/v1/status/${COMPLETED}`);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { status: string; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null> }> };
+      const body = (await res.json()) as { status: string; file_name: string | null; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null> }> };
       expect(body.status).toBe('completed');
-      expect(body.products[0]!.output_urls[0]).toMatch(new RegExp(`^${svc.base}/images/[0-9a-f]{64}\\.jpg$`));
+      expect(body.file_name).toBeNull();
+      const list = (await (await fetch(`${svc.base}/api/v1/requests`)).json()) as { requests: Array<{ request_id: string; file_name: string | null; bytes: object }> };
+      expect(list.requests.find((r) => r.request_id === COMPLETED)).toMatchObject({ file_name: null, bytes: { in: expect.any(Number), out: expect.any(Number) } });
+      const oldUrl = body.products[0]!.output_urls[0]!;
+      expect(oldUrl).toMatch(new RegExp(`^${svc.base}/images/[0-9a-f]{64}\\.jpg$`));
+      // An output 0.1.0 stored under its plain-SHA-256 name stays reachable at its old URL.
+      const key = oldUrl.slice(oldUrl.lastIndexOf('/') + 1);
+      const bytes = new Uint8Array(readFileSync(join(ROOT, 'test', 'fixtures', 'rocket-small.jpg')));
+      mkdirSync(join(dataDir, 'images', key.slice(0, 2)), { recursive: true });
+      writeFileSync(join(dataDir, 'images', key.slice(0, 2), key), bytes);
+      const image = await fetch(oldUrl);
+      expect(image.status).toBe(200);
+      expect(new Uint8Array(await image.arrayBuffer())).toEqual(bytes);
       expect(body.products[0]!.errors).toEqual([null, 'HTTP 404']);
       const csv = await (await fetch(`${svc.base}/api/v1/status/${COMPLETED}/output.csv`)).text();
       expect(csv.split('\n')[1]).toContain('Rocket');
@@ -170,6 +186,7 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
         expect(await store.listEvents(interrupted)).toEqual([]); // not yet relayed: the relay runs with the dispatcher
         await store.claimDeliveries({ owner: 'd', limit: 10, leaseMs: 1000, now: Date.now() + 60_000 });
         expect((await store.listEvents(interrupted)).map((e) => e.id)).toEqual([`evt_${interrupted}_failed`]);
+        expect(await db.collection('requests').findOne({ _id: completed as never })).toMatchObject({ fileName: null });
         const raw = await db.collection('items').findOne({ requestId: completed, url: 'http://img.test/missing.jpg' });
         expect(raw).toMatchObject({ claims: 2, attempts: 0 });
       } finally {

@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { freePort, sleep, spawnService, startTestService, tempDir, upload, waitForStatus } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 interface Received { headers: IncomingMessage['headers']; body: string }
 
@@ -66,8 +67,7 @@ describe('webhooks end to end', () => {
     const receiver = await startReceiver(receiverPort);
     const second = await spawnService(env, dataDir);
     try {
-      const deadline = Date.now() + 60_000;
-      while (receiver.received.length === 0 && Date.now() < deadline) await sleep(100);
+      await until(() => receiver.received.length > 0, 'the delivery after the restart', { timeoutMs: 60_000 });
       expect(receiver.received).toHaveLength(1);
       const [msg] = receiver.received;
       const verified = new Webhook(sub.secret).verify(msg!.body, {
@@ -100,13 +100,12 @@ describe('webhooks end to end', () => {
       await subscribe(first.base, `http://127.0.0.9:${receiver.port}/hook`, ['processing.completed']);
       const res = await upload(first.base, `${SEED_HEADER}\n1,SKU,${images.url('/a.jpg')}\n`);
       await waitForStatus(first.base, res.body.request_id);
-      while (receiver.received.length === 0) await sleep(20);
+      await until(() => receiver.received.length > 0, 'the first attempt to arrive');
       first.proc.kill('SIGKILL');
       await first.exited;
       const killedAt = Date.now();
       second = await spawnService(env, dataDir);
-      const deadline = killedAt + 30_000;
-      while (answered === 0 && Date.now() < deadline) await sleep(50);
+      await until(() => answered > 0, 'the resend', { timeoutMs: 30_000 });
       const seconds = (Date.now() - killedAt) / 1000;
       console.log(`webhook redelivery after kill -9: ${seconds.toFixed(1)} s`);
       expect(answered).toBe(1);

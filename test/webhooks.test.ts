@@ -13,12 +13,13 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
-import { openSqliteStore } from '../src/store/sqlite.js';
+import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { EventType, Store } from '../src/store/types.js';
 import { MAX_ATTEMPTS, RETRY_SCHEDULE_MS, retryDelay } from '../src/webhooks/backoff.js';
 import { WebhookDispatcher } from '../src/webhooks/dispatcher.js';
 import { assertDeliverableUrl } from '../src/webhooks/receiver-url.js';
 import { generateSecret, normalizeSecret, sign, verify } from '../src/webhooks/signing.js';
+import { until } from './helpers/poll.js';
 
 const RECEIVER_HOST = '127.0.0.9';
 /** A second receiver host, for the one that hangs (the per-host send limit keys on host:port). */
@@ -71,13 +72,6 @@ async function startReceiver(host = RECEIVER_HOST): Promise<Receiver> {
   };
 }
 
-async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const headersOf = (r: Received) => ({
   'webhook-id': String(r.headers['webhook-id']),
@@ -227,7 +221,7 @@ describe('webhook delivery', () => {
     dispatcher();
     const requestId = await newRequest();
     await processAll();
-    await waitFor(() => ctx.receiver.received.length >= 2, 10_000, 'two deliveries');
+    await until(() => ctx.receiver.received.length >= 2, 'two deliveries', { timeoutMs: 10_000 });
 
     const events = await ctx.store.listEvents(requestId);
     expect(events.map((e) => e.type)).toEqual(['processing.started', 'processing.completed']);
@@ -272,7 +266,7 @@ describe('webhook delivery', () => {
     await processAll(true);
     const other = await newRequest();
     await processAll(false);
-    await waitFor(() => ctx.receiver.received.length >= 4 + 1 + 2, 10_000, 'seven deliveries');
+    await until(() => ctx.receiver.received.length >= 4 + 1 + 2, 'seven deliveries', { timeoutMs: 10_000 });
     await new Promise((r) => setTimeout(r, 200)); // nothing more should arrive
 
     const at = (path: string) => ctx.receiver.received.filter((r) => r.path === path).map((r) => JSON.parse(r.body));
@@ -293,10 +287,10 @@ describe('webhook delivery', () => {
     dispatcher();
     await newRequest();
     await processAll();
-    await waitFor(async () => {
+    await until(async () => {
       const page = await ctx.store.listDeliveries(id, { limit: 10 });
       return page.items[0]?.state === 'delivered';
-    }, 15_000, 'delivered state');
+    }, 'delivered state', { timeoutMs: 15_000 });
 
     const flaky = ctx.receiver.received.filter((r) => r.path === '/flaky');
     expect(flaky).toHaveLength(3);
@@ -319,7 +313,7 @@ describe('webhook delivery', () => {
     dispatcher({ backoffScale: 0.00001 });
     await newRequest();
     await processAll();
-    await waitFor(async () => (await ctx.store.listDeliveries(id, { limit: 1 })).items[0]?.state === 'failed', 20_000, 'failed state');
+    await until(async () => (await ctx.store.listDeliveries(id, { limit: 1 })).items[0]?.state === 'failed', 'failed state', { timeoutMs: 20_000 });
     const d = (await ctx.store.listDeliveries(id, { limit: 1 })).items[0]!;
     expect(d.attempts).toBe(MAX_ATTEMPTS);
     expect(d.attemptLog).toHaveLength(MAX_ATTEMPTS);
@@ -346,12 +340,12 @@ describe('webhook delivery', () => {
       const processingMs = await processAll();
       // The store path (claim + complete, which write the events) never waits on a receiver.
       expect(processingMs).toBeLessThan(1000);
-      await waitFor(() => ctx.receiver.received.filter((r) => r.path === '/ok').length === 2, 5000, 'ok deliveries');
+      await until(() => ctx.receiver.received.filter((r) => r.path === '/ok').length === 2, 'ok deliveries', { timeoutMs: 5000 });
       // Both events reached the healthy receiver well before the hanging sends time out.
       expect(performance.now() - t0).toBeLessThan(ctx.config.WEBHOOK_TIMEOUT_MS);
       expect(hanging.received.length).toBeLessThanOrEqual(2);
       // The hung attempts end with a timeout and are scheduled for retry.
-      await waitFor(async () => (await ctx.store.listDeliveries(hang.id, { limit: 10 })).items.some((d) => d.attempts > 0), 5000, 'timeout recorded');
+      await until(async () => (await ctx.store.listDeliveries(hang.id, { limit: 10 })).items.some((d) => d.attempts > 0), 'timeout recorded', { timeoutMs: 5000 });
       const d = (await ctx.store.listDeliveries(hang.id, { limit: 10 })).items.find((x) => x.attempts > 0)!;
       expect(d.state).toBe('pending');
       expect(d.attemptLog[0]!.statusCode).toBeNull();
@@ -370,14 +364,14 @@ describe('webhook delivery', () => {
         const res = await configure({ webhook_url: url });
         expect(res.status, url).toBe(400);
         const { detail } = (await res.json()) as { detail: string };
-        expect(detail, url).toMatch(/^webhook_url: refused, blocked: (a non-public address|a loopback host name) \(/);
+        expect(detail, url).toMatch(/^webhook_url: refused, blocked: (a non-public address|a loopback host name) \(.*FETCH_ALLOWLIST/);
         expect(detail, url).not.toMatch(/127\.0\.0\.1|::1/);
       }
       // A name that resolves to an internal address: the answer does not say which.
       const internal = async () => [{ address: '10.20.30.40', family: 4 }];
       await expect(assertDeliverableUrl('http://hooks.test/x', ctx.config.FETCH_ALLOWLIST, { resolve: internal })).rejects.toMatchObject({
         status: 400,
-        detail: 'webhook_url: refused, blocked: resolves to a non-public address (private and loopback targets need FETCH_ALLOWLIST)',
+        detail: 'webhook_url: refused, blocked: resolves to a non-public address (to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)',
       });
       for (const url of ['ftp://example.com/x', 'not a url', '/relative']) {
         const res = await configure({ webhook_url: url });
@@ -408,7 +402,7 @@ describe('webhook delivery', () => {
     dispatcher();
     await newRequest();
     await processAll();
-    await waitFor(() => ctx.receiver.received.length === 1, 5000, 'delivery');
+    await until(() => ctx.receiver.received.length === 1, 'delivery', { timeoutMs: 5000 });
     const r = ctx.receiver.received[0]!;
     expect(String(r.headers['webhook-signature']).split(' ')).toHaveLength(2);
     expect(() => new Webhook(oldSecret).verify(r.body, headersOf(r))).not.toThrow();
@@ -418,7 +412,7 @@ describe('webhook delivery', () => {
     await ctx.store.rotateSecret({ id, newSecret: generateSecret(), previousSecretExpiresAt: Date.now() - 1 });
     await newRequest();
     await processAll();
-    await waitFor(() => ctx.receiver.received.length === 2, 5000, 'second delivery');
+    await until(() => ctx.receiver.received.length === 2, 'second delivery', { timeoutMs: 5000 });
     expect(String(ctx.receiver.received[1]!.headers['webhook-signature']).split(' ')).toHaveLength(1);
   });
 
@@ -430,7 +424,7 @@ describe('webhook delivery', () => {
     await ctx.store.close();
     ctx.store = await openSqliteStore(file);
     dispatcher();
-    await waitFor(() => ctx.receiver.received.length === 2, 5000, 'deliveries after restart');
+    await until(() => ctx.receiver.received.length === 2, 'deliveries after restart', { timeoutMs: 5000 });
     const types = ctx.receiver.received.map((r) => (JSON.parse(r.body) as { type: string; data: { request_id: string } }));
     expect(types.map((t) => t.type)).toEqual(['processing.started', 'processing.completed']);
     expect(types.every((t) => t.data.request_id === requestId)).toBe(true);
@@ -439,12 +433,21 @@ describe('webhook delivery', () => {
 
   it('wake() sends the first attempt without waiting for the next poll', async () => {
     await subscribe('/fast', ['processing.started']);
+    // Counts finished claims, so the test knows when the first (empty) poll is done.
+    let polls = 0;
+    const claim = ctx.store.claimDeliveries.bind(ctx.store);
+    const spy = vi.spyOn(ctx.store, 'claimDeliveries').mockImplementation(async (input) => {
+      const claimed = await claim(input);
+      polls++;
+      return claimed;
+    });
     const d = dispatcher({ pollIntervalMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 50)); // the first (empty) poll is done; next one is a minute away
+    await until(() => polls === 1, 'the first poll'); // the next one is a minute away
     await newRequest();
     await processAll();
     d.wake();
-    await waitFor(() => ctx.receiver.received.length === 1, 2000, 'woken delivery');
+    await until(() => ctx.receiver.received.length === 1, 'woken delivery', { timeoutMs: 2000 });
+    spy.mockRestore();
   });
 
   it('stop() waits for sends in flight, bounded, and leaves unsent claims to their lease', async () => {
@@ -453,7 +456,7 @@ describe('webhook delivery', () => {
     const d = dispatcher();
     await newRequest();
     await processAll();
-    await waitFor(() => ctx.receiver.received.length === 1, 5000, 'send started');
+    await until(() => ctx.receiver.received.length === 1, 'send started', { timeoutMs: 5000 });
     await d.stop();
     const [delivery] = (await ctx.store.listDeliveries(id, { limit: 1 })).items;
     expect(delivery!.state).toBe('delivered'); // the in-flight send was allowed to finish and be recorded
@@ -486,9 +489,10 @@ describe('webhook routes', () => {
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, events: ['nope'] })).status).toBe(400);
     expect((await configure({ events: ['processing.failed'] })).status).toBe(400);
     expect((await configure({ webhook_url: `${ctx.receiver.base}/z`, events: [] })).status).toBe(400);
-    for (const [type, body] of [['application/json', '{not json'], ['text/plain', '{}'], ['application/json', 'null']]) {
-      const bad = await ctx.app.request('/api/v1/webhook/configure', { method: 'POST', headers: { 'content-type': type! }, body: body! });
-      expect(bad.status, `${type} ${body}`).toBe(400);
+    // A body that is not JSON is 415, as on every JSON route; JSON that is not the object, 400.
+    for (const [type, body, status] of [['application/json', '{not json', 400], ['text/plain', '{}', 415], ['application/json', 'null', 400]] as const) {
+      const bad = await ctx.app.request('/api/v1/webhook/configure', { method: 'POST', headers: { 'content-type': type }, body });
+      expect(bad.status, `${type} ${body}`).toBe(status);
       expect(((await bad.json()) as { detail: string }).detail).toBeTruthy();
     }
 
@@ -511,8 +515,8 @@ describe('webhook routes', () => {
     const d = dispatcher();
     await newRequest();
     await processAll();
-    await waitFor(() => ctx.receiver.received.length === 2, 5000, 'deliveries');
-    await waitFor(async () => (await ctx.store.listDeliveries(id, { limit: 10 })).items.every((x) => x.state === 'delivered'));
+    await until(() => ctx.receiver.received.length === 2, 'deliveries', { timeoutMs: 5000 });
+    await until(async () => (await ctx.store.listDeliveries(id, { limit: 10 })).items.every((x) => x.state === 'delivered'));
 
     const p1 = (await (await ctx.app.request(`/api/v1/webhooks/${id}/deliveries?limit=1`)).json()) as {
       deliveries: Array<{ id: string; event_type: string; event_id: string }>;
@@ -531,7 +535,7 @@ describe('webhook routes', () => {
     expect(res.status).toBe(202);
     expect(((await res.json()) as { state: string }).state).toBe('pending');
     d.wake();
-    await waitFor(() => ctx.receiver.received.length === 3, 5000, 'redelivery');
+    await until(() => ctx.receiver.received.length === 3, 'redelivery', { timeoutMs: 5000 });
     expect(ctx.receiver.received[2]!.headers['webhook-id']).toBe(target.event_id);
     expect((await ctx.app.request(`/api/v1/webhooks/${id}/deliveries/dlv_nope/retry`, { method: 'POST' })).status).toBe(404);
   });

@@ -65,7 +65,10 @@ export interface Progress { total: number; done: number; failed: number }
 export interface RequestSummary {
   request_id: string;
   status: Status;
+  /** The uploaded CSV's name; null for requests made before names were kept. */
+  file_name: string | null;
   progress: Progress;
+  bytes: { in: number; out: number };
   created_at: string;
   updated_at: string;
 }
@@ -82,12 +85,16 @@ export interface Product {
 }
 
 export interface RequestStatus extends RequestSummary {
-  bytes: { in: number; out: number };
   products: Product[];
   next_cursor: string | null;
 }
 
 export interface Webhook { id: string; webhook_url: string; events: string[]; created_at: string }
+
+/** What configure and rotate answer: the signing secret, shown once. */
+export interface WebhookSecret { id: string; secret: string }
+
+export const WEBHOOK_EVENTS = ['processing.started', 'processing.completed', 'processing.failed', 'processing.cancelled'] as const;
 
 export interface Delivery {
   id: string;

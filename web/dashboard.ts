@@ -3,10 +3,11 @@
 // the public API only (./api.ts). Routes live in the URL fragment (#/requests/<id>), so every
 // path the page uses stays relative to it.
 import {
-  api, apiKey, ApiError, getJson, readEvents,
-  type Delivery, type Product, type Progress, type RequestStatus, type RequestSummary, type Status, type Webhook,
+  api, apiKey, ApiError, getJson, readEvents, WEBHOOK_EVENTS,
+  type Delivery, type Product, type Progress, type RequestStatus, type RequestSummary, type Status, type Webhook, type WebhookSecret,
 } from './api.js';
-import { byId, bytesText, h, sleep, when } from './dom.js';
+import { OUTPUT_FORMATS, OUTPUT_OPTION_NAMES } from '../src/codecs/output-options.js';
+import { breakableUrl, byId, bytesText, h, sleep, when } from './dom.js';
 
 const FINAL = new Set<Status>(['completed', 'failed', 'cancelled']);
 const LIST_LIMIT = 100;
@@ -18,10 +19,27 @@ let detailStream: AbortController | null = null;
 
 // ---- messages and errors -------------------------------------------------------------------
 
-function notify(text: string, kind: 'info' | 'error' = 'info'): void {
+/** The view a banner belongs to: a request's page, or "home" (the list, the key prompt). */
+const currentView = () => /^#\/requests\/./.test(location.hash) ? location.hash : 'home';
+
+/**
+ * A banner, kept while it applies: it belongs to the view it was shown on (an "Accepted…" does not
+ * follow onto a request's page), and `about: 'key'` ones go as soon as a key is accepted.
+ */
+function notify(text: string, kind: 'info' | 'error' = 'info', about: 'view' | 'key' = 'view'): void {
   const box = byId('notice');
   box.textContent = text;
   box.className = kind;
+  box.dataset.view = currentView();
+  box.dataset.about = about;
+}
+
+function clearNotice(when: (box: HTMLElement) => boolean = () => true): void {
+  const box = byId('notice');
+  if (box.textContent && when(box)) {
+    box.textContent = '';
+    box.className = '';
+  }
 }
 
 function stopStreams(): void {
@@ -47,7 +65,7 @@ function askForKey(refused: boolean): void {
   byId('home').hidden = true;
   byId('detail').hidden = true;
   byId('forget-key').hidden = true;
-  if (refused) notify('That API key was refused: enter another one.', 'error');
+  if (refused) notify('That API key was refused: enter another one.', 'error', 'key');
   byId('key-input').focus();
 }
 
@@ -63,7 +81,7 @@ byId('forget-key').addEventListener('click', () => {
   apiKey.clear();
   known.clear();
   byId('requests').replaceChildren();
-  notify('The API key is forgotten.');
+  notify('The API key is forgotten.', 'info', 'key');
   void start();
 });
 
@@ -83,7 +101,13 @@ function progressBar(p: Progress, label: string): HTMLProgressElement {
   return h('progress', { max: p.total, value: p.done + p.failed, 'aria-label': label });
 }
 
-const countsText = (p: Progress) => `${p.done + p.failed} of ${p.total}${p.failed ? ` (${p.failed} failed)` : ''}`;
+const countsText = (p: Progress) => `${p.done + p.failed} of ${p.total} image${p.total === 1 ? '' : 's'}${p.failed ? ` (${p.failed} failed)` : ''}`;
+
+/** "saved 72%" once some image is done, else nothing. */
+const savedText = (s: RequestSummary) => (s.bytes.in > 0 ? bytesText(s.bytes.in, s.bytes.out) : '');
+
+/** What a request is called: its CSV file's name, or its id when it has none. */
+const titleOf = (s: RequestSummary) => s.file_name ?? s.request_id;
 
 function upsert(s: RequestSummary): void {
   const before = known.get(s.request_id);
@@ -98,10 +122,13 @@ function upsert(s: RequestSummary): void {
     while (list.children.length > LIST_LIMIT * 2) list.lastElementChild!.remove();
   }
   row.replaceChildren(
-    h('a', { href: `#/requests/${enc(s.request_id)}`, class: 'id', title: s.request_id }, s.request_id),
+    h('span', { class: 'name' },
+      h('a', { href: `#/requests/${enc(s.request_id)}`, class: 'file', title: s.request_id }, titleOf(s)),
+      h('span', { class: 'id' }, s.request_id)),
     h('span', { class: `state state-${s.status}` }, s.status),
-    progressBar(s.progress, `Progress of request ${s.request_id}`),
+    progressBar(s.progress, `Progress of request ${titleOf(s)}`),
     h('span', { class: 'counts' }, countsText(s.progress)),
+    h('span', { class: 'saved' }, savedText(s)),
     h('time', { datetime: s.created_at }, when(s.created_at)),
   );
   // A request that just finished has likely sent webhooks.
@@ -143,7 +170,9 @@ async function followList(): Promise<void> {
 
 // ---- upload ----------------------------------------------------------------------------------
 
-const OPTION_FIELDS = ['quality', 'format', 'max_width', 'max_height', 'webhook_url'];
+const OPTION_FIELDS = [...OUTPUT_OPTION_NAMES, 'webhook_url'];
+// the format list is the server's own (index.html holds only "Server default")
+byId<HTMLSelectElement>('format').append(...OUTPUT_FORMATS.map((f) => new Option(f, f)));
 
 byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -182,6 +211,8 @@ function updateSummary(s: RequestSummary): void {
   box.querySelector('.state')!.replaceWith(h('span', { class: `state state-${s.status}` }, s.status));
   box.querySelector('progress')!.replaceWith(progressBar(s.progress, `Progress of request ${s.request_id}`));
   box.querySelector('.counts')!.textContent = countsText(s.progress);
+  const bytes = box.parentElement?.querySelector('.bytes');
+  if (bytes && s.bytes) bytes.textContent = `Bytes in and out: ${bytesText(s.bytes.in, s.bytes.out)}`;
 }
 
 function resultCell(p: Product, i: number): HTMLElement {
@@ -202,7 +233,7 @@ function productRows(products: Product[]): HTMLTableRowElement[] {
     const key = out ? out.slice(out.lastIndexOf('/images/') + '/images/'.length) : null;
     return h('tr', {},
       h('td', { 'data-label': 'Product' }, `${p.serial_number}. ${p.product_name}`),
-      h('td', { class: 'url', 'data-label': 'Input' }, h('a', { href: url, rel: 'noreferrer noopener', target: '_blank' }, url)),
+      h('td', { class: 'url', 'data-label': 'Input' }, h('a', { href: url, rel: 'noreferrer noopener', target: '_blank' }, breakableUrl(url))),
       h('td', { 'data-label': 'Output' }, key
         ? h('a', { href: `images/${key}`, target: '_blank' }, h('img', { src: `images/${key}`, alt: `Output of ${url}`, class: 'thumb', loading: 'lazy' }))
         : '—'),
@@ -243,7 +274,9 @@ async function renderDetail(id: string, signal: AbortSignal): Promise<RequestSta
   const download = h('button', { type: 'button' }, 'Download output.csv');
   download.addEventListener('click', () => void downloadCsv(id));
   const actions = h('p', { class: 'actions' }, download, ...requestActions(id, s));
+  byId('detail-title').textContent = `Request ${titleOf(s)}`;
   byId('detail-body').replaceChildren(
+    ...(s.file_name !== null ? [h('p', { class: 'id' }, `Request ${s.request_id}`)] : []),
     h('div', { class: 'summary' },
       h('span', { class: `state state-${s.status}` }, s.status),
       progressBar(s.progress, `Progress of request ${id}`),
@@ -293,8 +326,8 @@ function requestActions(id: string, s: RequestStatus): HTMLButtonElement[] {
     known.delete(id);
     byId('requests').querySelector(`li[data-id="${CSS.escape(id)}"]`)?.remove();
     byId('requests-empty').hidden = known.size > 0;
-    notify(`Request ${id} deleted.`);
     location.hash = '';
+    notify(`Request ${id} deleted.`); // after leaving its page: the banner belongs to the list
   }, `Delete request ${id} and its outputs? This cannot be undone.`));
   return buttons;
 }
@@ -315,7 +348,7 @@ async function showDetail(id: string): Promise<void> {
       const shown = await renderDetail(id, ctrl.signal);
       let final = FINAL.has(shown.status);
       await readEvents(res, (event, data) => {
-        updateSummary({ ...shown, ...(data as Pick<RequestSummary, 'status' | 'progress'>) });
+        updateSummary({ ...shown, ...(data as Partial<RequestSummary>) });
         if (event !== 'progress') final = true;
       });
       if (final) {
@@ -355,11 +388,46 @@ function deliveryItem(w: Webhook, d: Delivery): HTMLLIElement {
   );
 }
 
+/** Shows a signing secret once, with what to do with it; it cannot be read back later. */
+function showSecret(label: string, answer: WebhookSecret): void {
+  byId('webhook-secret').replaceChildren(
+    h('p', {}, `${label} Copy it now: it is shown only this once.`),
+    h('code', { class: 'secret', 'data-id': answer.id }, answer.secret),
+  );
+  byId('webhook-secret').hidden = false;
+}
+
+function subscriptionActions(w: Webhook): HTMLElement {
+  const rotate = h('button', { type: 'button' }, 'Rotate secret', h('span', { class: 'vh' }, ` of ${w.webhook_url}`));
+  rotate.addEventListener('click', async () => {
+    try {
+      const answer = await getJson<WebhookSecret>(`api/v1/webhooks/${enc(w.id)}/rotate-secret`, { method: 'POST' });
+      showSecret(`The new signing secret of ${w.webhook_url}; the old one still signs for 24 hours.`, answer);
+    } catch (err) {
+      failed(err);
+    }
+  });
+  const remove = h('button', { type: 'button' }, 'Delete subscription', h('span', { class: 'vh' }, ` to ${w.webhook_url}`));
+  remove.addEventListener('click', async () => {
+    if (!window.confirm(`Stop sending events to ${w.webhook_url}?`)) return;
+    try {
+      await api(`api/v1/webhooks/${enc(w.id)}`, { method: 'DELETE' });
+      notify(`The subscription to ${w.webhook_url} is deleted.`);
+      byId('webhook-secret').hidden = true;
+      await loadWebhooks();
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return h('p', { class: 'actions' }, rotate, remove);
+}
+
 async function webhookArticle(w: Webhook): Promise<HTMLElement> {
   const { deliveries } = await getJson<{ deliveries: Delivery[] }>(`api/v1/webhooks/${enc(w.id)}/deliveries?limit=10`);
   return h('article', { class: 'webhook', 'data-id': w.id },
-    h('h3', {}, w.webhook_url),
+    h('h3', {}, breakableUrl(w.webhook_url)),
     h('p', { class: 'muted' }, `${w.events.join(', ')}; since ${when(w.created_at)}`),
+    subscriptionActions(w),
     deliveries.length ? h('ul', { class: 'deliveries' }, ...deliveries.map((d) => deliveryItem(w, d))) : h('p', { class: 'muted' }, 'No deliveries yet.'),
   );
 }
@@ -369,7 +437,7 @@ async function loadWebhooks(): Promise<void> {
     const { webhooks } = await getJson<{ webhooks: Webhook[] }>('api/v1/webhooks');
     byId('webhooks').replaceChildren(...(webhooks.length
       ? await Promise.all(webhooks.map(webhookArticle))
-      : [h('p', { class: 'muted' }, 'No subscriptions (POST /api/v1/webhook/configure adds one).')]));
+      : [h('p', { class: 'muted' }, 'No subscriptions yet.')]));
   } catch (err) {
     failed(err);
   }
@@ -383,9 +451,36 @@ function scheduleWebhooks(): void {
 
 byId('webhooks-refresh').addEventListener('click', () => void loadWebhooks());
 
+byId('webhook-events').append(...WEBHOOK_EVENTS.map((event) => h('label', { class: 'check' },
+  h('input', { type: 'checkbox', name: 'events', value: event, checked: true }), ` ${event}`)));
+
+byId<HTMLFormElement>('webhook-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget as HTMLFormElement;
+  const url = byId<HTMLInputElement>('webhook-new-url').value.trim();
+  const events = [...form.querySelectorAll<HTMLInputElement>('input[name="events"]:checked')].map((box) => box.value);
+  if (events.length === 0) return notify('Choose at least one event.', 'error');
+  const button = form.querySelector<HTMLButtonElement>('button[type="submit"]')!;
+  button.disabled = true;
+  try {
+    const answer = await getJson<WebhookSecret>('api/v1/webhook/configure', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ webhook_url: url, events }),
+    });
+    form.reset();
+    clearNotice();
+    showSecret(`Subscribed ${url}. Its signing secret:`, answer);
+    await loadWebhooks();
+  } catch (err) {
+    failed(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
 // ---- start -----------------------------------------------------------------------------------
 
 function route(): void {
+  clearNotice((box) => box.dataset.about === 'view' && box.dataset.view !== currentView());
   const m = /^#\/requests\/(.+)$/.exec(location.hash);
   byId('home').hidden = m !== null;
   byId('detail').hidden = m === null;
@@ -405,6 +500,7 @@ async function start(): Promise<void> {
   }
   byId('key-section').hidden = true;
   byId('forget-key').hidden = apiKey.get() === null;
+  clearNotice((box) => box.dataset.about === 'key'); // a key works now: what was said about keys is past
   route();
   void followList();
   void loadWebhooks();

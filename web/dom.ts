@@ -1,6 +1,8 @@
 // Building the page: elements from data (text only, never HTML, so nothing from a CSV can
 // become markup) and the few formats it shows.
 
+import { formatBytes } from '../src/byte-size.js';
+
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | undefined>;
 
@@ -17,16 +19,17 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 
 export const byId = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB'];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
+/**
+ * A URL as text with a line-break opportunity after each "/", "?", "&" and "=" (and before a
+ * "."), so a long URL wraps between its parts rather than mid-word.
+ */
+export function breakableUrl(url: string): DocumentFragment {
+  const out = document.createDocumentFragment();
+  for (const part of url.split(/(?<=[/?&=])|(?=\.)/)) {
+    if (out.childNodes.length) out.append(document.createElement('wbr'));
+    out.append(part);
   }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  return out;
 }
 
 /** "1.2 MB → 340 kB, saved 72%" (or "grew 5%" when the output is bigger). */

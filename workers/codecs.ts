@@ -1,13 +1,14 @@
-// The codec table as pool threads see it: every row of src/codecs/table.ts with its codec loaded
-// (the WASM inside is still instantiated lazily, on first use), plus what the worker needs around
-// it. Runs inside pool threads only.
+// The codec table as pool threads see it: every row of src/codecs/table.ts joined with its WASM
+// decoder and encoder (instantiated lazily, on first use), plus what the worker needs around it.
+// Runs inside pool threads only. A new format adds its row to src/codecs/table.ts and its codec
+// to WASM_CODECS below.
 import { ROWS, type CodecRow, type ImageFormat } from '../src/codecs/table.js';
 import type { Codec } from '../src/codecs/types.js';
-import { instances as avifInstances } from './codecs/avif.js';
-import { instances as jpegInstances } from './codecs/jpeg.js';
-import { instances as pngInstances } from './codecs/png.js';
+import { avif, instances as avifInstances } from './codecs/avif.js';
+import { instances as jpegInstances, jpeg } from './codecs/jpeg.js';
+import { instances as pngInstances, png } from './codecs/png.js';
 import { instances as resizeInstances } from './codecs/resize.js';
-import { instances as webpInstances } from './codecs/webp.js';
+import { instances as webpInstances, webp } from './codecs/webp.js';
 
 export { CodecError, type Raster } from '../src/codecs/types.js';
 export type { ImageFormat };
@@ -21,9 +22,10 @@ export { grownBytes, instanceStats, patchedGlue, releaseGrown } from './codecs/w
 
 export type LoadedRow = CodecRow & Codec;
 
-export const CODECS = Object.fromEntries(
-  await Promise.all(ROWS.map(async (row) => [row.format, { ...row, ...(await row.codec()) }] as const)),
-) as Record<ImageFormat, LoadedRow>;
+/** The WASM column of the codec table, one entry per format. */
+const WASM_CODECS: Readonly<Record<ImageFormat, Codec>> = { jpeg, png, webp, avif };
+
+export const CODECS = Object.fromEntries(ROWS.map((row) => [row.format, { ...row, ...WASM_CODECS[row.format] }])) as Record<ImageFormat, LoadedRow>;
 
 /** The row whose detector accepts these bytes, or null. */
 export function codecFor(bytes: Uint8Array): LoadedRow | null {

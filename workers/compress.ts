@@ -1,7 +1,7 @@
 // Piscina worker entry: one image in, its compressed form out. Runs only inside pool threads.
 //
-// Steps, following the plan made from the header (src/codecs/plan.ts: format by magic bytes,
-// declared size refused above maxPixels, output format and size): JPEG pass-through when the
+// Steps, following the plan the pool made from the header (src/codecs/plan.ts: format by magic
+// bytes, declared size, output format and size, encode settings): JPEG pass-through when the
 // source is already at or below the quality asked -> decode -> EXIF orientation applied to the
 // pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
 // no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
@@ -12,75 +12,12 @@ import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { OutputOptions } from '../src/codecs/output-options.js';
-import { planImage } from '../src/codecs/plan.js';
-import { rowFor } from '../src/codecs/table.js';
-import type { ImageFormat } from '../src/codecs/table.js';
+import type { ImageFormat } from '../src/codecs/formats.js';
 import type { Raster } from '../src/codecs/types.js';
+import type { CompressOutcome, CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
-import { applyOrientation, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
-import { collectGarbage, setKeepLimit, type InstanceStats } from './codecs/wasm.js';
-
-export interface CompressTask {
-  bytes: Uint8Array;
-  options: OutputOptions;
-  maxPixels: number;
-  /** Set by this thread when it starts the task: ms after submittedAt, plus one (the pool's time limit). */
-  started?: Int32Array;
-  submittedAt?: number;
-  /** the pool reserved room for every instance at once (plan.memoryKeepingBytes): keep them afterwards */
-  keepInstances?: boolean;
-  /** bytes of the memory budget reserved for this task */
-  reservedBytes?: number;
-}
-
-/** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
-export interface ReleaseTask {
-  release: true;
-}
-
-export interface WarmUpTask {
-  warmUp: true;
-}
-
-/** Asks the thread that runs it for its codec instance counts (tests, diagnostics). */
-export interface StatsTask {
-  stats: true;
-}
-
-export interface ThreadStats extends InstanceStats {
-  threadId: number;
-  /** this thread's V8 heap and the ArrayBuffers (pixels) it holds, bytes */
-  heapUsed: number;
-  arrayBuffers: number;
-}
-
-/**
- * - compressed: decoded and encoded (a format or size change, or a smaller re-encode);
- * - passed_through: a JPEG already at or below the quality asked, kept as it is, metadata stripped;
- * - original_kept: the re-encode was not smaller, so the source (metadata stripped) is the output.
- */
-export type CompressOutcome = 'compressed' | 'passed_through' | 'original_kept';
-
-export interface CompressOutput {
-  bytes: Uint8Array;
-  format: ImageFormat;
-  width: number;
-  height: number;
-  bytesIn: number;
-  bytesOut: number;
-  outcome: CompressOutcome;
-}
-
-/** Options every thread receives from the pool through Piscina's workerData. */
-export interface CompressWorkerData {
-  /** When set, every image that enters the codecs appends one line to this file (see CompressPool). */
-  codecRunLog?: string;
-  /** A codec instance whose WASM memory grew past this many bytes is dropped after its step (default 32 MiB). */
-  keepInstanceBytes?: number;
-  /** The pool's RetainedMemory buffer: where this thread says what it kept. Without it nothing is kept. */
-  retained?: SharedArrayBuffer;
-}
+import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
+import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
 
 const config = (workerData ?? {}) as CompressWorkerData;
 if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
@@ -133,18 +70,15 @@ const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.
 /** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
 const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIXELS = 4_000_000;
-const largeDeclared = (bytes: Uint8Array) => {
-  const d = rowFor(bytes)?.dimensions(bytes);
-  return !!d && d.width * d.height > LARGE_PIXELS;
-};
 
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
-  const { bytes, options, maxPixels } = task;
+  const { bytes, plan } = task;
   const releaseGrownUnlessKept = () => {
     if (!task.keepInstances) releaseGrown();
   };
-  const plan = planImage(bytes, options, maxPixels);
-  const { source, target, orientation, output } = plan;
+  const { orientation, output } = plan;
+  const source = CODECS[plan.source];
+  const target = CODECS[plan.target];
   const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
     bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
   });
@@ -156,11 +90,11 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
   if (sameShape && orientation === 1 && source.sourceQuality) {
     const q = source.sourceQuality(bytes);
-    const stripped = q !== null && q <= options.quality ? source.stripMetadata(bytes) : null;
+    const stripped = q !== null && q <= plan.encode.quality ? source.stripMetadata(bytes) : null;
     if (stripped) return result(stripped, 'passed_through');
   }
 
-  let image = await (await source.codec()).decode(bytes);
+  let image = await source.decode(bytes);
   if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
@@ -171,7 +105,7 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     releaseGrownUnlessKept();
   }
   if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = await (await target.codec()).encode(image, { quality: options.quality });
+  let encoded = await target.encode(image, plan.encode);
   releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
@@ -226,7 +160,7 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
     return { threadId, ...instanceStats(), heapUsed, arrayBuffers } satisfies ThreadStats;
   }
   if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
-  const large = task.bytes.length > LARGE_INPUT_BYTES || largeDeclared(task.bytes);
+  const large = task.bytes.length > LARGE_INPUT_BYTES || task.plan.declared.width * task.plan.declared.height > LARGE_PIXELS;
   takeOverKept(task);
   let out: CompressOutput;
   let ok = false;

@@ -14,7 +14,7 @@ const inputs: [string, Uint8Array][] = [
   ['Autumn.jpg (1500x937)', new Uint8Array(readFileSync(resolve(corpus, 'Autumn.jpg')))],
   ['generated 4000x3000 q90', new Uint8Array(await generatedPhoto(4000, 3000, 1, { quality: 90, shapes: true }))],
 ];
-const codec = await CODECS.jpeg.codec();
+const codec = CODECS.jpeg;
 
 for (const [keep, label] of [[32 * 1024 * 1024, 'keep limit 32 MiB (pool default)'], [2 ** 31, 'instances kept']] as const) {
   setKeepLimit(keep);

@@ -3,7 +3,7 @@
 // each, median of 5 after a warm-up. Besides ours (the @jsquash codecs, steps as
 // workers/compress.ts runs them) it times wasm-vips: libvips 8.18 with MozJPEG, the libraries sharp
 // itself uses, compiled to WebAssembly with SIMD. wasm-vips is not a dependency (it does not run on
-// Bun, and DESIGN.md names the @jsquash builds); install it for this run only:
+// Bun, and docs/architecture.md names the @jsquash builds); install it for this run only:
 //   npm i --no-save wasm-vips@0.0.19 && node dist/bench/diag/wasm-ceiling.js
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -41,7 +41,7 @@ const corpus = resolve(process.argv[2] ?? '../shared/corpus');
 const photo = readFileSync(resolve(corpus, 'BytheWater.jpg'));
 const mp12 = new Uint8Array(await sharp(photo).resize(4000, 3000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer());
 const mp24 = new Uint8Array(await sharp(photo).resize(6000, 4000, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer());
-const jpeg = await CODECS.jpeg.codec();
+const jpeg = CODECS.jpeg;
 /** our encoder with progressive scans, as sharp's mozjpeg preset writes (MozJPEG adds optimize_scans) */
 const progressiveEncoder = (await emscripten<{ encode(d: Uint8ClampedArray, w: number, h: number, o: MozJpegOptions): Uint8Array }>(
   '@jsquash/jpeg/codec/enc/mozjpeg_enc.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm')).module;

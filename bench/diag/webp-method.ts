@@ -6,8 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
-import { rowFor } from '../../src/codecs/table.js';
-import { WEBP_OPTIONS } from '../../workers/codecs.js';
+import { codecFor, WEBP_OPTIONS } from '../../workers/codecs.js';
 import { emscripten } from '../../workers/codecs/wasm.js';
 import { matchSetting, type Point } from '../quality.js';
 import { measureQuality } from '../quality-metric.js';
@@ -35,7 +34,7 @@ const add = (k: string, ms: number, bytes: number, matched: number, score: numbe
 
 for (const f of files) {
   const bytes = new Uint8Array(readFileSync(resolve(corpus, f)));
-  const codec = await rowFor(bytes)!.codec();
+  const codec = codecFor(bytes)!;
   const img = await codec.decode(bytes);
   const ref = await rgba(bytes);
   const score = async (out: Uint8Array | Buffer) => measureQuality({ ref, dist: await rgba(out), width: img.width, height: img.height, alpha: false });

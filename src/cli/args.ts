@@ -1,5 +1,15 @@
 // Command-line arguments of `image-csv-processor`. Bad arguments are a UsageError (exit 2).
 import { parseArgs } from 'node:util';
+import { OUTPUT_OPTION_FIELDS, OUTPUT_OPTION_NAMES, type OutputOptionName } from '../codecs/output-options.js';
+
+/** The flag of an output option: max_width -> max-width (given as --max-width). */
+export const flagOf = (name: OutputOptionName): string => name.replaceAll('_', '-');
+
+/** One help line per output option, from its entry in the options table. */
+const outputOptionsHelp = OUTPUT_OPTION_NAMES.map((name) => {
+  const field = OUTPUT_OPTION_FIELDS[name];
+  return `      ${`--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`.padEnd(20)}${field.help}`;
+}).join('\n');
 
 export const USAGE = `Usage:
   image-csv-processor process <input.csv> --out <output.csv> [options]
@@ -16,10 +26,7 @@ Options:
   -d, --out-dir <dir>     where the images go (default: <output name>-images next to the output CSV)
   -c, --concurrency <n>   downloads in flight at once (default: DOWNLOAD_CONCURRENCY, 16)
   -t, --threads <n>       compression threads (default: WORKER_THREADS, one per CPU)
-      --quality <1-100>   output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, 50)
-      --format <f>        original (default), jpeg, png, webp or avif
-      --max-width <px>    fit inside this width (1-16384), never enlarging
-      --max-height <px>   fit inside this height (1-16384), never enlarging
+${outputOptionsHelp}
   -q, --quiet             no progress output, only the summary
   -h, --help              this text
   -v, --version           the version
@@ -34,6 +41,8 @@ Exit status: 0 all images done, 1 some image failed (keys: unknown id), 2 bad ar
 configuration or CSV.`;
 
 export class UsageError extends Error {}
+
+const OUTPUT_OPTION_FLAGS = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [flagOf(name), { type: 'string' as const }]));
 
 export type Command =
   | { kind: 'help' }
@@ -68,10 +77,7 @@ export function parseCommand(argv: string[]): Command {
         threads: { type: 'string', short: 't' },
         quiet: { type: 'boolean', short: 'q' },
         name: { type: 'string' },
-        quality: { type: 'string' },
-        format: { type: 'string' },
-        'max-width': { type: 'string' },
-        'max-height': { type: 'string' },
+        ...OUTPUT_OPTION_FLAGS,
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -98,7 +104,7 @@ export function parseCommand(argv: string[]): Command {
     concurrency: positiveInt('concurrency', values.concurrency, 1024),
     threads: positiveInt('threads', values.threads, 256),
     quiet: values.quiet ?? false,
-    options: { quality: values.quality, format: values.format, max_width: values['max-width'], max_height: values['max-height'] },
+    options: Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [name, (values as Record<string, unknown>)[flagOf(name)] as string | undefined])),
   };
 }
 

@@ -9,19 +9,22 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../codecs/output-options.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { outputCsvStream, type OutputRow } from '../http/output-csv.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
-import { parseRequestOptions } from '../ingest/request-options.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
+import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
+import { outputCsvRows } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
 import { openStore } from '../store/open.js';
 import { ADMIN_TENANT, type RequestRecord, type Store } from '../store/types.js';
-import { createProgress, formatBytes, formatDuration, type ProgressState } from './progress.js';
+import { formatBytes } from '../byte-size.js';
+import { flagOf } from './args.js';
+import { createProgress, formatDuration, type ProgressState } from './progress.js';
 
 /** A problem with the input (bad CSV, unreadable file): exit 2. */
 export class InputError extends Error {}
@@ -64,10 +67,9 @@ export function fileReference(csvPath: string, file: string): string {
 async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>): Promise<RequestRecord> {
   let options;
   try {
-    options = parseRequestOptions(fields, config.JPEG_QUALITY);
+    options = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
   } catch (err) {
-    // "max_width: must be …" → "--max-width: must be …", as the flags are spelled here
-    if (err instanceof AppError) throw new InputError(`--${err.detail.replace(/^(\w+)/, (f) => f.replace('_', '-'))}`);
+    if (err instanceof OutputOptionError) throw new InputError(`--${flagOf(err.field)}: ${err.reason}`);
     throw err;
   }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
@@ -80,31 +82,12 @@ async function ingest(store: Store, config: Config, input: string, fields: Recor
     for await (const batch of readProductBatches(createReadStream(input), csvLimitsFromConfig(config))) {
       await store.appendBatch(id, batch);
     }
-    return await store.commitRequest(id, Date.now(), { options: { ...options } });
+    return await store.commitRequest(id, Date.now(), { options });
   } catch (err) {
     await store.abortRequest(id).catch(() => {});
     if (err instanceof AppError) throw new InputError(`${input}: ${err.detail}`);
     throw err;
   }
-}
-
-async function* outputRows(store: Store, requestId: string, ref: (key: string) => string): AsyncGenerator<OutputRow[]> {
-  let cursor: string | null = null;
-  do {
-    const page = await store.listProducts(requestId, { limit: 500, cursor });
-    const items = await store.getItemsByUrl(requestId, page.items.flatMap((p) => p.inputUrls));
-    const byUrl = new Map(items.map((i) => [i.url, i]));
-    yield page.items.map((p) => ({
-      serial: p.serial,
-      name: p.name,
-      inputUrls: p.inputUrls,
-      outputUrls: p.inputUrls.map((u) => {
-        const item = byUrl.get(u);
-        return item?.state === 'done' && item.outputKey ? ref(item.outputKey) : null;
-      }),
-    }));
-    cursor = page.nextCursor;
-  } while (cursor);
 }
 
 /** Writes the output CSV next to its final name, then renames it into place. */
@@ -141,7 +124,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     await storage.check();
     const state: ProgressState = { total: request.total, done: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
     const failures: { url: string; error: string }[] = [];
-    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, jpegQuality: config.JPEG_QUALITY, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
+    pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
     runner = new PipelineRunner({
       config, store, storage, pool, log,
       idlePollMs: 100,
@@ -173,7 +156,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     progress.finish({ ...state, done: final.done, failed: final.failed });
     await runner.stop();
     runner = null;
-    await writeOutputCsv(out, outputRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
+    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
     return { request: final, failures, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});

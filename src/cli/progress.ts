@@ -1,4 +1,6 @@
 // Progress output for the CLI: a redrawn bar on a terminal, plain lines otherwise (logs, CI).
+import { formatBytes } from '../byte-size.js';
+
 export interface ProgressState {
   total: number;
   done: number;
@@ -17,18 +19,6 @@ interface Out {
   write(s: string): unknown;
   isTTY?: boolean;
   columns?: number;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
 
 export function formatDuration(ms: number): string {

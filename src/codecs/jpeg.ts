@@ -7,7 +7,7 @@ import { ascii, concat, startsWith, u16be, u16le, u32be, u32le } from './bytes.j
 export const detectJpeg = (b: Uint8Array) => startsWith(b, [0xff, 0xd8, 0xff]);
 
 /** Start-of-frame markers carry the frame size: C0..CF except DHT (C4), JPG (C8), DAC (CC). */
-const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+export const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
 
 interface JpegSegment {
   marker: number;
@@ -23,7 +23,7 @@ interface JpegSegment {
  * Walks JPEG marker segments from SOI up to (and including) the first SOS. Returns null when the
  * structure is broken before that point (bad marker, length past the end).
  */
-function jpegSegments(b: Uint8Array): JpegSegment[] | null {
+export function jpegSegments(b: Uint8Array): JpegSegment[] | null {
   if (!startsWith(b, [0xff, 0xd8])) return null;
   const out: JpegSegment[] = [];
   let i = 2;

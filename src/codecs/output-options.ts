@@ -1,63 +1,112 @@
-// What a caller may ask of an output image: quality, format and a box to fit inside. Plain types,
-// defaults and one validator, free of zod and of any framework, so the HTTP layer, the CLI and the
-// pool share them.
-import { FORMATS, type ImageFormat } from './table.js';
+// What a caller may ask of an output image, and the one owner of it. Each option is one entry of
+// OUTPUT_OPTION_FIELDS: its name (the same snake_case name is the form field, the status key, the
+// stored key and, with '-' for '_', the CLI flag), its kind and limits, its default and its help
+// line. The type OutputOptions is derived from that table, so adding an option is adding an entry
+// (and using it in plan.ts). The HTTP upload and the CLI read the wire form with
+// parseOutputOptions, the only validation; the store keeps what it returns; the pool plans from it.
+//
+// Imports only the format names (no codec code), so the dashboard's bundle can take it too.
+import { IMAGE_FORMATS, type ImageFormat } from './formats.js';
 import type { Dimensions } from './types.js';
 
-export type OutputFormat = 'original' | ImageFormat;
+export const OUTPUT_FORMATS = ['original', ...IMAGE_FORMATS] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const MAX_DIMENSION = 16384;
+/** The quality when the service sets none: JPEG_QUALITY's default in src/config.ts. */
+export const DEFAULT_QUALITY = 50;
 
-export interface OutputOptions {
-  /** 1-100, for JPEG, WebP and AVIF (PNG keeps its palette rule) */
-  quality: number;
-  /** 'original' keeps the input's format */
-  format: OutputFormat;
-  /** fit inside maxWidth x maxHeight, keeping the aspect ratio, never enlarging; null = no bound */
-  maxWidth: number | null;
-  maxHeight: number | null;
+export interface IntegerField {
+  kind: 'integer';
+  min: number;
+  max: number;
+  /** null: no bound */
+  default: number | null;
+  /** the CLI's placeholder for the value */
+  value: string;
+  help: string;
 }
 
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['original', ...FORMATS];
-export const MAX_DIMENSION = 16384;
+interface ChoiceField {
+  kind: 'choice';
+  choices: readonly string[];
+  default: string;
+  help: string;
+}
 
-/** The defaults; the service replaces quality with JPEG_QUALITY. */
-export const DEFAULT_OUTPUT_OPTIONS: Readonly<OutputOptions> = { quality: 50, format: 'original', maxWidth: null, maxHeight: null };
+export type OutputOptionField = IntegerField | ChoiceField;
 
-export type OutputOptionsInput = { [K in keyof OutputOptions]?: unknown };
+const dimension = (side: 'width' | 'height'): IntegerField => ({
+  kind: 'integer', min: 1, max: MAX_DIMENSION, default: null, value: 'px',
+  help: `fit inside this ${side} (1-${MAX_DIMENSION}), never enlarging`,
+});
 
-export type ValidatedOptions = { ok: true; options: OutputOptions } | { ok: false; field: keyof OutputOptions; error: string };
+export const OUTPUT_OPTION_FIELDS = {
+  quality: {
+    kind: 'integer', min: 1, max: 100, default: DEFAULT_QUALITY, value: '1-100',
+    help: `output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, ${DEFAULT_QUALITY})`,
+  },
+  format: {
+    kind: 'choice', choices: OUTPUT_FORMATS, default: 'original',
+    help: `${OUTPUT_FORMATS[0]} (default), ${OUTPUT_FORMATS.slice(1, -1).join(', ')} or ${OUTPUT_FORMATS.at(-1)}`,
+  },
+  max_width: dimension('width'),
+  max_height: dimension('height'),
+} as const satisfies Record<string, OutputOptionField>;
+
+type ValueOf<F> = F extends { kind: 'choice'; choices: readonly (infer T)[] } ? T : F extends { default: number } ? number : number | null;
+
+/** The options of one request, every field filled in: what the store keeps and the pool plans from. */
+export type OutputOptions = { -readonly [K in keyof typeof OUTPUT_OPTION_FIELDS]: ValueOf<(typeof OUTPUT_OPTION_FIELDS)[K]> };
+export type OutputOptionName = keyof OutputOptions;
+export const OUTPUT_OPTION_NAMES = Object.keys(OUTPUT_OPTION_FIELDS) as OutputOptionName[];
+
+/** Every option at its default, quality at `quality` (the service passes JPEG_QUALITY): the one place defaults are made. */
+export function defaultOutputOptions(quality: number = DEFAULT_QUALITY): OutputOptions {
+  const options = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [name, OUTPUT_OPTION_FIELDS[name].default])) as OutputOptions;
+  return { ...options, quality };
+}
+
+export const DEFAULT_OUTPUT_OPTIONS: Readonly<OutputOptions> = Object.freeze(defaultOutputOptions());
+
+/** An option the caller gave that is out of range; `field` is its wire name, `reason` says what is allowed. */
+export class OutputOptionError extends Error {
+  override name = 'OutputOptionError';
+  constructor(readonly field: OutputOptionName, readonly reason: string) {
+    super(`${field}: ${reason}`);
+  }
+}
 
 /**
- * Checks caller-supplied options (numbers, or digit strings as form fields carry them; undefined,
- * null and '' mean "default") and fills in the defaults. The error names the field.
+ * The wire form (form fields or CLI flags by their snake_case names: digit strings or numbers;
+ * undefined, null and '' mean "not given") to options, the defaults filled in. Throws
+ * OutputOptionError naming the first bad field.
  */
-export function validateOutputOptions(input: OutputOptionsInput, defaults: Readonly<OutputOptions> = DEFAULT_OUTPUT_OPTIONS): ValidatedOptions {
-  const quality = integer(input.quality, 1, 100);
-  if (quality === false) return { ok: false, field: 'quality', error: 'quality: must be an integer from 1 to 100' };
-  const maxWidth = integer(input.maxWidth, 1, MAX_DIMENSION);
-  if (maxWidth === false) return { ok: false, field: 'maxWidth', error: `maxWidth: must be an integer from 1 to ${MAX_DIMENSION}` };
-  const maxHeight = integer(input.maxHeight, 1, MAX_DIMENSION);
-  if (maxHeight === false) return { ok: false, field: 'maxHeight', error: `maxHeight: must be an integer from 1 to ${MAX_DIMENSION}` };
-  const format = input.format === undefined || input.format === null || input.format === '' ? defaults.format : input.format;
-  if (typeof format !== 'string' || !(OUTPUT_FORMATS as readonly string[]).includes(format)) {
-    return { ok: false, field: 'format', error: `format: must be one of ${OUTPUT_FORMATS.join(', ')}` };
+export function parseOutputOptions(wire: Readonly<Record<string, unknown>>, defaults: Readonly<OutputOptions>): OutputOptions {
+  const options = { ...defaults };
+  for (const name of OUTPUT_OPTION_NAMES) {
+    const raw = wire[name];
+    if (raw === undefined || raw === null || raw === '') continue;
+    const field: OutputOptionField = OUTPUT_OPTION_FIELDS[name];
+    if (field.kind === 'integer') {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < field.min || n > field.max) throw new OutputOptionError(name, `must be an integer from ${field.min} to ${field.max}`);
+      (options as Record<string, unknown>)[name] = n;
+    } else {
+      if (typeof raw !== 'string' || !field.choices.includes(raw)) throw new OutputOptionError(name, `must be one of ${field.choices.join(', ')}`);
+      (options as Record<string, unknown>)[name] = raw;
+    }
   }
-  return {
-    ok: true,
-    options: {
-      quality: quality ?? defaults.quality,
-      format: format as OutputFormat,
-      maxWidth: maxWidth === null ? defaults.maxWidth : maxWidth,
-      maxHeight: maxHeight === null ? defaults.maxHeight : maxHeight,
-    },
-  };
+  return options;
 }
 
-/** null: not given; false: invalid */
-function integer(v: unknown, min: number, max: number): number | null | false {
-  if (v === undefined || v === null || v === '') return null;
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  return Number.isInteger(n) && n >= min && n <= max ? n : false;
-}
+/** Options as stored (null for requests from before options existed; older rows may lack newer fields) with the defaults filled in. */
+export const storedOutputOptions = (stored: Partial<OutputOptions> | null, defaults: Readonly<OutputOptions>): OutputOptions => ({ ...defaults, ...stored });
+
+/**
+ * The encode settings the content cache and the URL validators are keyed on. Frozen: stored cache
+ * entries carry it, so a new option extends it only when it differs from its default.
+ */
+export const settingsKey = (o: OutputOptions): string => JSON.stringify([o.format, o.quality, o.max_width, o.max_height]);
 
 /** The size that fits inside the box with the same aspect ratio, never larger than the image. */
 export function fitInside(image: Dimensions, maxWidth: number | null, maxHeight: number | null): Dimensions {

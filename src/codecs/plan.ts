@@ -1,14 +1,18 @@
 // What compressing one image will do and cost, decided from its header alone, before any
 // decoding: the format (magic bytes), the declared size (refused above the pixel limit), the
-// orientation, the output format and size, and the memory the whole job holds at its peak. The
-// pool admits work against its memory budget with this; the worker follows the same plan.
+// orientation, the output format and size, the encode settings, and the memory the whole job holds
+// at its peak. Made once, by the pool, which admits work against its memory budget with it; the
+// pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
+// rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
-import { rowFor, CODECS, type CodecRow } from './table.js';
-import { CodecError, type Dimensions } from './types.js';
+import { rowFor, CODECS, type ImageFormat } from './table.js';
+import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
-  source: CodecRow;
-  target: CodecRow;
+  source: ImageFormat;
+  target: ImageFormat;
+  /** what the target's encoder is told */
+  encode: EncodeOptions;
   declared: Dimensions;
   orientation: number;
   /** the declared size after orientation */
@@ -52,7 +56,7 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   }
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
-  const output = fitInside(upright, options.maxWidth, options.maxHeight);
+  const output = fitInside(upright, options.max_width, options.max_height);
   const target = CODECS[targetFormat(source.format, options.format)];
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
@@ -69,5 +73,5 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source, target, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return { source: source.format, target: target.format, encode: { quality: options.quality }, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
 }

@@ -3,15 +3,17 @@
 // budget), EXIF orientation, metadata stripping, the ICC profile, MIME type and file extension,
 // what decoding and encoding cost in memory, and the codec itself. Adding a format is adding a row.
 //
-// This module is safe on the main thread: the container-level columns are plain functions, and
-// `codec()` imports the WASM half (workers/codecs/*) only when a pool thread first calls it.
+// This module is safe on the main thread: every column is a plain function or number. The WASM
+// decoder and encoder of each format join its row inside pool threads only (workers/codecs.ts),
+// so nothing here imports the worker half.
 import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
 import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
-import type { Codec, Dimensions, MemoryCost } from './types.js';
+import type { ImageFormat } from './formats.js';
+import type { Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'avif';
+export type { ImageFormat };
 
 /** PNGs up to this size are palette-reduced (libimagequant); larger ones are written losslessly. */
 export const PNG_PALETTE_MAX_PIXELS = 8_000_000;
@@ -36,8 +38,6 @@ export interface CodecRow {
   sourceQuality: ((bytes: Uint8Array) => number | null) | null;
   /** peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory) */
   memory: { decode: MemoryCost; encode: MemoryCost };
-  /** the WASM decoder and encoder, loaded on first use (pool threads only) */
-  codec(): Promise<Codec>;
 }
 
 const MiB = 1024 * 1024;
@@ -64,7 +64,6 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
     // (Huffman optimisation needs them all before writing): 16 B/px.
     memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16) },
-    codec: () => import('../../workers/codecs/jpeg.js').then((m) => m.jpeg),
   },
   png: {
     format: 'png',
@@ -82,7 +81,6 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
     memory: { decode: decoding(2 * MiB, 7.3), encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)) },
-    codec: () => import('../../workers/codecs/png.js').then((m) => m.png),
   },
   webp: {
     format: 'webp',
@@ -97,7 +95,6 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     embedIcc: async (b, icc) => embedWebpIcc(b, icc),
     sourceQuality: null,
     memory: { decode: decoding(16 * MiB, 4), encode: linear(5 * MiB, 16) },
-    codec: () => import('../../workers/codecs/webp.js').then((m) => m.webp),
   },
   avif: {
     format: 'avif',
@@ -114,7 +111,6 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     sourceQuality: null,
     // libavif decodes to YUV planes, then converts (39 B/px); libaom keeps reference frames (29 B/px)
     memory: { decode: decoding(6 * MiB, 39), encode: linear(13 * MiB, 29.5) },
-    codec: () => import('../../workers/codecs/avif.js').then((m) => m.avif),
   },
 };
 

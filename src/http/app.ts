@@ -9,9 +9,11 @@ import type { BlobStorage } from '../storage/types.js';
 import { RequestActions } from '../operations/request-actions.js';
 import type { Store } from '../store/types.js';
 import { identifyCaller } from './caller.js';
-import { LiveEvents } from './live-events.js';
+import { LiveEvents } from '../live/live-events.js';
 import { crossOriginPolicy } from './cross-origin.js';
-import { errorHandler, notFoundHandler, validationHook } from './error-handler.js';
+import { errorHandler, notFoundOrNotAllowed, validationHook } from './error-handler.js';
+import { requireJsonBody } from './json-body.js';
+import { hostCheck } from './host-check.js';
 import { observeRequests } from './observe.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDocsRoutes } from './routes/docs.js';
@@ -25,7 +27,7 @@ import { registerRequestRoutes } from './routes/requests.js';
 import { registerStatusRoutes } from './routes/status.js';
 import { registerUploadRoutes } from './routes/upload.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
-import { htmlSecurityHeaders } from './security-headers.js';
+import { securityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   config: Config;
@@ -54,16 +56,18 @@ export function createApp(deps: AppDeps): App {
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   // First: request id, one log line per request, HTTP metrics.
   app.use('*', observeRequests({ log: deps.log, metrics }));
-  app.use('*', htmlSecurityHeaders());
+  app.use('*', securityHeaders());
 
   app.onError(errorHandler(deps.log));
-  app.notFound(notFoundHandler);
+  // A known path asked with another method is 405 with Allow; anything else 404.
+  app.notFound(notFoundOrNotAllowed(() => app.routes));
+  app.use('*', hostCheck({ apiKey: deps.config.API_KEY, publicBaseUrl: deps.config.PUBLIC_BASE_URL, allowedHosts: deps.config.ALLOWED_HOSTS }));
 
   registerHealthRoutes(app, deps);
   registerMetricsRoute(app, { metrics, token: deps.config.METRICS_TOKEN });
   if (deps.role === 'worker') return app;
 
-  registerDocsRoutes(app, { publicBaseUrl: deps.config.PUBLIC_BASE_URL });
+  registerDocsRoutes(app);
   registerDashboardRoutes(app);
 
   // Before the key check: a preflight carries no key, and a foreign page is refused either way.
@@ -72,6 +76,8 @@ export function createApp(deps: AppDeps): App {
   // JSON bodies are small; only the upload streams, under its own limit.
   app.use('/api/v1/keys', bodyLimit({ maxSize: 4 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 4 KiB'); } }));
   app.use('/api/v1/webhook*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError(413, 'Body too large: the limit is 64 KiB'); } }));
+  app.use('/api/v1/keys', requireJsonBody());
+  app.use('/api/v1/webhook/configure', requireJsonBody());
   registerUploadRoutes(app, deps);
   registerStatusRoutes(app, { store: deps.store, publicBaseUrl: deps.config.PUBLIC_BASE_URL, jpegQuality: deps.config.JPEG_QUALITY });
   registerRequestRoutes(app, { store: deps.store });

@@ -24,11 +24,18 @@ declare module 'hono' {
 
 const OPEN: Caller = { tenantId: ADMIN_TENANT, admin: true, keyed: false, quotas: null };
 /** A revoked key is refused by every server within this long. */
-const KEY_CACHE_MS = 1_000;
+export const KEY_CACHE_MS = 1_000;
+
+/** A header's value, or undefined when it is absent or empty (an empty one must not hide the other header). */
+const present = (value: string | undefined) => (value === undefined || value.trim() === '' ? undefined : value.trim());
+
+/** The answer to a missing or refused key: 401 naming the scheme, as RFC 9110 asks. */
+const unauthorized = (detail: string) => new AppError(401, detail, { 'www-authenticate': 'Bearer realm="api"' });
 
 /**
  * Sets the caller from X-API-Key (or Authorization: Bearer): the admin for API_KEY (compared
  * in constant time), the tenant of a live key, 401 for a missing, unknown or revoked one.
+ * An empty header counts as absent.
  */
 export function identifyCaller(opts: { apiKey: string | undefined; store: Store }): MiddlewareHandler {
   if (!opts.apiKey) {
@@ -49,13 +56,13 @@ export function identifyCaller(opts: { apiKey: string | undefined; store: Store 
     return key;
   };
   return async (c, next) => {
-    const given = c.req.header('x-api-key') ?? bearerToken(c.req.header('authorization'));
-    if (given === undefined || given === '') throw new AppError(401, 'Missing API key: send X-API-Key or Authorization: Bearer');
+    const given = present(c.req.header('x-api-key')) ?? present(bearerToken(c.req.header('authorization')));
+    if (given === undefined) throw unauthorized('Missing API key: send X-API-Key or Authorization: Bearer');
     if (isAdmin(given)) {
       c.set('caller', { tenantId: ADMIN_TENANT, admin: true, keyed: true, quotas: null });
     } else {
       const key = await lookup(hashKey(given));
-      if (!key) throw new AppError(401, 'Invalid API key');
+      if (!key) throw unauthorized('Invalid API key');
       c.set('caller', { tenantId: key.id, admin: false, keyed: true, quotas: { maxImagesInFlight: key.maxImagesInFlight, maxUploadsPerMinute: key.maxUploadsPerMinute } });
     }
     await next();

@@ -17,11 +17,31 @@ export type DocsAssets = ReadonlyMap<string, StaticAsset>;
 
 const INIT_SCRIPT = `// Starts Swagger UI on the document the page names (data-openapi-url).
 const root = document.getElementById('swagger-ui');
+
+// "Try it out" starts a form's text and number fields empty (an empty field is not sent): Swagger
+// UI would pre-fill a made-up sample (a number's minimum, https://example.com/ for a URL) and
+// send it as if the user had chosen it.
+const EmptyFormFields = (system) => {
+  const sample = system.fn.getSampleSchema;
+  const get = (schema, key) => (schema && typeof schema.get === 'function' ? schema.get(key) : schema && schema[key]);
+  return {
+    fn: {
+      getSampleSchema: (schema, contentType, config, override) => {
+        const type = get(schema, 'type');
+        const formField = contentType === false && config && config.includeWriteOnly;
+        if (formField && get(schema, 'format') !== 'binary' && (type === 'string' || type === 'integer' || type === 'number')) return '';
+        return sample(schema, contentType, config, override);
+      },
+    },
+  };
+};
+
 window.ui = SwaggerUIBundle({
   url: root.dataset.openapiUrl,
   domNode: root,
   deepLinking: true,
   validatorUrl: null, // the default sends the document to an outside validator
+  plugins: [EmptyFormFields],
 });
 `;
 

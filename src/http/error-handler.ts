@@ -23,6 +23,32 @@ export function errorHandler(log: Logger): ErrorHandler {
 
 export const notFoundHandler: NotFoundHandler = (c) => answer(c, 404, 'Not found');
 
+interface RouteEntry {
+  method: string;
+  path: string;
+}
+
+/** A Hono route path (`/api/v1/status/:request_id`, `/assets/:file`) as a whole-path pattern. */
+const pathPattern = (path: string) =>
+  new RegExp(`^${path.split(/(:[A-Za-z0-9_]+)/).map((part, i) => (i % 2 ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('')}$`);
+
+/**
+ * 404 for an unknown path; 405 with Allow for a path some route serves under other methods.
+ * `routes` is read on first use, when every route is registered (they never change afterwards).
+ */
+export function notFoundOrNotAllowed(routes: () => readonly RouteEntry[]): NotFoundHandler {
+  let table: { pattern: RegExp; method: string }[] | null = null;
+  return (c) => {
+    table ??= routes().filter((r) => r.method !== 'ALL').map((r) => ({ pattern: pathPattern(r.path), method: r.method }));
+    const methods = new Set(table.filter((r) => r.pattern.test(c.req.path)).map((r) => r.method));
+    if (methods.size === 0) return answer(c, 404, 'Not found');
+    if (methods.has('GET')) methods.add('HEAD'); // Hono answers HEAD with the GET route
+    const allow = [...methods].sort().join(', ');
+    c.header('allow', allow);
+    return answer(c, 405, `Method ${c.req.method} is not allowed here; allowed: ${allow}`);
+  };
+}
+
 /** Schema validation failures are bad input like any other: 400 naming the first issue. */
 export const validationHook: Hook<unknown, Env, string, unknown> = (result) => {
   if (result.success) return;

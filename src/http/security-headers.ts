@@ -1,16 +1,18 @@
-// The baseline every HTML response gets: no MIME sniffing, no Referer (page URLs may carry
-// request ids), and no framing by other sites (clickjacking). A page that sends its own
-// Content-Security-Policy keeps it; frame-ancestors 'none' is added when it has none.
+// The baseline headers. Every response (JSON, images, errors, event streams) says nosniff, so a
+// browser never reads a stored output or an error echoing input as HTML or script. HTML also
+// gets no Referer (page URLs may carry request ids) and no framing by other sites
+// (clickjacking). A page that sends its own Content-Security-Policy keeps it;
+// frame-ancestors 'none' is added when it has none.
 import type { MiddlewareHandler } from 'hono';
 
 const HTML = /^\s*text\/html\b/i;
 const FRAME_ANCESTORS = /(^|;)\s*frame-ancestors\b/i;
 
-export function htmlSecurityHeaders(): MiddlewareHandler {
+export function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next();
-    if (!HTML.test(c.res.headers.get('content-type') ?? '')) return;
     c.header('X-Content-Type-Options', 'nosniff');
+    if (!HTML.test(c.res.headers.get('content-type') ?? '')) return;
     c.header('Referrer-Policy', 'no-referrer');
     c.header('X-Frame-Options', 'DENY'); // what browsers without frame-ancestors read
     const csp = c.res.headers.get('content-security-policy');

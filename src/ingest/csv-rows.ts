@@ -9,6 +9,9 @@
 // format (`product_name,image_url`, one row per image) must group rows by product name, so it
 // holds the grouping until the end of the file; that is bounded by MAX_ROWS rows as well.
 //
+// The delimiter (comma, semicolon as Excel writes it in much of Europe, or tab) is read from the
+// header row before parsing starts.
+//
 // Any problem rejects the whole file with AppError(400) whose detail names the line (the line
 // the offending row starts on, counting the header as line 1) and, where there is one, the column.
 import { Readable, pipeline } from 'node:stream';
@@ -63,29 +66,88 @@ export function normalizeHeader(s: string): string {
   return s.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '');
 }
 
-type ColumnKey = 'serial' | 'name' | 'urls';
+export type ColumnKey = 'serial' | 'name' | 'urls';
 
-const ALIASES: Record<ColumnKey, ReadonlySet<string>> = {
-  serial: new Set([
-    'sno', 'sn', 'snum', 'srno', 'slno', 'serial', 'serialno', 'serialnum', 'serialnumber', 'no', 'num', 'number',
-  ]),
-  name: new Set(['productname', 'name', 'product', 'producttitle', 'title', 'itemname', 'item']),
-  urls: new Set([
-    'inputimageurls', 'inputimageurl', 'imageurls', 'imageurl', 'inputurls', 'inputurl', 'urls', 'url',
-    'images', 'image', 'imagelinks', 'imagelink', 'inputimages', 'inputimage',
-  ]),
+/**
+ * Every header name each column answers to, the usual one first. Matching ignores case, spaces and
+ * punctuation (normalizeHeader), so "product_name" and "PRODUCT NAME" are "Product Name".
+ * docs/api.md shows this table; a test keeps the two in step.
+ */
+export const HEADER_NAMES: Readonly<Record<ColumnKey, readonly string[]>> = {
+  serial: ['S. No.', 'SN', 'S Num', 'Sr. No.', 'Sl. No.', 'Serial', 'Serial No.', 'Serial Num', 'Serial Number', 'No.', 'Num', 'Number'],
+  name: ['Product Name', 'Name', 'Product', 'Product Title', 'Title', 'Item Name', 'Item'],
+  urls: [
+    'Input Image Urls', 'Input Image Url', 'Image Urls', 'Image Url', 'Input Urls', 'Input Url', 'Urls', 'Url',
+    'Images', 'Image', 'Image Links', 'Image Link', 'Input Images', 'Input Image',
+  ],
 };
+
+const aliasesOf = (key: ColumnKey): ReadonlySet<string> => new Set(HEADER_NAMES[key].map(normalizeHeader));
+const ALIASES: Record<ColumnKey, ReadonlySet<string>> = { serial: aliasesOf('serial'), name: aliasesOf('name'), urls: aliasesOf('urls') };
 
 const EXPECTED_HEADERS = '"S. No.,Product Name,Input Image Urls" (one row per product) or "product_name,image_url" (one row per image)';
 
+/** The header names the unknown-header error lists. */
+const ACCEPTED_HEADERS = `${EXPECTED_HEADERS}, separated by commas, semicolons or tabs; other names that work (case, spaces and punctuation ignored): ${
+  (Object.keys(HEADER_NAMES) as ColumnKey[]).map((k) => `${describeKey(k)}: ${HEADER_NAMES[k].join(' | ')}`).join('; ')
+}`;
+
+// ---------------------------------------------------------------------------------------------
+// Delimiters
+
+export type Delimiter = ',' | ';' | '\t';
+
+const DELIMITERS: readonly Delimiter[] = [',', ';', '\t'];
+
+const DELIMITER_WORDS: Record<Delimiter, { word: string; shown: string }> = {
+  ',': { word: 'comma', shown: ',' },
+  ';': { word: 'semicolon', shown: ';' },
+  '\t': { word: 'tab', shown: 'tab' },
+};
+
+/** Header cells split at `d`, quotes honoured (a header rarely has any). */
+function splitHeader(line: string, d: Delimiter): string[] {
+  const cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === d && !quoted) {
+      cells.push(cell);
+      cell = '';
+    } else cell += ch;
+  }
+  cells.push(cell);
+  return cells;
+}
+
+const matchesKnownForm = (cells: string[]) => {
+  const names = new Set(cells.map(normalizeHeader));
+  const has = (key: ColumnKey) => [...ALIASES[key]].some((a) => names.has(a));
+  return has('name') && has('urls');
+};
+
+/**
+ * The delimiter of a header row: the first that splits it into a known form, else the one it
+ * holds most of (the error then names it), comma on a tie.
+ */
+export function detectDelimiter(headerLine: string): Delimiter {
+  const line = headerLine.replace(/^\uFEFF/, '').replace(/\r$/, '');
+  for (const d of DELIMITERS) if (matchesKnownForm(splitHeader(line, d))) return d;
+  let best: Delimiter = ',';
+  for (const d of DELIMITERS) if (splitHeader(line, d).length > splitHeader(line, best).length) best = d;
+  return best;
+}
+
 interface Header {
   line: number;
+  delimiter: Delimiter;
   labels: string[];
   index: Partial<Record<ColumnKey, number>>;
   format: CsvFormat;
 }
 
-function readHeader(record: string[], line: number): Header {
+function readHeader(record: string[], line: number, delimiter: Delimiter): Header {
   const labels = record.map((c) => c.trim());
   const index: Partial<Record<ColumnKey, number>> = {};
   labels.forEach((label, i) => {
@@ -103,13 +165,20 @@ function readHeader(record: string[], line: number): Header {
   for (const key of ['name', 'urls'] as const) {
     if (index[key] === undefined) {
       const want = key === 'name' ? (format === 'seed' ? 'Product Name' : 'product_name') : format === 'seed' ? 'Input Image Urls' : 'image_url';
+      const { word, shown } = DELIMITER_WORDS[delimiter];
       throw new AppError(
         400,
-        `line ${line}, column "${want}": required column is missing; the header has ${labels.map((l) => JSON.stringify(l)).join(', ')}, expected ${EXPECTED_HEADERS}`,
+        `line ${line}, column "${want}": required column is missing; the header, read as ${word}-separated (${shown}), has ${labels.map((l) => JSON.stringify(l)).join(', ')}; accepted headers: ${ACCEPTED_HEADERS}`,
       );
     }
   }
-  return { line, labels, index, format };
+  return { line, delimiter, labels, index, format };
+}
+
+function shiftHint(d: Delimiter): string {
+  const { word } = DELIMITER_WORDS[d];
+  const example = d === ',' ? ', e.g. "http://a/1.jpg,http://a/2.jpg"' : '';
+  return `an unquoted ${word} shifts the columns, so quote cells that contain ${word}s${example}`;
 }
 
 function describeKey(key: ColumnKey): string {
@@ -138,6 +207,8 @@ interface ByteProblem {
 const hex = (b: number) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`;
 
 class ByteScanner {
+  constructor(private readonly delimiter: number) {}
+
   line = 1;
   recordLine = 1;
   field = 0;
@@ -163,7 +234,7 @@ class ByteScanner {
       }
       if (b < 0x80) {
         if (b === 0x22) this.inQuotes = !this.inQuotes;
-        else if (b === 0x2c) {
+        else if (b === this.delimiter) {
           if (!this.inQuotes) this.field++;
         } else if (b === 0x0a) {
           this.line++;
@@ -236,8 +307,50 @@ async function* iterateBytes(source: ByteSource): AsyncGenerator<Uint8Array> {
   }
 }
 
-async function* scannedBytes(source: ByteSource, scanner: ByteScanner): AsyncGenerator<Buffer> {
-  for await (const chunk of iterateBytes(source)) {
+/** The source's first bytes, read far enough to hold the header row (or HEADER_PEEK_BYTES). */
+const HEADER_PEEK_BYTES = 64 * 1024;
+
+interface Peeked {
+  head: Uint8Array[];
+  rest: AsyncIterator<Uint8Array>;
+  headerLine: string;
+}
+
+async function peekHeaderLine(source: ByteSource): Promise<Peeked> {
+  const rest = iterateBytes(source)[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  let text = '';
+  let size = 0;
+  for (;;) {
+    // The first line with something on it, once it is complete (blank lines may come before).
+    const line = text.split('\n').find((l, i, all) => l.trim() !== '' && (i < all.length - 1));
+    if (line !== undefined) return { head, rest, headerLine: line };
+    if (size >= HEADER_PEEK_BYTES) break;
+    const r = await rest.next();
+    if (r.done) break;
+    head.push(r.value);
+    size += r.value.byteLength;
+    text += decoder.decode(r.value, { stream: true });
+  }
+  return { head, rest, headerLine: text.split('\n').find((l) => l.trim() !== '') ?? '' };
+}
+
+async function* replay(peeked: Peeked): AsyncGenerator<Uint8Array> {
+  try {
+    yield* peeked.head;
+    for (;;) {
+      const r = await peeked.rest.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await peeked.rest.return?.(); // cancels the source when the reader stops early
+  }
+}
+
+async function* scannedBytes(source: AsyncIterable<Uint8Array>, scanner: ByteScanner): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
     if (chunk.byteLength === 0) continue;
     const bad = scanner.scan(chunk);
     if (bad >= 0) {
@@ -390,10 +503,13 @@ function countNewlines(record: string[]): number {
  */
 export async function* readProductBatches(source: ByteSource, limits: CsvLimits): AsyncGenerator<ProductRecord[], CsvSummary, undefined> {
   const recordChars = limits.maxRecordChars ?? Math.max(limits.maxCellChars * 3 + 1024, 4096);
-  const scanner = new ByteScanner();
-  const bytes = Readable.from(scannedBytes(source, scanner), { objectMode: true, highWaterMark: 4 });
+  const peeked = await peekHeaderLine(source);
+  const delimiter = detectDelimiter(peeked.headerLine);
+  const scanner = new ByteScanner(delimiter.charCodeAt(0));
+  const bytes = Readable.from(scannedBytes(replay(peeked), scanner), { objectMode: true, highWaterMark: 4 });
   const parser = new InBandErrorParser({
     bom: true,
+    delimiter,
     relax_column_count: true, // field counts are checked here, with a better message
     skip_empty_lines: false, // blank lines come through as [""] so that line numbers stay exact
     max_record_size: recordChars,
@@ -424,7 +540,7 @@ export async function* readProductBatches(source: ByteSource, limits: CsvLimits)
         if (rec.every((f) => f.trim() === '')) continue; // blank line (or only commas)
 
         if (!header) {
-          header = readHeader(rec, line);
+          header = readHeader(rec, line, delimiter);
           continue;
         }
 
@@ -436,7 +552,7 @@ export async function* readProductBatches(source: ByteSource, limits: CsvLimits)
           if (rec.length > header.labels.length) {
             throw new AppError(
               400,
-              `line ${line}, column ${header.labels.length + 1} (after the last ${columnLabel(header, header.labels.length - 1)}): the row has ${rec.length} cells but the header has ${header.labels.length}; an unquoted comma shifts the columns, so quote cells that contain commas, e.g. "http://a/1.jpg,http://a/2.jpg"`,
+              `line ${line}, column ${header.labels.length + 1} (after the last ${columnLabel(header, header.labels.length - 1)}): the row has ${rec.length} cells but the header has ${header.labels.length}; ${shiftHint(header.delimiter)}`,
             );
           }
           throw new AppError(400, `line ${line}, ${columnLabel(header, rec.length)}: missing; the row has ${rec.length} cells but the header has ${header.labels.length}`);

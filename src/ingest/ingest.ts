@@ -2,11 +2,14 @@
 // file is valid. Nothing of a rejected or interrupted upload stays visible.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Config } from '../config.js';
+import { OUTPUT_OPTION_NAMES, type OutputOptions } from '../codecs/output-options.js';
 import { AppError } from '../errors.js';
-import type { RequestRecord, Store } from '../store/types.js';
+import { inFlightRefusal } from '../operations/quotas.js';
+import { InFlightLimitError, type RequestRecord, type Store } from '../store/types.js';
 import { assertDeliverableUrl } from '../webhooks/receiver-url.js';
 import { generateSecret } from '../webhooks/signing.js';
 import { csvLimitsFromConfig, readProductBatches } from './csv-rows.js';
+import { cleanFileName } from './file-name.js';
 import { readUpload, uploadLimitsFromConfig } from './multipart.js';
 
 export interface IngestResult {
@@ -20,11 +23,13 @@ export interface IngestContext {
   tenantId: string;
   idempotencyKey: string | null;
   /** Turns the form's text fields into the request's output options (throws a 400 naming the field). */
-  parseOptions?: (fields: Readonly<Record<string, string>>) => Record<string, unknown> | null;
+  parseOptions?: (fields: Readonly<Record<string, string>>) => OutputOptions | null;
+  /** The tenant's limit on images not yet final, this upload's included (absent: none). */
+  maxImagesInFlight?: number;
 }
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
-const FINGERPRINTED_FIELDS = ['webhook_url', 'quality', 'format', 'max_width', 'max_height'];
+const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES];
 
 export async function ingestUpload(
   httpRequest: Request,
@@ -52,7 +57,7 @@ export async function ingestUpload(
       const early = await receiver(file.fieldsBefore.webhook_url);
       const begin = await store.beginRequest({
         id, tenantId: ctx.tenantId, idempotencyKey: ctx.idempotencyKey,
-        webhookUrl: early?.url ?? null, webhookSecret: early?.secret ?? null, now: Date.now(),
+        webhookUrl: early?.url ?? null, webhookSecret: early?.secret ?? null, fileName: cleanFileName(file.filename), now: Date.now(),
       });
       if (!begin.created) {
         // Read the rest only to tell a replay of the same upload from another one under the same key.
@@ -76,6 +81,9 @@ export async function ingestUpload(
       options,
       ...(late ? { webhook: late } : {}),
       ...(ctx.idempotencyKey !== null ? { fingerprint } : {}),
+      ...(ctx.maxImagesInFlight !== undefined ? { maxImagesInFlight: ctx.maxImagesInFlight } : {}),
+    }).catch((err: unknown) => {
+      throw err instanceof InFlightLimitError ? inFlightRefusal(err) : err;
     });
     return { request, replayed: false };
   } catch (err) {

@@ -14,7 +14,8 @@
 // A body that falls below a minimum rate (`minRate`, UPLOAD_MIN_BYTES_PER_SEC) is cut off with
 // 408, like one over the size cap: the reader is cancelled and onFile's stream fails.
 //
-// Errors are AppError: 415 (not multipart/form-data, or a file part that is clearly not a CSV),
+// Errors are AppError: 415 (not multipart/form-data, or a file part whose Content-Type is not one of
+// CSV_CONTENT_TYPES or whose name is clearly not a CSV),
 // 413 (too large), 408 (too slow), 400 (malformed body, no `file` part, more than one file,
 // unexpected file field, too many fields, a field value too long, upload interrupted). When `onFile` fails, its
 // error wins unless the upload itself failed first. readUpload settles only after `onFile` has
@@ -67,12 +68,20 @@ export interface UploadResult<T> {
   bytes: number;
 }
 
-const NOT_CSV_TYPES = /^(image|video|audio|font|model)\/|^application\/(pdf|zip|gzip|x-gzip|x-tar|x-7z-compressed|x-rar-compressed|vnd\.rar|x-bzip2|java-archive|x-msdownload|vnd\.openxmlformats|vnd\.oasis\.opendocument|msword|x-sqlite3|wasm)/i;
+/**
+ * The Content-Types a file part may carry (parameters such as charset aside): what browsers and
+ * curl send for a .csv (Windows browsers send application/vnd.ms-excel; a part without one reads
+ * as text/plain; a Blob without a type is application/octet-stream). The OpenAPI document lists
+ * these as the `file` part's encoding.
+ */
+export const CSV_CONTENT_TYPES = ['text/csv', 'text/plain', 'application/csv', 'text/comma-separated-values', 'application/vnd.ms-excel', 'application/octet-stream'] as const;
+const CSV_TYPES = new Set<string>(CSV_CONTENT_TYPES);
 const NOT_CSV_EXTENSIONS = /\.(png|jpe?g|gif|webp|avif|heic|bmp|tiff?|svg|ico|pdf|zip|gz|tgz|tar|7z|rar|bz2|xz|xlsx|xlsm|xls|ods|docx?|pptx?|exe|dll|so|bin|mp3|mp4|mov|avi|wav|json|xml|html?)$/i;
 
-/** Why a file part is clearly not a CSV, or null. Lenient: text/plain, octet-stream, no type, and unknown extensions pass. */
+/** Why a file part is not a CSV, or null: a Content-Type outside CSV_CONTENT_TYPES, or a file name that is clearly something else. */
 export function notCsvReason(filename: string, mimeType: string): string | null {
-  if (NOT_CSV_TYPES.test(mimeType)) return `the file part has Content-Type ${mimeType}; expected a CSV (text/csv)`;
+  const essence = mimeType.split(';')[0]!.trim().toLowerCase();
+  if (!CSV_TYPES.has(essence)) return `the file part has Content-Type ${mimeType.slice(0, 100)}; expected a CSV (${CSV_CONTENT_TYPES.join(', ')})`;
   if (NOT_CSV_EXTENSIONS.test(filename)) return `the file ${JSON.stringify(filename)} is not a CSV; expected a .csv file (text/csv)`;
   return null;
 }
@@ -119,6 +128,7 @@ export async function readUpload<T>(
   try {
     bb = busboy({
       headers: { 'content-type': contentType },
+      defParamCharset: 'utf8', // browsers send a file name's non-ASCII characters as raw UTF-8
       limits: { files: 1, fields: maxFields, fieldSize: maxFieldBytes + 1, headerPairs: 100 },
     });
   } catch (err) {

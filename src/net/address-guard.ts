@@ -7,17 +7,18 @@
 //   3. DNS names are resolved here, and refused when ANY returned address is forbidden, so the
 //      transport can only ever connect to checked addresses (it checks the connected one again).
 //
-// A refusal says what, never where: its reason ("blocked: resolves to a non-public address") may
+// A refusal says what, never where: its reason ("blocked: resolves to a non-public address (...)") may
 // reach the status page, a webhook configuration answer or a delivery log, and must not map the
 // internal network. The refused address goes to the server log at debug level only.
 import { lookup as dnsLookup } from 'node:dns';
 import net from 'node:net';
 import { FetchError, mapNodeError } from './errors.js';
-import type { Logger } from '../log.js';
 import { forbiddenHostName, isForbiddenAddress, toAllowlist, type Allowlist, type AllowlistInput, type AddressVerdict } from './private-network.js';
 
-/** Where refused addresses are written: debug level only. */
-export type GuardLog = Pick<Logger, 'debug'>;
+/** Where refused addresses are written: debug level only. Only what the guard needs of a logger, so net/ imports none. */
+export interface GuardLog {
+  debug(obj: object, msg: string): void;
+}
 
 export interface ResolvedAddress {
   address: string;
@@ -54,12 +55,16 @@ export function parseHttpUrl(url: string): URL {
 export const bareHost = (hostname: string) =>
   hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 
-/** The safe reasons of every refusal; none names an address. */
+// A first local try (images served from 127.0.0.1) lands here, so the refusal says how to allow it.
+const ALLOW_HINT = '(to fetch from private or local hosts, set FETCH_ALLOWLIST, e.g. 127.0.0.0/8)';
+
+/** The safe reasons of every refusal; none names an address, each says how to allow one. */
 export const REFUSED = {
-  literal: 'blocked: a non-public address',
-  resolved: 'blocked: resolves to a non-public address',
-  connected: 'blocked: connected to a non-public address',
-  hostName: 'blocked: a loopback host name',
+  literal: `blocked: a non-public address ${ALLOW_HINT}`,
+  resolved: `blocked: resolves to a non-public address ${ALLOW_HINT}`,
+  connected: `blocked: connected to a non-public address ${ALLOW_HINT}`,
+  // "localhost" is refused by name whatever the allowlist says, so the way in is an address.
+  hostName: 'blocked: a loopback host name (use its address instead, with FETCH_ALLOWLIST set, e.g. 127.0.0.0/8)',
 } as const;
 
 const blockedError = (reason: string) => new FetchError(reason, 'blocked', false);

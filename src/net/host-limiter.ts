@@ -59,6 +59,12 @@ export class HostLimiter {
     return this.runningByKey.get(normaliseKey(key)) ?? 0;
   }
 
+  /** Slots taken now for `key` plus the waiters for it. */
+  loadFor(key: string): number {
+    const k = normaliseKey(key);
+    return this.activeFor(k) + this.queue.filter((w) => w.key === k).length;
+  }
+
   /** Keys with a slot taken (the size of the per-key map; for tests and metrics). */
   get trackedHosts(): number {
     return this.runningByKey.size;

@@ -37,7 +37,10 @@ export interface Allowlist {
 
 export type AllowlistInput = Allowlist | readonly string[] | undefined;
 
-/** Parses CIDRs like "10.0.0.0/8" or "fd00::/8". Throws an Error naming the bad entry. */
+/**
+ * Parses CIDRs like "10.0.0.0/8" or "fd00::/8"; a bare address ("127.0.0.1", "::1") means that one
+ * address (/32, /128). Throws an Error naming the bad entry.
+ */
 export function parseAllowlist(cidrs: readonly string[]): Allowlist {
   const entries: Array<readonly [Addr, number]> = [];
   for (const raw of cidrs) {
@@ -45,9 +48,13 @@ export function parseAllowlist(cidrs: readonly string[]): Allowlist {
     if (!s) continue;
     let parsed: [Addr, number];
     try {
-      parsed = ipaddr.parseCIDR(s);
+      if (s.includes('/')) parsed = ipaddr.parseCIDR(s);
+      else {
+        const addr = ipaddr.parse(s);
+        parsed = [addr, addr.kind() === 'ipv4' ? 32 : 128];
+      }
     } catch {
-      throw new Error(`invalid allowlist entry "${raw}": expected a CIDR like 10.0.0.0/8 or fd00::/8`);
+      throw new Error(`invalid allowlist entry "${raw}": expected an address or a CIDR, like 127.0.0.1, 10.0.0.0/8 or fd00::/8`);
     }
     entries.push([parsed[0], parsed[1]] as const);
   }

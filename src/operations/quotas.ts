@@ -1,8 +1,11 @@
 // Per-tenant quotas on uploads: images queued (MAX_IMAGES_IN_FLIGHT_PER_TENANT) and uploads
-// begun per minute (MAX_UPLOADS_PER_MINUTE). Over either, the upload is refused with 429 and
-// Retry-After before anything is stored; work already accepted is never dropped.
+// committed per minute (MAX_UPLOADS_PER_MINUTE, from the store's upload log, so deleting
+// requests frees nothing). Over either, the upload is refused with 429 and Retry-After and
+// nothing of it is stored; work already accepted is never dropped. The in-flight limit is
+// checked early (a full queue refuses before the file is read) and decided in the store's
+// commit, counting the upload's own images, so concurrent uploads cannot pass it together.
 import { AppError } from '../errors.js';
-import type { Store } from '../store/types.js';
+import type { InFlightLimitError, Store } from '../store/types.js';
 
 export interface QuotaLimits {
   maxImagesInFlight: number;
@@ -22,4 +25,16 @@ export async function assertWithinQuota(store: Store, tenantId: string, limits: 
   if (usage.inFlight >= limits.maxImagesInFlight) {
     throw new AppError(429, `Too many images queued: MAX_IMAGES_IN_FLIGHT_PER_TENANT (or this key's max_images_in_flight) is ${limits.maxImagesInFlight} for this API key and ${usage.inFlight} are not finished yet`, { 'retry-after': String(IN_FLIGHT_RETRY_AFTER_S) });
   }
+}
+
+/**
+ * The answer to a commit the store refused: 413 when the upload alone holds more images than
+ * the limit (retrying cannot help), else 429 with Retry-After (the queue drains).
+ */
+export function inFlightRefusal(err: InFlightLimitError): AppError {
+  const name = 'MAX_IMAGES_IN_FLIGHT_PER_TENANT (or this key\'s max_images_in_flight)';
+  if (err.images > err.limit) {
+    return new AppError(413, `Too many images in one upload: it holds ${err.images} and ${name} is ${err.limit}; split the CSV into uploads of at most ${err.limit} images`);
+  }
+  return new AppError(429, `Too many images queued: ${name} is ${err.limit} for this API key; ${err.inFlight} are not finished yet and this upload adds ${err.images}`, { 'retry-after': String(IN_FLIGHT_RETRY_AFTER_S) });
 }

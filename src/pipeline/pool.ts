@@ -10,16 +10,17 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { DEFAULT_OUTPUT_OPTIONS, validateOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../codecs/output-options.js';
 import { planImage, type ImagePlan } from '../codecs/plan.js';
-import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from '../../workers/compress.js';
+import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from './compress-task.js';
 import { RetainedMemory } from './retained-memory.js';
 
-export type { CompressOutcome } from '../../workers/compress.js';
+export type { CompressOutcome } from './compress-task.js';
 export type CompressResult = CompressOutput;
 
-/** Per-image output options (each defaults as OutputOptions says, quality to the pool's jpegQuality) and an abort signal. */
-export interface CompressOptions extends Partial<OutputOptions> {
+/** One image's output options (already validated where they came in; DEFAULT_OUTPUT_OPTIONS when absent) and an abort signal. */
+export interface CompressOptions {
+  options?: Readonly<OutputOptions>;
   signal?: AbortSignal;
   /** Runs once the image is admitted (slot and memory held), before a thread takes it. */
   onAdmitted?: () => Promise<void>;
@@ -32,8 +33,6 @@ export interface CompressPoolOptions {
   maxQueue?: number;
   /** MAX_IMAGE_PIXELS: images whose header declares more are refused before decoding */
   maxPixels: number;
-  /** JPEG_QUALITY: the default quality of every lossy output */
-  jpegQuality: number;
   /**
    * Optional path of a file to which every codec run (one image that passed the header checks,
    * taken into the codecs) appends one line "pid threadId format bytesIn\n" with O_APPEND. Meant for tests that count codec runs
@@ -316,7 +315,7 @@ export class CompressPool {
   /**
    * Compresses one image in a worker thread. The bytes are copied into the task (the caller's
    * buffer is left intact) and the output buffer is transferred back, not copied. Rejects with a
-   * short message for invalid options, unsupported formats, too many pixels, an image that alone
+   * short message for unsupported formats, too many pixels, an image that alone
    * needs more than the memory budget, undecodable input and codec errors. Waits (abortably) for a
    * slot in the bounded queue, then for room in the memory budget.
    */
@@ -326,18 +325,16 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, ...asked } = opts instanceof AbortSignal ? { signal: opts, onAdmitted: undefined } : opts;
-    const valid = validateOutputOptions(asked, { ...DEFAULT_OUTPUT_OPTIONS, quality: this.options.jpegQuality });
-    if (!valid.ok) throw new Error(`invalid output options: ${valid.error}`);
-    const options = valid.options;
+    const { signal, onAdmitted, options = DEFAULT_OUTPUT_OPTIONS } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
     let need: number;
     let keepInstances: boolean;
+    let plan: ImagePlan;
     try {
       // the header alone: format, declared size (pixel limit), output size and the memory it takes
-      const plan = planImage(bytes, options, this.options.maxPixels);
+      plan = planImage(bytes, options, this.options.maxPixels);
       ({ bytes: need, keepInstances } = reservationFor(plan, this.memory.capacity, this.threads));
       if (need > this.memory.capacity) {
         const { width, height } = plan.declared;
@@ -387,7 +384,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, options, maxPixels: this.options.maxPixels, started: startedAt, submittedAt, keepInstances, reservedBytes: need };
+      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;

@@ -1,14 +1,14 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
 // fetch → compress → write blob → record the outcome. Any number of runners, in one process or
 // many, share the work through the store alone.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
-import type { OutputOptions } from '../codecs/output-options.js';
-import { compressOptionsOf } from '../ingest/request-options.js';
+import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
 import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
 
 export interface RunnerDeps {
@@ -38,46 +38,53 @@ export class PipelineRunner {
   readonly owner = `runner-${randomUUID()}`;
   readonly #deps: RunnerDeps;
   readonly #limiter: HostLimiter;
-  /** Items in flight, with the controller that cancels them if their lease is lost. */
-  readonly #inFlight = new Map<string, AbortController>();
+  readonly #worker: LeasedWorker<ItemRecord>;
   readonly #completions: Array<{ input: CompleteInput; resolve: (r: CompleteResult) => void; reject: (err: unknown) => void }> = [];
   #writingCompletions = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
-  /** When each in-flight item's lease runs out, as far as this runner knows (claim or last renewal). */
-  readonly #leaseUntil = new Map<string, number>();
-  /** Fetch + compress slots: downloads beyond this wait until the pool drains. */
-  readonly #capacity: number;
-  #stopping = false;
-  #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
-  /** A wake() that came while no wait was in progress (mid-claim): skip the next idle wait. */
-  #woken = false;
-  #slotFreed: (() => void) | null = null;
-  #renewTimer: ReturnType<typeof setInterval> | null = null;
+  #nameKey: Promise<Buffer> | null = null;
+
+  /** The store's output-name secret, read once (a failed read is tried again next time). */
+  #outputNameKey(): Promise<Buffer> {
+    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => Buffer.from(hex, 'hex'));
+    this.#nameKey.catch(() => { this.#nameKey = null; });
+    return this.#nameKey;
+  }
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     const { DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST, WORKER_THREADS } = deps.config;
     this.#limiter = new HostLimiter({ global: DOWNLOAD_CONCURRENCY, perHost: DOWNLOAD_PER_HOST });
-    this.#capacity = DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2;
+    const { store, log } = deps;
+    this.#worker = new LeasedWorker<ItemRecord>({
+      leaseMs: deps.config.LEASE_MS,
+      minRenewMs: 250,
+      idleMs: deps.idlePollMs ?? 500,
+      // Fetch + compress slots: downloads beyond this wait until the pool drains.
+      capacity: DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2,
+      idOf: (item) => item.id,
+      claim: (limit, now) => store.claimItems({ owner: this.owner, limit, leaseMs: deps.config.LEASE_MS, now }),
+      // A claim may have started a request (processing.started): let the dispatcher know.
+      onClaimed: () => deps.onEvent?.(),
+      process: (item, ctx) => this.#process(item, AbortSignal.any([ctx.stopped, ctx.lost])),
+      renew: (ids, now) => store.renewLeases({ owner: this.owner, itemIds: ids, leaseMs: deps.config.LEASE_MS, now }),
+      onClaimError: (err) => log.error({ err }, 'claiming work failed; retrying'),
+      onRenewError: (err) => log.warn({ err }, 'renewing leases failed'),
+    });
   }
 
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#worker.held;
   }
 
   start(): void {
-    if (this.#loop) return;
-    this.#renewTimer = setInterval(() => void this.#renew(), this.#renewEveryMs());
-    this.#renewTimer.unref?.();
-    this.#loop = this.#run().catch((err) => this.#deps.log.fatal({ err }, 'pipeline runner stopped unexpectedly'));
+    this.#worker.start();
   }
 
   /** Looks for work now instead of at the next poll (a request was just committed). */
   wake(): void {
-    this.#woken = true;
-    this.#wake?.();
+    this.#worker.wake();
   }
 
   /**
@@ -85,77 +92,27 @@ export class PipelineRunner {
    * and hands them back to the store for another runner.
    */
   async stop(graceMs = 10_000): Promise<void> {
-    this.#stopping = true;
-    this.#wake?.();
-    this.#slotFreed?.();
-    const deadline = Date.now() + graceMs;
-    while (this.#inFlight.size > 0 && Date.now() < deadline) await sleep(50);
-    for (const controller of this.#inFlight.values()) controller.abort(new Error('shutting down'));
-    await this.#loop;
-    if (this.#renewTimer) clearInterval(this.#renewTimer);
+    await this.#worker.stop(graceMs);
     const released = await this.#deps.store.releaseItems(this.owner);
     if (released) this.#deps.log.info({ released }, 'released unfinished items for another runner');
   }
 
-  async #run(): Promise<void> {
-    const { store, config, log } = this.#deps;
-    const idle = this.#deps.idlePollMs ?? 500;
-    while (!this.#stopping) {
-      const room = this.#capacity - this.#inFlight.size;
-      if (room <= 0) {
-        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-        continue;
-      }
-      let claimed: ItemRecord[] = [];
-      this.#woken = false;
-      try {
-        claimed = await store.claimItems({ owner: this.owner, limit: room, leaseMs: config.LEASE_MS, now: Date.now() });
-      } catch (err) {
-        log.error({ err }, 'claiming work failed; retrying');
-      }
-      // A claim may have started a request (processing.started): let the dispatcher know.
-      if (claimed.length > 0) this.#deps.onEvent?.();
-      // stop() began while claiming: it no longer waits for or aborts these, so leave them to
-      // releaseItems() instead of starting work that would outlive the shutdown.
-      if (this.#stopping) break;
-      for (const item of claimed) this.#process(item);
-      if (claimed.length === 0 && !this.#woken) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, idle);
-          this.#wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        this.#wake = null;
-      }
-    }
-    while (this.#inFlight.size > 0) await sleep(20);
-  }
-
-  #process(item: ItemRecord): void {
-    const controller = new AbortController();
-    this.#inFlight.set(item.id, controller);
-    this.#leaseUntil.set(item.id, item.leaseUntil ?? Date.now() + this.#deps.config.LEASE_MS);
+  /** Takes one claimed item through to its recorded outcome; `signal` fires on a lost lease or shutdown. */
+  async #process(item: ItemRecord, signal: AbortSignal): Promise<void> {
     const started = Date.now();
-    void this.#handle(item, controller.signal)
-      .then(async (outcome) => {
-        if (controller.signal.aborted) return; // lease lost or shutting down: someone else finishes it
-        const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now() });
-        if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
-        if (result.finalStatus) {
-          this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
-          this.#deps.onEvent?.();
-        }
-        this.#deps.onItem?.(item, outcome, Date.now() - started);
-      })
-      .catch((err) => this.#deps.log.error({ err, request_id: item.requestId, url: redactUrl(item.url) }, 'recording an item failed; its lease will expire and it will be retried'))
-      .finally(() => {
-        this.#inFlight.delete(item.id);
-        this.#leaseUntil.delete(item.id);
-        this.#slotFreed?.();
-        this.#slotFreed = null;
-      });
+    try {
+      const outcome = await this.#handle(item, signal);
+      if (signal.aborted) return; // lease lost or shutting down: someone else finishes it
+      const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now() });
+      if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
+      if (result.finalStatus) {
+        this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
+        this.#deps.onEvent?.();
+      }
+      this.#deps.onItem?.(item, outcome, Date.now() - started);
+    } catch (err) {
+      this.#deps.log.error({ err, request_id: item.requestId, url: redactUrl(item.url) }, 'recording an item failed; its lease will expire and it will be retried');
+    }
   }
 
   /** Fetch, compress, store. Every failure becomes this item's error, never the process's. */
@@ -201,13 +158,15 @@ export class PipelineRunner {
       // The attempt is charged only once the image really goes to a codec thread, so a crash
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
-        ...options,
+        options,
         signal,
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
       });
-      const key = blobKey(createHash('sha256').update(result.bytes).digest('hex'), result.format);
+      // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
+      // photo cannot compute the name and probe /images/ for another tenant's output.
+      const key = blobKey(createHmac('sha256', await this.#outputNameKey()).update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, contentTypeOf(key));
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
@@ -224,9 +183,8 @@ export class PipelineRunner {
     if (!context) {
       const request = await this.#deps.store.getRequest(requestId);
       if (!request) throw new Error('request no longer exists');
-      const options = compressOptionsOf(request.options, this.#deps.config.JPEG_QUALITY);
-      // The encode settings the content cache and the URL validators are keyed on.
-      const settings = JSON.stringify([options.format, options.quality, options.maxWidth, options.maxHeight]);
+      const options = storedOutputOptions(request.options, defaultOutputOptions(this.#deps.config.JPEG_QUALITY));
+      const settings = settingsKey(options);
       context = { tenantId: request.tenantId, options, settings };
       if (this.#requests.size >= 1_000) this.#requests.clear(); // bounded; a miss costs one read
       this.#requests.set(requestId, context);
@@ -263,32 +221,6 @@ export class PipelineRunner {
     }
   }
 
-  #renewEveryMs(): number {
-    return Math.max(250, Math.floor(this.#deps.config.LEASE_MS / 3));
-  }
-
-  async #renew(): Promise<void> {
-    if (this.#inFlight.size === 0) return;
-    const ids = [...this.#inFlight.keys()];
-    const { LEASE_MS } = this.#deps.config;
-    const now = Date.now();
-    try {
-      const held = new Set(await this.#deps.store.renewLeases({ owner: this.owner, itemIds: ids, leaseMs: LEASE_MS, now }));
-      for (const id of ids) {
-        if (!held.has(id)) this.#inFlight.get(id)?.abort(new Error('lease lost'));
-        else if (this.#leaseUntil.has(id)) this.#leaseUntil.set(id, now + LEASE_MS);
-      }
-    } catch (err) {
-      this.#deps.log.warn({ err }, 'renewing leases failed');
-      // A lease that runs out before the next renewal can be claimed by another runner: stop
-      // working on it rather than process it twice at once.
-      const soon = Date.now() + this.#renewEveryMs() * 1.5;
-      for (const id of ids) {
-        const until = this.#leaseUntil.get(id);
-        if (until !== undefined && until <= soon) this.#inFlight.get(id)?.abort(new Error('lease expired'));
-      }
-    }
-  }
 }
 
 /** Claims beyond this many per allowed attempt mean the process keeps dying while it holds the item. */
@@ -311,4 +243,3 @@ function describeFailure(err: unknown): string {
   return 'processing failed';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
 import { BLOB_KEY, contentTypeOf, type BlobStorage, type StoredBlob } from './types.js';
 
 export class LocalStorage implements BlobStorage {
@@ -21,10 +22,10 @@ export class LocalStorage implements BlobStorage {
     const path = this.pathOf(key);
     // Same key, same bytes: only mark it written now, which keeps it from the clean-up's grace check.
     if (await utimes(path, new Date(), new Date()).then(() => true, () => false)) return;
-    await mkdir(join(this.root, key.slice(0, 2)), { recursive: true });
+    await mkdir(join(this.root, key.slice(0, 2)), { recursive: true, mode: PRIVATE_DIR_MODE });
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(tmp, bytes, { flush: true });
+      await writeFile(tmp, bytes, { flush: true, mode: PRIVATE_FILE_MODE });
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -66,7 +67,7 @@ export class LocalStorage implements BlobStorage {
   }
 
   async check(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    await mkdir(this.root, { recursive: true, mode: PRIVATE_DIR_MODE });
     await access(this.root);
   }
 }

@@ -1,5 +1,6 @@
-// Where output images live. Keys are content addresses: sha256 of the bytes plus the extension
-// the codec table gives the format.
+// Where output images live. Keys are 64 hex characters plus the extension the codec table gives
+// the format: an HMAC-SHA256 of the bytes under the deployment's secret (the store keeps it),
+// or, for outputs made before that, the plain SHA-256 (those keep working, and stay guessable).
 import { CODECS, isImageFormat, ROWS, rowForExtension } from '../codecs/table.js';
 
 export interface StoredBlob {
@@ -26,9 +27,9 @@ export interface BlobStorage {
 /** Keys are 64 hex characters, a dot and a known extension: nothing else reaches a backend. */
 export const BLOB_KEY = new RegExp(`^[0-9a-f]{64}\\.(${ROWS.map((r) => r.extension).join('|')})$`);
 
-export function blobKey(sha256Hex: string, format: string): string {
+export function blobKey(digestHex: string, format: string): string {
   if (!isImageFormat(format)) throw new Error(`no extension for format ${format}`);
-  return `${sha256Hex}.${CODECS[format].extension}`;
+  return `${digestHex}.${CODECS[format].extension}`;
 }
 
 export function contentTypeOf(key: string): string {

@@ -12,7 +12,7 @@ export type RequestsPart = Pick<Store,
 export type PipelinePart = Pick<Store, 'claimItems' | 'chargeAttempt' | 'renewLeases' | 'completeItems' | 'releaseItems' | 'pendingStats'>;
 export type OperationsPart = Pick<Store,
   'cancelRequest' | 'retryRequest' | 'deleteRequest' | 'purgeDeleting' | 'listExpiredRequests' | 'referencedOutputs' | 'tenantUsage' | 'tryLock'>;
-export type CachePart = Pick<Store, 'getCachedOutput' | 'putCachedOutput' | 'getValidators' | 'putValidators'>;
+export type CachePart = Pick<Store, 'outputNameSecret' | 'getCachedOutput' | 'putCachedOutput' | 'getValidators' | 'putValidators'>;
 export type WebhooksPart = Pick<Store,
   'createSubscription' | 'listSubscriptions' | 'getSubscription' | 'deleteSubscription' | 'rotateSecret'
   | 'claimDeliveries' | 'renewDeliveryLeases' | 'recordAttempt' | 'listDeliveries' | 'retryDelivery' | 'listEvents'>;
@@ -68,6 +68,7 @@ export abstract class ComposedStore implements Store {
   tryLock(name: string, owner: string, ttlMs: number, now: number) { return this.#p.operations.tryLock(name, owner, ttlMs, now); }
 
   // ---- skipping needless work -------------------------------------------------------------
+  outputNameSecret() { return this.#p.cache.outputNameSecret(); }
   getCachedOutput(tenantId: string, sourceSha256: string, settings: string) {
     return this.#p.cache.getCachedOutput(tenantId, sourceSha256, settings);
   }

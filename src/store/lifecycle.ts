@@ -1,21 +1,114 @@
-// The rules of the lifecycle, written once for every backend: which states are open or
-// final, when a request is settled, which event a transition emits and what it carries, how
-// event and delivery ids are made, who receives an event, how an attempt moves a delivery,
-// the cursor formats, and the order in which work is claimed. A backend only persists.
+// The rules of the lifecycle, written once for every backend: the states of requests, items and
+// deliveries, which action may move what from where to where, what is visible, what a retry
+// resets, when a request is settled, which event a transition emits and what it carries, how
+// event and delivery ids are made, who receives an event, how an attempt moves a delivery, the
+// cursor formats, and the order in which work is claimed. A backend only persists: it builds its
+// SQL and MongoDB filters from the exports here and writes no state name of its own.
 import { decodeCursor, encodeCursor } from './cursor.js';
 import {
   ADMIN_TENANT,
   type AttemptOutcome, type DeliveryAttempt, type DeliveryRecord, type DeliveryState, type EventRecord, type EventType,
-  type ItemOutcome, type RequestRecord, type RequestStatus, type Subscription,
+  type ItemOutcome, type ItemState, type RequestRecord, type RequestStatus, type Subscription,
 } from './types.js';
 
-// ---- request states -------------------------------------------------------------------------
+// ---- states -----------------------------------------------------------------------------------
+
+export const REQUEST = {
+  ingesting: 'ingesting', received: 'received', processing: 'processing',
+  completed: 'completed', failed: 'failed', cancelled: 'cancelled',
+} as const satisfies { [S in RequestStatus]: S };
+
+export const ITEM = { pending: 'pending', running: 'running', done: 'done', failed: 'failed' } as const satisfies { [S in ItemState]: S };
+
+export const DELIVERY = { pending: 'pending', delivered: 'delivered', failed: 'failed' } as const satisfies { [S in DeliveryState]: S };
 
 /** Committed requests whose images are still being worked on. */
-export const OPEN_STATUSES = ['received', 'processing'] as const satisfies readonly RequestStatus[];
-export const FINAL_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly RequestStatus[];
-/** Every state a reader may see (not 'ingesting'). */
+export const OPEN_STATUSES = [REQUEST.received, REQUEST.processing] as const satisfies readonly RequestStatus[];
+export const FINAL_STATUSES = [REQUEST.completed, REQUEST.failed, REQUEST.cancelled] as const satisfies readonly RequestStatus[];
+/** Every state a reader may see: a request being ingested is invisible until committed. */
 export const VISIBLE_STATUSES: readonly RequestStatus[] = [...OPEN_STATUSES, ...FINAL_STATUSES];
+
+/**
+ * States MongoDB stores but no reader sees: a removal there takes several writes, so the request
+ * is first marked, which hides it and stops a concurrent commit or claim. 'aborting' is an
+ * ingesting request being removed, 'deleting' a committed one. SQLite removes in one
+ * transaction and never stores them.
+ */
+export const HIDDEN = { aborting: 'aborting', deleting: 'deleting' } as const;
+export type HiddenStatus = (typeof HIDDEN)[keyof typeof HIDDEN];
+/** Both hidden states read as 'ingesting': invisible, as if never committed. */
+export function readStatus(stored: RequestStatus | HiddenStatus): RequestStatus {
+  return stored === HIDDEN.aborting || stored === HIDDEN.deleting ? REQUEST.ingesting : stored;
+}
+/** Every stored state no reader sees (the complement of VISIBLE_STATUSES). */
+export const INVISIBLE_STATUSES = [REQUEST.ingesting, HIDDEN.aborting, HIDDEN.deleting] as const;
+/** The stored states of a request that is not yet committed (or is being removed before it was). */
+export const UNCOMMITTED_STATUSES = [REQUEST.ingesting, HIDDEN.aborting] as const;
+
+// ---- actions ----------------------------------------------------------------------------------
+
+/** An action may start from any state in `from`; `to` is where it leads, null when it removes the record. */
+export interface Action<S extends string> {
+  readonly from: readonly S[];
+  readonly to: S | readonly S[] | null;
+}
+
+/** What may happen to a request. Claim moves it only on its first claim of a run. */
+export const REQUEST_ACTIONS = {
+  commit: { from: [REQUEST.ingesting], to: REQUEST.received },
+  claim: { from: [REQUEST.received], to: REQUEST.processing },
+  settle: { from: OPEN_STATUSES, to: [REQUEST.completed, REQUEST.failed] },
+  cancel: { from: OPEN_STATUSES, to: REQUEST.cancelled },
+  retry: { from: FINAL_STATUSES, to: REQUEST.received },
+  delete: { from: VISIBLE_STATUSES, to: null },
+  expire: { from: FINAL_STATUSES, to: null },
+  /** An upload that failed or was abandoned before its commit. */
+  abort: { from: [REQUEST.ingesting], to: null },
+} as const satisfies Record<string, Action<RequestStatus>>;
+
+/**
+ * What may happen to an image. A claim takes a pending item or one whose lease ran out (its
+ * runner died), in an open request only; a release gives a held item back unfinished.
+ */
+export const ITEM_ACTIONS = {
+  claim: { from: [ITEM.pending], to: ITEM.running },
+  reclaim: { from: [ITEM.running], to: ITEM.running },
+  settle: { from: [ITEM.running], to: [ITEM.done, ITEM.failed] },
+  release: { from: [ITEM.running], to: ITEM.pending },
+  retry: { from: [ITEM.failed], to: ITEM.pending },
+} as const satisfies Record<string, Action<ItemState>>;
+
+/**
+ * What may happen to a delivery. A claim leases a due pending one (the state stays pending);
+ * an attempt settles it (see afterAttempt); a manual redelivery makes any delivery pending
+ * again unless a dispatcher holds it right now; deleting its subscription fails a pending one.
+ */
+export const DELIVERY_ACTIONS = {
+  claim: { from: [DELIVERY.pending], to: DELIVERY.pending },
+  settle: { from: [DELIVERY.pending], to: [DELIVERY.delivered, DELIVERY.failed, DELIVERY.pending] },
+  redeliver: { from: [DELIVERY.pending, DELIVERY.delivered, DELIVERY.failed], to: DELIVERY.pending },
+  orphan: { from: [DELIVERY.pending], to: DELIVERY.failed },
+} as const satisfies Record<string, Action<DeliveryState>>;
+
+/** True when `action` may start from `state`. */
+export function may(action: { readonly from: readonly string[] }, state: string): boolean {
+  return action.from.includes(state);
+}
+
+/** What deleting a subscription does to its undelivered deliveries: they fail, with this error. */
+export const SUBSCRIPTION_DELETED = { state: DELIVERY_ACTIONS.orphan.to, lastError: 'subscription deleted' } as const;
+
+/**
+ * What a retry resets. Its failed items go back to pending with fresh counters; the request
+ * reopens in the next run, and its failed counter drops by the number of items put back. The
+ * drop is relative (failed - n), not a reset to 0: MongoDB resets the items and the counter in
+ * separate writes, and a runner may claim and fail a reset item in between; `failed: 0` would
+ * then lose that failure and the request could never settle, while `failed - n` commutes with it.
+ */
+export const RETRY = {
+  itemReset: { state: ITEM_ACTIONS.retry.to, attempts: 0, claims: 0, error: null, leaseOwner: null, leaseUntil: null },
+  failedDelta: (itemsPutBack: number) => -itemsPutBack,
+} as const;
 
 export function isOpen(status: RequestStatus): boolean {
   return (OPEN_STATUSES as readonly RequestStatus[]).includes(status);
@@ -25,13 +118,15 @@ export function isFinal(status: RequestStatus): boolean {
   return (FINAL_STATUSES as readonly RequestStatus[]).includes(status);
 }
 
+export type SettledStatus = typeof REQUEST.completed | typeof REQUEST.failed;
+
 /**
  * The final status a request reaches once every image has a final state: completed when at
  * least one succeeded, failed when all failed. null while some image is not final.
  */
-export function settledStatus(r: Pick<RequestRecord, 'total' | 'done' | 'failed'>): 'completed' | 'failed' | null {
+export function settledStatus(r: Pick<RequestRecord, 'total' | 'done' | 'failed'>): SettledStatus | null {
   if (r.done + r.failed < r.total) return null;
-  return r.done > 0 ? 'completed' : 'failed';
+  return r.done > 0 ? REQUEST.completed : REQUEST.failed;
 }
 
 /** What a finished item adds to its request's counters. */
@@ -44,21 +139,24 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: 'done' as const, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
-    : { state: 'failed' as const, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
+    ? { state: ITEM.done, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
+    : { state: ITEM.failed, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
 }
 
 // ---- events -----------------------------------------------------------------------------------
 
-const EVENT_OF: Record<'processing' | 'completed' | 'failed' | 'cancelled', EventType> = {
-  processing: 'processing.started',
-  completed: 'processing.completed',
-  failed: 'processing.failed',
-  cancelled: 'processing.cancelled',
+/** The states a transition that emits an event leads to. */
+export type EventfulStatus = typeof REQUEST.processing | typeof REQUEST.completed | typeof REQUEST.failed | typeof REQUEST.cancelled;
+
+const EVENT_OF: Record<EventfulStatus, EventType> = {
+  [REQUEST.processing]: 'processing.started',
+  [REQUEST.completed]: 'processing.completed',
+  [REQUEST.failed]: 'processing.failed',
+  [REQUEST.cancelled]: 'processing.cancelled',
 };
 
 /** The event a transition into `status` emits. */
-export function eventTypeFor(status: keyof typeof EVENT_OF): EventType {
+export function eventTypeFor(status: EventfulStatus): EventType {
   return EVENT_OF[status];
 }
 
@@ -98,7 +196,7 @@ export function eventPayload(type: EventType, request: RequestRecord, at: number
 }
 
 /** The event a request's move into `status` writes, fixed at that moment. */
-export function transitionEvent(request: RequestRecord, status: keyof typeof EVENT_OF, at: number): EventRecord {
+export function transitionEvent(request: RequestRecord, status: EventfulStatus, at: number): EventRecord {
   const type = eventTypeFor(status);
   return {
     id: eventIdFor(request.id, request.run, type),
@@ -139,7 +237,7 @@ export function deliveriesFor(
     url: r.url,
     eventType: event.type,
     payload: event.payload,
-    state: 'pending',
+    state: DELIVERY.pending,
     attempts: 0,
     nextAttemptAt: event.createdAt,
     leaseOwner: null,
@@ -154,7 +252,7 @@ export function deliveriesFor(
 export function afterAttempt(attempt: DeliveryAttempt, outcome: AttemptOutcome, now: number): {
   state: DeliveryState; nextAttemptAt: number; lastError: string | null;
 } {
-  const state: DeliveryState = outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'failed' ? 'failed' : 'pending';
+  const state: DeliveryState = outcome.kind === 'delivered' ? DELIVERY.delivered : outcome.kind === 'failed' ? DELIVERY.failed : DELIVERY.pending;
   return { state, nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : now, lastError: describeAttempt(attempt) };
 }
 

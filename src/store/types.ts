@@ -1,7 +1,10 @@
 // The store contract: the single source of truth and the only coordination point between
 // API instances, pipeline runners and webhook dispatchers. The rules (states, events, ids,
 // cursors, claim order) live in lifecycle.ts; each backend only persists.
-// All times are epoch milliseconds passed in by the caller, so tests control the clock.
+// Times are epoch milliseconds passed in by the caller, so tests control the clock. One
+// exception: appendBatch stamps its items' createdAt with Date.now(); that stamp only feeds
+// pendingStats' oldest-pending age, and no rule (lease, expiry, order) reads it.
+import type { OutputOptions } from '../codecs/output-options.js';
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
@@ -25,8 +28,10 @@ export interface RequestRecord {
   webhookUrl: string | null;
   /** Signing secret for webhookUrl deliveries. */
   webhookSecret: string | null;
-  /** Output options as given at upload (JSON object), null for the defaults. */
-  options: Record<string, unknown> | null;
+  /** Output options as checked at upload, defaults filled in; null for requests from before options existed. */
+  options: OutputOptions | null;
+  /** The uploaded file's base name (cleaned, see ingest/file-name.ts); null when it had none. */
+  fileName: string | null;
   productCount: number;
   /** Distinct image URLs (work items) in the request. */
   total: number;
@@ -191,6 +196,8 @@ export interface BeginInput {
   idempotencyKey: string | null;
   webhookUrl: string | null;
   webhookSecret: string | null;
+  /** The uploaded file's base name, already cleaned; null when the upload had none. */
+  fileName?: string | null;
   now: number;
 }
 
@@ -199,7 +206,30 @@ export interface CommitExtra {
   /** A digest of the upload (file and fields): the same key with another body is refused. */
   fingerprint?: string | null;
   /** Output options given with the upload (form fields may follow the file). */
-  options?: Record<string, unknown> | null;
+  options?: OutputOptions | null;
+  /**
+   * The tenant's MAX_IMAGES_IN_FLIGHT (or its key's): decided in the commit itself, so
+   * concurrent uploads cannot pass it together. Over it, the commit throws InFlightLimitError
+   * and the request stays uncommitted (the caller aborts it). Absent: no limit (the CLI).
+   */
+  maxImagesInFlight?: number;
+}
+
+/** How long the upload log keeps an entry: longer than any quota window. */
+export const UPLOAD_LOG_KEEP_MS = 60 * 60_000;
+
+/** A commit refused because the tenant's queued images would pass its limit. */
+export class InFlightLimitError extends Error {
+  constructor(
+    /** Images of this upload. */
+    readonly images: number,
+    /** Images of the tenant's other requests not final yet. */
+    readonly inFlight: number,
+    readonly limit: number,
+  ) {
+    super(`${images} images would take the tenant past its limit of ${limit} in flight (${inFlight} queued)`);
+    this.name = 'InFlightLimitError';
+  }
 }
 
 export type BeginResult =
@@ -244,7 +274,7 @@ export interface Store {
   /**
    * Atomically leases up to `limit` items: expired leases first, then pending items of open
    * requests, rotating between tenants and then between a tenant's requests
-   * (lifecycle.claimOrder). A request moving received → processing gets its
+   * (lifecycle.claimRounds / claimFairly). A request moving received → processing gets its
    * processing.started event in the same step (exactly once across runners).
    */
   claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]>;
@@ -290,7 +320,10 @@ export interface Store {
   listExpiredRequests(before: number, limit: number): Promise<string[]>;
   /** Of these output keys, those some item of some request still refers to. */
   referencedOutputs(keys: string[]): Promise<Set<string>>;
-  /** What a tenant has queued (images not yet final) and how many uploads it began since `since`. */
+  /**
+   * What a tenant has queued (images not yet final) and how many uploads it committed since
+   * `since` (a log of uploads, not the requests: deleting a request frees no quota).
+   */
   tenantUsage(tenantId: string, since: number): Promise<{ inFlight: number; uploadsSince: number; oldestUploadSince: number | null }>;
   /**
    * Takes (or keeps) the named lock for ttlMs if it is free, expired or already `owner`'s: one
@@ -299,6 +332,11 @@ export interface Store {
   tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
 
   // ---- skipping needless work ---------------------------------------------------------------
+  /**
+   * The deployment's secret for naming outputs (HMAC key, hex), made by the first caller and the
+   * same for every instance sharing the store: output names cannot be computed from content alone.
+   */
+  outputNameSecret(): Promise<string>;
   /** The output a tenant already made from these exact source bytes with these settings. */
   getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null>;
   putCachedOutput(tenantId: string, sourceSha256: string, settings: string, output: ReusableOutput, now: number): Promise<void>;

@@ -3,20 +3,22 @@
 // own timers, apart from image processing: the pipeline only writes events (in its own store
 // transaction) and may call wake(); nothing it does ever waits on a receiver.
 //
-// Bounds: at most `concurrency` sends in flight, at most `perHost` of them to one host, each
-// limited by `timeoutMs`; deliveries claimed while their host is busy wait in a small local
-// queue (bounded overall and per host). Beyond that queue a claimed delivery is parked: it is
+// Bounds: at most `concurrency` sends in flight, at most `perHost` of them to one host (both
+// through a HostLimiter), each limited by `timeoutMs`; deliveries claimed while their host is
+// busy wait for a slot in the limiter's line (bounded overall and per host). Beyond that a
+// claimed delivery is parked: it is
 // not sent and its lease simply runs out, so it is claimed again later without counting as an
 // attempt. So a receiver that hangs holds `perHost` slots for at most timeoutMs each, and the
 // rest of the outbox keeps flowing to everyone else.
 //
-// Leases are short and renewed while a delivery is held (queued or sending), so a delivery cut
-// off by a crash is sent again by another dispatcher within about one lease, and never by two
-// at once.
+// The claim / lease / renew / wake / stop loop is the LeasedWorker's. Leases are short and
+// renewed while a delivery is held (waiting or sending), so a delivery cut off by a crash is
+// sent again by another dispatcher within about one lease, and never by two at once.
 import { randomUUID } from 'node:crypto';
+import { LeasedWorker, type JobContext } from '../jobs/leased-worker.js';
 import type { Logger } from '../log.js';
 import type { AllowlistInput } from '../net/index.js';
-import { FetchError, postJson } from '../net/index.js';
+import { FetchError, HostLimiter, postJson } from '../net/index.js';
 import { ADMIN_TENANT, type AttemptOutcome, type DeliveryRecord, type EventType, type Store } from '../store/types.js';
 import { retryDelay } from './backoff.js';
 import { renderEventBody } from './payload.js';
@@ -76,12 +78,6 @@ export interface WebhookDispatcherOptions {
   onAttempt?: (attempt: { type: EventType; outcome: AttemptOutcome['kind']; statusCode: number | null; durationMs: number }) => void;
 }
 
-interface Held {
-  delivery: DeliveryRecord;
-  host: string;
-  leaseUntil: number;
-}
-
 export class WebhookDispatcher {
   readonly owner: string;
   readonly #store: Store;
@@ -90,32 +86,16 @@ export class WebhookDispatcher {
   readonly #timeoutMs: number;
   readonly #scale: number;
   readonly #defaultSecret: string | null;
-  readonly #pollMs: number;
-  readonly #concurrency: number;
   readonly #perHost: number;
-  readonly #maxQueued: number;
   readonly #maxQueuedPerHost: number;
   readonly #leaseMs: number;
   readonly #stopGraceMs: number;
   readonly #log: Logger | undefined;
   readonly #now: () => number;
   readonly #onAttempt: WebhookDispatcherOptions['onAttempt'];
-
-  #running = false;
-  #loop: Promise<void> | null = null;
-  #wakeUp: (() => void) | null = null;
-  #woken = false;
-  /** The last claim filled its batch, so more may be due. */
-  #moreDue = false;
-  /** Claimed, waiting for a free slot (global or per host), oldest first. */
-  readonly #queue: Held[] = [];
-  readonly #queuedPerHost = new Map<string, number>();
-  readonly #sendingPerHost = new Map<string, number>();
-  readonly #tasks = new Set<Promise<void>>();
-  /** Every delivery this instance holds a lease on, queued or sending. */
-  readonly #held = new Map<string, Held>();
-  #renewTimer: ReturnType<typeof setInterval> | null = null;
-  #abort = new AbortController();
+  /** Send slots, overall and per host; its line is where claimed deliveries wait. */
+  readonly #limiter: HostLimiter;
+  readonly #worker: LeasedWorker<DeliveryRecord>;
 
   constructor(opts: WebhookDispatcherOptions) {
     this.#store = opts.store;
@@ -123,10 +103,9 @@ export class WebhookDispatcher {
     this.#timeoutMs = opts.timeoutMs;
     this.#scale = opts.backoffScale ?? 1;
     this.#defaultSecret = opts.defaultSecret ? normalizeSecret(opts.defaultSecret) : null;
-    this.#pollMs = opts.pollIntervalMs ?? 1000;
-    this.#concurrency = Math.max(1, opts.concurrency ?? 16);
+    const concurrency = Math.max(1, opts.concurrency ?? 16);
     this.#perHost = Math.max(1, opts.perHost ?? 4);
-    this.#maxQueued = Math.max(0, opts.maxQueued ?? 4 * this.#concurrency);
+    const maxQueued = Math.max(0, opts.maxQueued ?? 4 * concurrency);
     this.#maxQueuedPerHost = Math.max(0, opts.maxQueuedPerHost ?? 4 * this.#perHost);
     this.#leaseMs = Math.max(opts.leaseMs ?? this.#timeoutMs + 10_000, this.#timeoutMs + 3_000);
     this.#stopGraceMs = opts.stopGraceMs ?? this.#timeoutMs + 1000;
@@ -140,176 +119,75 @@ export class WebhookDispatcher {
       opts.send ??
       ((url, body, headers, o) =>
         postJson(url, body, headers, { allowlist, timeoutMs: o.timeoutMs, connectTimeoutMs, signal: o.signal, retries: 0 }));
+    this.#limiter = new HostLimiter({ global: concurrency, perHost: this.#perHost });
+    const store = this.#store;
+    this.#worker = new LeasedWorker<DeliveryRecord>({
+      leaseMs: this.#leaseMs,
+      idleMs: opts.pollIntervalMs ?? 1000,
+      capacity: concurrency + maxQueued,
+      idOf: (d) => d.id,
+      claim: (limit, now) => store.claimDeliveries({ owner: this.owner, limit, leaseMs: this.#leaseMs, now }),
+      process: (d, ctx) => this.#take(d, ctx),
+      renew: (ids, now) => store.renewDeliveryLeases({ owner: this.owner, deliveryIds: ids, leaseMs: this.#leaseMs, now }),
+      onClaimError: (err) => this.#log?.warn({ err }, 'webhook dispatcher: claiming deliveries failed'),
+      onRenewError: (err) => this.#log?.warn({ err }, 'webhook dispatcher: renewing leases failed'),
+      stopReason: () => new FetchError('aborted: dispatcher stopping', 'aborted', false),
+      now: this.#now,
+    });
   }
 
   /** Starts polling. Idempotent. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    if (this.#abort.signal.aborted) this.#abort = new AbortController();
-    this.#renewTimer = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#leaseMs / 3)));
-    this.#renewTimer.unref?.();
-    this.#loop = this.#run();
-  }
-
-  /** Keeps the leases of held deliveries; one another dispatcher took over is dropped. */
-  async #renew(): Promise<void> {
-    if (this.#held.size === 0) return;
-    const ids = [...this.#held.keys()];
-    const now = this.#now();
-    try {
-      const kept = new Set(await this.#store.renewDeliveryLeases({ owner: this.owner, deliveryIds: ids, leaseMs: this.#leaseMs, now }));
-      for (const id of ids) {
-        const h = this.#held.get(id);
-        if (!h) continue;
-        if (kept.has(id)) h.leaseUntil = now + this.#leaseMs;
-        else this.#drop(h);
-      }
-    } catch (err) {
-      this.#log?.warn({ err }, 'webhook dispatcher: renewing leases failed');
-    }
-  }
-
-  /** Forgets a queued delivery (its lease is gone); a send in progress finishes and is fenced by the store. */
-  #drop(h: Held): void {
-    const i = this.#queue.indexOf(h);
-    if (i < 0) return;
-    this.#queue.splice(i, 1);
-    this.#held.delete(h.delivery.id);
-    const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
-    if (q > 0) this.#queuedPerHost.set(h.host, q);
-    else this.#queuedPerHost.delete(h.host);
+    this.#worker.start();
   }
 
   /** Asks for a look at the outbox now (e.g. right after an event was written). Cheap; never blocks. */
   wake(): void {
-    this.#woken = true;
-    this.#wakeUp?.();
+    this.#worker.wake();
   }
 
   /**
-   * Stops claiming, waits up to stopGraceMs for sends in flight to settle and be recorded, then
-   * aborts the rest (not recorded). Claimed deliveries not sent are left to their lease, which
-   * runs out and lets any dispatcher send them; nothing claimed by others is touched.
+   * Stops claiming, drops the deliveries still waiting for a slot, waits up to stopGraceMs for
+   * sends in flight to settle and be recorded, then aborts the rest (not recorded). Deliveries
+   * not sent are left to their lease, which runs out and lets any dispatcher send them; nothing
+   * claimed by others is touched.
    */
   async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.wake();
-    await this.#loop;
-    for (const h of this.#queue) this.#held.delete(h.delivery.id);
-    this.#queue.splice(0);
-    this.#queuedPerHost.clear();
-    const settled = Promise.allSettled([...this.#tasks]);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      settled.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.#stopGraceMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.#abort.abort(new FetchError('aborted: dispatcher stopping', 'aborted', false));
-      await settled;
-    }
-    if (this.#renewTimer) clearInterval(this.#renewTimer);
-    this.#renewTimer = null;
+    await this.#worker.stop(this.#stopGraceMs);
   }
 
-  /** Deliveries held by this instance, sending or queued (tests, metrics). */
+  /** Deliveries held by this instance, sending or waiting for a slot (tests, metrics). */
   get inFlight(): number {
-    return this.#tasks.size + this.#queue.length;
+    return this.#worker.held;
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      this.#woken = false;
-      const room = this.#concurrency + this.#maxQueued - this.inFlight;
-      let claimed = 0;
-      if (room > 0) {
-        try {
-          const now = this.#now();
-          const batch = await this.#store.claimDeliveries({ owner: this.owner, limit: room, leaseMs: this.#leaseMs, now });
-          claimed = batch.length;
-          this.#moreDue = claimed === room;
-          for (const d of batch) this.#accept(d, now + this.#leaseMs);
-          this.#pump();
-        } catch (err) {
-          this.#log?.warn({ err }, 'webhook dispatcher: claiming deliveries failed');
-        }
-      }
-      if (!this.#running) break;
-      // A full batch means more may be due: look again at once if there is room.
-      if (claimed > 0 && claimed === room && this.inFlight < this.#concurrency + this.#maxQueued) continue;
-      await this.#sleep(this.#pollMs);
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    if (this.#woken || !this.#running) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const wakeUp = () => done();
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wakeUp = wakeUp;
-    });
-  }
-
-  #accept(delivery: DeliveryRecord, leaseUntil: number): void {
-    let host: string;
-    try {
-      host = new URL(delivery.url).host.toLowerCase();
-    } catch {
-      host = '';
-    }
-    const queuedHere = this.#queuedPerHost.get(host) ?? 0;
-    const heldHere = queuedHere + (this.#sendingPerHost.get(host) ?? 0);
-    if (heldHere >= this.#perHost + this.#maxQueuedPerHost) {
-      // Parked: its lease runs out and it is claimed again later; no attempt is counted.
-      this.#log?.debug({ request_id: delivery.requestId, deliveryId: delivery.id, host }, 'webhook dispatcher: host busy, delivery deferred');
+  /**
+   * Waits for a send slot for the delivery's host, then sends it. A delivery whose host already
+   * has perHost sending and maxQueuedPerHost waiting is parked: its lease runs out and it is
+   * claimed again later; no attempt is counted. One that loses its lease, or whose dispatcher
+   * stops, while waiting is left to the next claim; a send under way finishes and is fenced by
+   * the store.
+   */
+  async #take(d: DeliveryRecord, ctx: JobContext): Promise<void> {
+    const host = hostOf(d.url);
+    if (this.#limiter.loadFor(host) >= this.#perHost + this.#maxQueuedPerHost) {
+      this.#log?.debug({ request_id: d.requestId, deliveryId: d.id, host }, 'webhook dispatcher: host busy, delivery deferred');
       return;
     }
-    const held: Held = { delivery, host, leaseUntil };
-    this.#queue.push(held);
-    this.#held.set(delivery.id, held);
-    this.#queuedPerHost.set(host, queuedHere + 1);
-  }
-
-  /** Starts queued deliveries, oldest first, while there are free slots for their hosts. */
-  #pump(): void {
-    for (let i = 0; i < this.#queue.length && this.#tasks.size < this.#concurrency; ) {
-      const h = this.#queue[i]!;
-      const busy = this.#sendingPerHost.get(h.host) ?? 0;
-      if (busy >= this.#perHost) {
-        i++;
-        continue;
-      }
-      this.#queue.splice(i, 1);
-      const q = (this.#queuedPerHost.get(h.host) ?? 1) - 1;
-      if (q > 0) this.#queuedPerHost.set(h.host, q);
-      else this.#queuedPerHost.delete(h.host);
+    let release: () => void;
+    try {
+      release = await this.#limiter.acquire(host, AbortSignal.any([ctx.lost, ctx.draining]));
+    } catch {
+      return;
+    }
+    try {
       // Too little lease left to finish the send (renewals failing): leave it to whoever claims it next.
-      if (this.#now() + this.#timeoutMs + 1000 > h.leaseUntil) {
-        this.#held.delete(h.delivery.id);
-        continue;
-      }
-      this.#sendingPerHost.set(h.host, busy + 1);
-      const task: Promise<void> = this.#deliver(h.delivery)
-        .catch((err) => this.#log?.error({ err, request_id: h.delivery.requestId, deliveryId: h.delivery.id }, 'webhook dispatcher: delivery crashed'))
-        .finally(() => {
-          this.#tasks.delete(task);
-          this.#held.delete(h.delivery.id);
-          const n = (this.#sendingPerHost.get(h.host) ?? 1) - 1;
-          if (n > 0) this.#sendingPerHost.set(h.host, n);
-          else this.#sendingPerHost.delete(h.host);
-          if (this.#running) {
-            this.#pump();
-            if (this.#moreDue) this.wake(); // room again and more is due: claim now, not at the next poll
-          }
-        });
-      this.#tasks.add(task);
+      if (this.#now() + this.#timeoutMs + 1000 > ctx.leaseUntil()) return;
+      await this.#deliver(d, ctx.stopped);
+    } catch (err) {
+      this.#log?.error({ err, request_id: d.requestId, deliveryId: d.id }, 'webhook dispatcher: delivery crashed');
+    } finally {
+      release();
     }
   }
 
@@ -338,7 +216,7 @@ export class WebhookDispatcher {
     if (tenantId === ADMIN_TENANT && this.#defaultSecret && !secrets.includes(this.#defaultSecret)) secrets.push(this.#defaultSecret);
     return secrets.length > 0 ? secrets : 'no signing secret for this receiver';
   }
-  async #deliver(d: DeliveryRecord): Promise<void> {
+  async #deliver(d: DeliveryRecord, signal: AbortSignal): Promise<void> {
     const attemptNo = d.attempts + 1;
     const at = this.#now();
     const secrets = await this.#secretsFor(d, at);
@@ -359,7 +237,7 @@ export class WebhookDispatcher {
     let error: string | null = null;
     let durationMs: number;
     try {
-      const res = await this.#send(d.url, body, headers, { timeoutMs: this.#timeoutMs, signal: this.#abort.signal });
+      const res = await this.#send(d.url, body, headers, { timeoutMs: this.#timeoutMs, signal });
       statusCode = res.status;
       durationMs = res.durationMs ?? performance.now() - started;
     } catch (err) {
@@ -388,5 +266,14 @@ export class WebhookDispatcher {
     if (!recorded) this.#log?.warn(fields, 'webhook attempt not recorded: lease lost or delivery changed');
     else if (outcome.kind === 'delivered') this.#log?.info(fields, 'webhook delivered');
     else this.#log?.info(fields, outcome.kind === 'failed' ? 'webhook delivery failed for good' : 'webhook attempt failed, will retry');
+  }
+}
+
+/** The limiter key of a receiver: its host:port, or '' for a URL that cannot be parsed. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return '';
   }
 }

@@ -5,7 +5,7 @@ import { badRequest } from '../errors.js';
 import type { AllowlistInput } from '../net/index.js';
 import { FetchError, preflightUrl, type Resolver } from '../net/index.js';
 
-const MAX_URL_LENGTH = 2048;
+export const MAX_URL_LENGTH = 2048;
 
 /**
  * Returns the normalised URL (fragment removed) or throws AppError 400 whose detail starts with
@@ -34,7 +34,7 @@ export async function assertDeliverableUrl(
     await preflightUrl(parsed.href, { allowlist, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
   } catch (err) {
     if (err instanceof FetchError) {
-      if (err.kind === 'blocked') throw badRequest(`${field}: refused, ${err.reason} (private and loopback targets need FETCH_ALLOWLIST)`);
+      if (err.kind === 'blocked') throw badRequest(`${field}: refused, ${err.reason}`);
       throw badRequest(`${field}: ${err.reason}`);
     }
     throw err;

@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startService, type RunningService } from '../../src/service.js';
 import { MONGODB_URI } from './mongo.js';
+import { until } from './poll.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -141,14 +142,11 @@ export async function getJson(url: string, headers: Record<string, string> = {})
 export async function waitForStatus(
   base: string, id: string, opts: { timeoutMs?: number; until?: (body: any) => boolean; limit?: number; headers?: Record<string, string> } = {},
 ): Promise<any> {
-  const until = opts.until ?? ((b: any) => b.status === 'completed' || b.status === 'failed');
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  for (;;) {
+  const reached = opts.until ?? ((b: any) => b.status === 'completed' || b.status === 'failed');
+  return until(async () => {
     const { status, body } = await getJson(`${base}/api/v1/status/${id}?limit=${opts.limit ?? 1000}`, opts.headers);
-    if (status === 200 && until(body)) return body;
-    if (Date.now() > deadline) throw new Error(`request ${id} did not get there in time: ${JSON.stringify(body).slice(0, 500)}`);
-    await sleep(100);
-  }
+    return status === 200 && reached(body) ? body : null;
+  }, `request ${id} to reach the state`, { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100 });
 }
 
 /** Rows in a service's SQLite store (DATA_DIR/store.db): what an upload left behind. */

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CodecError, type Raster } from '../../src/codecs/types.js';
+import type { InstanceStats } from '../../src/pipeline/compress-task.js';
 
 export { CodecError };
 
@@ -105,12 +106,7 @@ export class Lazy<T> {
   }
 }
 
-export interface InstanceStats {
-  /** instances made per codec in this thread since it started */
-  made: Record<string, number>;
-  /** WASM memory bytes held by the live instances */
-  live: Record<string, number>;
-}
+export type { InstanceStats };
 
 export function instanceStats(): InstanceStats {
   const made: Record<string, number> = {};

@@ -6,7 +6,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../../errors.js';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema, errorResponses, HEADERS } from '../schemas.js';
 import { selfOnlyContentSecurityPolicy } from '../security-headers.js';
 import { serveAsset, staticAsset, type StaticAsset } from '../static-asset.js';
 
@@ -36,9 +36,10 @@ const pageRoute = createRoute({
   method: 'get', path: '/', tags: ['dashboard'], summary: 'The dashboard (HTML)',
   description: 'Upload a CSV, watch requests progress live, see a request\'s outputs and failures, and the webhook deliveries. The page asks for the API key when the server wants one and keeps it in the browser tab only.',
   responses: {
-    200: { content: { 'text/html': { schema: z.string() } }, description: 'The page' },
-    304: { description: 'Not modified (If-None-Match matched)' },
+    200: { content: { 'text/html': { schema: z.string() } }, headers: { ETag: HEADERS.etag }, description: 'The page' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     503: { content: { 'application/json': { schema: ErrorSchema } }, description: 'The dashboard was not built (npm run build)' },
+    421: errorResponses[421],
   },
 });
 
@@ -47,9 +48,11 @@ const assetRoute = createRoute({
   description: 'Names carry a hash of the content, so a file never changes and may be cached for a year.',
   request: { params: z.object({ file: z.string().openapi({ example: 'dashboard-IFXMBOOD.js' }) }) },
   responses: {
-    200: { content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/svg+xml': { schema: z.string() } }, description: 'The file' },
-    304: { description: 'Not modified (If-None-Match matched)' },
+    200: { content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/svg+xml': { schema: z.string() } }, headers: { ETag: HEADERS.etag }, description: 'The file' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
+    503: { content: { 'application/json': { schema: ErrorSchema } }, description: 'The dashboard was not built (npm run build)' },
+    421: errorResponses[421],
   },
 });
 

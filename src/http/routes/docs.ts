@@ -9,23 +9,26 @@ import { packageVersion } from '../../version.js';
 import { docsPageHtml, loadDocsAssets, type DocsAssets } from '../docs-page.js';
 import { selfOnlyContentSecurityPolicy } from '../security-headers.js';
 import { serveAsset } from '../static-asset.js';
-import { ErrorSchema, ProgressSchema, RequestStatusSchema } from '../schemas.js';
+import { ErrorSchema, errorResponses, HEADERS, ProgressSchema, RequestStatusSchema } from '../schemas.js';
 
 const DESCRIPTION = `
 Upload a CSV of products and image URLs; every image is downloaded, compressed (quality 50 by
 default) and stored. Follow progress by request ID, download the output CSV, and get signed
-webhooks when processing starts, completes or fails.
+webhooks when processing starts, completes, fails or is cancelled.
 
 **Authentication.** When the server has \`API_KEY\` set, every \`/api/v1\` route requires
-\`X-API-Key: <key>\` or \`Authorization: Bearer <key>\` (401 when missing, 403 when wrong).
-Without \`API_KEY\` the API is open. \`/images\`, \`/healthz\`, \`/readyz\` and the docs are never
+\`X-API-Key: <key>\` or \`Authorization: Bearer <key>\` (401 when missing, unknown or revoked; an
+empty header counts as missing). Without \`API_KEY\` the API is open. Key management
+(\`/api/v1/keys\`) is for the admin key only (403 for a tenant key). \`/images\`, \`/healthz\`, \`/readyz\` and the docs are never
 behind the key; \`/metrics\` is behind \`METRICS_TOKEN\` (a bearer token) when the server sets one.
 
 **Browsers.** A \`/api/v1\` request that carries an \`Origin\` header is refused (403) unless that is
 the service's own origin or one listed in the server's \`CORS_ORIGINS\`; those get CORS answers
 (preflight included), so a page there can call the API with its key.
 
-**Errors** always have the body \`{ "detail": "..." }\`.
+**Errors** always have the body \`{ "detail": "..." }\`. A route's JSON body must be sent as
+\`application/json\` (415 otherwise). A known path called with a method it does not serve answers
+405 with an \`Allow\` header; \`HEAD\` is served wherever \`GET\` is.
 
 **Request IDs.** Every response carries \`X-Request-Id\` (yours, if you sent a sane one); it is
 in the server's log line for the request.
@@ -130,13 +133,13 @@ function registerWebhooks(app: OpenAPIHono): void {
 
 const openapiRoute = createRoute({
   method: 'get', path: '/openapi.json', tags: ['operations'], summary: 'This OpenAPI 3.1 document',
-  responses: { 200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'The OpenAPI document' } },
+  responses: { 200: { content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } }, description: 'The OpenAPI document' }, 421: errorResponses[421] },
 });
 
 const docsRoute = createRoute({
   method: 'get', path: '/docs', tags: ['operations'], summary: 'Interactive API reference (HTML)',
   description: 'Renders /openapi.json with Swagger UI. Everything the page loads comes from this service (no CDN); its Content-Security-Policy allows nothing else.',
-  responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' } },
+  responses: { 200: { content: { 'text/html': { schema: z.string() } }, description: 'The reference page' }, 421: errorResponses[421] },
 });
 
 const ASSETS_PATH = '/docs/assets';
@@ -147,10 +150,12 @@ const docsAssetRoute = createRoute({
   responses: {
     200: {
       content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/svg+xml': { schema: z.string() }, 'image/png': { schema: z.any() } },
+      headers: { ETag: HEADERS.etag },
       description: 'The file',
     },
-    304: { description: 'Not modified (If-None-Match matched)' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such file' },
+    421: errorResponses[421],
   },
 });
 
@@ -187,7 +192,7 @@ function decorate(doc: OpenApiDocument): void {
   }
 }
 
-export function buildOpenApiDocument(app: OpenAPIHono, publicBaseUrl: string): OpenApiDocument {
+export function buildOpenApiDocument(app: OpenAPIHono): OpenApiDocument {
   const doc = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -196,14 +201,16 @@ export function buildOpenApiDocument(app: OpenAPIHono, publicBaseUrl: string): O
       description: DESCRIPTION,
       license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
-    servers: [{ url: publicBaseUrl, description: 'This server (PUBLIC_BASE_URL)' }],
+    // Relative: "Try it out" calls the address this document was read from, whatever name
+    // the server was reached by (PUBLIC_BASE_URL is only how it names itself in links).
+    servers: [{ url: '/', description: 'This server' }],
     tags: TAGS,
   });
   decorate(doc);
   return doc;
 }
 
-export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: string }): void {
+export function registerDocsRoutes(app: OpenAPIHono): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'ApiKey', {
     type: 'apiKey', in: 'header', name: 'X-API-Key',
     description: 'The server\'s API_KEY. Required on /api/v1 routes only when the server has API_KEY set.',
@@ -219,11 +226,11 @@ export function registerDocsRoutes(app: OpenAPIHono, deps: { publicBaseUrl: stri
 
   // Built on first request, when every route is registered; routes never change afterwards.
   let document: OpenApiDocument | null = null;
-  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app, deps.publicBaseUrl)) as unknown as Record<string, unknown>));
+  app.get(openapiRoute.path, (c) => c.json((document ??= buildOpenApiDocument(app)) as unknown as Record<string, unknown>));
 
   const page = docsPageHtml({ title: 'image-csv-processor API', openapiUrl: openapiRoute.path, assetsPath: ASSETS_PATH });
-  // "Try it out" sends requests to the document's server (PUBLIC_BASE_URL) as well as to this origin.
-  const csp = selfOnlyContentSecurityPolicy([new URL(deps.publicBaseUrl).origin]);
+  // "Try it out" sends requests to the document's server, which is this origin (servers: '/').
+  const csp = selfOnlyContentSecurityPolicy();
   app.get(docsRoute.path, (c) => c.html(page, 200, { 'content-security-policy': csp, 'cache-control': 'no-cache' }));
 
   let assets: DocsAssets | null = null; // read from the package on first use: ~1.6 MB

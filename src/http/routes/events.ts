@@ -1,5 +1,5 @@
 // Live progress as server-sent events: one request until it is final, or the caller's whole
-// list. Every stream is fed by the process's one store poller (../request-watcher.ts), so an
+// list. Every stream is fed by the process's one store poller (src/live/request-watcher.ts), so an
 // open stream costs no store query of its own, and a change made through any server sharing
 // the store reaches the streams of every server.
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
@@ -7,8 +7,8 @@ import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
 import type { RequestRecord, Store } from '../../store/types.js';
 import { callerOf, mayAccess, type Caller } from '../caller.js';
-import { EVENT_STREAM_HEADERS, type EventStream } from '../event-streams.js';
-import type { LiveEvents } from '../live-events.js';
+import { EVENT_STREAM_HEADERS, type EventStream } from '../../live/event-streams.js';
+import type { LiveEvents } from '../../live/live-events.js';
 import { commonErrors, errorResponses, RequestIdParam } from '../schemas.js';
 
 /** At most 4 progress events a second per stream. */
@@ -34,7 +34,7 @@ const statusEventsRoute = createRoute({
   responses: {
     200: stream('The event stream', 'id: 1\nevent: progress\ndata: {"request_id":"0f8f…","status":"processing","progress":{"total":3,"done":1,"failed":0}}\n\n'
       + 'id: 2\nevent: completed\ndata: {"request_id":"0f8f…","status":"completed","progress":{"total":3,"done":3,"failed":0}}\n\n'),
-    404: errorResponses[404], 503: errorResponses[503], ...commonErrors,
+    400: errorResponses[400], 404: errorResponses[404], 429: errorResponses[429], 503: errorResponses[503], ...commonErrors,
   },
 });
 
@@ -49,7 +49,7 @@ const listEventsRoute = createRoute({
   security: [{ ApiKey: [] }],
   responses: {
     200: stream('The event stream', ': connected\n\nid: 1\nevent: request\ndata: {"request_id":"0f8f…","status":"processing","progress":{"total":3,"done":1,"failed":0},"created_at":"2025-01-01T12:00:00.000Z","updated_at":"2025-01-01T12:00:02.000Z"}\n\n'),
-    503: errorResponses[503], ...commonErrors,
+    429: errorResponses[429], 503: errorResponses[503], ...commonErrors,
   },
 });
 
@@ -133,7 +133,7 @@ export function registerEventRoutes(app: OpenAPIHono, deps: { store: Store; live
    * body on every runtime (request.signal is not used: Deno aborts it on success too, and warns).
    */
   const openStream = (c: Context, cleanup: () => void): EventStream =>
-    live.streams.open(cleanup, (seconds) => c.header('retry-after', seconds));
+    live.streams.open(callerOf(c), cleanup, (seconds) => c.header('retry-after', seconds));
   const respond = (c: Context, s: EventStream) => c.body(s.body, 200, EVENT_STREAM_HEADERS) as never;
 
   app.openapi(statusEventsRoute, async (c) => {

@@ -1,7 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { notFound } from '../../errors.js';
 import type { BlobStorage } from '../../storage/types.js';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema, errorResponses, HEADERS } from '../schemas.js';
 import { ROWS } from '../../codecs/table.js';
 
 /** One response content type per row of the codec table. */
@@ -9,12 +9,13 @@ const imageContent = Object.fromEntries(ROWS.map((r) => [r.mime, { schema: z.any
 
 const route = createRoute({
   method: 'get', path: '/images/{key}', tags: ['images'], summary: 'A stored output image',
-  description: 'Keys are content addresses (sha256 of the bytes), so responses never change and are cached for a year.',
+  description: 'Keys are capabilities: an HMAC-SHA256 of the bytes under a per-deployment secret (outputs written before it keep their SHA-256 names), so a response never changes and is cached for a year.',
   request: { params: z.object({ key: z.string().openapi({ example: '3f2a…9c.jpg' }) }) },
   responses: {
-    200: { content: imageContent, description: 'The image' },
-    304: { description: 'Not modified (If-None-Match matched)' },
+    200: { content: imageContent, headers: { ETag: HEADERS.etag }, description: 'The image' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified (If-None-Match matched)' },
     404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'No such image' },
+    421: errorResponses[421],
   },
 });
 

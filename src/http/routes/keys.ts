@@ -6,14 +6,14 @@ import type { Logger } from '../../log.js';
 import { createApiKey, keyView } from '../../auth/api-keys.js';
 import type { Store } from '../../store/types.js';
 import { callerOf } from '../caller.js';
-import { commonErrors, errorResponses } from '../schemas.js';
+import { adminErrors, errorResponses, jsonBodyErrors, MAX_ID_LENGTH } from '../schemas.js';
 
 const KeySchema = z.object({
   id: z.string().openapi({ example: 'key_6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b' }),
   name: z.string().openapi({ example: 'catalogue-importer' }),
-  created_at: z.string(),
-  max_images_in_flight: z.number().int().nullable().openapi({ description: 'This key’s quota of images not yet final; null: MAX_IMAGES_IN_FLIGHT_PER_TENANT' }),
-  max_uploads_per_minute: z.number().int().nullable().openapi({ description: 'This key’s uploads per minute; null: MAX_UPLOADS_PER_MINUTE' }),
+  created_at: z.string().openapi({ format: 'date-time' }),
+  max_images_in_flight: z.number().int().min(1).nullable().openapi({ description: 'This key’s quota of images not yet final; null: MAX_IMAGES_IN_FLIGHT_PER_TENANT' }),
+  max_uploads_per_minute: z.number().int().min(1).nullable().openapi({ description: 'This key’s uploads per minute; null: MAX_UPLOADS_PER_MINUTE' }),
 }).openapi('ApiKey');
 
 const CreatedKeySchema = KeySchema.extend({
@@ -39,18 +39,18 @@ const createKeyRoute = createRoute({
       },
     },
   },
-  responses: { 201: json(CreatedKeySchema, 'The new key, shown once'), 400: errorResponses[400], ...commonErrors },
+  responses: { 201: json(CreatedKeySchema, 'The new key, shown once'), ...jsonBodyErrors, ...adminErrors },
 });
 
 const listKeysRoute = createRoute({
   method: 'get', path: '/api/v1/keys', tags: ['keys'], summary: 'List live API keys (admin only; never the keys themselves)', security,
-  responses: { 200: json(z.object({ keys: z.array(KeySchema) }), 'Keys not revoked, oldest first'), ...commonErrors },
+  responses: { 200: json(z.object({ keys: z.array(KeySchema) }), 'Keys not revoked, oldest first'), ...adminErrors },
 });
 
 const revokeKeyRoute = createRoute({
   method: 'delete', path: '/api/v1/keys/{id}', tags: ['keys'], summary: 'Revoke an API key (admin only); refused at once', security,
-  request: { params: z.object({ id: z.string().min(1).max(100) }) },
-  responses: { 204: { description: 'Revoked' }, 404: errorResponses[404], ...commonErrors },
+  request: { params: z.object({ id: z.string().min(1).max(MAX_ID_LENGTH).openapi({ example: 'key_6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b' }) }) },
+  responses: { 204: { description: 'Revoked' }, 400: errorResponses[400], 404: errorResponses[404], ...adminErrors },
 });
 
 function requireAdmin(c: Context): void {

@@ -2,7 +2,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Metrics } from '../../metrics.js';
 import { requireBearerToken } from '../auth.js';
-import { ErrorSchema } from '../schemas.js';
+import { ErrorSchema, HEADERS } from '../schemas.js';
 
 const route = createRoute({
   method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
@@ -19,7 +19,7 @@ const route = createRoute({
       },
       description: 'Prometheus text exposition format 0.0.4',
     },
-    401: { content: { 'application/json': { schema: ErrorSchema } }, description: 'METRICS_TOKEN is set and the bearer token is missing or wrong' },
+    401: { content: { 'application/json': { schema: ErrorSchema } }, headers: { 'WWW-Authenticate': HEADERS.wwwAuthenticate }, description: 'METRICS_TOKEN is set and the bearer token is missing or wrong' },
   },
 });
 

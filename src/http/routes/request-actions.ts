@@ -5,11 +5,11 @@ import { notFound } from '../../errors.js';
 import type { RequestActions } from '../../operations/request-actions.js';
 import type { Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
-import { commonErrors, errorResponses } from '../schemas.js';
+import { commonErrors, errorResponses, RequestIdParam } from '../schemas.js';
 
-const params = z.object({ request_id: z.string().min(1).max(100) });
+const params = RequestIdParam;
 const security = [{ ApiKey: [] }];
-const Accepted = z.object({ request_id: z.string(), status: z.string(), message: z.string() }).openapi('RequestActionAccepted');
+const Accepted = z.object({ request_id: z.string(), status: z.enum(['cancelled', 'received']), message: z.string() }).openapi('RequestActionAccepted');
 const accepted = (description: string) => ({ content: { 'application/json': { schema: Accepted } }, description });
 
 const cancelRoute = createRoute({
@@ -17,7 +17,7 @@ const cancelRoute = createRoute({
   summary: 'Cancel a running request',
   description: 'Images not yet started are never started; images in flight finish or are dropped. The request becomes `cancelled` and a `processing.cancelled` event goes out.',
   request: { params },
-  responses: { 202: accepted('Cancelled'), 404: errorResponses[404], 409: errorResponses[409], ...commonErrors },
+  responses: { 202: accepted('Cancelled'), 400: errorResponses[400], 404: errorResponses[404], 409: errorResponses[409], ...commonErrors },
 });
 
 const retryRoute = createRoute({
@@ -25,7 +25,7 @@ const retryRoute = createRoute({
   summary: 'Retry the failed images of a finished request',
   description: 'Every failed image goes back in the queue with fresh attempts; images that succeeded are not touched. The request goes back to `processing` and its events follow as for a new run.',
   request: { params },
-  responses: { 202: accepted('Queued again'), 404: errorResponses[404], 409: errorResponses[409], ...commonErrors },
+  responses: { 202: accepted('Queued again'), 400: errorResponses[400], 404: errorResponses[404], 409: errorResponses[409], ...commonErrors },
 });
 
 const deleteRoute = createRoute({
@@ -33,7 +33,7 @@ const deleteRoute = createRoute({
   summary: 'Delete a request and its outputs',
   description: 'Cancels it first if it is running, then removes the request, its products, images, events and delivery log: its status and output CSV answer 404 at once. Each output image no other request refers to is removed from storage once BLOB_GRACE_SECONDS have passed.',
   request: { params },
-  responses: { 204: { description: 'Deleted' }, 404: errorResponses[404], ...commonErrors },
+  responses: { 204: { description: 'Deleted' }, 400: errorResponses[400], 404: errorResponses[404], ...commonErrors },
 });
 
 export function registerRequestActionRoutes(app: OpenAPIHono, deps: { store: Store; actions: RequestActions }): void {
@@ -45,13 +45,13 @@ export function registerRequestActionRoutes(app: OpenAPIHono, deps: { store: Sto
     const { request_id } = c.req.valid('param');
     await owned(c, request_id);
     await deps.actions.cancel(request_id);
-    return c.json({ request_id, status: 'cancelled', message: 'Request cancelled' }, 202);
+    return c.json({ request_id, status: 'cancelled' as const, message: 'Request cancelled' }, 202);
   });
   app.openapi(retryRoute, async (c) => {
     const { request_id } = c.req.valid('param');
     await owned(c, request_id);
     const n = await deps.actions.retry(request_id);
-    return c.json({ request_id, status: 'received', message: `Retrying ${n} failed image${n === 1 ? '' : 's'}` }, 202);
+    return c.json({ request_id, status: 'received' as const, message: `Retrying ${n} failed image${n === 1 ? '' : 's'}` }, 202);
   });
   app.openapi(deleteRoute, async (c) => {
     const { request_id } = c.req.valid('param');

@@ -3,7 +3,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Store } from '../../store/types.js';
 import { callerOf, listScope } from '../caller.js';
 import { commonErrors, errorResponses, RequestSummarySchema } from '../schemas.js';
-import { requestView } from '../views.js';
+import { requestView } from '../../views/request-views.js';
 
 const listRequestsRoute = createRoute({
   method: 'get', path: '/api/v1/requests', tags: ['requests'], summary: 'List requests, newest first', security: [{ ApiKey: [] }],

@@ -1,13 +1,13 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { notFound } from '../../errors.js';
-import { compressOptionsOf, toRequestOptions } from '../../ingest/request-options.js';
+import { defaultOutputOptions, storedOutputOptions } from '../../codecs/output-options.js';
 import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
-import { outputCsvStream } from '../output-csv.js';
+import { outputCsvStream } from '../../views/output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { commonErrors, errorResponses, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
-import { allProductViews, productViews, requestStatusView } from '../views.js';
+import { ByteTotalsSchema, commonErrors, errorResponses, FileNameSchema, HEADERS, OutputOptionsSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
+import { imageUrl, outputCsvRows, productViews, requestStatusView } from '../../views/request-views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
 
@@ -29,17 +29,12 @@ const ProductSchema = z.object({
 const StatusSchema = z.object({
   request_id: z.string(),
   status: RequestStatusSchema,
+  file_name: FileNameSchema,
   progress: ProgressSchema,
-  created_at: z.string(),
-  updated_at: z.string(),
-  bytes: z.object({
-    in: z.number().int().openapi({ description: 'Input bytes of the images done so far' }),
-    out: z.number().int().openapi({ description: 'Output bytes of the images done so far' }),
-  }).openapi({ example: { in: 1_482_113, out: 402_559 } }),
-  options: z.object({
-    quality: z.number().int(), format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']),
-    max_width: z.number().int().nullable(), max_height: z.number().int().nullable(),
-  }).openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
+  created_at: z.string().openapi({ format: 'date-time' }),
+  updated_at: z.string().openapi({ format: 'date-time' }),
+  bytes: ByteTotalsSchema,
+  options: OutputOptionsSchema.openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
 }).openapi('RequestStatusResponse');
@@ -53,9 +48,13 @@ const statusRoute = createRoute({
       limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Products per page (1–1000, default 100)' }),
       cursor: z.string().max(200).optional(),
     }),
+    headers: z.object({
+      'if-none-match': z.string().optional().openapi({ description: 'The ETag of a page you hold: while the request has not changed, the answer is 304 with no body' }),
+    }),
   },
   responses: {
-    200: { content: { 'application/json': { schema: StatusSchema } }, description: 'The request' },
+    200: { content: { 'application/json': { schema: StatusSchema } }, headers: { ETag: HEADERS.etag }, description: 'The request' },
+    304: { headers: { ETag: HEADERS.etag }, description: 'Not modified: the request has not changed since the ETag sent in If-None-Match' },
     400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
@@ -66,13 +65,15 @@ const csvRoute = createRoute({
   security: [{ ApiKey: [] }],
   request: { params: RequestIdParam },
   responses: {
-    200: { content: { 'text/csv': { schema: z.string() } }, description: 'The CSV' },
-    404: errorResponses[404], ...commonErrors,
+    200: { content: { 'text/csv': { schema: z.string() } }, headers: { 'Content-Disposition': HEADERS.contentDisposition }, description: 'The CSV' },
+    400: errorResponses[400], 404: errorResponses[404], ...commonErrors,
   },
 });
 
 export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string; jpegQuality: number }): void {
-  const { store, publicBaseUrl } = deps;
+  const { store } = deps;
+  const urlOf = imageUrl(deps.publicBaseUrl);
+  const defaults = defaultOutputOptions(deps.jpegQuality);
   // Another tenant's request is "not found", not forbidden: its existence is not confirmed.
   const load = async (c: Context, id: string) => {
     const request = await store.getRequest(id);
@@ -92,8 +93,8 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     let body = pages.get(key, request.version);
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
-      const products = await productViews(store, request.id, page.items, publicBaseUrl);
-      body = JSON.stringify({ ...requestStatusView(request), options: toRequestOptions(compressOptionsOf(request.options, deps.jpegQuality)), products, next_cursor: page.nextCursor });
+      const products = await productViews(store, request.id, page.items, urlOf);
+      body = JSON.stringify({ ...requestStatusView(request), options: storedOutputOptions(request.options, defaults), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
     return c.body(body, 200, { 'content-type': 'application/json', etag }) as never;
@@ -101,12 +102,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
 
   app.openapi(csvRoute, async (c) => {
     const request = await load(c, c.req.valid('param').request_id);
-    const pages = (async function* () {
-      for await (const views of allProductViews(store, request.id, publicBaseUrl)) {
-        yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
-      }
-    })();
-    return c.body(outputCsvStream(pages), 200, {
+    return c.body(outputCsvStream(outputCsvRows(store, request.id, urlOf)), 200, {
       'content-type': 'text/csv; charset=utf-8',
       'content-disposition': `attachment; filename="${request.id}-output.csv"`,
     }) as never;

@@ -1,19 +1,21 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
-import { AppError } from '../../errors.js';
+import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../../codecs/output-options.js';
+import { AppError, badRequest } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
-import { parseRequestOptions } from '../../ingest/request-options.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
-import { commonErrors, errorResponses } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, outputOptionFormFields } from '../schemas.js';
+import { CSV_CONTENT_TYPES } from '../../ingest/multipart.js';
+import { MAX_URL_LENGTH as MAX_WEBHOOK_URL_LENGTH } from '../../webhooks/receiver-url.js';
 
 const Accepted = z.object({
   request_id: z.string().openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }),
   status: z.literal('received'),
   message: z.string().openapi({ example: 'Processing started' }),
-  products: z.number().int().openapi({ description: 'Products in the CSV', example: 2 }),
-  images: z.number().int().openapi({ description: 'Distinct image URLs to process (a URL repeated in the request counts once)', example: 3 }),
+  products: z.number().int().min(1).openapi({ description: 'Products in the CSV', example: 2 }),
+  images: z.number().int().min(0).openapi({ description: 'Distinct image URLs to process (a URL repeated in the request counts once)', example: 3 }),
   webhook_secret: z.string().optional().openapi({ description: 'Signing secret for the per-upload webhook_url (only when one was given); an idempotent replay returns it again' }),
 }).openapi('UploadAccepted');
 
@@ -31,19 +33,18 @@ const route = createRoute({
         'multipart/form-data': {
           schema: z.object({
             file: z.any().openapi({ type: 'string', format: 'binary', description: 'The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`' }),
-            webhook_url: z.string().optional().openapi({ description: 'A one-off receiver for this request’s events' }),
-            quality: z.string().optional().openapi({ description: 'Output quality 1–100 for JPEG, WebP and AVIF (default JPEG_QUALITY, 50); PNG keeps its palette rule', example: '75' }),
-            format: z.enum(['original', 'jpeg', 'png', 'webp', 'avif']).optional().openapi({ description: 'Output format; `original` (the default) keeps each input’s format. Alpha going to JPEG is composited on white.' }),
-            max_width: z.string().optional().openapi({ description: 'Fit inside this width (1–16384 px), keeping the aspect ratio; never enlarges', example: '1600' }),
-            max_height: z.string().optional().openapi({ description: 'Fit inside this height (1–16384 px), keeping the aspect ratio; never enlarges' }),
-          }),
+            webhook_url: z.string().max(MAX_WEBHOOK_URL_LENGTH).optional().openapi({ format: 'uri', description: 'A one-off receiver for this request’s events: an absolute http(s) URL (non-public addresses are refused unless in FETCH_ALLOWLIST)' }),
+            ...outputOptionFormFields(),
+          }).required({ file: true }),
+          // The file part's Content-Types the server takes (others: 415).
+          encoding: { file: { contentType: CSV_CONTENT_TYPES.join(', ') } },
         },
       },
     },
   },
   responses: {
-    202: { content: { 'application/json': { schema: Accepted } }, description: 'Stored; processing starts' },
-    400: errorResponses[400], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], 422: errorResponses[422], 429: errorResponses[429], ...commonErrors,
+    202: { content: { 'application/json': { schema: Accepted } }, headers: { 'Idempotent-Replayed': HEADERS.idempotentReplayed }, description: 'Stored; processing starts' },
+    400: errorResponses[400], 408: errorResponses[408], 409: errorResponses[409], 413: errorResponses[413], 415: errorResponses[415], 422: errorResponses[422], 429: errorResponses[429], ...commonErrors,
   },
 });
 
@@ -55,6 +56,14 @@ export interface UploadRouteDeps {
 }
 
 export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): void {
+  const defaults = defaultOutputOptions(deps.config.JPEG_QUALITY);
+  const parseOptions = (fields: Readonly<Record<string, string>>) => {
+    try {
+      return parseOutputOptions(fields, defaults);
+    } catch (err) {
+      throw err instanceof OutputOptionError ? badRequest(err.message) : err;
+    }
+  };
   // Documented from the route, but served by a plain handler: a validator would buffer the
   // whole multipart body, and the handler reads it as a stream instead.
   app.openAPIRegistry.registerPath(route);
@@ -63,13 +72,14 @@ export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): v
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');
     try {
       const { tenantId, quotas } = callerOf(c);
+      const maxImagesInFlight = quotas?.maxImagesInFlight ?? deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT;
       await assertWithinQuota(deps.store, tenantId, {
-        maxImagesInFlight: quotas?.maxImagesInFlight ?? deps.config.MAX_IMAGES_IN_FLIGHT_PER_TENANT,
+        maxImagesInFlight,
         maxUploadsPerMinute: quotas?.maxUploadsPerMinute ?? deps.config.MAX_UPLOADS_PER_MINUTE,
       });
       const { request, replayed } = await ingestUpload(c.req.raw, deps, {
-        tenantId, idempotencyKey: key,
-        parseOptions: (fields) => ({ ...parseRequestOptions(fields, deps.config.JPEG_QUALITY) }),
+        tenantId, idempotencyKey: key, maxImagesInFlight,
+        parseOptions,
       });
       if (!replayed) deps.onRequestCommitted?.();
       return c.json({

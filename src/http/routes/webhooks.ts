@@ -7,10 +7,10 @@ import type { Config } from '../../config.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { EVENT_TYPES, type DeliveryAttempt, type DeliveryRecord, type EventType, type Store, type Subscription } from '../../store/types.js';
-import { assertDeliverableUrl } from '../../webhooks/receiver-url.js';
+import { assertDeliverableUrl, MAX_URL_LENGTH } from '../../webhooks/receiver-url.js';
 import { callerOf, listScope, mayAccess } from '../caller.js';
 import { generateSecret, isSecret } from '../../webhooks/signing.js';
-import { commonErrors, ErrorSchema } from '../schemas.js';
+import { commonErrors, ErrorSchema, errorResponses, jsonBodyErrors } from '../schemas.js';
 
 /** How long a rotated-out secret keeps signing alongside the new one. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
@@ -22,21 +22,25 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 const EventTypeSchema = z.enum(EVENT_TYPES as [EventType, ...EventType[]]).openapi({ example: 'processing.completed' });
 
-const SecretSchema = z.string().openapi({
-  description: 'Standard Webhooks signing secret: whsec_ followed by the base64 key.',
+/** whsec_ and base64 (padded or not) of 24 to 64 bytes: 32 to 88 characters; isSecret checks the byte count. */
+const SECRET_PATTERN = '^whsec_[A-Za-z0-9+/]{30,86}[A-Za-z0-9+/=]{2}$';
+
+const SecretSchema = z.string().regex(new RegExp(SECRET_PATTERN), 'must be whsec_ followed by base64 of 24 to 64 bytes').openapi({
+  pattern: SECRET_PATTERN,
+  description: 'Standard Webhooks signing secret: whsec_ followed by the base64 of a 24 to 64 byte key.',
   example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
 });
 
 const ConfigureBody = z
   .object({
-    webhook_url: z.string().min(1).openapi({ description: 'Absolute http(s) URL of the receiver.', example: 'https://example.com/hooks/images' }),
+    webhook_url: z.string().min(1).max(MAX_URL_LENGTH).openapi({ format: 'uri', description: 'Absolute http(s) URL of the receiver.', example: 'https://example.com/hooks/images' }),
     events: z
       .array(EventTypeSchema)
       .min(1)
       .optional()
-      .openapi({ description: 'Events to receive; default: all three.', example: ['processing.completed', 'processing.failed'] }),
+      .openapi({ description: 'Events to receive; default: all four.', example: ['processing.completed', 'processing.failed'] }),
     secret: SecretSchema.optional().openapi({
-      description: 'Your own signing secret (whsec_ + base64 of 24-64 bytes). Default: WEBHOOK_SECRET if the server has one, else a generated one.',
+      description: 'Your own signing secret (whsec_ + base64 of 24-64 bytes). Default: a new random secret (never the server\'s WEBHOOK_SECRET).',
     }),
   })
   .openapi('WebhookConfigureRequest');
@@ -121,7 +125,8 @@ const PageQuery = z.object({
 });
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
-const errors = { 400: json(ErrorSchema, 'Invalid input'), ...commonErrors };
+const errors = { ...commonErrors };
+const badId = { 400: json(ErrorSchema, 'Invalid input') };
 const security = [{ ApiKey: [] }];
 const notFoundResponse = { 404: json(ErrorSchema, 'Unknown webhook or delivery') };
 
@@ -136,7 +141,7 @@ const configureRoute = createRoute({
   description:
     'Validates the URL (absolute http(s); loopback, private and other non-public addresses are refused unless in FETCH_ALLOWLIST) and returns the subscription id and its signing secret. The secret is shown only here and on rotation.',
   request: { body: { required: true, content: { 'application/json': { schema: ConfigureBody } } } },
-  responses: { 201: json(ConfigureResponse, 'Subscription created'), ...errors },
+  responses: { 201: json(ConfigureResponse, 'Subscription created'), ...jsonBodyErrors, ...errors },
 });
 
 const listRoute = createRoute({
@@ -177,7 +182,7 @@ const deliveriesRoute = createRoute({
   security,
   summary: 'Delivery log, newest first, with every attempt',
   request: { params: IdParam, query: PageQuery },
-  responses: { 200: json(DeliveryPageSchema, 'One page of deliveries'), ...errors, ...notFoundResponse },
+  responses: { 200: json(DeliveryPageSchema, 'One page of deliveries'), 400: errorResponses[400], ...errors, ...notFoundResponse },
 });
 
 const retryRoute = createRoute({
@@ -201,21 +206,6 @@ export interface WebhookRouteDeps {
 
 export function registerWebhookRoutes(app: OpenAPIHono, deps: WebhookRouteDeps): void {
   const { store, config } = deps;
-
-  // A body that is not JSON gets a 400 { detail } here; the validator's own error for it would
-  // otherwise reach onError as a generic exception.
-  app.use(configureRoute.path, async (c, next) => {
-    if (c.req.method !== 'POST') return next();
-    if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
-      throw badRequest('The body must be JSON (Content-Type: application/json)');
-    }
-    try {
-      await c.req.json(); // parsed once; the validator reuses Hono's body cache
-    } catch {
-      throw badRequest('The body is not valid JSON');
-    }
-    return next();
-  });
 
   /** The caller's subscription, or 404 (another tenant's is not confirmed to exist). */
   const owned = async (c: Context, id: string): Promise<Subscription> => {

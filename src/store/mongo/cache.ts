@@ -1,14 +1,24 @@
 // Skipping needless work in the MongoDB store: the content cache and the URL validators.
+import { randomBytes } from 'node:crypto';
 import type { CachePart } from '../compose.js';
-import type { Collections } from '../mongo-schema.js';
+import type { Collections } from './schema.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
-import { isDuplicateKey } from './context.js';
+import { ignoreDuplicates, isDuplicateKey } from './context.js';
 
 export class MongoCache implements CachePart {
   readonly #c: Collections;
 
   constructor(c: Collections) {
     this.#c = c;
+  }
+
+  async outputNameSecret(): Promise<string> {
+    const found = await this.#c.secrets.findOne({ _id: 'output_names' });
+    if (found) return found.value;
+    // $setOnInsert: the first instance's value wins, a later upsert changes nothing. Two at
+    // once may meet a duplicate key (FerretDB does not retry it): the other one's value is there.
+    await ignoreDuplicates(this.#c.secrets.updateOne({ _id: 'output_names' }, { $setOnInsert: { value: randomBytes(32).toString('hex') } }, { upsert: true }));
+    return (await this.#c.secrets.findOne({ _id: 'output_names' }))!.value;
   }
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {

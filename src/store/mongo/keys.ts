@@ -1,6 +1,6 @@
 // API keys in the MongoDB store (only their hashes are kept).
 import type { KeysPart } from '../compose.js';
-import type { Collections } from '../mongo-schema.js';
+import type { Collections } from './schema.js';
 import type { ApiKeyRecord } from '../types.js';
 import { toKey } from './mappers.js';
 

@@ -1,13 +1,13 @@
 // Documents to records: the MongoDB store's field names and defaults in one place.
-import type { AttemptDoc, DeliveryDoc, ItemDoc, KeyDoc, RequestDoc, SubscriptionDoc } from '../mongo-schema.js';
+import { readStatus } from '../lifecycle.js';
+import type { AttemptDoc, DeliveryDoc, ItemDoc, KeyDoc, RequestDoc, SubscriptionDoc } from './schema.js';
 import type { ApiKeyRecord, DeliveryAttempt, DeliveryRecord, ItemRecord, RequestRecord, Subscription } from '../types.js';
 
 export function toRequest(d: RequestDoc): RequestRecord {
   return {
     id: d._id,
-    // Requests being removed (aborted or deleted) are, like ingesting ones, invisible.
-    status: d.status === 'aborting' || d.status === 'deleting' ? 'ingesting' : d.status, tenantId: d.tenantId,
-    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: d.options ?? null,
+    status: readStatus(d.status), tenantId: d.tenantId,
+    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: d.options ?? null, fileName: d.fileName ?? null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed,
     bytesIn: d.bytesIn ?? 0, bytesOut: d.bytesOut ?? 0, run: d.run ?? 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,

@@ -1,9 +1,8 @@
 // Operating on requests in the MongoDB store: cancel, retry, delete, retention, quotas, locks.
 import type { OperationsPart } from '../compose.js';
-import { isFinal, isOpen, VISIBLE_STATUSES } from '../lifecycle.js';
-import type { Collections } from '../mongo-schema.js';
-import type { RequestRecord } from '../types.js';
-import { CHUNK, isDuplicateKey, OPEN } from './context.js';
+import { HIDDEN, ITEM_ACTIONS, may, REQUEST_ACTIONS, RETRY } from '../lifecycle.js';
+import type { Collections } from './schema.js';
+import { CHUNK, isDuplicateKey, oneOf, OPEN, takeLock, VISIBLE } from './context.js';
 import { toRequest } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -16,24 +15,26 @@ export class MongoOperations implements OperationsPart {
     this.#outbox = outbox;
   }
 
-  async cancelRequest(id: string, now: number): Promise<'cancelled' | 'final' | null> {
-    const doc = await this.#c.requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+  async cancelRequest(id: string, now: number) {
+    const doc = await this.#c.requests.findOne({ _id: id, status: VISIBLE }, { projection: { outbox: 0, settling: 0 } });
     if (!doc) return null;
-    if (isOpen(doc.status as RequestRecord['status']) && (await this.#outbox.transition(toRequest(doc), OPEN, 'cancelled', now))) return 'cancelled';
+    const cancel = REQUEST_ACTIONS.cancel;
+    if (may(cancel, doc.status) && (await this.#outbox.transition(toRequest(doc), cancel.from, cancel.to, now))) return cancel.to;
     return 'final';
   }
 
   async retryRequest(id: string, now: number) {
     const { requests, items } = this.#c;
-    const doc = await requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+    const doc = await requests.findOne({ _id: id, status: VISIBLE }, { projection: { outbox: 0, settling: 0 } });
     if (!doc) return null;
-    if (!isFinal(doc.status as RequestRecord['status'])) return 'not-final' as const;
-    const failed = await items.countDocuments({ requestId: id, state: 'failed' });
+    if (!may(REQUEST_ACTIONS.retry, doc.status)) return 'not-final' as const;
+    // Counted while the request is final, so no runner changes them before the reopen below.
+    const failed = await items.countDocuments({ requestId: id, state: oneOf(ITEM_ACTIONS.retry.from) });
     if (failed === 0) return 'none-failed' as const;
     // Reopen first, marked, so a crash before the items are reset is finished by the next claim.
     const moved = await requests.updateOne(
       { _id: id, status: doc.status, run: doc.run },
-      { $set: { status: 'received', retrying: true, updatedAt: now }, $inc: { run: 1, version: 1 } },
+      { $set: { status: REQUEST_ACTIONS.retry.to, retrying: true, updatedAt: now }, $inc: { run: 1, version: 1, failed: RETRY.failedDelta(failed) } },
     );
     if (moved.modifiedCount === 0) return 'not-final' as const;
     await finishRetry(this.#c, id);
@@ -43,7 +44,7 @@ export class MongoOperations implements OperationsPart {
   async deleteRequest(id: string, _now: number): Promise<string[] | null> {
     // Invisible (and no longer claimable) at once; the data goes next, and a crash in between
     // is finished by purgeDeleting().
-    const marked = await this.#c.requests.updateOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { $set: { status: 'deleting' } });
+    const marked = await this.#c.requests.updateOne({ _id: id, status: oneOf(REQUEST_ACTIONS.delete.from) }, { $set: { status: HIDDEN.deleting } });
     if (marked.matchedCount === 0) return null;
     return this.#purge(id);
   }
@@ -58,19 +59,19 @@ export class MongoOperations implements OperationsPart {
     await c.items.deleteMany({ requestId: id });
     await c.products.deleteMany({ requestId: id });
     await c.idempotency.deleteMany({ requestId: id });
-    await c.requests.deleteOne({ _id: id, status: 'deleting' });
+    await c.requests.deleteOne({ _id: id, status: HIDDEN.deleting });
     return keys;
   }
 
   async purgeDeleting(): Promise<string[]> {
     const keys: string[] = [];
-    for (const { _id } of await this.#c.requests.find({ status: 'deleting' }, { projection: { _id: 1 } }).toArray()) keys.push(...(await this.#purge(_id)));
+    for (const { _id } of await this.#c.requests.find({ status: HIDDEN.deleting }, { projection: { _id: 1 } }).toArray()) keys.push(...(await this.#purge(_id)));
     return keys;
   }
 
   async listExpiredRequests(before: number, limit: number): Promise<string[]> {
     const docs = await this.#c.requests
-      .find({ status: { $in: ['completed', 'failed', 'cancelled'] }, updatedAt: { $lt: before } }, { projection: { _id: 1 } })
+      .find({ status: oneOf(REQUEST_ACTIONS.expire.from), updatedAt: { $lt: before } }, { projection: { _id: 1 } })
       .sort({ updatedAt: 1 }).limit(limit).toArray();
     return docs.map((d) => d._id);
   }
@@ -82,33 +83,22 @@ export class MongoOperations implements OperationsPart {
 
   async tenantUsage(tenantId: string, since: number) {
     const open = await this.#c.requests.find({ tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray();
-    const recent = await this.#c.requests.find({ tenantId, createdAt: { $gte: since } }, { projection: { createdAt: 1 } }).sort({ createdAt: 1 }).toArray();
+    const recent = await this.#c.uploads.find({ tenantId, at: { $gte: since } }, { projection: { at: 1 } }).sort({ at: 1 }).toArray();
     return {
       inFlight: open.reduce((n, r) => n + r.total - r.done - r.failed, 0),
       uploadsSince: recent.length,
-      oldestUploadSince: recent[0]?.createdAt ?? null,
+      oldestUploadSince: recent[0]?.at ?? null,
     };
   }
 
   async tryLock(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
-    try {
-      const doc = await this.#c.locks.findOneAndUpdate(
-        { _id: name, $or: [{ until: { $lt: now } }, { owner }] }, { $set: { owner, until: now + ttlMs } }, { upsert: true, returnDocument: 'after' },
-      );
-      return doc?.owner === owner;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false; // held by another owner
-      throw err;
-    }
+    return takeLock(this.#c.locks, name, owner, ttlMs, now);
   }
 }
 
 /** Puts a retried request's failed items back in the queue; also run for a retry a crash interrupted. */
 export async function finishRetry(c: Collections, id: string): Promise<void> {
-  await c.items.updateMany(
-    { requestId: id, state: 'failed' },
-    { $set: { state: 'pending', attempts: 0, claims: 0, error: null, leaseOwner: null, leaseUntil: null } },
-  );
-  // Nothing of the new run has finished yet, so no item is failed now.
-  await c.requests.updateOne({ _id: id, retrying: true }, { $set: { failed: 0 }, $unset: { retrying: '' }, $inc: { version: 1 } });
+  await c.items.updateMany({ requestId: id, state: oneOf(ITEM_ACTIONS.retry.from) }, { $set: RETRY.itemReset });
+  // The failed counter dropped with the reopen (retryRequest); a runner may already count new failures.
+  await c.requests.updateOne({ _id: id, retrying: true }, { $unset: { retrying: '' }, $inc: { version: 1 } });
 }

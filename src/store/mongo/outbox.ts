@@ -1,8 +1,8 @@
 // The MongoDB store's outbox: a transition and its event are one update of the request
-// document, and a relay then writes the event and its deliveries (see mongo.ts).
+// document, and a relay then writes the event and its deliveries (see store.ts).
 import type { AnyBulkWriteOperation } from 'mongodb';
-import { deliveriesFor, eventOrder, transitionEvent } from '../lifecycle.js';
-import type { Collections, DeliveryDoc, RequestDoc } from '../mongo-schema.js';
+import { deliveriesFor, eventOrder, transitionEvent, type EventfulStatus } from '../lifecycle.js';
+import type { Collections, DeliveryDoc, RequestDoc } from './schema.js';
 import type { RequestRecord } from '../types.js';
 import { ignoreDuplicates, RECOVER_EVERY_MS } from './context.js';
 import { toSubscription } from './mappers.js';
@@ -22,7 +22,7 @@ export class MongoOutbox {
    * Moves a request from one of `from` to `to`, with its event in the outbox, in one update;
    * false when another caller moved it first. Relays the event at once.
    */
-  async transition(request: RequestRecord, from: readonly string[], to: 'processing' | 'completed' | 'failed' | 'cancelled', now: number): Promise<boolean> {
+  async transition(request: RequestRecord, from: readonly string[], to: EventfulStatus, now: number): Promise<boolean> {
     const event = transitionEvent(request, to, now);
     const moved = await this.#c.requests.updateOne(
       { _id: request.id, status: { $in: [...from] as RequestDoc['status'][] }, run: request.run },

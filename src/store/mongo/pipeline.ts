@@ -1,11 +1,11 @@
-// The MongoDB store's pipeline: claims, leases, completions and their settling (see mongo.ts),
+// The MongoDB store's pipeline: claims, leases, completions and their settling (see store.ts),
 // and the queue's counts.
 import { ObjectId } from 'mongodb';
 import type { PipelinePart } from '../compose.js';
-import { claimFairly, counterDelta, isOpen, itemResult, settledStatus } from '../lifecycle.js';
-import type { Collections, ItemDoc } from '../mongo-schema.js';
-import type { CompleteInput, CompleteResult, ItemRecord, RequestRecord } from '../types.js';
-import { OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
+import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, may, REQUEST_ACTIONS, settledStatus, type SettledStatus } from '../lifecycle.js';
+import type { Collections, ItemDoc } from './schema.js';
+import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import { oneOf, OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
 import { toItem, toRequest } from './mappers.js';
 import { finishRetry } from './operations.js';
 import type { MongoOutbox } from './outbox.js';
@@ -28,19 +28,19 @@ export class MongoPipeline implements PipelinePart {
     const { items, requests } = this.#c;
     await this.#settleAbandoned(now);
     const claimed: ItemDoc[] = [];
-    const lease = { $set: { state: 'running' as const, leaseOwner: owner, leaseUntil: now + leaseMs }, $inc: { claims: 1 } };
+    const lease = { $set: { state: ITEM_ACTIONS.claim.to, leaseOwner: owner, leaseUntil: now + leaseMs }, $inc: { claims: 1 } };
     // Expired leases first (their runner died).
     while (claimed.length < limit) {
       const doc = await items.findOneAndUpdate(
-        { state: 'running', leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
+        { state: oneOf(ITEM_ACTIONS.reclaim.from), leaseUntil: { $lt: now } }, lease, { sort: { leaseUntil: 1 }, returnDocument: 'after' },
       );
       if (!doc) break;
       // An item of a request no longer open (cancelled, deleted) is not worked on again.
       if (await requests.countDocuments({ _id: doc.requestId, status: { $in: OPEN } }, { limit: 1 })) claimed.push(doc);
-      else await items.updateOne({ _id: doc._id, leaseOwner: owner }, { $set: { state: 'pending', leaseOwner: null, leaseUntil: null } });
+      else await items.updateOne({ _id: doc._id, leaseOwner: owner }, { $set: { state: ITEM_ACTIONS.release.to, leaseOwner: null, leaseUntil: null } });
     }
     if (claimed.length < limit) {
-      const withPending = await items.distinct('requestId', { state: 'pending' });
+      const withPending = await items.distinct('requestId', { state: oneOf(ITEM_ACTIONS.claim.from) });
       const candidates = withPending.length === 0 ? [] : await requests
         .find({ _id: { $in: withPending }, status: { $in: OPEN } }, { projection: { tenantId: 1, lastClaimAt: 1, createdAt: 1 } })
         .toArray();
@@ -50,7 +50,7 @@ export class MongoPipeline implements PipelinePart {
         async (requestId, n) => {
           let got = 0;
           for (; got < n; got++) {
-            const doc = await items.findOneAndUpdate({ requestId, state: 'pending' }, lease, { sort: { _id: 1 }, returnDocument: 'after' });
+            const doc = await items.findOneAndUpdate({ requestId, state: oneOf(ITEM_ACTIONS.claim.from) }, lease, { sort: { _id: 1 }, returnDocument: 'after' });
             if (!doc) break;
             claimed.push(doc);
           }
@@ -62,7 +62,8 @@ export class MongoPipeline implements PipelinePart {
       const doc = await requests.findOneAndUpdate(
         { _id: requestId }, { $set: { lastClaimAt: now }, $inc: { version: 1 } }, { returnDocument: 'after' }, // FerretDB: findAndModify takes no projection
       );
-      if (doc?.status === 'received') await this.#outbox.transition(toRequest(doc), ['received'], 'processing', now);
+      const claim = REQUEST_ACTIONS.claim;
+      if (doc && may(claim, doc.status)) await this.#outbox.transition(toRequest(doc), claim.from, claim.to, now);
     }
     return claimed.map(toItem);
   }
@@ -71,7 +72,7 @@ export class MongoPipeline implements PipelinePart {
     const _id = toObjectId(input.itemId);
     if (!_id) return null;
     const doc = await this.#c.items.findOneAndUpdate(
-      { _id, leaseOwner: input.owner, state: 'running' }, { $inc: { attempts: 1 } }, { returnDocument: 'after' },
+      { _id, leaseOwner: input.owner, state: ITEM.running }, { $inc: { attempts: 1 } }, { returnDocument: 'after' },
     );
     return doc ? doc.attempts : null;
   }
@@ -80,9 +81,9 @@ export class MongoPipeline implements PipelinePart {
     const ids = input.itemIds.flatMap((id) => toObjectId(id) ?? []);
     if (ids.length === 0) return [];
     const leaseUntil = input.now + input.leaseMs;
-    await this.#c.items.updateMany({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running' }, { $set: { leaseUntil } });
+    await this.#c.items.updateMany({ _id: { $in: ids }, leaseOwner: input.owner, state: ITEM.running }, { $set: { leaseUntil } });
     const held = await this.#c.items
-      .find({ _id: { $in: ids }, leaseOwner: input.owner, state: 'running', leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } })
+      .find({ _id: { $in: ids }, leaseOwner: input.owner, state: ITEM.running, leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } })
       .toArray();
     return held.map((d) => d._id.toHexString());
   }
@@ -98,7 +99,7 @@ export class MongoPipeline implements PipelinePart {
     if (!_id) return { applied: false };
     // Final but unsettled, still leased: if we die now, the next claim after the lease settles it.
     const item = await this.#c.items.findOneAndUpdate(
-      { _id, leaseOwner: input.owner, state: 'running' },
+      { _id, leaseOwner: input.owner, state: oneOf(ITEM_ACTIONS.settle.from) },
       { $set: { ...itemResult(input.outcome), settled: false } },
       { returnDocument: 'after' },
     );
@@ -111,10 +112,10 @@ export class MongoPipeline implements PipelinePart {
    * Takes a final item into its request's counters exactly once, finishes the request when it
    * was the last, then marks the item settled. Safe to run again after a crash at any step.
    */
-  async #settle(item: ItemDoc, now: number): Promise<'completed' | 'failed' | null> {
+  async #settle(item: ItemDoc, now: number): Promise<SettledStatus | null> {
     const { requests, items } = this.#c;
     const itemId = item._id.toHexString();
-    const delta = counterDelta(item.state === 'done'
+    const delta = counterDelta(item.state === ITEM.done
       ? { ok: true, outputKey: item.outputKey ?? '', format: '', bytesIn: item.bytesIn ?? 0, bytesOut: item.bytesOut ?? 0, outcome: item.outcome ?? 'compressed' }
       : { ok: false, error: item.error ?? '' });
     await requests.updateOne(
@@ -123,8 +124,8 @@ export class MongoPipeline implements PipelinePart {
     );
     const doc = await requests.findOne({ _id: item.requestId }, { projection: { outbox: 0, settling: 0 } });
     const finalStatus = doc ? settledStatus(doc) : null;
-    const finished = doc && finalStatus && isOpen(doc.status as RequestRecord['status'])
-      ? await this.#outbox.transition(toRequest(doc), OPEN, finalStatus, now)
+    const finished = doc && finalStatus && may(REQUEST_ACTIONS.settle, doc.status)
+      ? await this.#outbox.transition(toRequest(doc), REQUEST_ACTIONS.settle.from, finalStatus, now)
       : false;
     await items.updateOne({ _id: item._id }, { $set: { settled: true, leaseOwner: null, leaseUntil: null } });
     await requests.updateOne({ _id: item.requestId }, { $pull: { settling: itemId } });
@@ -149,9 +150,10 @@ export class MongoPipeline implements PipelinePart {
   }
 
   async releaseItems(owner: string): Promise<number> {
-    const held = await this.#c.items.distinct('requestId', { leaseOwner: owner, state: 'running' });
+    const release = { leaseOwner: owner, state: oneOf(ITEM_ACTIONS.release.from) };
+    const held = await this.#c.items.distinct('requestId', release);
     const res = await this.#c.items.updateMany(
-      { leaseOwner: owner, state: 'running' }, { $set: { state: 'pending', leaseOwner: null, leaseUntil: null } },
+      release, { $set: { state: ITEM_ACTIONS.release.to, leaseOwner: null, leaseUntil: null } },
     );
     if (held.length) await this.#c.requests.updateMany({ _id: { $in: held } }, { $inc: { version: 1 } });
     return res.modifiedCount;
@@ -159,9 +161,9 @@ export class MongoPipeline implements PipelinePart {
 
   async pendingStats(now: number) {
     const [pending, running, oldest] = await Promise.all([
-      this.#c.items.countDocuments({ state: 'pending' }),
-      this.#c.items.countDocuments({ state: 'running', leaseUntil: { $gte: now } }),
-      this.#c.items.findOne({ state: 'pending' }, { sort: { _id: 1 }, projection: { createdAt: 1 } }),
+      this.#c.items.countDocuments({ state: ITEM.pending }),
+      this.#c.items.countDocuments({ state: ITEM.running, leaseUntil: { $gte: now } }),
+      this.#c.items.findOne({ state: ITEM.pending }, { sort: { _id: 1 }, projection: { createdAt: 1 } }),
     ]);
     return { pending, running, oldestPendingAt: oldest ? oldest.createdAt : null };
   }

@@ -1,10 +1,14 @@
 // Requests in the MongoDB store: ingest (begin → appendBatch* → commit | abort) and reads.
 import { ObjectId } from 'mongodb';
 import type { RequestsPart } from '../compose.js';
-import { newestFirstCursor, pageOf, serialCursor, VISIBLE_STATUSES } from '../lifecycle.js';
-import { idempotencyId, type Collections, type ItemDoc } from '../mongo-schema.js';
-import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { CHUNK, insertIgnoringDuplicates, isDuplicateKey } from './context.js';
+import { HIDDEN, ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor, UNCOMMITTED_STATUSES } from '../lifecycle.js';
+import { idempotencyId, type Collections, type ItemDoc } from './schema.js';
+import { InFlightLimitError, UPLOAD_LOG_KEEP_MS, type BeginInput, type BeginResult, type CommitExtra, type ItemRecord, type Page, type ProductRecord, type RequestRecord } from '../types.js';
+import { CHUNK, ignoreDuplicates, insertIgnoringDuplicates, isDuplicateKey, oneOf, OPEN, takeLock, VISIBLE } from './context.js';
+
+/** A tenant's commits take turns: how long one may hold the turn (a crash frees it after this), and wait for it. */
+const COMMIT_LOCK_TTL_MS = 30_000;
+const COMMIT_LOCK_WAIT_MS = 60_000;
 import { toItem, toRequest } from './mappers.js';
 
 export class MongoRequests implements RequestsPart {
@@ -37,7 +41,7 @@ export class MongoRequests implements RequestsPart {
       }
     }
     await c.requests.insertOne({
-      _id: input.id, status: 'ingesting', tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret,
+      _id: input.id, status: REQUEST.ingesting, tenantId: input.tenantId, webhookUrl: input.webhookUrl, webhookSecret: input.webhookSecret, fileName: input.fileName ?? null,
       options: null, productCount: 0, total: 0, done: 0, failed: 0, bytesIn: 0, bytesOut: 0, run: 0, lastClaimAt: 0,
       createdAt: input.now, updatedAt: input.now, version: 0,
     });
@@ -56,7 +60,7 @@ export class MongoRequests implements RequestsPart {
     const urls = [...new Set(products.flatMap((p) => p.inputUrls))];
     for (let i = 0; i < urls.length; i += CHUNK) {
       const docs: ItemDoc[] = urls.slice(i, i + CHUNK).map((url) => ({
-        _id: new ObjectId(), requestId, url, state: 'pending', attempts: 0, claims: 0,
+        _id: new ObjectId(), requestId, url, state: ITEM.pending, attempts: 0, claims: 0,
         leaseOwner: null, leaseUntil: null, outputKey: null, error: null, outcome: null, bytesIn: null, bytesOut: null, createdAt: now,
       }));
       // URLs already in the request (an earlier batch) are stored once.
@@ -65,6 +69,32 @@ export class MongoRequests implements RequestsPart {
   }
 
   async commitRequest(requestId: string, now: number, extra: CommitExtra = {}): Promise<RequestRecord> {
+    const limit = extra.maxImagesInFlight;
+    if (limit === undefined) return this.#commit(requestId, now, extra);
+    // Without transactions, a tenant's commits take turns under a lock: between the count and
+    // the commit no other upload of the tenant can join the queue (finishing images only shrink it).
+    const doc = await this.#c.requests.findOne({ _id: requestId, status: REQUEST.ingesting }, { projection: { tenantId: 1 } });
+    if (!doc) throw new Error(`request ${requestId} is not being ingested`);
+    const lock = `commit:${doc.tenantId}`;
+    const deadline = Date.now() + COMMIT_LOCK_WAIT_MS;
+    while (!(await takeLock(this.#c.locks, lock, requestId, COMMIT_LOCK_TTL_MS, Date.now()))) {
+      if (Date.now() > deadline) throw new Error(`could not take ${lock} within ${COMMIT_LOCK_WAIT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    }
+    try {
+      const [images, open] = await Promise.all([
+        this.#c.items.countDocuments({ requestId }),
+        this.#c.requests.find({ tenantId: doc.tenantId, status: { $in: OPEN } }, { projection: { total: 1, done: 1, failed: 1 } }).toArray(),
+      ]);
+      const inFlight = open.reduce((n, r) => n + r.total - r.done - r.failed, 0);
+      if (images + inFlight > limit) throw new InFlightLimitError(images, inFlight, limit);
+      return await this.#commit(requestId, now, extra);
+    } finally {
+      await this.#c.locks.deleteOne({ _id: lock, owner: requestId });
+    }
+  }
+
+  async #commit(requestId: string, now: number, extra: CommitExtra): Promise<RequestRecord> {
     const { webhook, fingerprint, options } = extra;
     // Before the request is visible: a replay never sees a committed request without it.
     if (fingerprint) await this.#c.idempotency.updateOne({ requestId }, { $set: { fingerprint } });
@@ -73,22 +103,25 @@ export class MongoRequests implements RequestsPart {
       this.#c.items.countDocuments({ requestId }),
     ]);
     const request = await this.#c.requests.findOneAndUpdate(
-      { _id: requestId, status: 'ingesting' },
+      { _id: requestId, status: oneOf(REQUEST_ACTIONS.commit.from) },
       { $set: {
-        status: 'received', productCount, total, updatedAt: now,
+        status: REQUEST_ACTIONS.commit.to, productCount, total, updatedAt: now,
         ...(webhook ? { webhookUrl: webhook.url, webhookSecret: webhook.secret } : {}), ...(options ? { options } : {}),
       } },
       { returnDocument: 'after' },
     );
     if (!request) throw new Error(`request ${requestId} is not being ingested`);
+    // After the commit: a crash in between loses one entry of the quota log, never an upload.
+    await ignoreDuplicates(this.#c.uploads.insertOne({ _id: requestId, tenantId: request.tenantId, at: now }));
+    await this.#c.uploads.deleteMany({ tenantId: request.tenantId, at: { $lt: now - UPLOAD_LOG_KEEP_MS } });
     return toRequest(request);
   }
 
   async abortRequest(requestId: string): Promise<void> {
     // Only an ingesting request is removed; the mark also stops a concurrent commit.
     const marked = await this.#c.requests.updateOne(
-      { _id: requestId, status: { $in: ['ingesting', 'aborting'] } },
-      { $set: { status: 'aborting' } },
+      { _id: requestId, status: oneOf(UNCOMMITTED_STATUSES) },
+      { $set: { status: HIDDEN.aborting } },
     );
     if (marked.matchedCount === 0 && (await this.#c.requests.countDocuments({ _id: requestId })) > 0) return;
     await this.#removeIngesting(requestId);
@@ -98,19 +131,19 @@ export class MongoRequests implements RequestsPart {
     await this.#c.items.deleteMany({ requestId });
     await this.#c.products.deleteMany({ requestId });
     await this.#c.idempotency.deleteMany({ requestId });
-    await this.#c.requests.deleteOne({ _id: requestId, status: 'aborting' });
+    await this.#c.requests.deleteOne({ _id: requestId, status: HIDDEN.aborting });
   }
 
   async cleanupIngesting(before: number): Promise<number> {
     let removed = 0;
     const stale = this.#c.requests.find(
-      { status: { $in: ['ingesting', 'aborting'] }, createdAt: { $lt: before } },
+      { status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
       { projection: { _id: 1 } },
     );
     for await (const { _id } of stale) {
       const marked = await this.#c.requests.updateOne(
-        { _id, status: { $in: ['ingesting', 'aborting'] }, createdAt: { $lt: before } },
-        { $set: { status: 'aborting' } },
+        { _id, status: oneOf(UNCOMMITTED_STATUSES), createdAt: { $lt: before } },
+        { $set: { status: HIDDEN.aborting } },
       );
       if (marked.matchedCount === 0) continue; // committed meanwhile
       await this.#removeIngesting(_id);
@@ -122,13 +155,13 @@ export class MongoRequests implements RequestsPart {
   // ---- reads ----------------------------------------------------------------------------
 
   async getRequest(id: string): Promise<RequestRecord | null> {
-    const doc = await this.#c.requests.findOne({ _id: id, status: { $in: [...VISIBLE_STATUSES] } }, { projection: { outbox: 0, settling: 0 } });
+    const doc = await this.#c.requests.findOne({ _id: id, status: VISIBLE }, { projection: { outbox: 0, settling: 0 } });
     return doc ? toRequest(doc) : null;
   }
 
   async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
     const before = newestFirstCursor.decode(opts.cursor);
-    const filter: Record<string, unknown> = { status: { $in: [...VISIBLE_STATUSES] } };
+    const filter: Record<string, unknown> = { status: VISIBLE };
     if (opts.tenantId !== null) filter.tenantId = opts.tenantId;
     if (before) filter.$or = [{ createdAt: { $lt: before.at } }, { createdAt: before.at, _id: { $lt: before.id } }];
     const docs = await this.#c.requests.find(filter, { projection: { outbox: 0, settling: 0 } })

@@ -1,8 +1,9 @@
 // Webhooks in the MongoDB store: subscriptions, deliveries and their attempt log, events.
 import type { WebhooksPart } from '../compose.js';
-import { afterAttempt, newestFirstCursor, pageOf } from '../lifecycle.js';
-import type { Collections } from '../mongo-schema.js';
+import { afterAttempt, DELIVERY, DELIVERY_ACTIONS, newestFirstCursor, pageOf, SUBSCRIPTION_DELETED } from '../lifecycle.js';
+import type { Collections } from './schema.js';
 import type { AttemptOutcome, DeliveryAttempt, DeliveryRecord, EventRecord, Subscription } from '../types.js';
+import { oneOf } from './context.js';
 import { toAttempt, toDelivery, toSubscription } from './mappers.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -32,10 +33,8 @@ export class MongoWebhooks implements WebhooksPart {
 
   async deleteSubscription(id: string): Promise<boolean> {
     const res = await this.#c.subscriptions.deleteOne({ _id: id });
-    // Undelivered messages to a removed subscription have nobody to go to.
     await this.#c.deliveries.updateMany(
-      { subscriptionId: id, state: 'pending' },
-      { $set: { state: 'failed', lastError: 'subscription deleted' } },
+      { subscriptionId: id, state: oneOf(DELIVERY_ACTIONS.orphan.from) }, { $set: { ...SUBSCRIPTION_DELETED } },
     );
     return res.deletedCount > 0;
   }
@@ -60,7 +59,7 @@ export class MongoWebhooks implements WebhooksPart {
     const claimed: DeliveryRecord[] = [];
     while (claimed.length < limit) {
       const doc = await this.#c.deliveries.findOneAndUpdate(
-        { state: 'pending', nextAttemptAt: { $lte: now }, $or: [{ leaseUntil: null }, { leaseUntil: { $lt: now } }] },
+        { state: oneOf(DELIVERY_ACTIONS.claim.from), nextAttemptAt: { $lte: now }, $or: [{ leaseUntil: null }, { leaseUntil: { $lt: now } }] },
         { $set: { leaseOwner: owner, leaseUntil: now + leaseMs, updatedAt: now } },
         { sort: { nextAttemptAt: 1 }, returnDocument: 'after' },
       );
@@ -73,7 +72,7 @@ export class MongoWebhooks implements WebhooksPart {
   async renewDeliveryLeases(input: { owner: string; deliveryIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
     if (input.deliveryIds.length === 0) return [];
     const leaseUntil = input.now + input.leaseMs;
-    const filter = { _id: { $in: input.deliveryIds }, leaseOwner: input.owner, state: 'pending' as const };
+    const filter = { _id: { $in: input.deliveryIds }, leaseOwner: input.owner, state: DELIVERY.pending };
     await this.#c.deliveries.updateMany(filter, { $set: { leaseUntil } });
     const held = await this.#c.deliveries.find({ ...filter, leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } }).toArray();
     return held.map((d) => d._id);
@@ -83,7 +82,7 @@ export class MongoWebhooks implements WebhooksPart {
     const { attempt, now } = input;
     // The attempt log first: a crash before the delivery moves leaves it to be sent again, and
     // that attempt (the same number) replaces this line.
-    const held = await this.#c.deliveries.countDocuments({ _id: attempt.deliveryId, leaseOwner: input.owner, state: 'pending' });
+    const held = await this.#c.deliveries.countDocuments({ _id: attempt.deliveryId, leaseOwner: input.owner, state: oneOf(DELIVERY_ACTIONS.settle.from) });
     if (held === 0) return false;
     await this.#c.attempts.replaceOne(
       { deliveryId: attempt.deliveryId, attempt: attempt.attempt },
@@ -94,7 +93,7 @@ export class MongoWebhooks implements WebhooksPart {
       { upsert: true },
     );
     const moved = await this.#c.deliveries.updateOne(
-      { _id: attempt.deliveryId, leaseOwner: input.owner, state: 'pending' },
+      { _id: attempt.deliveryId, leaseOwner: input.owner, state: oneOf(DELIVERY_ACTIONS.settle.from) },
       { $set: { ...afterAttempt(attempt, input.outcome, now), leaseOwner: null, leaseUntil: null, updatedAt: now }, $inc: { attempts: 1 } },
     );
     return moved.matchedCount > 0;
@@ -117,8 +116,11 @@ export class MongoWebhooks implements WebhooksPart {
     // A pending delivery a dispatcher holds (it may be sending right now) keeps its lease:
     // freeing it would let a second dispatcher send it at the same time.
     const doc = await this.#c.deliveries.findOneAndUpdate(
-      { _id: input.deliveryId, subscriptionId: input.subscriptionId, $nor: [{ state: 'pending', leaseUntil: { $gte: input.now } }] },
-      { $set: { state: 'pending', nextAttemptAt: input.now, leaseOwner: null, leaseUntil: null, updatedAt: input.now } },
+      {
+        _id: input.deliveryId, subscriptionId: input.subscriptionId, state: oneOf(DELIVERY_ACTIONS.redeliver.from),
+        $nor: [{ state: DELIVERY.pending, leaseUntil: { $gte: input.now } }],
+      },
+      { $set: { state: DELIVERY_ACTIONS.redeliver.to, nextAttemptAt: input.now, leaseOwner: null, leaseUntil: null, updatedAt: input.now } },
       { returnDocument: 'after' },
     );
     if (doc) return toDelivery(doc);

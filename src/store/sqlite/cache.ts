@@ -1,4 +1,5 @@
 // Skipping needless work in the SQLite store: the content cache and the URL validators.
+import { randomBytes } from 'node:crypto';
 import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
 import { run, type SqliteContext } from './context.js';
@@ -9,6 +10,15 @@ export class SqliteCache implements CachePart {
 
   constructor(ctx: SqliteContext) {
     this.#ctx = ctx;
+  }
+
+  async outputNameSecret(): Promise<string> {
+    const read = async () => (await run(this.#ctx.db, "SELECT value FROM deployment_secrets WHERE name = 'output_names'")).rows[0];
+    const found = await read();
+    if (found) return String(found.value);
+    // The first writer's value wins; every process reads the one stored.
+    await this.#ctx.write((tx) => run(tx, "INSERT OR IGNORE INTO deployment_secrets (name, value) VALUES ('output_names', ?)", [randomBytes(32).toString('hex')]));
+    return String((await read())!.value);
   }
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {

@@ -1,11 +1,24 @@
 // What every part of the SQLite store shares: the client, the write transaction (serialised
 // by the process's mutex for the file, see openSqliteStore) and small statement helpers.
 import type { Client, InArgs, Transaction } from '@libsql/client';
+import { INVISIBLE_STATUSES, OPEN_STATUSES } from '../lifecycle.js';
 import type { Mutex } from '../mutex.js';
 
 /** Rows per multi-row INSERT: well under SQLite's 32766 bound variables. */
 export const INSERT_CHUNK = 500;
-export const OPEN = "('received', 'processing')";
+
+/** A state from lifecycle.ts as an SQL literal (the names are constants, never input). */
+export const sql = (state: string) => `'${state}'`;
+/** A list of states from lifecycle.ts as an SQL `IN` list. */
+export const sqlIn = (states: readonly string[]) => `(${states.map(sql).join(', ')})`;
+/**
+ * The right-hand side of a test that a column is one of `states`: `= 'x'` for one state, so
+ * a partial index written with `state = 'x'` still applies, else `IN (...)`.
+ */
+export const oneOf = (states: readonly string[]) => (states.length === 1 ? `= ${sql(states[0]!)}` : `IN ${sqlIn(states)}`);
+export const OPEN = sqlIn(OPEN_STATUSES);
+/** The filter that hides requests readers may not see. */
+export const VISIBLE = `status NOT IN ${sqlIn(INVISIBLE_STATUSES)}`;
 
 export class SqliteContext {
   readonly db: Client;

@@ -1,5 +1,6 @@
 // Rows to records: the SQLite store's column names and encodings in one place.
 import type { Row } from '@libsql/client';
+import type { OutputOptions } from '../../codecs/output-options.js';
 import type { ClaimCandidate } from '../lifecycle.js';
 import type { ApiKeyRecord, DeliveryAttempt, DeliveryRecord, EventType, ItemRecord, RequestRecord, Subscription } from '../types.js';
 
@@ -10,8 +11,8 @@ export const json = (v: unknown) => (v === null || v === undefined ? null : JSON
 export function toRequest(r: Row): RequestRecord {
   return {
     id: String(r.id), status: String(r.status) as RequestRecord['status'], tenantId: String(r.tenant_id),
-    webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret),
-    options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as Record<string, unknown>,
+    webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret), fileName: str(r.file_name),
+    options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as OutputOptions,
     productCount: Number(r.product_count), total: Number(r.total), done: Number(r.done), failed: Number(r.failed),
     bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), run: Number(r.run),
     createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),

@@ -1,8 +1,8 @@
 // Operating on requests in the SQLite store: cancel, retry, delete, retention, quotas, locks.
 import type { OperationsPart } from '../compose.js';
-import { isFinal, transitionEvent } from '../lifecycle.js';
+import { ITEM_ACTIONS, may, REQUEST_ACTIONS, RETRY, transitionEvent } from '../lifecycle.js';
 import type { RequestRecord } from '../types.js';
-import { OPEN, run, type SqliteContext } from './context.js';
+import { OPEN, oneOf, run, sql, sqlIn, VISIBLE, type SqliteContext } from './context.js';
 import { num, toRequest } from './mappers.js';
 import { writeEvent } from './outbox.js';
 
@@ -13,40 +13,43 @@ export class SqliteOperations implements OperationsPart {
     this.#ctx = ctx;
   }
 
-  async cancelRequest(id: string, now: number): Promise<'cancelled' | 'final' | null> {
+  async cancelRequest(id: string, now: number) {
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
-        `UPDATE requests SET status = 'cancelled', updated_at = ?, version = version + 1 WHERE id = ? AND status IN ${OPEN} RETURNING *`,
+        `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.cancel.to)}, updated_at = ?, version = version + 1
+         WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.cancel.from)} RETURNING *`,
         [now, id]);
       if (res.rows[0]) {
         const request = toRequest(res.rows[0]);
-        await writeEvent(tx, transitionEvent(request, 'cancelled', now), request);
-        return 'cancelled';
+        await writeEvent(tx, transitionEvent(request, REQUEST_ACTIONS.cancel.to, now), request);
+        return REQUEST_ACTIONS.cancel.to;
       }
-      const known = await run(tx, "SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+      const known = await run(tx, `SELECT 1 FROM requests WHERE id = ? AND ${VISIBLE}`, [id]);
       return known.rows[0] ? 'final' : null;
     });
   }
 
   async retryRequest(id: string, now: number) {
     return this.#ctx.write(async (tx) => {
-      const found = await run(tx, "SELECT status FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+      const found = await run(tx, `SELECT status FROM requests WHERE id = ? AND ${VISIBLE}`, [id]);
       if (!found.rows[0]) return null;
-      if (!isFinal(String(found.rows[0].status) as RequestRecord['status'])) return 'not-final' as const;
+      if (!may(REQUEST_ACTIONS.retry, String(found.rows[0].status) as RequestRecord['status'])) return 'not-final' as const;
+      const r = RETRY.itemReset;
       const reset = await run(tx,
-        `UPDATE items SET state = 'pending', attempts = 0, claims = 0, error = NULL, lease_owner = NULL, lease_until = NULL
-         WHERE request_id = ? AND state = 'failed'`, [id]);
+        `UPDATE items SET state = ${sql(r.state)}, attempts = ?, claims = ?, error = NULL, lease_owner = NULL, lease_until = NULL
+         WHERE request_id = ? AND state ${oneOf(ITEM_ACTIONS.retry.from)}`, [r.attempts, r.claims, id]);
       if (reset.rowsAffected === 0) return 'none-failed' as const;
       await run(tx,
-        `UPDATE requests SET status = 'received', failed = failed - ?, run = run + 1, updated_at = ?, version = version + 1 WHERE id = ?`,
-        [reset.rowsAffected, now, id]);
+        `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.retry.to)}, failed = failed + ?, run = run + 1, updated_at = ?, version = version + 1
+         WHERE id = ?`,
+        [RETRY.failedDelta(reset.rowsAffected), now, id]);
       return { retried: reset.rowsAffected };
     });
   }
 
   async deleteRequest(id: string, _now: number): Promise<string[] | null> {
     return this.#ctx.write(async (tx) => {
-      const found = await run(tx, "SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+      const found = await run(tx, `SELECT 1 FROM requests WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.delete.from)}`, [id]);
       if (!found.rows[0]) return null;
       const keys = await run(tx, 'SELECT DISTINCT output_key FROM items WHERE request_id = ? AND output_key IS NOT NULL', [id]);
       // One transaction: a reader sees the request whole or not at all.
@@ -69,7 +72,7 @@ export class SqliteOperations implements OperationsPart {
 
   async listExpiredRequests(before: number, limit: number): Promise<string[]> {
     const res = await run(this.#ctx.db,
-      `SELECT id FROM requests WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+      `SELECT id FROM requests WHERE status IN ${sqlIn(REQUEST_ACTIONS.expire.from)} AND updated_at < ? ORDER BY updated_at LIMIT ?`,
       [before, limit]);
     return res.rows.map((r) => String(r.id));
   }
@@ -85,8 +88,8 @@ export class SqliteOperations implements OperationsPart {
     const res = await run(this.#ctx.db,
       `SELECT
          (SELECT COALESCE(SUM(total - done - failed), 0) FROM requests WHERE tenant_id = ? AND status IN ${OPEN}) AS in_flight,
-         (SELECT COUNT(*) FROM requests WHERE tenant_id = ? AND created_at >= ?) AS uploads,
-         (SELECT MIN(created_at) FROM requests WHERE tenant_id = ? AND created_at >= ?) AS oldest`,
+         (SELECT COUNT(*) FROM upload_log WHERE tenant_id = ? AND at >= ?) AS uploads,
+         (SELECT MIN(at) FROM upload_log WHERE tenant_id = ? AND at >= ?) AS oldest`,
       [tenantId, tenantId, since, tenantId, since]);
     const r = res.rows[0]!;
     return { inFlight: Number(r.in_flight), uploadsSince: Number(r.uploads), oldestUploadSince: num(r.oldest) };

@@ -2,9 +2,9 @@
 // transaction as its last completion) and the queue's counts.
 import type { Transaction } from '@libsql/client';
 import type { PipelinePart } from '../compose.js';
-import { claimFairly, counterDelta, itemResult, settledStatus, transitionEvent } from '../lifecycle.js';
+import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, REQUEST_ACTIONS, settledStatus, transitionEvent } from '../lifecycle.js';
 import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
-import { itemIdOf, OPEN, run, type SqliteContext } from './context.js';
+import { itemIdOf, OPEN, oneOf, run, sql, sqlIn, type SqliteContext } from './context.js';
 import { toCandidate, toItem, toRequest } from './mappers.js';
 import { writeEvent } from './outbox.js';
 
@@ -17,23 +17,23 @@ export class SqlitePipeline implements PipelinePart {
 
   async claimItems(input: { owner: string; limit: number; leaseMs: number; now: number }): Promise<ItemRecord[]> {
     const { owner, limit, leaseMs, now } = input;
-    const lease = `state = 'running', lease_owner = ?, lease_until = ?, claims = claims + 1`;
+    const lease = `state = ${sql(ITEM_ACTIONS.claim.to)}, lease_owner = ?, lease_until = ?, claims = claims + 1`;
     return this.#ctx.write(async (tx) => {
       // Expired leases first (their runner died), in open requests only.
       const claimed = (await run(tx,
         `UPDATE items SET ${lease} WHERE id IN (
            SELECT i.id FROM items i JOIN requests r ON r.id = i.request_id
-           WHERE i.state = 'running' AND i.lease_until < ? AND r.status IN ${OPEN} LIMIT ?) RETURNING *`,
+           WHERE i.state ${oneOf(ITEM_ACTIONS.reclaim.from)} AND i.lease_until < ? AND r.status IN ${OPEN} LIMIT ?) RETURNING *`,
         [owner, now + leaseMs, now, limit],
       )).rows.map(toItem);
       const candidates = (await run(tx,
         `SELECT id, tenant_id, last_claim_at, created_at FROM requests r WHERE status IN ${OPEN}
-           AND EXISTS (SELECT 1 FROM items i WHERE i.request_id = r.id AND i.state = 'pending')`,
+           AND EXISTS (SELECT 1 FROM items i WHERE i.request_id = r.id AND i.state ${oneOf(ITEM_ACTIONS.claim.from)})`,
       )).rows.map(toCandidate);
       await claimFairly(candidates, limit - claimed.length, async (requestId, n) => {
         const rows = (await run(tx,
           `UPDATE items SET ${lease} WHERE id IN (
-             SELECT id FROM items WHERE request_id = ? AND state = 'pending' ORDER BY id LIMIT ?) RETURNING *`,
+             SELECT id FROM items WHERE request_id = ? AND state ${oneOf(ITEM_ACTIONS.claim.from)} ORDER BY id LIMIT ?) RETURNING *`,
           [owner, now + leaseMs, requestId, n],
         )).rows.map(toItem);
         claimed.push(...rows);
@@ -42,12 +42,12 @@ export class SqlitePipeline implements PipelinePart {
       for (const requestId of new Set(claimed.map((i) => i.requestId))) {
         await run(tx, 'UPDATE requests SET version = version + 1, last_claim_at = ? WHERE id = ?', [now, requestId]);
         const started = await run(tx,
-          "UPDATE requests SET status = 'processing', updated_at = ? WHERE id = ? AND status = 'received' RETURNING *",
+          `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.claim.to)}, updated_at = ? WHERE id = ? AND status ${oneOf(REQUEST_ACTIONS.claim.from)} RETURNING *`,
           [now, requestId],
         );
         if (started.rows[0]) {
           const request = toRequest(started.rows[0]);
-          await writeEvent(tx, transitionEvent(request, 'processing', now), request);
+          await writeEvent(tx, transitionEvent(request, REQUEST_ACTIONS.claim.to, now), request);
         }
       }
       return claimed;
@@ -59,7 +59,7 @@ export class SqlitePipeline implements PipelinePart {
     if (id === null) return null;
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
-        "UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING attempts",
+        `UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = ${sql(ITEM.running)} RETURNING attempts`,
         [id, input.owner]);
       return res.rows[0] ? Number(res.rows[0].attempts) : null;
     });
@@ -71,7 +71,7 @@ export class SqlitePipeline implements PipelinePart {
     if (ids.length === 0) return [];
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
-        `UPDATE items SET lease_until = ? WHERE lease_owner = ? AND state = 'running'
+        `UPDATE items SET lease_until = ? WHERE lease_owner = ? AND state = ${sql(ITEM.running)}
            AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
         [input.now + input.leaseMs, input.owner, JSON.stringify(ids)],
       );
@@ -92,8 +92,8 @@ export class SqlitePipeline implements PipelinePart {
   async releaseItems(owner: string): Promise<number> {
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
-        `UPDATE items SET state = 'pending', lease_owner = NULL, lease_until = NULL
-         WHERE lease_owner = ? AND state = 'running' RETURNING request_id`,
+        `UPDATE items SET state = ${sql(ITEM_ACTIONS.release.to)}, lease_owner = NULL, lease_until = NULL
+         WHERE lease_owner = ? AND state ${oneOf(ITEM_ACTIONS.release.from)} RETURNING request_id`,
         [owner],
       );
       for (const requestId of new Set(res.rows.map((r) => String(r.request_id)))) {
@@ -106,9 +106,9 @@ export class SqlitePipeline implements PipelinePart {
   async pendingStats(now: number) {
     const res = await run(this.#ctx.db,
       `SELECT
-         (SELECT COUNT(*) FROM items WHERE state = 'pending') AS pending,
-         (SELECT COUNT(*) FROM items WHERE state = 'running' AND lease_until >= ?) AS running,
-         (SELECT MIN(created_at) FROM items WHERE state = 'pending') AS oldest`,
+         (SELECT COUNT(*) FROM items WHERE state = ${sql(ITEM.pending)}) AS pending,
+         (SELECT COUNT(*) FROM items WHERE state = ${sql(ITEM.running)} AND lease_until >= ?) AS running,
+         (SELECT MIN(created_at) FROM items WHERE state = ${sql(ITEM.pending)}) AS oldest`,
       [now],
     );
     const r = res.rows[0]!;
@@ -126,7 +126,7 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const item = await run(tx,
     `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
        lease_owner = NULL, lease_until = NULL
-     WHERE id = ? AND lease_owner = ? AND state = 'running' RETURNING request_id`,
+     WHERE id = ? AND lease_owner = ? AND state ${oneOf(ITEM_ACTIONS.settle.from)} RETURNING request_id`,
     [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
   );
   const requestId = item.rows[0]?.request_id;
@@ -139,7 +139,7 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const finalStatus = settledStatus(updated);
   if (!finalStatus) return { applied: true };
   const finished = await run(tx,
-    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${OPEN} RETURNING *`, [finalStatus, updated.id]);
+    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.settle.from)} RETURNING *`, [finalStatus, updated.id]);
   if (!finished.rows[0]) return { applied: true };
   const request = toRequest(finished.rows[0]);
   await writeEvent(tx, transitionEvent(request, finalStatus, now), request);

@@ -1,9 +1,9 @@
 // Requests in the SQLite store: ingest (begin → appendBatch* → commit | abort) and reads.
 import type { InArgs, InStatement, Transaction } from '@libsql/client';
 import type { RequestsPart } from '../compose.js';
-import { newestFirstCursor, pageOf, serialCursor } from '../lifecycle.js';
-import type { BeginInput, BeginResult, CommitExtra, ItemRecord, Page, ProductRecord, RequestRecord } from '../types.js';
-import { INSERT_CHUNK, run, type SqliteContext } from './context.js';
+import { ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor } from '../lifecycle.js';
+import { InFlightLimitError, UPLOAD_LOG_KEEP_MS, type BeginInput, type BeginResult, type CommitExtra, type ItemRecord, type Page, type ProductRecord, type RequestRecord } from '../types.js';
+import { INSERT_CHUNK, oneOf, OPEN, run, sql, VISIBLE, type SqliteContext } from './context.js';
 import { json, str, toItem, toRequest } from './mappers.js';
 
 export class SqliteRequests implements RequestsPart {
@@ -30,9 +30,9 @@ export class SqliteRequests implements RequestsPart {
           [input.tenantId, input.idempotencyKey, input.id]);
       }
       await run(tx,
-        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, created_at, updated_at)
-         VALUES (?, 'ingesting', ?, ?, ?, ?, ?)`,
-        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.now, input.now],
+        `INSERT INTO requests (id, status, tenant_id, webhook_url, webhook_secret, file_name, created_at, updated_at)
+         VALUES (?, ${sql(REQUEST.ingesting)}, ?, ?, ?, ?, ?, ?)`,
+        [input.id, input.tenantId, input.webhookUrl, input.webhookSecret, input.fileName ?? null, input.now, input.now],
       );
       return { created: true as const };
     });
@@ -55,7 +55,7 @@ export class SqliteRequests implements RequestsPart {
         const chunk = urls.slice(i, i + INSERT_CHUNK);
         stmts.push({
           // Pending, but claimed only once the request is committed (claims go by request).
-          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => "(?,?,'pending',?)").join(',')}`,
+          sql: `INSERT OR IGNORE INTO items (request_id, url, state, created_at) VALUES ${chunk.map(() => `(?,?,${sql(ITEM.pending)},?)`).join(',')}`,
           args: chunk.flatMap((u) => [requestId, u, now]),
         });
       }
@@ -72,15 +72,19 @@ export class SqliteRequests implements RequestsPart {
       if (extra.fingerprint) {
         await run(tx, 'UPDATE idempotency_keys SET fingerprint = ? WHERE request_id = ?', [extra.fingerprint, requestId]);
       }
+      if (extra.maxImagesInFlight !== undefined) await assertRoomInFlight(tx, requestId, extra.maxImagesInFlight);
       const res = await run(tx,
-        `UPDATE requests SET status = 'received', updated_at = ?,
+        `UPDATE requests SET status = ${sql(REQUEST_ACTIONS.commit.to)}, updated_at = ?,
            product_count = (SELECT COUNT(*) FROM products WHERE request_id = ?),
            total = (SELECT COUNT(*) FROM items WHERE request_id = ?)
-         WHERE id = ? AND status = 'ingesting' RETURNING *`,
+         WHERE id = ? AND status ${oneOf(REQUEST_ACTIONS.commit.from)} RETURNING *`,
         [now, requestId, requestId, requestId],
       );
       if (!res.rows[0]) throw new Error(`request ${requestId} is not being ingested`);
-      return toRequest(res.rows[0]);
+      const request = toRequest(res.rows[0]);
+      await run(tx, 'INSERT INTO upload_log (tenant_id, at, request_id) VALUES (?, ?, ?)', [request.tenantId, now, requestId]);
+      await run(tx, 'DELETE FROM upload_log WHERE tenant_id = ? AND at < ?', [request.tenantId, now - UPLOAD_LOG_KEEP_MS]);
+      return request;
     });
   }
 
@@ -90,7 +94,7 @@ export class SqliteRequests implements RequestsPart {
 
   async cleanupIngesting(before: number): Promise<number> {
     return this.#ctx.write(async (tx) => {
-      const res = await run(tx, "SELECT id FROM requests WHERE status = 'ingesting' AND created_at < ?", [before]);
+      const res = await run(tx, `SELECT id FROM requests WHERE status ${oneOf(REQUEST_ACTIONS.abort.from)} AND created_at < ?`, [before]);
       await deleteIngesting(tx, res.rows.map((r) => String(r.id)));
       return res.rows.length;
     });
@@ -99,7 +103,7 @@ export class SqliteRequests implements RequestsPart {
   // ---- reads ----------------------------------------------------------------------------
 
   async getRequest(id: string): Promise<RequestRecord | null> {
-    const res = await run(this.#ctx.db, "SELECT * FROM requests WHERE id = ? AND status != 'ingesting'", [id]);
+    const res = await run(this.#ctx.db, `SELECT * FROM requests WHERE id = ? AND ${VISIBLE}`, [id]);
     return res.rows[0] ? toRequest(res.rows[0]) : null;
   }
 
@@ -107,7 +111,7 @@ export class SqliteRequests implements RequestsPart {
     const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
     const tenant = opts.tenantId === null ? '' : 'AND tenant_id = ?';
     const res = await run(this.#ctx.db,
-      `SELECT * FROM requests WHERE status != 'ingesting' ${tenant}
+      `SELECT * FROM requests WHERE ${VISIBLE} ${tenant}
          AND (created_at < ? OR (created_at = ? AND id < ?))
        ORDER BY created_at DESC, id DESC LIMIT ?`,
       [...(opts.tenantId === null ? [] : [opts.tenantId]), before.at, before.at, before.id || '\u{10FFFF}', opts.limit + 1],
@@ -135,16 +139,28 @@ export class SqliteRequests implements RequestsPart {
   }
 }
 
+/** Inside the commit's write transaction, which serialises commits across processes. */
+async function assertRoomInFlight(tx: Transaction, requestId: string, limit: number): Promise<void> {
+  const res = await run(tx,
+    `SELECT (SELECT COUNT(*) FROM items WHERE request_id = ?) AS images,
+       (SELECT COALESCE(SUM(total - done - failed), 0) FROM requests
+         WHERE status IN ${OPEN} AND tenant_id = (SELECT tenant_id FROM requests WHERE id = ?)) AS in_flight`,
+    [requestId, requestId]);
+  const images = Number(res.rows[0]!.images);
+  const inFlight = Number(res.rows[0]!.in_flight);
+  if (images + inFlight > limit) throw new InFlightLimitError(images, inFlight, limit);
+}
+
 async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
   for (const id of ids) {
     // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
-    const notCommitted = "NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND status != 'ingesting')";
+    const notCommitted = `NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND ${VISIBLE})`;
     const args: InArgs = [id, id];
     await tx.batch([
       { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM idempotency_keys WHERE request_id = ? AND ${notCommitted}`, args },
-      { sql: "DELETE FROM requests WHERE id = ? AND status = 'ingesting'", args: [id] },
+      { sql: `DELETE FROM requests WHERE id = ? AND status ${oneOf(REQUEST_ACTIONS.abort.from)}`, args: [id] },
     ]);
   }
 }

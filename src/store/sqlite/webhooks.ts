@@ -1,8 +1,8 @@
 // Webhooks in the SQLite store: subscriptions, deliveries and their attempt log, events.
 import type { WebhooksPart } from '../compose.js';
-import { afterAttempt, newestFirstCursor, pageOf } from '../lifecycle.js';
+import { afterAttempt, DELIVERY, DELIVERY_ACTIONS, newestFirstCursor, pageOf, SUBSCRIPTION_DELETED } from '../lifecycle.js';
 import type { AttemptOutcome, DeliveryAttempt, DeliveryRecord, EventRecord, EventType, Subscription } from '../types.js';
-import { run, type SqliteContext } from './context.js';
+import { oneOf, run, sql, type SqliteContext } from './context.js';
 import { toAttempt, toDelivery, toSubscription } from './mappers.js';
 
 export class SqliteWebhooks implements WebhooksPart {
@@ -37,10 +37,9 @@ export class SqliteWebhooks implements WebhooksPart {
   async deleteSubscription(id: string): Promise<boolean> {
     return this.#ctx.write(async (tx) => {
       const res = await run(tx, 'DELETE FROM subscriptions WHERE id = ?', [id]);
-      // Undelivered messages to a removed subscription have nobody to go to.
       await run(tx,
-        "UPDATE deliveries SET state = 'failed', last_error = 'subscription deleted' WHERE subscription_id = ? AND state = 'pending'",
-        [id],
+        `UPDATE deliveries SET state = ?, last_error = ? WHERE subscription_id = ? AND state ${oneOf(DELIVERY_ACTIONS.orphan.from)}`,
+        [SUBSCRIPTION_DELETED.state, SUBSCRIPTION_DELETED.lastError, id],
       );
       return res.rowsAffected > 0;
     });
@@ -61,7 +60,7 @@ export class SqliteWebhooks implements WebhooksPart {
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
         `UPDATE deliveries SET lease_owner = ?, lease_until = ?, updated_at = ?
-         WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?
+         WHERE id IN (SELECT id FROM deliveries WHERE state ${oneOf(DELIVERY_ACTIONS.claim.from)} AND next_attempt_at <= ?
                         AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt_at LIMIT ?)
          RETURNING *`,
         [input.owner, input.now + input.leaseMs, input.now, input.now, input.now, input.limit],
@@ -74,7 +73,7 @@ export class SqliteWebhooks implements WebhooksPart {
     if (input.deliveryIds.length === 0) return [];
     return this.#ctx.write(async (tx) => {
       const res = await run(tx,
-        `UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND state = 'pending'
+        `UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND state = ${sql(DELIVERY.pending)}
            AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
         [input.now + input.leaseMs, input.owner, JSON.stringify(input.deliveryIds)],
       );
@@ -89,7 +88,7 @@ export class SqliteWebhooks implements WebhooksPart {
       const res = await run(tx,
         `UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
            lease_owner = NULL, lease_until = NULL, updated_at = ?
-         WHERE id = ? AND lease_owner = ? AND state = 'pending'`,
+         WHERE id = ? AND lease_owner = ? AND state ${oneOf(DELIVERY_ACTIONS.settle.from)}`,
         [next.state, next.nextAttemptAt, next.lastError, now, attempt.deliveryId, input.owner],
       );
       if (res.rowsAffected === 0) return false;
@@ -123,8 +122,9 @@ export class SqliteWebhooks implements WebhooksPart {
       // A pending delivery a dispatcher holds (it may be sending right now) keeps its lease:
       // freeing it would let a second dispatcher send it at the same time.
       const res = await run(tx,
-        `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-         WHERE id = ? AND subscription_id = ? AND NOT (state = 'pending' AND lease_until IS NOT NULL AND lease_until >= ?) RETURNING *`,
+        `UPDATE deliveries SET state = ${sql(DELIVERY_ACTIONS.redeliver.to)}, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+         WHERE id = ? AND subscription_id = ? AND state ${oneOf(DELIVERY_ACTIONS.redeliver.from)}
+           AND NOT (state = ${sql(DELIVERY.pending)} AND lease_until IS NOT NULL AND lease_until >= ?) RETURNING *`,
         [input.now, input.now, input.deliveryId, input.subscriptionId, input.now],
       );
       if (res.rows[0]) return toDelivery(res.rows[0]);

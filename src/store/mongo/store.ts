@@ -14,23 +14,24 @@
 //   unsettled by a crash is settled by the next claim after its lease runs out.
 // - Claims are findOneAndUpdate on (state, lease), one document at a time.
 //
-// Ingest: a request stays 'ingesting' (invisible) while its batches are written; commit makes
+// Ingest: a request stays ingesting (invisible) while its batches are written; commit makes
 // it visible in one update. Claims go by committed request, so its items need no staging.
 //
-// The store is assembled from one part per concern, in mongo/: requests (ingest and reads),
+// The store is assembled from one part per concern, in this folder: requests (ingest and reads),
 // pipeline, operations, cache, webhooks, keys, with the outbox relay, the shared helpers and
 // the document mappers beside them.
 import type { MongoClient } from 'mongodb';
-import { ComposedStore } from './compose.js';
-import { connectMongo, oneLine, redactUri, type MongoStoreOptions } from './mongo-connect.js';
-import { collections, migrateMongo, schemaVersionOf, type Collections } from './mongo-schema.js';
-import { MongoCache } from './mongo/cache.js';
-import { MongoKeys } from './mongo/keys.js';
-import { MongoOperations } from './mongo/operations.js';
-import { MongoOutbox } from './mongo/outbox.js';
-import { MongoPipeline } from './mongo/pipeline.js';
-import { MongoRequests } from './mongo/requests.js';
-import { MongoWebhooks } from './mongo/webhooks.js';
+import { ComposedStore } from '../compose.js';
+import { connectMongo, oneLine, redactUri, type MongoStoreOptions } from './connect.js';
+import { migrateMongo, schemaVersionOf } from './migrations.js';
+import { collections, type Collections } from './schema.js';
+import { MongoCache } from './cache.js';
+import { MongoKeys } from './keys.js';
+import { MongoOperations } from './operations.js';
+import { MongoOutbox } from './outbox.js';
+import { MongoPipeline } from './pipeline.js';
+import { MongoRequests } from './requests.js';
+import { MongoWebhooks } from './webhooks.js';
 
 export { redactUri };
 

@@ -1,5 +1,5 @@
 // Server-sent event streams (text/event-stream, per the HTML spec's EventSource format): the
-// framing, a cap on how many are open at once, one keep-alive timer for all of them, and
+// framing, caps on how many are open at once (per process, per tenant), one keep-alive timer for all of them, and
 // closing them all when the server stops. Web-standard ReadableStreams, so every runtime
 // serves them the same way.
 import { AppError } from '../errors.js';
@@ -80,15 +80,32 @@ export class EventStream {
   }
 }
 
+/** Who opens a stream, as far as the caps go. */
+export interface StreamOwner {
+  tenantId: string;
+  admin: boolean;
+  /** false in open mode: one implicit tenant, only the process cap applies. */
+  keyed: boolean;
+}
+
+/**
+ * The caps: `max` per process; with keys, `maxPerTenant` per tenant key, and the last 10 % of
+ * `max` kept for the admin, so one tenant (or all of them) can never lock the operator out.
+ */
 export class EventStreams {
   readonly #open = new Set<EventStream>();
+  readonly #perTenant = new Map<string, number>();
   readonly #max: number;
+  readonly #maxPerTenant: number;
+  readonly #adminReserve: number;
   readonly #keepAliveMs: number;
   #keepAlive: ReturnType<typeof setInterval> | null = null;
   #stopping = false;
 
-  constructor(opts: { max: number; keepAliveMs: number }) {
+  constructor(opts: { max: number; maxPerTenant: number; keepAliveMs: number }) {
     this.#max = opts.max;
+    this.#maxPerTenant = opts.maxPerTenant;
+    this.#adminReserve = Math.floor(opts.max / 10);
     this.#keepAliveMs = opts.keepAliveMs;
   }
 
@@ -97,16 +114,30 @@ export class EventStreams {
   }
 
   /**
-   * A new stream, counted until it ends (`onClose` runs then, once). Throws 503 with
-   * Retry-After (set through `setRetryAfter`) when `max` are open or the server is stopping.
+   * A new stream, counted until it ends (`onClose` runs then, once). Throws with Retry-After
+   * (set through `setRetryAfter`): 429 when the tenant has its `maxPerTenant` open, 503 when
+   * the process is full for this caller or the server is stopping.
    */
-  open(onClose: () => void, setRetryAfter: (seconds: string) => void): EventStream {
-    if (this.#stopping || this.#open.size >= this.#max) {
+  open(owner: StreamOwner, onClose: () => void, setRetryAfter: (seconds: string) => void): EventStream {
+    const tenantKey = owner.keyed && !owner.admin ? owner.tenantId : null;
+    const processCap = tenantKey === null ? this.#max : this.#max - this.#adminReserve;
+    if (this.#stopping || this.#open.size >= processCap) {
       setRetryAfter(String(RETRY_AFTER_S));
       throw new AppError(503, this.#stopping ? 'The server is stopping; reconnect in a moment' : 'Too many event streams are open on this server; retry later');
     }
+    const ownCount = tenantKey === null ? 0 : (this.#perTenant.get(tenantKey) ?? 0);
+    if (tenantKey !== null && ownCount >= this.#maxPerTenant) {
+      setRetryAfter(String(RETRY_AFTER_S));
+      throw new AppError(429, `Too many event streams for this API key: EVENTS_MAX_STREAMS_PER_TENANT is ${this.#maxPerTenant}; close one or retry later`);
+    }
+    if (tenantKey !== null) this.#perTenant.set(tenantKey, ownCount + 1);
     const stream = new EventStream(() => {
       this.#open.delete(stream);
+      if (tenantKey !== null) {
+        const left = (this.#perTenant.get(tenantKey) ?? 1) - 1;
+        if (left > 0) this.#perTenant.set(tenantKey, left);
+        else this.#perTenant.delete(tenantKey);
+      }
       if (this.#open.size === 0 && this.#keepAlive) {
         clearInterval(this.#keepAlive);
         this.#keepAlive = null;

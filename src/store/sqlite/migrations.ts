@@ -158,6 +158,25 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'upload log for the per-minute quota (deletes free nothing), deployment secrets (output names)',
+    async up(db) {
+      await db.executeMultiple(`
+        CREATE TABLE upload_log (tenant_id TEXT NOT NULL, at INTEGER NOT NULL, request_id TEXT NOT NULL, PRIMARY KEY (tenant_id, at, request_id)) WITHOUT ROWID;
+        INSERT INTO upload_log (tenant_id, at, request_id)
+          SELECT tenant_id, created_at, id FROM requests WHERE status != 'ingesting' AND created_at >= CAST(strftime('%s', 'now') AS INTEGER) * 1000 - 3600000;
+        CREATE TABLE deployment_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      `);
+    },
+  },
+  {
+    version: 7,
+    description: "the uploaded file's name (older requests read null)",
+    async up(db) {
+      await db.execute('ALTER TABLE requests ADD COLUMN file_name TEXT');
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -1,5 +1,8 @@
-// How stored records look to clients: the status body and the output CSV rows.
+// How stored records look to clients: the request summary, the status body and the output CSV
+// rows. Shared by the HTTP routes and the CLI, which differ only in how an output is addressed
+// (a URL under PUBLIC_BASE_URL, or a file path): each passes its own `urlOf`.
 import type { ItemOutcomeKind, ItemRecord, ProductRecord, RequestRecord, Store } from '../store/types.js';
+import type { OutputRow } from './output-csv.js';
 
 export type ProductStatus = 'pending' | 'processing' | 'completed' | 'failed';
 
@@ -16,24 +19,26 @@ export interface ProductView {
   output_bytes: (number | null)[];
 }
 
-export function imageUrl(publicBaseUrl: string, key: string): string {
-  return `${publicBaseUrl}/images/${key}`;
-}
+/** How a stored output is addressed to the reader: a URL (HTTP) or a file path (CLI). */
+export type OutputAddress = (outputKey: string) => string;
+
+/** The service's address of an output image. */
+export const imageUrl = (publicBaseUrl: string): OutputAddress => (key) => `${publicBaseUrl}/images/${key}`;
 
 export function requestView(r: RequestRecord) {
   return {
     request_id: r.id,
     status: r.status as Exclude<RequestRecord['status'], 'ingesting'>,
+    file_name: r.fileName,
     progress: { total: r.total, done: r.done, failed: r.failed },
+    bytes: { in: r.bytesIn, out: r.bytesOut },
     created_at: new Date(r.createdAt).toISOString(),
     updated_at: new Date(r.updatedAt).toISOString(),
   };
 }
 
-/** The status body's request-level fields: the summary, and the bytes of the images done so far. */
-export function requestStatusView(r: RequestRecord) {
-  return { ...requestView(r), bytes: { in: r.bytesIn, out: r.bytesOut } };
-}
+/** The status body's request-level fields: the same summary a list gives. */
+export const requestStatusView = requestView;
 
 /** A product is final like a request: completed if every image is final and one succeeded. */
 function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {
@@ -43,7 +48,7 @@ function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {
 }
 
 /** Joins one page of products with their items' results (one store read for the page). */
-export async function productViews(store: Store, requestId: string, products: ProductRecord[], publicBaseUrl: string): Promise<ProductView[]> {
+export async function productViews(store: Store, requestId: string, products: ProductRecord[], urlOf: OutputAddress): Promise<ProductView[]> {
   const items = await store.getItemsByUrl(requestId, products.flatMap((p) => p.inputUrls));
   const byUrl = new Map(items.map((i) => [i.url, i]));
   return products.map((p) => {
@@ -53,7 +58,7 @@ export async function productViews(store: Store, requestId: string, products: Pr
       serial_number: p.serial,
       product_name: p.name,
       input_urls: p.inputUrls,
-      output_urls: own.map((i) => (i?.state === 'done' && i.outputKey ? imageUrl(publicBaseUrl, i.outputKey) : null)),
+      output_urls: own.map((i) => (i?.state === 'done' && i.outputKey ? urlOf(i.outputKey) : null)),
       processing_status: productStatus(own),
       errors: own.map((i) => (i?.state === 'failed' ? i.error ?? 'failed' : null)),
       outcomes: done.map((i) => i?.outcome ?? null),
@@ -64,11 +69,18 @@ export async function productViews(store: Store, requestId: string, products: Pr
 }
 
 /** Every product of a request, page by page, as views (for the output CSV). */
-export async function* allProductViews(store: Store, requestId: string, publicBaseUrl: string, pageSize = 500): AsyncGenerator<ProductView[]> {
+export async function* allProductViews(store: Store, requestId: string, urlOf: OutputAddress, pageSize = 500): AsyncGenerator<ProductView[]> {
   let cursor: string | null = null;
   do {
     const page = await store.listProducts(requestId, { limit: pageSize, cursor });
-    if (page.items.length) yield await productViews(store, requestId, page.items, publicBaseUrl);
+    if (page.items.length) yield await productViews(store, requestId, page.items, urlOf);
     cursor = page.nextCursor;
   } while (cursor);
+}
+
+/** Every product of a request as output CSV rows, page by page. */
+export async function* outputCsvRows(store: Store, requestId: string, urlOf: OutputAddress): AsyncGenerator<OutputRow[]> {
+  for await (const views of allProductViews(store, requestId, urlOf)) {
+    yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
+  }
 }

@@ -1,122 +1,14 @@
-// The MongoDB schema: document shapes, indexes and versioned migrations. The version lives in
+// The MongoDB schema's versioned migrations (frozen: each keeps the literals of its time); the
+// shapes and indexes are in schema.ts. The version lives in
 // the `meta` collection. Every migration is idempotent (conditional updates, upserts), so
 // several processes starting at once may run one concurrently without harm; the version only
 // moves forward ($max). Only plain operations are used — no transactions, no pipeline
 // updates, no partial or sparse indexes — so one path serves a standalone mongod, a replica
 // set and FerretDB alike.
-import type { Collection, Db, IndexDescription, ObjectId } from 'mongodb';
-import { eventIdFor, eventPayload } from './lifecycle.js';
-import {
-  ADMIN_TENANT,
-  type ApiKeyRecord, type DeliveryAttempt, type DeliveryRecord, type EventRecord, type EventType, type ItemRecord,
-  type ProductRecord, type RequestRecord, type RequestStatus, type Subscription,
-} from './types.js';
-
-/** A record as stored: its `id` becomes the document's `_id`. */
-type Doc<T extends { id: string }, Id = string> = Omit<T, 'id'> & { _id: Id };
-
-/** An event waiting in its request's outbox for the relay. */
-export type OutboxEntry = EventRecord;
-
-export type RequestDoc = Omit<Doc<RequestRecord>, 'status'> & {
-  /** 'aborting' is an ingesting request being removed; 'deleting' a committed one. */
-  status: RequestStatus | 'aborting' | 'deleting';
-  /** Set while a retry is resetting the request's failed items (retryRequest). */
-  retrying?: boolean;
-  lastClaimAt: number;
-  /** Events written with a transition, not yet relayed to events and deliveries. */
-  outbox?: OutboxEntry[];
-  /** Set while the outbox holds something: when its oldest entry was written. */
-  outboxAt?: number;
-  /** Items counted into done/failed whose own document is not yet marked settled. */
-  settling?: string[];
-};
-export type IdempotencyDoc = { _id: string; tenantId: string; key: string; requestId: string; fingerprint: string | null };
-export type ProductDoc = ProductRecord & { _id?: ObjectId; requestId: string };
-export type ItemDoc = Omit<Doc<ItemRecord, ObjectId>, 'id'> & {
-  createdAt: number;
-  /** false between an item's final state and its request's counters taking it in. */
-  settled?: boolean;
-};
-export type SubscriptionDoc = Doc<Subscription>;
-/** `order` breaks ties between events of one millisecond: started before the final one. */
-export type EventDoc = Doc<EventRecord> & { order: number };
-export type DeliveryDoc = Doc<DeliveryRecord>;
-export type AttemptDoc = DeliveryAttempt;
-export type KeyDoc = Doc<ApiKeyRecord>;
-export type LockDoc = { _id: string; owner: string; until: number };
-/** _id: JSON [tenant, source sha256, settings] */
-export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; updatedAt: number };
-/** _id: JSON [tenant, url, settings] */
-export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
-type MetaDoc = { _id: string; version: number };
-
-export interface Collections {
-  requests: Collection<RequestDoc>;
-  idempotency: Collection<IdempotencyDoc>;
-  products: Collection<ProductDoc>;
-  items: Collection<ItemDoc>;
-  subscriptions: Collection<SubscriptionDoc>;
-  events: Collection<EventDoc>;
-  deliveries: Collection<DeliveryDoc>;
-  attempts: Collection<AttemptDoc>;
-  keys: Collection<KeyDoc>;
-  locks: Collection<LockDoc>;
-  contentCache: Collection<CacheDoc>;
-  validators: Collection<ValidatorsDoc>;
-  meta: Collection<MetaDoc>;
-}
-
-export function collections(db: Db): Collections {
-  return {
-    requests: db.collection('requests'),
-    idempotency: db.collection('idempotency_keys'),
-    products: db.collection('products'),
-    items: db.collection('items'),
-    subscriptions: db.collection('subscriptions'),
-    events: db.collection('events'),
-    deliveries: db.collection('deliveries'),
-    attempts: db.collection('delivery_attempts'),
-    keys: db.collection('api_keys'),
-    locks: db.collection('locks'),
-    contentCache: db.collection('content_cache'),
-    validators: db.collection('url_validators'),
-    meta: db.collection('meta'),
-  };
-}
-
-/** The idempotency document of (tenant, key). */
-export const idempotencyId = (tenantId: string, key: string) => JSON.stringify([tenantId, key]);
-
-/** Every index a hot-path query uses (claims, status pages, the outbox relay, due deliveries). */
-const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
-  requests: [
-    { key: { status: 1, createdAt: 1 }, name: 'status_created' },
-    { key: { createdAt: -1, _id: -1 }, name: 'created' },
-    { key: { tenantId: 1, createdAt: -1, _id: -1 }, name: 'tenant_created' },
-    { key: { outboxAt: 1 }, name: 'outbox' },
-    { key: { status: 1, updatedAt: 1 }, name: 'status_updated' },
-    { key: { retrying: 1 }, name: 'retrying' },
-  ],
-  products: [{ key: { requestId: 1, serial: 1 }, name: 'request_serial', unique: true }],
-  items: [
-    { key: { requestId: 1, url: 1 }, name: 'request_url', unique: true },
-    { key: { requestId: 1, state: 1, _id: 1 }, name: 'request_state' },
-    { key: { state: 1, requestId: 1 }, name: 'state_request' },
-    { key: { state: 1, leaseUntil: 1 }, name: 'state_lease' },
-    { key: { leaseOwner: 1, state: 1 }, name: 'owner_state' },
-    { key: { settled: 1, leaseUntil: 1 }, name: 'settled_lease' },
-    { key: { outputKey: 1 }, name: 'output_key' },
-  ],
-  subscriptions: [{ key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created' }],
-  events: [{ key: { requestId: 1, createdAt: 1, order: 1 }, name: 'request_created' }],
-  deliveries: [
-    { key: { state: 1, nextAttemptAt: 1 }, name: 'state_due' },
-    { key: { subscriptionId: 1, createdAt: -1, _id: -1 }, name: 'subscription_created' },
-  ],
-  attempts: [{ key: { deliveryId: 1, attempt: 1 }, name: 'delivery_attempt', unique: true }],
-  keys: [{ key: { hash: 1 }, name: 'hash', unique: true }],
-};
+import type { Collection } from 'mongodb';
+import { eventIdFor, eventPayload, readStatus } from '../lifecycle.js';
+import { ADMIN_TENANT, UPLOAD_LOG_KEEP_MS, type EventType, type RequestRecord, type RequestStatus } from '../types.js';
+import { idempotencyId, INDEXES, type Collections, type RequestDoc } from './schema.js';
 
 /** Indexes of release 0.1.0 that other servers reject (partial) or that nothing uses any more. */
 const RETIRED_INDEXES: Array<[keyof Collections, string]> = [
@@ -187,14 +79,32 @@ const MIGRATIONS: Migration[] = [
       await c.keys.updateMany({ maxImagesInFlight: { $exists: false } }, { $set: { maxImagesInFlight: null, maxUploadsPerMinute: null } });
     },
   },
+  {
+    version: 6,
+    description: 'upload log for the per-minute quota (deletes free nothing), deployment secrets (output names)',
+    async up(c) {
+      // The last hour's uploads keep counting; deployment_secrets fills on first use.
+      const recent = c.requests.find({ status: { $in: ['received', 'processing', 'completed', 'failed', 'cancelled'] }, createdAt: { $gte: Date.now() - UPLOAD_LOG_KEEP_MS } }, { projection: { tenantId: 1, createdAt: 1 } });
+      for await (const r of recent) {
+        await c.uploads.updateOne({ _id: r._id }, { $setOnInsert: { tenantId: r.tenantId, at: r.createdAt } }, { upsert: true });
+      }
+    },
+  },
+  {
+    version: 7,
+    description: "the uploaded file's name (older requests read null)",
+    async up(c) {
+      await c.requests.updateMany({ fileName: { $exists: false } }, { $set: { fileName: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
 function toV1Record(d: V1Request): RequestRecord {
   return {
-    id: d._id, status: d.status === 'aborting' || d.status === 'deleting' ? 'ingesting' : d.status, tenantId: ADMIN_TENANT,
-    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null,
+    id: d._id, status: readStatus(d.status), tenantId: ADMIN_TENANT,
+    webhookUrl: d.webhookUrl ?? null, webhookSecret: d.webhookSecret ?? null, options: null, fileName: null,
     productCount: d.productCount, total: d.total, done: d.done, failed: d.failed, bytesIn: 0, bytesOut: 0, run: 0,
     createdAt: d.createdAt, updatedAt: d.updatedAt, version: d.version ?? 0,
   };

@@ -5,23 +5,24 @@
 // synchronously and a second connection waiting on the lock would block the event loop that
 // the first one needs to finish. The rules come from lifecycle.ts.
 //
-// The store is assembled from one part per concern, in sqlite/: requests (ingest and reads),
+// The store is assembled from one part per concern, in this folder: requests (ingest and reads),
 // pipeline, operations, cache, webhooks, keys, with the outbox, the shared context and the
 // row mappers beside them.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createClient, type Client } from '@libsql/client';
-import { ComposedStore } from './compose.js';
-import { Mutex } from './mutex.js';
-import { SqliteCache } from './sqlite/cache.js';
-import { run, SqliteContext } from './sqlite/context.js';
-import { SqliteKeys } from './sqlite/keys.js';
-import { SqliteOperations } from './sqlite/operations.js';
-import { SqlitePipeline } from './sqlite/pipeline.js';
-import { SqliteRequests } from './sqlite/requests.js';
-import { SqliteWebhooks } from './sqlite/webhooks.js';
-import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './sqlite-migrations.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../storage/private-files.js';
+import { ComposedStore } from '../compose.js';
+import { Mutex } from '../mutex.js';
+import { SqliteCache } from './cache.js';
+import { run, SqliteContext } from './context.js';
+import { SqliteKeys } from './keys.js';
+import { SqliteOperations } from './operations.js';
+import { SqlitePipeline } from './pipeline.js';
+import { SqliteRequests } from './requests.js';
+import { SqliteWebhooks } from './webhooks.js';
+import { migrateSqlite, SQLITE_SCHEMA_VERSION } from './migrations.js';
 
 /**
  * One write mutex per database file for the whole process, shared by every store opened on
@@ -31,7 +32,9 @@ const writeMutexes = new Map<string, Mutex>();
 
 export async function openSqliteStore(file: string, opts: { busyTimeoutMs?: number } = {}): Promise<SqliteStore> {
   file = resolve(file);
-  mkdirSync(dirname(file), { recursive: true });
+  // Private whatever the umask; SQLite gives the -wal and -shm files the mode of this one.
+  mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+  closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
   const client = createClient({ url: pathToFileURL(file).href, timeout: opts.busyTimeoutMs ?? 10_000 });
   // journal_mode is persistent in the file; the others are per connection and are the
   // defaults we want (synchronous=FULL keeps a commit durable across power loss too).

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
 import { EventStreams } from './event-streams.js';
 import { RequestWatcher } from './request-watcher.js';
-import { requestView } from './views.js';
+import { requestView } from '../views/request-views.js';
 
 export class LiveEvents {
   readonly watcher: RequestWatcher;
@@ -14,7 +14,7 @@ export class LiveEvents {
 
   constructor(deps: { config: Config; store: Store; log: Logger }) {
     const { config, store, log } = deps;
-    this.streams = new EventStreams({ max: config.EVENTS_MAX_STREAMS, keepAliveMs: config.EVENTS_KEEPALIVE_MS });
+    this.streams = new EventStreams({ max: config.EVENTS_MAX_STREAMS, maxPerTenant: config.EVENTS_MAX_STREAMS_PER_TENANT, keepAliveMs: config.EVENTS_KEEPALIVE_MS });
     this.watcher = new RequestWatcher({
       store,
       pollMs: config.EVENTS_POLL_MS,
