@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
+import { ssimulacra2Scorer, ssimulacra2Wasm } from '../workers/metrics/ssimulacra2-wasm.js';
 import { independentDecode } from './helpers/decode.js';
 import { photoLike, reference } from './helpers/ssimulacra2.js';
 
@@ -38,8 +39,26 @@ describe('ssimulacra2', () => {
     expect(Math.abs(ssimulacra2(withAlpha, out, { alpha: true }) - (await reference(withAlpha, out, true)))).toBeLessThan(1);
   });
 
-  it('refuses images of different sizes or under 8x8 with a clear error', () => {
+  it('the WebAssembly port (wasm/ssimulacra2) gives the TypeScript scorer\'s scores exactly', async () => {
+    const withAlpha = { ...img, data: img.data.map((v, i) => (i % 4 === 3 ? (i >> 2) % 200 : v)) };
+    const scorer = await ssimulacra2Scorer(img);
+    for (const [codec, quality] of [[jpeg, 20], [jpeg, 85], [webp, 50]] as const) {
+      const out = await independentDecode(await codec.encode(img, { quality }));
+      expect(scorer.score(out)).toBe(ssimulacra2(img, out));
+      const outAlpha = await independentDecode(await webp.encode(withAlpha, { quality }));
+      expect(await ssimulacra2Wasm(withAlpha, outAlpha, { alpha: true })).toBe(ssimulacra2(withAlpha, outAlpha, { alpha: true }));
+    }
+    scorer.close();
+    // an odd size exercises the edge rows and columns of every scale
+    const odd = photoLike(77, 53, 3);
+    const oddOut = await independentDecode(await jpeg.encode(odd, { quality: 40 }));
+    expect(await ssimulacra2Wasm(odd, oddOut)).toBe(ssimulacra2(odd, oddOut));
+  });
+
+  it('refuses images of different sizes or under 8x8 with a clear error', async () => {
     expect(() => ssimulacra2(img, photoLike(100, 150, 7))).toThrow(/sizes differ/);
     expect(() => ssimulacra2(photoLike(7, 20, 1), photoLike(7, 20, 1))).toThrow(/at least 8x8/);
+    await expect(ssimulacra2Wasm(img, photoLike(100, 150, 7))).rejects.toThrow(/sizes differ/);
+    await expect(ssimulacra2Wasm(photoLike(7, 20, 1), photoLike(7, 20, 1))).rejects.toThrow(/at least 8x8/);
   });
 });

@@ -12,7 +12,7 @@
 // passes (the target is out of reach even at 100) it returns the best scoring attempt with
 // reached: false.
 import type { Raster } from '../src/codecs/types.js';
-import { ssimulacra2, ssimulacra2MemoryBytes } from './metrics/ssimulacra2.js';
+import { ssimulacra2Scorer, ssimulacra2ScorerMemoryBytes } from './metrics/ssimulacra2-wasm.js';
 
 export const MIN_TARGET = 30;
 export const MAX_TARGET = 95;
@@ -40,7 +40,7 @@ export interface AutoQualityInput {
   maxEncodes?: number;
   /** points added to the target while searching (default MARGIN) */
   margin?: number;
-  /** the metric; default SSIMULACRA2 (workers/metrics/ssimulacra2.ts) */
+  /** the metric; default SSIMULACRA2 (wasm/ssimulacra2, the port of workers/metrics/ssimulacra2.ts) */
   score?: (source: Raster, output: Raster) => number;
 }
 
@@ -82,7 +82,16 @@ export async function searchQuality(input: AutoQualityInput): Promise<AutoQualit
   if (!(input.target >= MIN_TARGET && input.target <= MAX_TARGET)) throw new RangeError(`quality target must be ${MIN_TARGET}-${MAX_TARGET}, got ${input.target}`);
   const target = input.target + (input.margin ?? MARGIN);
   const max = Math.min(MAX_ENCODES, Math.max(1, Math.floor(input.maxEncodes ?? MAX_ENCODES)));
-  const score = input.score ?? ((a: Raster, b: Raster) => ssimulacra2(a, b, { alpha: input.alpha ?? false }));
+  const scorer = input.score ? null : await ssimulacra2Scorer(source, { alpha: input.alpha ?? false });
+  try {
+    return await search(input, target, max, input.score ?? ((_a: Raster, b: Raster) => scorer!.score(b)));
+  } finally {
+    scorer?.close();
+  }
+}
+
+async function search(input: AutoQualityInput, target: number, max: number, score: (source: Raster, output: Raster) => number): Promise<AutoQualityResult> {
+  const { source } = input;
 
   const tried = new Map<number, Tried>();
   let fail: Tried | undefined; // highest failing quality
@@ -136,9 +145,10 @@ function nextQuality(target: number, fail: Tried | undefined, pass: Tried | unde
 
 /**
  * Bytes the search holds besides the source raster and the encoder: one decoded candidate
- * (4 B/px) at a time and the scorer's buffers (2 B/px + a per-column term). The encoded attempts
+ * (4 B/px) at a time and the scorer's (source and candidate copied into its module, 8 B/px; its
+ * kept scales, 2 B/px; a per-column term). The encoded attempts
  * (at most 6 outputs, each far smaller than the raster) are not counted.
  */
 export function autoQualityMemoryBytes(width: number, height: number): number {
-  return 4 * width * height + ssimulacra2MemoryBytes(width, height);
+  return 4 * width * height + ssimulacra2ScorerMemoryBytes(width, height);
 }

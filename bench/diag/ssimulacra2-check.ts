@@ -1,6 +1,7 @@
 // node dist/bench/diag/ssimulacra2-check.js <corpus dir> [--mp12 N] [--photos N]
 //
-// Validates workers/metrics/ssimulacra2.ts (the scorer the quality=auto search uses) against the
+// Validates the scorer the quality=auto search uses (wasm/ssimulacra2, the WebAssembly port of
+// workers/metrics/ssimulacra2.ts with the same arithmetic) against the
 // reference, calc-s2-rust at full size (bench/quality-metric.ts). Sources: every corpus image
 // (upright, decoded by sharp) and N (default 2) generated 4000x3000 photos (bench/mp12.ts's). Each
 // is encoded by the pipeline's own codecs at JPEG q30/50/70/90 and WebP q75, decoded by them
@@ -13,7 +14,7 @@ import sharp from 'sharp';
 import type { Raster } from '../../src/codecs/types.js';
 import { jpeg } from '../../workers/codecs/jpeg.js';
 import { webp } from '../../workers/codecs/webp.js';
-import { ssimulacra2 } from '../../workers/metrics/ssimulacra2.js';
+import { ssimulacra2Wasm } from '../../workers/metrics/ssimulacra2-wasm.js';
 import { loadCorpus } from '../corpus.js';
 import { generatedPhoto } from '../generated-photo.js';
 import { measureQuality } from '../quality-metric.js';
@@ -72,7 +73,7 @@ for (const s of sources) {
     const reference = (await measureQuality({ ref: new Uint8Array(ref.data.buffer, ref.data.byteOffset, ref.data.length), dist: new Uint8Array(dist.data.buffer, dist.data.byteOffset, dist.data.length), width: ref.width, height: ref.height, alpha })).ssimulacra2;
     const tRef = now() - t;
     t = now();
-    const ours = ssimulacra2(ref, dist, { alpha });
+    const ours = await ssimulacra2Wasm(ref, dist, { alpha });
     const tOurs = now() - t;
     const mp = (ref.width * ref.height) / 1e6;
     rows.push({ src: s.name, enc: e.label, mp, ref: reference, ours, tRef, tOurs });
