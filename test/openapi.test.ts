@@ -116,7 +116,7 @@ describe('/openapi.json', () => {
       expect(doc.paths[path].get.responses['503'], path).toBeDefined();
     }
     const product = doc.components.schemas.Product.properties;
-    for (const field of ['outcomes', 'input_bytes', 'output_bytes']) expect(product[field]?.type, field).toBe('array');
+    for (const field of ['outcomes', 'input_bytes', 'output_bytes', 'qualities', 'scores']) expect(product[field]?.type, field).toBe('array');
     expect(doc.components.schemas.RequestStatusResponse.properties.bytes.properties).toMatchObject({ in: { type: 'integer' }, out: { type: 'integer' } });
     const upload = doc.paths['/api/v1/upload'].post;
     expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });

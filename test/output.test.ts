@@ -72,11 +72,13 @@ describe('parseOutputOptions', () => {
   });
 
   it('reads stored options with the defaults under them, and keys the content cache as before', () => {
-    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null });
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, quality_target: 70, format: 'original', max_width: null, max_height: null });
     expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null });
-    // stored cache entries carry this key: its shape must not change under them
-    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
+      .toEqual({ quality: 80, quality_target: 70, format: 'webp', max_width: 640, max_height: null });
+    // stored cache entries carry this key: its shape must not change under them; quality_target
+    // joins it only with quality=auto (it changes nothing otherwise)
+    expect(settingsKey({ quality: 80, quality_target: 90, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
+    expect(settingsKey({ quality: 'auto', quality_target: 90, format: 'webp', max_width: 640, max_height: null })).toBe('["webp","auto",640,null,90]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {

@@ -82,6 +82,9 @@ export interface Product {
   outcomes: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** absent in answers from servers before quality=auto */
+  qualities?: (number | null)[];
+  scores?: (number | null)[];
 }
 
 export interface RequestStatus extends RequestSummary {

@@ -144,11 +144,10 @@ function nextQuality(target: number, fail: Tried | undefined, pass: Tried | unde
 }
 
 /**
- * Bytes the search holds besides the source raster and the encoder: one decoded candidate
- * (4 B/px) at a time and the scorer's (source and candidate copied into its module, 8 B/px; its
- * kept scales, 2 B/px; a per-column term). The encoded attempts
- * (at most 6 outputs, each far smaller than the raster) are not counted.
+ * Bytes the search holds besides the source raster, the encoder and the decoder (which holds the
+ * decoded candidate): the scorer's (src/codecs/plan.ts's autoQualityMemory says the same). The
+ * encoded attempts (at most 6 outputs, each far smaller than the raster) are not counted.
  */
 export function autoQualityMemoryBytes(width: number, height: number): number {
-  return 4 * width * height + ssimulacra2ScorerMemoryBytes(width, height);
+  return ssimulacra2ScorerMemoryBytes(width, height);
 }

@@ -18,6 +18,7 @@ import type { CompressOutcome, CompressOutput, CompressTask, CompressWorkerData,
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
+import { predictQuality, searchQuality } from './auto-quality.js';
 
 const config = (workerData ?? {}) as CompressWorkerData;
 if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
@@ -79,16 +80,17 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { orientation, output } = plan;
   const source = CODECS[plan.source];
   const target = CODECS[plan.target];
-  const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
-    bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+  const result = (out: Uint8Array, outcome: CompressOutcome, measured: { quality: number | null; score: number | null } = { quality: null, score: null }, format: ImageFormat = target.format): CompressOutput => ({
+    bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome, ...measured,
   });
   // The output keeps the input's format and size: only then may the source itself be the output.
   const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
   logCodecRun(source.format, bytes.length);
 
   // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
-  // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
-  if (sameShape && orientation === 1 && source.sourceQuality) {
+  // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata. Not
+  // with quality=auto: there is no quality asked (the never-worse rule below still keeps the source).
+  if (sameShape && orientation === 1 && source.sourceQuality && !plan.auto) {
     const q = source.sourceQuality(bytes);
     const stripped = q !== null && q <= plan.encode.quality ? source.stripMetadata(bytes) : null;
     if (stripped) return result(stripped, 'passed_through');
@@ -105,7 +107,25 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     releaseGrownUnlessKept();
   }
   if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = await target.encode(image, plan.encode);
+  let encoded: Uint8Array;
+  const measured = { quality: target.format === 'png' ? null : plan.encode.quality, score: null as number | null };
+  if (plan.auto) {
+    // quality=auto: the lowest quality whose output, decoded, scores the target against this raster
+    const upright = image;
+    const found = await searchQuality({
+      source: upright,
+      encode: (quality) => target.encode(upright, { quality }),
+      decode: (b) => target.decode(b),
+      target: plan.auto.target,
+      start: predictQuality(plan.auto.target, task.previousQuality),
+      alpha: target.format !== 'jpeg' && !upright.opaque,
+    });
+    encoded = found.bytes;
+    measured.quality = found.quality;
+    measured.score = Math.round(found.score * 100) / 100;
+  } else {
+    encoded = await target.encode(image, plan.encode);
+  }
   releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
@@ -126,7 +146,7 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     const stripped = source.stripMetadata(bytes);
     if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
   }
-  return result(encoded, 'compressed');
+  return result(encoded, 'compressed', measured);
 }
 
 /** What this thread keeps is from now on either this task's (covered by its reservation) or dropped. */

@@ -4,15 +4,17 @@
 // at its peak. Made once, by the pool, which admits work against its memory budget with it; the
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
-import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
+import { DEFAULT_QUALITY, fitInside, targetFormat, type OutputOptions } from './output-options.js';
 import { rowFor, CODECS, type ImageFormat } from './table.js';
 import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
   source: ImageFormat;
   target: ImageFormat;
-  /** what the target's encoder is told */
+  /** what the target's encoder is told (with quality=auto: where the search does not apply, the default) */
   encode: EncodeOptions;
+  /** quality=auto on a JPEG or WebP output: the SSIMULACRA2 score the search must reach; else null */
+  auto: { target: number } | null;
   declared: Dimensions;
   orientation: number;
   /** the declared size after orientation */
@@ -29,6 +31,17 @@ export interface ImagePlan {
  * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
  */
 export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+
+/** Output formats quality=auto searches; AVIF stays at a fixed quality, PNG has none (its palette rule). */
+export const AUTO_QUALITY_FORMATS: readonly ImageFormat[] = ['jpeg', 'webp'];
+
+/**
+ * What the quality=auto search holds besides the output raster and the encoder (workers/auto-quality.ts,
+ * autoQualityMemoryBytes, which a test keeps equal to this): the source and one candidate copied
+ * into the scorer's module (8 B/px), its kept scales (2 B/px) and its streaming rows (2460 B per
+ * column). The decoded candidate is the target decoder's (its memory.decode).
+ */
+export const autoQualityMemory = ({ width, height }: Dimensions) => 10 * width * height + 2460 * width;
 
 /**
  * The integer box factor a downscale starts with before Lanczos3 (workers/codecs/resize.ts): the
@@ -65,13 +78,16 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
   // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
+  const auto = options.quality === 'auto' && AUTO_QUALITY_FORMATS.includes(target.format) ? { target: options.quality_target } : null;
+  // the search decodes each candidate with the target's decoder and scores it against the output raster
+  const search = auto ? target.memory.decode(outPixels) + autoQualityMemory(output) : 0;
   const steps = [
     source.memory.decode(pixels),
     orientation >= 2 ? 8 * pixels : 0,
     resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + target.memory.encode(outPixels),
+    4 * outPixels + target.memory.encode(outPixels) + search,
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source: source.format, target: target.format, encode: { quality: options.quality }, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return { source: source.format, target: target.format, encode: { quality: options.quality === 'auto' ? DEFAULT_QUALITY : options.quality }, auto, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
 }

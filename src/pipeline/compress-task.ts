@@ -16,6 +16,8 @@ export interface CompressTask {
   keepInstances?: boolean;
   /** bytes of the memory budget reserved for this task */
   reservedBytes?: number;
+  /** quality=auto: the answer for the previous image of the same request (the search starts there) */
+  previousQuality?: number;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -61,6 +63,10 @@ export interface CompressOutput {
   bytesIn: number;
   bytesOut: number;
   outcome: CompressOutcome;
+  /** the encoder quality of the output; null when the output is no encode of ours or its format has none (PNG) */
+  quality: number | null;
+  /** the SSIMULACRA2 score the output reached against the decoded, upright, resized source (quality=auto only) */
+  score: number | null;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
-import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
 
@@ -32,6 +32,8 @@ interface RequestContext {
   tenantId: string;
   options: OutputOptions;
   settings: string;
+  /** quality=auto: the last answer in this request, where the next image's search starts */
+  lastAutoQuality?: number;
 }
 
 export class PipelineRunner {
@@ -121,7 +123,8 @@ export class PipelineRunner {
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
     if (givenUp) return { ok: false, error: givenUp };
     try {
-      const { tenantId, options, settings } = await this.#requestOf(item.requestId);
+      const context = await this.#requestOf(item.requestId);
+      const { tenantId, options, settings } = context;
       const fetchOptions = {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
@@ -140,9 +143,9 @@ export class PipelineRunner {
       const usable = known && (await storage.modifiedAt(known.outputKey)) !== null ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        return { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused' };
+        return { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused', quality: usable!.quality ?? null, score: usable!.score ?? null };
       }
-      const remember = async (o: { outputKey: string; format: string; bytesOut: number }) => {
+      const remember = async (o: ReusableOutput) => {
         if (source.etag || source.lastModified) {
           await store.putValidators(tenantId, item.url, settings, { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length }, Date.now());
         }
@@ -163,12 +166,14 @@ export class PipelineRunner {
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
+        ...(context.lastAutoQuality !== undefined && { previousQuality: context.lastAutoQuality }),
       });
+      if (options.quality === 'auto' && result.score !== null && result.quality !== null) context.lastAutoQuality = result.quality;
       // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
       // photo cannot compute the name and probe /images/ for another tenant's output.
       const key = blobKey(createHmac('sha256', await this.#outputNameKey()).update(result.bytes).digest('hex'), result.format);
       await storage.put(key, result.bytes, contentTypeOf(key));
-      const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
+      const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut, quality: result.quality, score: result.score };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
       return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };

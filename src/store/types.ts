@@ -78,10 +78,14 @@ export interface ItemRecord {
   outcome: ItemOutcomeKind | null;
   bytesIn: number | null;
   bytesOut: number | null;
+  /** The encoder quality of the output; null where no encode of ours is the output (or PNG, or before this was kept). */
+  quality: number | null;
+  /** The SSIMULACRA2 score the output reached (quality=auto); null where not measured. */
+  score: number | null;
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind }
+  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; quality?: number | null; score?: number | null }
   | { ok: false; error: string };
 
 export interface CompleteInput {
@@ -174,6 +178,9 @@ export interface ReusableOutput {
   outputKey: string;
   format: string;
   bytesOut: number;
+  /** the encoder quality and SSIMULACRA2 score it was made with (null or absent: none, or made before they were kept) */
+  quality?: number | null;
+  score?: number | null;
 }
 
 /** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */

@@ -17,6 +17,10 @@ export interface ProductView {
   outcomes: (ItemOutcomeKind | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** Parallel to input_urls: the encoder quality of the output; null where no encode of ours is the output. */
+  qualities: (number | null)[];
+  /** Parallel to input_urls: the SSIMULACRA2 score the output reached (quality=auto); null where not measured. */
+  scores: (number | null)[];
 }
 
 /** How a stored output is addressed to the reader: a URL (HTTP) or a file path (CLI). */
@@ -64,6 +68,8 @@ export async function productViews(store: Store, requestId: string, products: Pr
       outcomes: done.map((i) => i?.outcome ?? null),
       input_bytes: done.map((i) => i?.bytesIn ?? null),
       output_bytes: done.map((i) => i?.bytesOut ?? null),
+      qualities: done.map((i) => i?.quality ?? null),
+      scores: done.map((i) => i?.score ?? null),
     };
   });
 }
