@@ -6,38 +6,11 @@ import { describe, expect, it } from 'vitest';
 import type { Codec, Raster } from '../src/codecs/types.js';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
-import { MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { autoQualityMemory } from '../src/codecs/plan.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
 import { independentDecode } from './helpers/decode.js';
-import { reference } from './helpers/ssimulacra2.js';
-
-function image(width: number, height: number, kind: 'smooth' | 'detailed'): Raster {
-  const data = new Uint8ClampedArray(width * height * 4);
-  let s = 12345;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      const i = (y * width + x) * 4;
-      if (kind === 'smooth') {
-        // a studio backdrop: soft gradients, faint grain
-        const n = ((s >>> 24) - 128) / 64;
-        data[i] = 180 + 40 * Math.sin(x / 90) + n;
-        data[i + 1] = 170 + (50 * y) / height + n;
-        data[i + 2] = 160 + 30 * Math.cos((x + y) / 120) + n;
-      } else {
-        // foliage-like texture: strong grain, fine stripes and hard edges
-        const n = ((s >>> 24) - 128) / 2.5;
-        const stripe = (x >> 1) % 2 === 0 ? 40 : -40;
-        const edge = (x + 2 * y) % 37 < 18 ? 50 : -50;
-        data[i] = 120 + stripe + n;
-        data[i + 1] = 110 + edge + n;
-        data[i + 2] = 100 + (stripe + edge) / 2 + n;
-      }
-      data[i + 3] = 255;
-    }
-  }
-  return { data, width, height };
-}
+import { image, reference } from './helpers/ssimulacra2.js';
 
 const smooth = image(192, 160, 'smooth');
 const detailed = image(192, 160, 'detailed');
@@ -123,5 +96,9 @@ describe('searchQuality', () => {
     const input = { source: smooth, start: 50, encode: () => Promise.resolve(new Uint8Array()), decode: () => Promise.resolve(smooth) };
     await expect(searchQuality({ ...input, target: 29 })).rejects.toThrow(/30-95/);
     await expect(searchQuality({ ...input, target: 96 })).rejects.toThrow(/30-95/);
+  });
+
+  it('states the memory the plan counts for it (src/codecs/plan.ts)', () => {
+    for (const [w, h] of [[192, 160], [4000, 3000]] as const) expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
   });
 });
