@@ -42,6 +42,12 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const items = await store.getItemsByUrl(ids.completed, products.items.flatMap((p) => p.inputUrls));
   expect(items.filter((i) => i.state === 'done').every((i) => /^[0-9a-f]{64}\.(jpg|png)$/.test(i.outputKey!))).toBe(true);
   expect(items.find((i) => i.state === 'failed')).toMatchObject({ error: 'HTTP 404' });
+  // images made before qualities and scores were kept (quality=auto) read null for both
+  expect(items.map((i) => [i.quality, i.score])).toEqual(items.map(() => [null, null]));
+  // and the content cache keeps them from now on
+  const entry = { outputKey: 'k.jpg', format: 'jpeg', bytesOut: 10, quality: 57, score: 71.25 };
+  await store.putCachedOutput('admin', 'f'.repeat(64), '["jpeg","auto",null,null,70]', entry, Date.now());
+  expect(await store.getCachedOutput('admin', 'f'.repeat(64), '["jpeg","auto",null,null,70]')).toEqual(entry);
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -189,6 +195,7 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
         expect(await db.collection('requests').findOne({ _id: completed as never })).toMatchObject({ fileName: null });
         const raw = await db.collection('items').findOne({ requestId: completed, url: 'http://img.test/missing.jpg' });
         expect(raw).toMatchObject({ claims: 2, attempts: 0 });
+        expect(raw).toMatchObject({ quality: null, score: null });
       } finally {
         await store.close();
       }
