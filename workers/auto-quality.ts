@@ -70,6 +70,8 @@ export function predictQuality(target: number, previous?: number | null): number
 const DEFAULT_SLOPE = 0.6;
 /** Steps overshoot by this much so the first step usually brackets the target. */
 const OVERSHOOT = 1.25;
+/** The largest step outside a bracket, in qualities. */
+const MAX_STEP = 25;
 
 interface Tried {
   quality: number;
@@ -128,6 +130,10 @@ function nextQuality(target: number, fail: Tried | undefined, pass: Tried | unde
     // regula falsi inside the bracket, rounded up (the lowest passing quality is the answer)
     const slope = (pass.score - fail.score) / (pass.quality - fail.quality);
     q = slope > 0 ? Math.ceil(fail.quality + (target - fail.score) / slope) : Math.round((lo + hi) / 2);
+    // safeguarded: the score curve is concave, so plain regula falsi creeps in from one end (q50 ->
+    // 44 -> 39 -> 35 ...); kept in the middle half, every step shrinks the bracket by a quarter
+    const quarter = Math.ceil((hi - lo) / 4);
+    q = Math.min(hi - quarter, Math.max(lo + quarter, q));
   } else {
     // one side known: step by the slope of the two nearest points tried, or the default
     const pts = [...tried.values()].sort((a, b) => Math.abs(a.quality - last.quality) - Math.abs(b.quality - last.quality));
@@ -137,7 +143,8 @@ function nextQuality(target: number, fail: Tried | undefined, pass: Tried | unde
       const s = (last.score - other.score) / (last.quality - other.quality);
       if (s > 0.05) slope = s;
     }
-    const step = ((target - last.score) / slope) * OVERSHOOT;
+    // at most MAX_STEP: far from the target the default slope says little (q50 -> q1 for a score 30 above)
+    const step = Math.max(-MAX_STEP, Math.min(MAX_STEP, ((target - last.score) / slope) * OVERSHOOT));
     q = last.quality + (step > 0 ? Math.max(2, Math.ceil(step)) : Math.min(-2, Math.floor(step)));
   }
   return Math.min(hi - 1, Math.max(lo + 1, Math.min(100, Math.max(1, q))));
