@@ -128,7 +128,8 @@ describe('/openapi.json', () => {
     expect(body.schema.required).toEqual(['file']);
     expect(body.encoding.file.contentType.split(/,\s*/)).toEqual([...CSV_CONTENT_TYPES]);
     const p = body.schema.properties;
-    expect(p.quality).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });
+    expect(p.quality.anyOf).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'integer', minimum: 1, maximum: 100 }), expect.objectContaining({ enum: ['auto'] })]));
+    expect(p.quality_target).toMatchObject({ type: 'integer', minimum: 30, maximum: 95 });
     for (const f of ['max_width', 'max_height']) expect(p[f], f).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DIMENSION });
     expect(p.webhook_url).toMatchObject({ type: 'string', format: 'uri', maxLength: 2048 });
     // No field offers a made-up value for Swagger UI to pre-fill (a "string" in a number field).

@@ -46,16 +46,18 @@ async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
 describe('parseOutputOptions', () => {
   it('fills in the defaults and accepts numbers or digit strings', () => {
     expect(parseOutputOptions({}, DEFAULT_OUTPUT_OPTIONS)).toEqual(DEFAULT_OUTPUT_OPTIONS);
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, quality_target: 70, format: 'original', max_width: null, max_height: null });
     expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480 }, defaultOutputOptions(60)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480 });
+      .toEqual({ quality: 80, quality_target: 70, format: 'webp', max_width: 640, max_height: 480 });
+    expect(parseOutputOptions({ quality: 'auto', quality_target: '90' }, defaultOutputOptions(60))).toMatchObject({ quality: 'auto', quality_target: 90 });
     expect(parseOutputOptions({ quality: '' }, defaultOutputOptions(60))).toMatchObject({ quality: 60 });
     expect(parseOutputOptions({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' }, DEFAULT_OUTPUT_OPTIONS))
-      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' });
+      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, quality_target: 70, format: 'original' });
   });
 
   it.each([
-    ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true],
+    ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true], ['quality', 'AUTO'],
+    ['quality_target', 29], ['quality_target', 96], ['quality_target', 'auto'], ['quality_target', 70.5],
     ['max_width', 0], ['max_width', 16385], ['max_width', '12px'], ['max_width', 1.5], ['max_width', -1],
     ['max_height', 0], ['max_height', 20000], ['max_height', 'tall'],
     ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
