@@ -5,15 +5,23 @@
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { DEFAULT_QUALITY, fitInside, targetFormat, type OutputOptions } from './output-options.js';
-import { rowFor, CODECS, type ImageFormat } from './table.js';
+import { refusalFor } from './refusals.js';
+import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
 import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
-  source: ImageFormat;
+  source: InputFormat;
+  /** the output format; for an input-only format under format=original, the one when the decoded image has alpha */
   target: ImageFormat;
+  /**
+   * the output format when the decoded image turns out opaque: input-only formats under
+   * format=original (opaque -> JPEG, alpha -> PNG; GIF always PNG), decided by the thread after
+   * decoding; else `target`
+   */
+  opaqueTarget: ImageFormat;
   /** what the target's encoder is told (with quality=auto: where the search does not apply, the default) */
   encode: EncodeOptions;
-  /** quality=auto on a JPEG or WebP output: the SSIMULACRA2 score the search must reach; else null */
+  /** quality=auto: the SSIMULACRA2 score the search must reach, on a JPEG or WebP output (AUTO_QUALITY_FORMATS); else null */
   auto: { target: number } | null;
   declared: Dimensions;
   orientation: number;
@@ -24,6 +32,8 @@ export interface ImagePlan {
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
   memoryKeepingBytes: number;
+  /** the peak with the target's lean encoder (PNG without palette or OxiPNG), when it has one: for images the usual path does not fit */
+  memoryLeanBytes: number | null;
 }
 
 /**
@@ -60,17 +70,24 @@ export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
   const source = rowFor(bytes);
-  if (!source) throw new CodecError('unsupported image format');
+  if (!source) throw new CodecError(refusalFor(bytes));
   const declared = source.dimensions(bytes);
-  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
-  const pixels = declared.width * declared.height;
-  if (pixels > maxPixels) {
+  const pixels = declared ? declared.width * declared.height : 0;
+  // the pixel limit first: a format's own refusals come after it
+  if (declared && pixels > maxPixels) {
     throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
   }
+  const refused = source.refusal?.(bytes);
+  if (refused) throw new CodecError(refused);
+  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
   const output = fitInside(upright, options.max_width, options.max_height);
-  const target = CODECS[targetFormat(source.format, options.format)];
+  // Input-only formats are always converted; under format=original to what their row says, known
+  // only after decoding (alpha or not): the plan names both and holds room for the costlier.
+  const convertOriginal = options.format === 'original' ? source.originalAs : null;
+  const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, options.format)];
+  const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
   const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
@@ -78,16 +95,21 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
   // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
-  const auto = options.quality === 'auto' && AUTO_QUALITY_FORMATS.includes(target.format) ? { target: options.quality_target } : null;
-  // the search decodes each candidate with the target's decoder and scores it against the output raster
-  const search = auto ? target.memory.decode(outPixels) + autoQualityMemory(output) : 0;
+  const auto = options.quality === 'auto' ? { target: options.quality_target } : null;
+  // the search decodes each candidate with the output format's decoder and scores it against the output raster
+  const searchOf = (row: OutputRow) => (auto && AUTO_QUALITY_FORMATS.includes(row.format) ? CODECS[row.format].memory.decode(outPixels) + autoQualityMemory(output) : 0);
   const steps = [
-    source.memory.decode(pixels),
+    (source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels),
     orientation >= 2 ? 8 * pixels : 0,
     resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + target.memory.encode(outPixels) + search,
+    4 * outPixels + Math.max(target.memory.encode(outPixels) + searchOf(target), opaqueTarget.memory.encode(outPixels) + searchOf(opaqueTarget)),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
+  const lean = target === opaqueTarget ? target.memory.encodeLean : undefined;
+  const memoryLeanBytes = lean ? bytes.length + Math.max(...steps.slice(0, -1), 4 * outPixels + lean(outPixels) + searchOf(target)) : null;
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source: source.format, target: target.format, encode: { quality: options.quality === 'auto' ? DEFAULT_QUALITY : options.quality }, auto, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return {
+    source: source.format, target: target.format, opaqueTarget: opaqueTarget.format, encode: { quality: options.quality === 'auto' ? DEFAULT_QUALITY : options.quality }, auto,
+    declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
+  };
 }

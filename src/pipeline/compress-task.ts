@@ -18,6 +18,8 @@ export interface CompressTask {
   reservedBytes?: number;
   /** quality=auto: the answer for the previous image of the same request (the search starts there) */
   previousQuality?: number;
+  /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
+  lean?: boolean;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -67,6 +69,8 @@ export interface CompressOutput {
   quality: number | null;
   /** the SSIMULACRA2 score the output reached against the decoded, upright, resized source (quality=auto only) */
   score: number | null;
+  /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
+  note: string | null;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

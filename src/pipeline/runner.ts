@@ -176,7 +176,7 @@ export class PipelineRunner {
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut, quality: result.quality, score: result.score };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
+      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }

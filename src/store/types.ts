@@ -78,6 +78,8 @@ export interface ItemRecord {
   outcome: ItemOutcomeKind | null;
   bytesIn: number | null;
   bytesOut: number | null;
+  /** what the status says about this image beside its outcome ("converted from GIF; first frame of 12"), or null */
+  note: string | null;
   /** The encoder quality of the output; null where no encode of ours is the output (or PNG, or before this was kept). */
   quality: number | null;
   /** The SSIMULACRA2 score the output reached (quality=auto); null where not measured. */
@@ -85,7 +87,7 @@ export interface ItemRecord {
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; quality?: number | null; score?: number | null }
+  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null; quality?: number | null; score?: number | null }
   | { ok: false; error: string };
 
 export interface CompleteInput {

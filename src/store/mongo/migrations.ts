@@ -99,6 +99,13 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(c) {
+      await c.items.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+    },
+  },
+  {
+    version: 9,
     description: 'encoder quality and SSIMULACRA2 score per image, kept with reusable outputs too (quality=auto; older rows read null)',
     async up(c) {
       await c.items.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });

@@ -179,6 +179,13 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(db) {
+      await db.execute('ALTER TABLE items ADD COLUMN note TEXT');
+    },
+  },
+  {
+    version: 9,
     description: 'encoder quality and SSIMULACRA2 score per image, kept with reusable outputs too (quality=auto; older rows read null)',
     async up(db) {
       await db.executeMultiple(`
