@@ -8,7 +8,9 @@ export const flagOf = (name: OutputOptionName): string => name.replaceAll('_', '
 /** One help line per output option, from its entry in the options table. */
 const outputOptionsHelp = OUTPUT_OPTION_NAMES.map((name) => {
   const field = OUTPUT_OPTION_FIELDS[name];
-  return `      ${`--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`.padEnd(20)}${field.help}`;
+  const flag = `--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`;
+  // a flag too long for the column puts its help on the next line, in the column
+  return flag.length < 20 ? `      ${flag.padEnd(20)}${field.help}` : `      ${flag}\n${' '.repeat(26)}${field.help}`;
 }).join('\n');
 
 export const USAGE = `Usage:

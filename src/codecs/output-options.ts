@@ -48,7 +48,7 @@ export const QUALITY_TARGET = { min: 30, max: 95, default: 70 } as const;
 export const OUTPUT_OPTION_FIELDS = {
   quality: {
     kind: 'integer', min: 1, max: 100, auto: true, default: DEFAULT_QUALITY, value: '1-100|auto',
-    help: `output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, ${DEFAULT_QUALITY}); auto: per image, the lowest JPEG or WebP quality that reaches quality_target (AVIF and PNG: the default)`,
+    help: `output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, ${DEFAULT_QUALITY}); auto: per image, the lowest JPEG or WebP quality reaching quality_target (AVIF: ${DEFAULT_QUALITY})`,
   },
   quality_target: {
     kind: 'integer', min: QUALITY_TARGET.min, max: QUALITY_TARGET.max, default: QUALITY_TARGET.default, value: `${QUALITY_TARGET.min}-${QUALITY_TARGET.max}`,
