@@ -7,9 +7,10 @@ import type { Codec, Raster } from '../src/codecs/types.js';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
 import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
-import { autoQualityMemory } from '../src/codecs/plan.js';
+import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
+import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
-import { independentDecode } from './helpers/decode.js';
+import { fixture, independentDecode } from './helpers/decode.js';
 import { image, reference } from './helpers/ssimulacra2.js';
 
 const smooth = image(192, 160, 'smooth');
@@ -100,5 +101,13 @@ describe('searchQuality', () => {
 
   it('states the memory the plan counts for it (src/codecs/plan.ts)', () => {
     for (const [w, h] of [[192, 160], [4000, 3000]] as const) expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+    // and the plan adds it (with the target decoder's) to the encode step of JPEG and WebP outputs only
+    const bytes = fixture('rocket-small.jpg');
+    const plan = (options: Partial<OutputOptions>) => planImage(bytes, { ...DEFAULT_OUTPUT_OPTIONS, ...options }, 50_000_000);
+    const fixed = plan({ format: 'jpeg' });
+    const auto = plan({ format: 'jpeg', quality: 'auto' });
+    expect(auto.auto).toEqual({ target: 70 });
+    expect(auto.memoryBytes - fixed.memoryBytes).toBeGreaterThanOrEqual(autoQualityMemory(fixed.output));
+    expect(plan({ format: 'avif', quality: 'auto' }).memoryBytes).toBe(plan({ format: 'avif' }).memoryBytes);
   });
 });
