@@ -566,6 +566,35 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.getRequest(keep.id)).toMatchObject({ status: 'completed' });
     });
 
+    it('keeps rendition outputs with their items, reports them on delete and as referenced', async () => {
+      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, max_width: 320, max_height: null, progressive: true }];
+      const id = randomUUID();
+      await store.beginRequest(begin({ id, now: 1_000 }));
+      await store.appendBatch(id, products(2, 1, 'http://renditions.test/'));
+      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, max_width: null, max_height: null, progressive: false, renditions } });
+      expect(committed.options?.renditions).toEqual(renditions);
+      expect((await store.getRequest(id))?.options?.renditions).toEqual(renditions);
+      const mine = (await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })).filter((i) => i.requestId === id);
+      expect(mine).toHaveLength(2);
+      const [a, b] = mine;
+      await store.completeItems([
+        { itemId: a!.id, owner: 'r', now: 2_000, outcome: { ok: true, outputKey: 'r-a.jpg', renditionKeys: { thumb: 'r-a-thumb.webp' }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } },
+        { itemId: b!.id, owner: 'r', now: 2_000, outcome: { ok: false, error: 'rendition "thumb": boom' } },
+      ]);
+      const items = await store.getItemsByUrl(id, [a!.url, b!.url]);
+      expect(items.find((i) => i.id === a!.id)).toMatchObject({ outputKey: 'r-a.jpg', renditionKeys: { thumb: 'r-a-thumb.webp' } });
+      expect(items.find((i) => i.id === b!.id)).toMatchObject({ outputKey: null, renditionKeys: null });
+      expect(await store.getRequest(id)).toMatchObject({ done: 1, failed: 1, bytesOut: 1 });
+      expect(await store.referencedOutputs(['r-a.jpg', 'r-a-thumb.webp', 'r-other.webp'])).toEqual(new Set(['r-a.jpg', 'r-a-thumb.webp']));
+      const cached = { outputKey: 'r-a.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: { thumb: 'r-a-thumb.webp' } };
+      await store.putCachedOutput('t1', 'sha-r', 's-r', cached, 1);
+      expect(await store.getCachedOutput('t1', 'sha-r', 's-r')).toEqual(cached);
+      await store.putValidators('t1', 'http://renditions.test/1', 's-r', { ...cached, etag: '"e"', lastModified: null, bytesIn: 2 }, 1);
+      expect(await store.getValidators('t1', 'http://renditions.test/1', 's-r')).toMatchObject({ renditionKeys: { thumb: 'r-a-thumb.webp' } });
+      expect((await store.deleteRequest(id, 3_000))?.sort()).toEqual(['r-a-thumb.webp', 'r-a.jpg']);
+      expect(await store.referencedOutputs(['r-a.jpg', 'r-a-thumb.webp'])).toEqual(new Set());
+    });
+
     it('lists final requests past their retention, and measures a tenant’s usage', async () => {
       const make = async (tenantId: string, at: number, n: number) => {
         const id = randomUUID();

@@ -86,9 +86,14 @@ export interface Product {
   /** absent in answers from servers before quality=auto */
   qualities?: (number | null)[];
   scores?: (number | null)[];
+  /** by rendition name, aligned with input_urls (only when the request asked for renditions) */
+  renditions?: Record<string, (string | null)[]>;
 }
 
+export interface RenditionOptions { name: string; max_width: number | null; max_height: number | null; format: string }
+
 export interface RequestStatus extends RequestSummary {
+  options?: { renditions?: RenditionOptions[] };
   products: Product[];
   next_cursor: string | null;
 }

@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
-import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { defaultOutputOptions, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { outputSetKey, type Rendition } from '../codecs/renditions.js';
 import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
@@ -31,6 +32,8 @@ const COMPLETION_BATCH = 64;
 interface RequestContext {
   tenantId: string;
   options: OutputOptions;
+  renditions: Rendition[];
+  /** the content-cache and URL-validator key: the request-level settings and the renditions' */
   settings: string;
   /** quality=auto: the last answer in this request, where the next image's search starts */
   lastAutoQuality?: number;
@@ -124,7 +127,7 @@ export class PipelineRunner {
     if (givenUp) return { ok: false, error: givenUp };
     try {
       const context = await this.#requestOf(item.requestId);
-      const { tenantId, options, settings } = context;
+      const { tenantId, options, renditions, settings } = context;
       const fetchOptions = {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
@@ -140,10 +143,11 @@ export class PipelineRunner {
       // A URL this tenant fetched before with these settings: ask whether it changed, and reuse
       // the earlier output on a 304 (the body is not downloaded again).
       const known = await store.getValidators(tenantId, item.url, settings);
-      const usable = known && (await storage.modifiedAt(known.outputKey)) !== null ? known : null;
+      const usable = known && (await this.#allStored(known)) ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        return { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused', quality: usable!.quality ?? null, score: usable!.score ?? null };
+        const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score } = usable!;
+        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null };
       }
       const remember = async (o: ReusableOutput) => {
         if (source.etag || source.lastModified) {
@@ -153,7 +157,7 @@ export class PipelineRunner {
       // The same bytes made into an output before, by this tenant with these settings: no decode, no encode.
       const sha = createHash('sha256').update(source.bytes).digest('hex');
       const cached = await store.getCachedOutput(tenantId, sha, settings);
-      if (cached && (await storage.modifiedAt(cached.outputKey)) !== null) {
+      if (cached && (await this.#allStored(cached))) {
         await remember(cached);
         return { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' };
       }
@@ -162,6 +166,7 @@ export class PipelineRunner {
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
         options,
+        renditions,
         signal,
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
@@ -171,15 +176,32 @@ export class PipelineRunner {
       if (options.quality === 'auto' && result.score !== null && result.quality !== null) context.lastAutoQuality = result.quality;
       // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
       // photo cannot compute the name and probe /images/ for another tenant's output.
-      const key = blobKey(createHmac('sha256', await this.#outputNameKey()).update(result.bytes).digest('hex'), result.format);
-      await storage.put(key, result.bytes, contentTypeOf(key));
-      const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut, quality: result.quality, score: result.score };
+      const nameKey = await this.#outputNameKey();
+      const put = async (out: { bytes: Uint8Array; format: string }) => {
+        const key = blobKey(createHmac('sha256', nameKey).update(out.bytes).digest('hex'), out.format);
+        await storage.put(key, out.bytes, contentTypeOf(key));
+        return key;
+      };
+      const renditionKeys: Record<string, string> = {};
+      for (const r of renditions) renditionKeys[r.name] = await put(result.renditions[r.name]!);
+      // bytes and quotas count the request-level output only
+      const output: ReusableOutput = {
+        outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null,
+        quality: result.quality, score: result.score,
+      };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
       return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }
+  }
+
+  /** The output and every rendition of an earlier result are still in storage (the orphan sweep or retention may have removed them). */
+  async #allStored(o: ReusableOutput): Promise<boolean> {
+    const keys = [o.outputKey, ...Object.values(o.renditionKeys ?? {})];
+    for (const key of keys) if ((await this.#deps.storage.modifiedAt(key)) === null) return false;
+    return true;
   }
 
 
@@ -189,8 +211,8 @@ export class PipelineRunner {
       const request = await this.#deps.store.getRequest(requestId);
       if (!request) throw new Error('request no longer exists');
       const options = storedOutputOptions(request.options, defaultOutputOptions(this.#deps.config.JPEG_QUALITY));
-      const settings = settingsKey(options);
-      context = { tenantId: request.tenantId, options, settings };
+      const renditions = request.options?.renditions ?? [];
+      context = { tenantId: request.tenantId, options, renditions, settings: outputSetKey(options, renditions) };
       if (this.#requests.size >= 1_000) this.#requests.clear(); // bounded; a miss costs one read
       this.#requests.set(requestId, context);
     }

@@ -106,6 +106,14 @@ const MIGRATIONS: Migration[] = [
   },
   {
     version: 9,
+    description: 'renditions: their output keys on items (and the rendition_output_keys index, created below)',
+    async up(c) {
+      // Request options carry the renditions asked for, and cache entries without renditionKeys have none: nothing to fill there.
+      await c.items.updateMany({ renditionKeys: { $exists: false } }, { $set: { renditionKeys: null, renditionOutputKeys: [] } });
+    },
+  },
+  {
+    version: 10,
     description: 'encoder quality and SSIMULACRA2 score per image, kept with reusable outputs too (quality=auto; older rows read null)',
     async up(c) {
       await c.items.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });
