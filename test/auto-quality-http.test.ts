@@ -2,7 +2,8 @@
 // different qualities and both reach the target, checked at full size by the independent metric
 // (calc-s2-rust) on the outputs as downloaded; targets 50, 70 and 90 are respected; invalid values
 // answer 400 naming the field; both fields join the Idempotency-Key fingerprint; a re-import
-// reuses the results (no codec run, the same qualities and scores).
+// reuses the results (no codec run, the same qualities and scores). Renditions search on their own
+// (their quality=auto and quality_target, or the request-level ones), checked the same way.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -101,6 +102,41 @@ describe('quality=auto over HTTP', () => {
     expect(p.qualities[0]).toBe(100);
     expect(p.scores[0]).toBeLessThan(90);
     expect(Math.abs((await referenceScore(p.output_urls[0], 'detailed')) - p.scores[0])).toBeLessThan(2);
+  });
+
+  it('searches per rendition: its own quality=auto and target, or the request-level ones inherited', async () => {
+    // request level at a fixed quality; one full-size WebP rendition searched to 75 (scored against
+    // the source by the independent metric), one half-size JPEG one searched to the default 70
+    const renditions = [{ name: 'web', format: 'webp', quality: 'auto', quality_target: 75 }, { name: 'small', max_width: W / 2, quality: 'auto' }];
+    const status = await run(csvOf('detailed'), { quality: '40', format: 'jpeg', renditions: JSON.stringify(renditions) });
+    expect(status.options.renditions).toMatchObject([{ name: 'web', quality: 'auto', quality_target: 75 }, { name: 'small', quality: 'auto', quality_target: 70, format: 'jpeg' }]);
+    const p = status.products[0];
+    // qualities and scores describe the request-level output only
+    expect([p.qualities, p.scores]).toEqual([[40], [null]]);
+    const web = await fetch(p.renditions.web[0]);
+    expect(web.headers.get('content-type')).toBe('image/webp');
+    const webBytes = new Uint8Array(await web.arrayBuffer());
+    const webScore = await reference(sources.detailed!, (await independentDecode(webBytes)) as Raster);
+    expect(webScore).toBeGreaterThanOrEqual(75);
+    // the search stopped at the lowest quality reaching it: not the maximum, and smaller than a lossless-ish encode would be
+    expect(webScore).toBeLessThan(90);
+    const small = await independentDecode(new Uint8Array(await (await fetch(p.renditions.small[0])).arrayBuffer()));
+    expect([small.width, small.height]).toEqual([W / 2, H / 2]);
+
+    // quality=auto at request level is inherited by a rendition, which may set its own target
+    const inherited = await run(csvOf('detailed'), { quality: 'auto', quality_target: '60', format: 'jpeg', renditions: JSON.stringify([{ name: 'hq', quality_target: 85 }]) });
+    const q = inherited.products[0];
+    expect(q.scores[0]).toBeGreaterThanOrEqual(60);
+    expect(await referenceScore(q.output_urls[0], 'detailed')).toBeGreaterThanOrEqual(60);
+    expect(await referenceScore(q.renditions.hq[0], 'detailed')).toBeGreaterThanOrEqual(85);
+  });
+
+  it('answers 400 for a bad quality or quality_target in a rendition, naming both', async () => {
+    for (const spec of [{ name: 'r', quality: 'automatic' }, { name: 'r', quality: 'auto', quality_target: 96 }]) {
+      const res = await upload(svc.base, csvOf('smooth'), { fields: { renditions: JSON.stringify([spec]) } });
+      expect(res.status).toBe(400);
+      expect(res.body.detail).toContain(`rendition "r": ${Object.keys(spec).at(-1)}:`);
+    }
   });
 
   it('reports the fixed quality and no score without auto', async () => {

@@ -9,6 +9,8 @@ import { webp } from '../workers/codecs/webp.js';
 import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
 import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
+import type { Rendition } from '../src/codecs/renditions.js';
+import { CODECS } from '../src/codecs/table.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { image, reference } from './helpers/ssimulacra2.js';
@@ -109,5 +111,29 @@ describe('searchQuality', () => {
     expect(auto.auto).toEqual({ target: 70 });
     expect(auto.memoryBytes - fixed.memoryBytes).toBeGreaterThanOrEqual(autoQualityMemory(fixed.output));
     expect(plan({ format: 'avif', quality: 'auto' }).memoryBytes).toBe(plan({ format: 'avif' }).memoryBytes);
+  });
+
+  it('counts a search for each output it applies to, renditions included, with a JPEG shrunk on load', () => {
+    // 600x400 stored, orientation 6: upright 400x600; the largest output (100x150) lets it decode at 1/2
+    const bytes = fixture('coffee-orient6.jpg');
+    const base: OutputOptions = { ...DEFAULT_OUTPUT_OPTIONS, max_height: 150 };
+    const thumb = (o: Partial<OutputOptions>): Rendition => ({ ...base, name: 'thumb', format: 'webp', max_height: 75, ...o });
+    const plan = (options: Partial<OutputOptions>, rendition: Partial<OutputOptions>) => planImage(bytes, { ...base, ...options }, 50_000_000, [thumb(rendition)]);
+    const fixed = plan({}, {});
+    expect(fixed.decodeScale).toBe(2);
+    expect([fixed.output, fixed.renditions[0]!.output]).toEqual([{ width: 100, height: 150 }, { width: 50, height: 75 }]);
+    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out);
+    // with every step kept at once, each search adds exactly its own memory, on its own output's size
+    const renditionAuto = plan({}, { quality: 'auto', quality_target: 80 });
+    expect([renditionAuto.auto, renditionAuto.renditions[0]!.auto]).toEqual([null, { target: 80 }]);
+    expect(renditionAuto.memoryKeepingBytes - fixed.memoryKeepingBytes).toBe(searchOf('webp', fixed.renditions[0]!.output));
+    expect(renditionAuto.memoryBytes).toBeGreaterThanOrEqual(fixed.memoryBytes);
+    // the request-level quality=auto is inherited by a rendition that does not set its own quality
+    const both = planImage(bytes, { ...base, quality: 'auto' }, 50_000_000, [thumb({ quality: 'auto' })]);
+    expect([both.auto, both.renditions[0]!.auto]).toEqual([{ target: 70 }, { target: 70 }]);
+    expect(both.memoryKeepingBytes - fixed.memoryKeepingBytes).toBe(searchOf('jpeg', fixed.output) + searchOf('webp', fixed.renditions[0]!.output));
+    expect(both.memoryBytes - fixed.memoryBytes).toBeGreaterThanOrEqual(searchOf('jpeg', fixed.output));
+    // an AVIF rendition stays at a fixed quality: no search, nothing added
+    expect(plan({}, { quality: 'auto', format: 'avif' }).memoryKeepingBytes).toBe(plan({}, { format: 'avif' }).memoryKeepingBytes);
   });
 });

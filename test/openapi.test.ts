@@ -139,7 +139,10 @@ describe('/openapi.json', () => {
     const spec = doc.components.schemas.RenditionSpec;
     expect(spec.required).toEqual(['name']);
     expect(spec.properties.name).toMatchObject({ type: 'string', pattern: '^[a-z0-9_-]{1,32}$' });
-    for (const f of ['quality', 'format', 'max_width', 'max_height']) expect(spec.properties[f], f).toEqual(expect.objectContaining({ type: p[f].type }));
+    for (const f of ['format', 'max_width', 'max_height', 'quality_target', 'progressive']) expect(spec.properties[f], f).toEqual(expect.objectContaining({ type: p[f].type }));
+    // quality=auto per rendition too: an integer with its limits, or the word auto
+    expect(spec.properties.quality.anyOf).toEqual(p.quality.anyOf);
+    expect(spec.properties.quality_target).toMatchObject({ minimum: 30, maximum: 95 });
     expect(spec.properties.max_width).toMatchObject({ minimum: 1, maximum: MAX_DIMENSION });
     const statusProps = doc.components.schemas.RequestStatusResponse.properties;
     expect(JSON.stringify(statusProps.options)).toContain('Rendition');

@@ -567,11 +567,11 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('keeps rendition outputs with their items, reports them on delete and as referenced', async () => {
-      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, max_width: 320, max_height: null, progressive: true }];
+      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, quality_target: 70, max_width: 320, max_height: null, progressive: true }];
       const id = randomUUID();
       await store.beginRequest(begin({ id, now: 1_000 }));
       await store.appendBatch(id, products(2, 1, 'http://renditions.test/'));
-      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, max_width: null, max_height: null, progressive: false, renditions } });
+      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, quality_target: 70, max_width: null, max_height: null, progressive: false, renditions } });
       expect(committed.options?.renditions).toEqual(renditions);
       expect((await store.getRequest(id))?.options?.renditions).toEqual(renditions);
       const mine = (await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })).filter((i) => i.requestId === id);
