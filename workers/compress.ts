@@ -4,7 +4,8 @@
 // bytes, declared size, output format and size, encode settings): JPEG pass-through when the
 // source is already at or below the quality asked -> decode (a JPEG shrunk on load when the
 // largest output is smaller) -> EXIF orientation applied to the pixels -> resize (fit inside, never
-// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked) with no
+// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked; with
+// quality=auto on a JPEG or WebP output, the quality searched: workers/auto-quality.ts) with no
 // metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
