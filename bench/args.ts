@@ -1,7 +1,7 @@
 // Command-line options of the benchmark: --quick, --corpus DIR, --out FILE, --only a,b
 import { resolve } from 'node:path';
 
-export const SECTIONS = ['codec', 'quality', 'avif', 'pool', 'e2e', 'reimport', 'ingest', 'api', 'streams', 'store', 'large', 'mp12', 'convert'] as const;
+export const SECTIONS = ['codec', 'quality', 'avif', 'pool', 'e2e', 'reimport', 'ingest', 'api', 'streams', 'store', 'large', 'mp12', 'convert', 'auto'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchArgs {

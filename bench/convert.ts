@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import sharp from 'sharp';
 import { planImage } from '../src/codecs/plan.js';
-import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
+import { DEFAULT_OUTPUT_OPTIONS, DEFAULT_QUALITY, type OutputOptions } from '../src/codecs/output-options.js';
 import { parseRenditions, type Rendition } from '../src/codecs/renditions.js';
 import { CompressPool, DEFAULT_DECODE_MEMORY_MB } from '../src/pipeline/pool.js';
 import { AVIF_OPTIONS, CODECS, resize } from '../workers/codecs.js';
@@ -39,7 +39,7 @@ import { figure, type Figure } from './report.js';
 import { mapLimit, median, now, processCpuMs, round, sum } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const Q = DEFAULT_OUTPUT_OPTIONS.quality; // 50, the pipeline's default
+const Q = DEFAULT_QUALITY; // 50, the pipeline's default
 const BIG = { width: 6000, height: 4000 };
 const RESIZE_WIDTH = 1600;
 /** sharp's AVIF effort for our libaom speed: libvips passes 9 - effort to libheif's aom `speed` */

@@ -8,6 +8,7 @@ import { parseArgs, SECTIONS, type Section } from './args.js';
 import { codecBench, pngTradeOffTable, tradeOffTable } from './codec.js';
 import { convertBench, convertTable } from './convert.js';
 import { apiBench } from './api.js';
+import { autoBench } from './auto.js';
 import { avifBench, avifTable } from './avif.js';
 import { loadCorpus } from './corpus.js';
 import { e2eBench } from './e2e.js';
@@ -37,7 +38,7 @@ const log = (s: string) => {
 };
 
 // ingest and store need no images: they run without a corpus.
-const corpus = (['codec', 'quality', 'pool', 'e2e', 'reimport', 'api', 'streams', 'mp12', 'convert'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
+const corpus = (['codec', 'quality', 'pool', 'e2e', 'reimport', 'api', 'streams', 'mp12', 'convert', 'auto'] as const).some((s) => args.only.has(s)) ? loadCorpus(args.corpus) : [];
 const threads = args.threads ?? availableParallelism();
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
@@ -136,6 +137,12 @@ if (args.only.has('mp12')) {
   const r = await mp12Bench(jpegs, threads, { quick: args.quick, log });
   figures.push(...r.figures);
   details.mp12 = r.detail;
+}
+
+if (args.only.has('auto')) {
+  const r = await autoBench(corpus, { quick: args.quick, log });
+  figures.push(...r.figures);
+  details.auto = r.detail;
 }
 
 const machine = {

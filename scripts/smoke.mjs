@@ -288,6 +288,29 @@ async function run() {
   check(events.length === 1 && events[0][0] === 'completed' && events[0][1].progress.done === IMAGES.length, `status events: ${JSON.stringify(events)}`);
   log('status event stream: the final event, then the end');
 
+  // quality=auto: one JPEG searched in the pool thread with the SSIMULACRA2 WebAssembly on this runtime.
+  const autoForm = new FormData();
+  autoForm.append('quality', 'auto');
+  autoForm.append('quality_target', '70');
+  autoForm.append('file', new Blob([`S. No.,Product Name,Input Image Urls\n1,AUTO,${urlOf(IMAGES[0].file)}\n`], { type: 'text/csv' }), 'auto.csv');
+  const autoUpload = await call('/api/v1/upload', { method: 'POST', body: autoForm });
+  const autoAccepted = await autoUpload.json();
+  check(autoUpload.status === 202, `quality=auto upload: ${autoUpload.status} ${JSON.stringify(autoAccepted)}`);
+  let autoBody;
+  for (;;) {
+    autoBody = await (await call(`/api/v1/status/${autoAccepted.request_id}`)).json();
+    if (['completed', 'failed', 'cancelled'].includes(autoBody.status)) break;
+    await sleep(250);
+  }
+  const autoProduct = autoBody.products?.[0];
+  check(autoBody.status === 'completed' && autoProduct?.output_urls[0], `quality=auto request ended ${autoBody.status}: ${JSON.stringify(autoBody)}`);
+  const [autoQuality, autoScore] = [autoProduct.qualities?.[0], autoProduct.scores?.[0]];
+  check(Number.isInteger(autoQuality) && autoQuality >= 1 && autoQuality <= 100 && typeof autoScore === 'number' && autoScore >= 70,
+    `quality=auto: quality ${autoQuality}, score ${autoScore}; expected a quality and a score of at least 70`);
+  const autoBytes = Buffer.from(await (await call(new URL(autoProduct.output_urls[0]).pathname)).arrayBuffer());
+  check(MAGIC.jpeg(autoBytes), 'quality=auto: the output is not a JPEG');
+  log(`quality=auto: ${IMAGES[0].file} at quality ${autoQuality}, SSIMULACRA2 ${autoScore}, ${autoBytes.length} bytes`);
+
   // A list stream stays open into the shutdown, which must end it.
   const list = await call('/api/v1/requests/events');
   check(list.status === 200 && /^text\/event-stream/.test(list.headers.get('content-type') ?? ''), `list events: ${list.status}`);

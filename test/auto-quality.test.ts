@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import type { Codec, Raster } from '../src/codecs/types.js';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
-import { MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
+import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
+import type { Rendition } from '../src/codecs/renditions.js';
+import { CODECS } from '../src/codecs/table.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { image, reference } from './helpers/ssimulacra2.js';
@@ -97,4 +101,39 @@ describe('searchQuality', () => {
     await expect(searchQuality({ ...input, target: 96 })).rejects.toThrow(/30-95/);
   });
 
+  it('states the memory the plan counts for it (src/codecs/plan.ts)', () => {
+    for (const [w, h] of [[192, 160], [4000, 3000]] as const) expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+    // and the plan adds it (with the target decoder's) to the encode step of JPEG and WebP outputs only
+    const bytes = fixture('rocket-small.jpg');
+    const plan = (options: Partial<OutputOptions>) => planImage(bytes, { ...DEFAULT_OUTPUT_OPTIONS, ...options }, 50_000_000);
+    const fixed = plan({ format: 'jpeg' });
+    const auto = plan({ format: 'jpeg', quality: 'auto' });
+    expect(auto.auto).toEqual({ target: 70 });
+    expect(auto.memoryBytes - fixed.memoryBytes).toBeGreaterThanOrEqual(autoQualityMemory(fixed.output));
+    expect(plan({ format: 'avif', quality: 'auto' }).memoryBytes).toBe(plan({ format: 'avif' }).memoryBytes);
+  });
+
+  it('counts a search for each output it applies to, renditions included, with a JPEG shrunk on load', () => {
+    // 600x400 stored, orientation 6: upright 400x600; the largest output (100x150) lets it decode at 1/2
+    const bytes = fixture('coffee-orient6.jpg');
+    const base: OutputOptions = { ...DEFAULT_OUTPUT_OPTIONS, max_height: 150 };
+    const thumb = (o: Partial<OutputOptions>): Rendition => ({ ...base, name: 'thumb', format: 'webp', max_height: 75, ...o });
+    const plan = (options: Partial<OutputOptions>, rendition: Partial<OutputOptions>) => planImage(bytes, { ...base, ...options }, 50_000_000, [thumb(rendition)]);
+    const fixed = plan({}, {});
+    expect(fixed.decodeScale).toBe(2);
+    expect([fixed.output, fixed.renditions[0]!.output]).toEqual([{ width: 100, height: 150 }, { width: 50, height: 75 }]);
+    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out);
+    // with every step kept at once, each search adds exactly its own memory, on its own output's size
+    const renditionAuto = plan({}, { quality: 'auto', quality_target: 80 });
+    expect([renditionAuto.auto, renditionAuto.renditions[0]!.auto]).toEqual([null, { target: 80 }]);
+    expect(renditionAuto.memoryKeepingBytes - fixed.memoryKeepingBytes).toBe(searchOf('webp', fixed.renditions[0]!.output));
+    expect(renditionAuto.memoryBytes).toBeGreaterThanOrEqual(fixed.memoryBytes);
+    // the request-level quality=auto is inherited by a rendition that does not set its own quality
+    const both = planImage(bytes, { ...base, quality: 'auto' }, 50_000_000, [thumb({ quality: 'auto' })]);
+    expect([both.auto, both.renditions[0]!.auto]).toEqual([{ target: 70 }, { target: 70 }]);
+    expect(both.memoryKeepingBytes - fixed.memoryKeepingBytes).toBe(searchOf('jpeg', fixed.output) + searchOf('webp', fixed.renditions[0]!.output));
+    expect(both.memoryBytes - fixed.memoryBytes).toBeGreaterThanOrEqual(searchOf('jpeg', fixed.output));
+    // an AVIF rendition stays at a fixed quality: no search, nothing added
+    expect(plan({}, { quality: 'auto', format: 'avif' }).memoryKeepingBytes).toBe(plan({}, { format: 'avif' }).memoryKeepingBytes);
+  });
 });

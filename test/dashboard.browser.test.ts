@@ -127,7 +127,7 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
       const failure = page.locator('#detail tr', { hasText: images.url('/missing.jpg') }).locator('td.error');
       await expect(failure.textContent()).resolves.toMatch(/^Failed: .*HTTP 404/);
       await expect(page.locator('#detail tr', { hasText: images.url('/a.jpg') }).locator('td').last().textContent())
-        .resolves.toMatch(/^compressed: [\d.]+ kB → [\d.]+ kB, saved \d+%$/);
+        .resolves.toMatch(/^compressed: [\d.]+ kB → [\d.]+ kB, saved \d+%, quality \d+$/); // the encoder quality used, no score without quality=auto
       await expect(page.locator('#detail .bytes').textContent()).resolves.toMatch(/saved \d+%/);
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard-request.png') });
 

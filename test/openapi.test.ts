@@ -116,7 +116,7 @@ describe('/openapi.json', () => {
       expect(doc.paths[path].get.responses['503'], path).toBeDefined();
     }
     const product = doc.components.schemas.Product.properties;
-    for (const field of ['outcomes', 'input_bytes', 'output_bytes']) expect(product[field]?.type, field).toBe('array');
+    for (const field of ['outcomes', 'input_bytes', 'output_bytes', 'qualities', 'scores']) expect(product[field]?.type, field).toBe('array');
     expect(doc.components.schemas.RequestStatusResponse.properties.bytes.properties).toMatchObject({ in: { type: 'integer' }, out: { type: 'integer' } });
     const upload = doc.paths['/api/v1/upload'].post;
     expect(upload.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
@@ -128,7 +128,8 @@ describe('/openapi.json', () => {
     expect(body.schema.required).toEqual(['file']);
     expect(body.encoding.file.contentType.split(/,\s*/)).toEqual([...CSV_CONTENT_TYPES]);
     const p = body.schema.properties;
-    expect(p.quality).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });
+    expect(p.quality.anyOf).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'integer', minimum: 1, maximum: 100 }), expect.objectContaining({ enum: ['auto'] })]));
+    expect(p.quality_target).toMatchObject({ type: 'integer', minimum: 30, maximum: 95 });
     for (const f of ['max_width', 'max_height']) expect(p[f], f).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DIMENSION });
     expect(p.progressive).toMatchObject({ type: 'boolean' });
     expect(p.webhook_url).toMatchObject({ type: 'string', format: 'uri', maxLength: 2048 });
@@ -138,7 +139,10 @@ describe('/openapi.json', () => {
     const spec = doc.components.schemas.RenditionSpec;
     expect(spec.required).toEqual(['name']);
     expect(spec.properties.name).toMatchObject({ type: 'string', pattern: '^[a-z0-9_-]{1,32}$' });
-    for (const f of ['quality', 'format', 'max_width', 'max_height']) expect(spec.properties[f], f).toEqual(expect.objectContaining({ type: p[f].type }));
+    for (const f of ['format', 'max_width', 'max_height', 'quality_target', 'progressive']) expect(spec.properties[f], f).toEqual(expect.objectContaining({ type: p[f].type }));
+    // quality=auto per rendition too: an integer with its limits, or the word auto
+    expect(spec.properties.quality.anyOf).toEqual(p.quality.anyOf);
+    expect(spec.properties.quality_target).toMatchObject({ minimum: 30, maximum: 95 });
     expect(spec.properties.max_width).toMatchObject({ minimum: 1, maximum: MAX_DIMENSION });
     const statusProps = doc.components.schemas.RequestStatusResponse.properties;
     expect(JSON.stringify(statusProps.options)).toContain('Rendition');

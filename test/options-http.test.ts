@@ -27,7 +27,7 @@ describe('output options over HTTP', () => {
     const res = await upload(svc.base, csv(), { fields: { format: 'webp', quality: '70', max_width: '120' } });
     expect(res.status).toBe(202);
     const status = await waitForStatus(svc.base, res.body.request_id);
-    expect(status.options).toEqual({ quality: 70, format: 'webp', max_width: 120, max_height: null, progressive: false });
+    expect(status.options).toEqual({ quality: 70, quality_target: 70, format: 'webp', max_width: 120, max_height: null, progressive: false });
     for (const [i, name] of ['rocket-small.jpg', 'astronaut-alpha.png'].entries()) {
       const url = status.products[i].output_urls[0];
       expect(url).toMatch(/\.webp$/);
@@ -51,7 +51,7 @@ describe('output options over HTTP', () => {
   it('shows the defaults when no option is given', async () => {
     const res = await upload(svc.base, csv());
     const status = await waitForStatus(svc.base, res.body.request_id);
-    expect(status.options).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null, progressive: false });
+    expect(status.options).toEqual({ quality: 50, quality_target: 70, format: 'original', max_width: null, max_height: null, progressive: false });
     expect(status.products[0].output_urls[0]).toMatch(/\.jpg$/);
   });
 
@@ -77,7 +77,7 @@ describe('output options over HTTP', () => {
     const res = await upload(svc.base, csv(), { fields: { format: 'jpeg', quality: '40', max_width: '200', progressive: 'true' }, headers });
     expect(res.status).toBe(202);
     const status = await waitForStatus(svc.base, res.body.request_id);
-    expect(status.options).toEqual({ quality: 40, format: 'jpeg', max_width: 200, max_height: null, progressive: true });
+    expect(status.options).toEqual({ quality: 40, quality_target: 70, format: 'jpeg', max_width: 200, max_height: null, progressive: true });
     for (const product of status.products) {
       const out = new Uint8Array(await (await fetch(product.output_urls[0])).arrayBuffer());
       expect(jpegFrame(out)?.progressive).toBe(true);

@@ -47,18 +47,20 @@ async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
 describe('parseOutputOptions', () => {
   it('fills in the defaults and accepts numbers or digit strings', () => {
     expect(parseOutputOptions({}, DEFAULT_OUTPUT_OPTIONS)).toEqual(DEFAULT_OUTPUT_OPTIONS);
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null, progressive: false });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, quality_target: 70, format: 'original', max_width: null, max_height: null, progressive: false });
     expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480, progressive: 'true' }, defaultOutputOptions(60)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480, progressive: true });
+      .toEqual({ quality: 80, quality_target: 70, format: 'webp', max_width: 640, max_height: 480, progressive: true });
+    expect(parseOutputOptions({ quality: 'auto', quality_target: '90' }, defaultOutputOptions(60))).toMatchObject({ quality: 'auto', quality_target: 90 });
     expect(parseOutputOptions({ progressive: 'false' }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: false });
     expect(parseOutputOptions({ progressive: true }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: true });
     expect(parseOutputOptions({ quality: '' }, defaultOutputOptions(60))).toMatchObject({ quality: 60 });
     expect(parseOutputOptions({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' }, DEFAULT_OUTPUT_OPTIONS))
-      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original', progressive: false });
+      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, quality_target: 70, format: 'original', progressive: false });
   });
 
   it.each([
-    ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true],
+    ['quality', 0], ['quality', 101], ['quality', 50.5], ['quality', 'high'], ['quality', -5], ['quality', true], ['quality', 'AUTO'],
+    ['quality_target', 29], ['quality_target', 96], ['quality_target', 'auto'], ['quality_target', 70.5],
     ['max_width', 0], ['max_width', 16385], ['max_width', '12px'], ['max_width', 1.5], ['max_width', -1],
     ['max_height', 0], ['max_height', 20000], ['max_height', 'tall'],
     ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
@@ -76,14 +78,17 @@ describe('parseOutputOptions', () => {
   });
 
   it('reads stored options with the defaults under them, and keys the content cache as before', () => {
-    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null, progressive: false });
-    // rows stored before progressive existed read it as false
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, quality_target: 70, format: 'original', max_width: null, max_height: null, progressive: false });
+    // rows stored before progressive and quality_target existed read them at their defaults
     expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false });
+      .toEqual({ quality: 80, quality_target: 70, format: 'webp', max_width: 640, max_height: null, progressive: false });
     // stored cache entries carry this key: its shape must not change under them, and a new option
-    // extends it only away from its default
-    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false })).toBe('["webp",80,640,null]');
-    expect(settingsKey({ quality: 80, format: 'jpeg', max_width: 640, max_height: null, progressive: true })).toBe('["jpeg",80,640,null,{"progressive":true}]');
+    // extends it only away from its default (quality_target: only with quality=auto, where it matters)
+    const base = { quality: 80, quality_target: 90, format: 'webp', max_width: 640, max_height: null, progressive: false } as const;
+    expect(settingsKey(base)).toBe('["webp",80,640,null]');
+    expect(settingsKey({ ...base, format: 'jpeg', progressive: true })).toBe('["jpeg",80,640,null,{"progressive":true}]');
+    expect(settingsKey({ ...base, quality: 'auto' })).toBe('["webp","auto",640,null,90]');
+    expect(settingsKey({ ...base, quality: 'auto', format: 'jpeg', progressive: true })).toBe('["jpeg","auto",640,null,90,{"progressive":true}]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {

@@ -567,11 +567,11 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('keeps rendition outputs with their items, reports them on delete and as referenced', async () => {
-      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, max_width: 320, max_height: null, progressive: true }];
+      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, quality_target: 70, max_width: 320, max_height: null, progressive: true }];
       const id = randomUUID();
       await store.beginRequest(begin({ id, now: 1_000 }));
       await store.appendBatch(id, products(2, 1, 'http://renditions.test/'));
-      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, max_width: null, max_height: null, progressive: false, renditions } });
+      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, quality_target: 70, max_width: null, max_height: null, progressive: false, renditions } });
       expect(committed.options?.renditions).toEqual(renditions);
       expect((await store.getRequest(id))?.options?.renditions).toEqual(renditions);
       const mine = (await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })).filter((i) => i.requestId === id);
@@ -586,7 +586,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(items.find((i) => i.id === b!.id)).toMatchObject({ outputKey: null, renditionKeys: null });
       expect(await store.getRequest(id)).toMatchObject({ done: 1, failed: 1, bytesOut: 1 });
       expect(await store.referencedOutputs(['r-a.jpg', 'r-a-thumb.webp', 'r-other.webp'])).toEqual(new Set(['r-a.jpg', 'r-a-thumb.webp']));
-      const cached = { outputKey: 'r-a.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: { thumb: 'r-a-thumb.webp' } };
+      const cached = { outputKey: 'r-a.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: { thumb: 'r-a-thumb.webp' }, quality: 50, score: null };
       await store.putCachedOutput('t1', 'sha-r', 's-r', cached, 1);
       expect(await store.getCachedOutput('t1', 'sha-r', 's-r')).toEqual(cached);
       await store.putValidators('t1', 'http://renditions.test/1', 's-r', { ...cached, etag: '"e"', lastModified: null, bytesIn: 2 }, 1);
@@ -691,14 +691,15 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     });
 
     it('keeps reusable outputs and URL validators per tenant and per settings', async () => {
-      const out = { outputKey: 'k.webp', format: 'webp', bytesOut: 9 };
+      // the encoder quality and SSIMULACRA2 score (quality=auto) go with it
+      const out = { outputKey: 'k.webp', format: 'webp', bytesOut: 9, quality: 57, score: 71.25 };
       expect(await store.getCachedOutput('t1', 'sha', 's1')).toBeNull();
       await store.putCachedOutput('t1', 'sha', 's1', out, 1);
       await store.putCachedOutput('t1', 'sha', 's1', out, 2); // again: replaces
       expect(await store.getCachedOutput('t1', 'sha', 's1')).toEqual(out);
       expect(await store.getCachedOutput('t2', 'sha', 's1')).toBeNull(); // another tenant's cache is not ours
       expect(await store.getCachedOutput('t1', 'sha', 's2')).toBeNull(); // other settings
-      const v = { etag: '"abc"', lastModified: null, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 100, bytesOut: 40 };
+      const v = { etag: '"abc"', lastModified: null, outputKey: 'k.jpg', format: 'jpeg', bytesIn: 100, bytesOut: 40, quality: 80, score: null };
       await store.putValidators('t1', 'http://x/a.jpg', 's1', v, 1);
       expect(await store.getValidators('t1', 'http://x/a.jpg', 's1')).toEqual(v);
       expect(await store.getValidators('t2', 'http://x/a.jpg', 's1')).toBeNull();

@@ -5,7 +5,9 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { createClient } from '@libsql/client';
 import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../src/store/mongo/store.js';
@@ -48,6 +50,12 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   expect(items.every((i) => i.renditionKeys === null)).toBe(true);
   const doneKeys = items.filter((i) => i.state === 'done').map((i) => i.outputKey!);
   expect(await store.referencedOutputs(doneKeys)).toEqual(new Set(doneKeys));
+  // images made before qualities and scores were kept (quality=auto) read null for both
+  expect(items.map((i) => [i.quality, i.score])).toEqual(items.map(() => [null, null]));
+  // and the content cache keeps them from now on
+  const entry = { outputKey: 'k.jpg', format: 'jpeg', bytesOut: 10, renditionKeys: { thumb: 'k-thumb.webp' }, quality: 57, score: 71.25 };
+  await store.putCachedOutput('admin', 'f'.repeat(64), '["jpeg","auto",null,null,70]', entry, Date.now());
+  expect(await store.getCachedOutput('admin', 'f'.repeat(64), '["jpeg","auto",null,null,70]')).toEqual(entry);
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -73,10 +81,12 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
 
   // The migrated data takes renditions: an old item completes with one, and it reads back.
   const [resumed] = claimed;
+  // (and a quality and score beside them, quality=auto)
   await store.completeItems([{ itemId: resumed!.id, owner: 'r', now: Date.now(), outcome: {
     ok: true, outputKey: `${'c'.repeat(64)}.jpg`, renditionKeys: { thumb: `${'d'.repeat(64)}.webp` }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed',
+    quality: 62, score: 70.5,
   } }]);
-  expect((await store.getItemsByUrl(ids.waiting, [resumed!.url]))[0]).toMatchObject({ renditionKeys: { thumb: `${'d'.repeat(64)}.webp` } });
+  expect((await store.getItemsByUrl(ids.waiting, [resumed!.url]))[0]).toMatchObject({ renditionKeys: { thumb: `${'d'.repeat(64)}.webp` }, quality: 62, score: 70.5 });
   expect(await store.referencedOutputs([`${'d'.repeat(64)}.webp`])).toEqual(new Set([`${'d'.repeat(64)}.webp`]));
 }
 
@@ -92,6 +102,37 @@ describe('upgrade from 0.1.0: SQLite', () => {
     const again = await openSqliteStore(file); // a second start: nothing left to migrate
     expect(await again.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
     await again.close();
+  });
+
+  it('adds qualities and scores to a file that already has renditions, keeping them', async () => {
+    // The file as the release before qualities and scores left it: the fixture upgraded, a
+    // rendition output in the cache and on an item, then the columns of that last migration taken
+    // away again and the version set back, so that migration alone runs on the next open.
+    const { file } = fixtureCopy();
+    const store = await openSqliteStore(file);
+    const cached = { outputKey: 'k.jpg', format: 'jpeg', bytesOut: 10, renditionKeys: { thumb: 'k-thumb.webp' } };
+    await store.putCachedOutput('admin', 'e'.repeat(64), '["jpeg",50,null,null]', cached, Date.now());
+    const [item] = await store.claimItems({ owner: 'r', limit: 1, leaseMs: 60_000, now: Date.now() });
+    await store.completeItems([{ itemId: item!.id, owner: 'r', now: Date.now(), outcome: {
+      ok: true, outputKey: 'o.jpg', renditionKeys: { thumb: 'o-thumb.webp' }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed',
+    } }]);
+    await store.close();
+    const raw = createClient({ url: pathToFileURL(file).href });
+    await raw.executeMultiple(`
+      ALTER TABLE items DROP COLUMN quality; ALTER TABLE items DROP COLUMN score;
+      ALTER TABLE content_cache DROP COLUMN quality; ALTER TABLE content_cache DROP COLUMN score;
+      ALTER TABLE url_validators DROP COLUMN quality; ALTER TABLE url_validators DROP COLUMN score;
+      PRAGMA user_version = ${SQLITE_SCHEMA_VERSION - 1};
+    `);
+    raw.close();
+    const upgraded = await openSqliteStore(file);
+    try {
+      expect(await upgraded.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
+      expect(await upgraded.getCachedOutput('admin', 'e'.repeat(64), '["jpeg",50,null,null]')).toEqual({ ...cached, quality: null, score: null });
+      expect((await upgraded.getItemsByUrl(item!.requestId, [item!.url]))[0]).toMatchObject({ renditionKeys: { thumb: 'o-thumb.webp' }, quality: null, score: null });
+    } finally {
+      await upgraded.close();
+    }
   });
 
   it('is migrated once when several processes start on it at the same moment', async () => {
@@ -204,6 +245,7 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
         expect(await db.collection('requests').findOne({ _id: completed as never })).toMatchObject({ fileName: null });
         const raw = await db.collection('items').findOne({ requestId: completed, url: 'http://img.test/missing.jpg' });
         expect(raw).toMatchObject({ claims: 2, attempts: 0 });
+        expect(raw).toMatchObject({ quality: null, score: null });
       } finally {
         await store.close();
       }

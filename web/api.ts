@@ -83,6 +83,9 @@ export interface Product {
   notes?: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** absent in answers from servers before quality=auto */
+  qualities?: (number | null)[];
+  scores?: (number | null)[];
   /** by rendition name, aligned with input_urls (only when the request asked for renditions) */
   renditions?: Record<string, (string | null)[]>;
 }

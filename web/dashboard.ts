@@ -224,7 +224,10 @@ function resultCell(p: Product, i: number): HTMLElement {
   const bytesOut = p.output_bytes[i];
   if (p.output_urls[i] && bytesIn != null && bytesOut != null) {
     const note = p.notes?.[i];
-    return h('td', { 'data-label': 'Result' }, `${p.outcomes[i] ?? 'done'}: ${bytesText(bytesIn, bytesOut)}${note ? ` (${note})` : ''}`);
+    const quality = p.qualities?.[i];
+    const score = p.scores?.[i];
+    const made = (quality != null ? `, quality ${quality}` : '') + (score != null ? `, SSIMULACRA2 ${score.toFixed(1)}` : '');
+    return h('td', { 'data-label': 'Result' }, `${p.outcomes[i] ?? 'done'}: ${bytesText(bytesIn, bytesOut)}${made}${note ? ` (${note})` : ''}`);
   }
   return h('td', { class: 'muted', 'data-label': 'Result' }, p.output_urls[i] ? 'done' : 'pending');
 }

@@ -4,7 +4,8 @@
 // bytes, declared size, output format and size, encode settings): JPEG pass-through when the
 // source is already at or below the quality asked -> decode (a JPEG shrunk on load when the
 // largest output is smaller) -> EXIF orientation applied to the pixels -> resize (fit inside, never
-// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked) with no
+// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked; with
+// quality=auto on a JPEG or WebP output, the quality searched: workers/auto-quality.ts) with no
 // metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
@@ -19,6 +20,8 @@ import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, Comp
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
+import { predictQuality, searchQuality } from './auto-quality.js';
+import { AUTO_QUALITY_FORMATS } from '../src/codecs/plan.js';
 
 const config = (workerData ?? {}) as CompressWorkerData;
 if (config.keepInstanceBytes !== undefined) setKeepLimit(config.keepInstanceBytes);
@@ -86,6 +89,8 @@ interface OutputTarget {
   target: ImageFormat;
   opaqueTarget: ImageFormat;
   encode: EncodeOptions;
+  /** quality=auto: the score to reach, where the target format is one the search applies to */
+  auto: { target: number } | null;
   output: { width: number; height: number };
 }
 
@@ -144,19 +149,22 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     return best;
   };
 
-  const makeOutput = async ({ target: targetFormat, opaqueTarget, encode, output }: OutputTarget): Promise<EncodedOutput> => {
+  const makeOutput = async ({ target: targetFormat, opaqueTarget, encode, auto, output }: OutputTarget, previousQuality?: number): Promise<EncodedOutput> => {
     // under format=original an input-only format's target is picked after decoding, from the two the plan names
     let target = CODECS[targetFormat];
-    const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): EncodedOutput => ({
-      bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+    const result = (
+      out: Uint8Array, outcome: CompressOutcome, measured: { quality: number | null; score: number | null } = { quality: null, score: null }, format: ImageFormat = target.format,
+    ): EncodedOutput => ({
+      bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome, ...measured,
       note: notes.length > 0 ? notes.join('; ') : null,
     });
     // The output keeps the input's format and size: only then may the source itself be the output.
     const sameShape = targetFormat === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
 
     // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
-    // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
-    if (sameShape && plan.orientation === 1 && source.sourceQuality) {
+    // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata. Not
+    // with quality=auto: there is no quality asked (the never-worse rule below still keeps the source).
+    if (sameShape && plan.orientation === 1 && source.sourceQuality && !auto) {
       const q = source.sourceQuality(bytes);
       const stripped = q !== null && q <= encode.quality ? source.stripMetadata(bytes) : null;
       if (stripped) return result(stripped, 'passed_through');
@@ -175,7 +183,26 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       if (shared) image = { ...image, data: image.data.slice() };
       flattenOnWhite(image);
     }
-    let encoded = task.lean && target.encodeLean ? await target.encodeLean(image, encode) : await target.encode(image, encode);
+    let encoded: Uint8Array;
+    const measured = { quality: target.format === 'png' ? null : encode.quality, score: null as number | null };
+    if (auto && AUTO_QUALITY_FORMATS.includes(target.format)) {
+      // quality=auto: the lowest quality whose output, decoded, scores the target against this raster
+      const raster = image;
+      const codec = target;
+      const found = await searchQuality({
+        source: raster,
+        encode: (quality) => codec.encode(raster, { ...encode, quality }),
+        decode: (b) => codec.decode(b),
+        target: auto.target,
+        start: predictQuality(auto.target, previousQuality),
+        alpha: codec.format !== 'jpeg' && !raster.opaque,
+      });
+      encoded = found.bytes;
+      measured.quality = found.quality;
+      measured.score = Math.round(found.score * 100) / 100;
+    } else {
+      encoded = task.lean && target.encodeLean ? await target.encodeLean(image, encode) : await target.encode(image, encode);
+    }
     releaseGrownUnlessKept();
     const profile = await sourceIcc();
     if (profile && target.embedIcc) encoded = await target.embedIcc(encoded, profile);
@@ -195,7 +222,7 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       const stripped = source.stripMetadata(bytes);
       if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
     }
-    return result(encoded, 'compressed');
+    return result(encoded, 'compressed', measured);
   };
 
   const pixels = (o: OutputTarget) => o.output.width * o.output.height;
@@ -203,7 +230,8 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const made = new Map<string | null, EncodedOutput>();
   for (const { name, target } of [...outputs].sort((a, b) => pixels(b.target) - pixels(a.target))) {
     try {
-      made.set(name, await makeOutput(target));
+      // the previous image's answer is where the request-level output's search starts; a rendition's starts at its target
+      made.set(name, await makeOutput(target, name === null ? task.previousQuality : undefined));
     } catch (err) {
       // a rendition that fails fails its image, and the image's error says which
       if (name === null) throw err;

@@ -9,7 +9,8 @@ export const flagOf = (name: OutputOptionName): string => name.replaceAll('_', '
 const outputOptionsHelp = OUTPUT_OPTION_NAMES.map((name) => {
   const field = OUTPUT_OPTION_FIELDS[name];
   const flag = field.kind === 'boolean' ? `--${flagOf(name)}` : `--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`;
-  return `      ${flag.padEnd(20)}${field.help}`;
+  // a flag too long for the column puts its help on the next line, in the column
+  return flag.length < 20 ? `      ${flag.padEnd(20)}${field.help}` : `      ${flag}\n${' '.repeat(26)}${field.help}`;
 }).join('\n');
 
 export const USAGE = `Usage:

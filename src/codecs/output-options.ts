@@ -19,6 +19,8 @@ export interface IntegerField {
   kind: 'integer';
   min: number;
   max: number;
+  /** the word 'auto' is a value too (quality: searched per image, see workers/auto-quality.ts) */
+  auto?: true;
   /** null: no bound */
   default: number | null;
   /** the CLI's placeholder for the value */
@@ -46,10 +48,17 @@ const dimension = (side: 'width' | 'height'): IntegerField => ({
   help: `fit inside this ${side} (1-${MAX_DIMENSION}), never enlarging`,
 });
 
+/** quality_target's scale (SSIMULACRA2: 90 visually lossless, 70 high, 50 medium) and default. */
+export const QUALITY_TARGET = { min: 30, max: 95, default: 70 } as const;
+
 export const OUTPUT_OPTION_FIELDS = {
   quality: {
-    kind: 'integer', min: 1, max: 100, default: DEFAULT_QUALITY, value: '1-100',
-    help: `output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, ${DEFAULT_QUALITY})`,
+    kind: 'integer', min: 1, max: 100, auto: true, default: DEFAULT_QUALITY, value: '1-100|auto',
+    help: `output quality for JPEG, WebP and AVIF (default: JPEG_QUALITY, ${DEFAULT_QUALITY}); auto: per image, the lowest JPEG or WebP quality reaching quality_target (AVIF: ${DEFAULT_QUALITY})`,
+  },
+  quality_target: {
+    kind: 'integer', min: QUALITY_TARGET.min, max: QUALITY_TARGET.max, default: QUALITY_TARGET.default, value: `${QUALITY_TARGET.min}-${QUALITY_TARGET.max}`,
+    help: `with quality=auto: the SSIMULACRA2 score each image must reach (${QUALITY_TARGET.min}-${QUALITY_TARGET.max}; 90 visually lossless, 70 high, 50 medium; default ${QUALITY_TARGET.default})`,
   },
   format: {
     kind: 'choice', choices: OUTPUT_FORMATS, default: 'original',
@@ -63,7 +72,7 @@ export const OUTPUT_OPTION_FIELDS = {
   },
 } as const satisfies Record<string, OutputOptionField>;
 
-type ValueOf<F> = F extends { kind: 'choice'; choices: readonly (infer T)[] } ? T : F extends { kind: 'boolean' } ? boolean : F extends { default: number } ? number : number | null;
+type ValueOf<F> = F extends { kind: 'choice'; choices: readonly (infer T)[] } ? T : F extends { kind: 'boolean' } ? boolean : F extends { auto: true } ? number | 'auto' : F extends { default: number } ? number : number | null;
 
 /** The options of one request, every field filled in: what the store keeps and the pool plans from. */
 export type OutputOptions = { -readonly [K in keyof typeof OUTPUT_OPTION_FIELDS]: ValueOf<(typeof OUTPUT_OPTION_FIELDS)[K]> };
@@ -98,8 +107,12 @@ export function parseOutputOptions(wire: Readonly<Record<string, unknown>>, defa
     if (raw === undefined || raw === null || raw === '') continue;
     const field: OutputOptionField = OUTPUT_OPTION_FIELDS[name];
     if (field.kind === 'integer') {
+      if (field.auto && raw === 'auto') {
+        (options as Record<string, unknown>)[name] = 'auto';
+        continue;
+      }
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isInteger(n) || n < field.min || n > field.max) throw new OutputOptionError(name, `must be an integer from ${field.min} to ${field.max}`);
+      if (!Number.isInteger(n) || n < field.min || n > field.max) throw new OutputOptionError(name, `must be an integer from ${field.min} to ${field.max}${field.auto ? ' or auto' : ''}`);
       (options as Record<string, unknown>)[name] = n;
     } else if (field.kind === 'boolean') {
       const b = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : null;
@@ -118,10 +131,15 @@ export const storedOutputOptions = (stored: Partial<OutputOptions> | null, defau
 
 /**
  * The encode settings the content cache and the URL validators are keyed on. Frozen: stored cache
- * entries carry it, so a new option extends it only when it differs from its default.
+ * entries carry it, so a new option extends it only when it differs from its default (quality_target
+ * only matters, and only joins the key, with quality=auto).
  */
 export const settingsKey = (o: OutputOptions): string =>
-  JSON.stringify([o.format, o.quality, o.max_width, o.max_height, ...(o.progressive ? [{ progressive: true }] : [])]);
+  JSON.stringify([
+    o.format, o.quality, o.max_width, o.max_height,
+    ...(o.quality === 'auto' ? [o.quality_target] : []),
+    ...(o.progressive ? [{ progressive: true }] : []),
+  ]);
 
 /** The size that fits inside the box with the same aspect ratio, never larger than the image. */
 export function fitInside(image: Dimensions, maxWidth: number | null, maxHeight: number | null): Dimensions {

@@ -4,7 +4,7 @@
 // at its peak. Made once, by the pool, which admits work against its memory budget with it; the
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
-import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
+import { DEFAULT_QUALITY, fitInside, targetFormat, type OutputOptions } from './output-options.js';
 import { refusalFor } from './refusals.js';
 import { renditionOptions, type Rendition } from './renditions.js';
 import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
@@ -16,7 +16,9 @@ export interface RenditionPlan {
   target: ImageFormat;
   /** as ImagePlan.opaqueTarget, for this rendition */
   opaqueTarget: ImageFormat;
+  /** as ImagePlan.encode and ImagePlan.auto, for this rendition */
   encode: EncodeOptions;
+  auto: { target: number } | null;
   output: Dimensions;
 }
 
@@ -30,8 +32,10 @@ export interface ImagePlan {
    * decoding; else `target`
    */
   opaqueTarget: ImageFormat;
-  /** what the target's encoder is told */
+  /** what the target's encoder is told (with quality=auto: where the search does not apply, the default) */
   encode: EncodeOptions;
+  /** quality=auto: the SSIMULACRA2 score the search must reach, on a JPEG or WebP output (AUTO_QUALITY_FORMATS); else null */
+  auto: { target: number } | null;
   declared: Dimensions;
   /** the decoder shrinks on load to 1/decodeScale of each side (JPEG's DCT scaling), chosen from the largest output; 1: full size */
   decodeScale: DecodeScale;
@@ -58,6 +62,17 @@ export interface ImagePlan {
  * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
  */
 export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+
+/** Output formats quality=auto searches; AVIF stays at a fixed quality, PNG has none (its palette rule). */
+export const AUTO_QUALITY_FORMATS: readonly ImageFormat[] = ['jpeg', 'webp'];
+
+/**
+ * What the quality=auto search holds besides the output raster and the encoder (workers/auto-quality.ts,
+ * autoQualityMemoryBytes, which a test keeps equal to this): the source and one candidate copied
+ * into the scorer's module (8 B/px), its kept scales (2 B/px) and its streaming rows (2460 B per
+ * column). The decoded candidate is the target decoder's (its memory.decode).
+ */
+export const autoQualityMemory = ({ width, height }: Dimensions) => 10 * width * height + 2460 * width;
 
 /**
  * The integer box factor a downscale starts with before Lanczos3 (workers/codecs/resize.ts): the
@@ -111,7 +126,10 @@ export function planImage(
     const convertOriginal = o.format === 'original' ? source.originalAs : null;
     const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, o.format)];
     const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
-    return { target, opaqueTarget, output: fitInside(upright, o.max_width, o.max_height), encode: { quality: o.quality, progressive: o.progressive } };
+    // with quality=auto, `encode` is what formats the search does not apply to (AVIF) are told
+    const quality = o.quality === 'auto' ? DEFAULT_QUALITY : o.quality;
+    const auto = o.quality === 'auto' ? { target: o.quality_target } : null;
+    return { target, opaqueTarget, output: fitInside(upright, o.max_width, o.max_height), encode: { quality, progressive: o.progressive }, auto };
   };
   const main = outputOf(options);
   const extra = renditions.map((r) => ({ name: r.name, ...outputOf(renditionOptions(r)) }));
@@ -135,6 +153,10 @@ export function planImage(
   // and so do the resized outputs (smaller ones are made from larger ones): the largest counted twice.
   const largestResized = 4 * largestOutput.width * largestOutput.height;
   const held = extra.length > 0 ? 4 * decodedPixels + 2 * largestResized : 0;
+  // quality=auto: the search decodes each candidate with the output format's decoder and scores it
+  // against that output's raster, during the output's encode step
+  const searchOf = (o: (typeof all)[number], row: OutputRow) =>
+    (o.auto && AUTO_QUALITY_FORMATS.includes(row.format) ? CODECS[row.format].memory.decode(o.output.width * o.output.height) + autoQualityMemory(o.output) : 0);
   const leanOf = (o: (typeof all)[number]) => (o.target === o.opaqueTarget ? o.target.memory.encodeLean : undefined);
   const outputSteps = (o: (typeof all)[number], lean: boolean) => {
     const outPixels = o.output.width * o.output.height;
@@ -144,7 +166,9 @@ export function planImage(
     const leanEncode = lean ? leanOf(o) : undefined;
     return [
       resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-      4 * outPixels + (leanEncode ? leanEncode(outPixels) : Math.max(o.target.memory.encode(outPixels), o.opaqueTarget.memory.encode(outPixels))),
+      4 * outPixels + (leanEncode ? leanEncode(outPixels) + searchOf(o, o.target) : Math.max(
+        o.target.memory.encode(outPixels) + searchOf(o, o.target), o.opaqueTarget.memory.encode(outPixels) + searchOf(o, o.opaqueTarget),
+      )),
     ];
   };
   // A decoder that shrinks on load says what it holds at that scale (a progressive JPEG keeps
@@ -160,9 +184,9 @@ export function planImage(
   const memoryLeanBytes = all.some(leanOf) ? bytes.length + Math.max(...first, ...all.flatMap((o) => withHeld(outputSteps(o, true)))) : null;
   const memoryKeepingBytes = bytes.length + held + steps.reduce((a, b) => a + b, 0);
   return {
-    source: source.format, target: main.target.format, opaqueTarget: main.opaqueTarget.format, encode: main.encode,
+    source: source.format, target: main.target.format, opaqueTarget: main.opaqueTarget.format, encode: main.encode, auto: main.auto,
     declared, decodeScale, decoded, orientation, upright, output: main.output,
-    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, opaqueTarget: r.opaqueTarget.format, encode: r.encode, output: r.output })),
+    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, opaqueTarget: r.opaqueTarget.format, encode: r.encode, auto: r.auto, output: r.output })),
     largestOutput, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
   };
 }

@@ -91,8 +91,10 @@ export const RequestSummarySchema = z.object({
 
 /** One output option's schema, from its entry in the options table (kinds, limits and choices). */
 function optionSchema(field: OutputOptionField) {
-  if (field.kind === 'integer') return z.number().int().min(field.min).max(field.max);
-  return field.kind === 'boolean' ? z.boolean() : z.enum(field.choices as [string, ...string[]]);
+  if (field.kind === 'choice') return z.enum(field.choices as [string, ...string[]]);
+  if (field.kind === 'boolean') return z.boolean();
+  const integer = z.number().int().min(field.min).max(field.max);
+  return field.auto ? z.union([integer, z.literal('auto')]) : integer;
 }
 
 const OPTION_ENTRIES = Object.entries(OUTPUT_OPTION_FIELDS) as Array<[OutputOptionName, OutputOptionField]>;

@@ -16,6 +16,8 @@ export interface CompressTask {
   keepInstances?: boolean;
   /** bytes of the memory budget reserved for this task */
   reservedBytes?: number;
+  /** quality=auto: the answer for the previous image of the same request (the search starts there) */
+  previousQuality?: number;
   /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
   lean?: boolean;
 }
@@ -64,6 +66,10 @@ export interface EncodedOutput {
   bytesIn: number;
   bytesOut: number;
   outcome: CompressOutcome;
+  /** the encoder quality of the output; null when the output is no encode of ours or its format has none (PNG) */
+  quality: number | null;
+  /** the SSIMULACRA2 score the output reached against the decoded, upright, resized source (quality=auto only) */
+  score: number | null;
   /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
   note: string | null;
 }

@@ -27,6 +27,8 @@ export interface CompressOptions {
   signal?: AbortSignal;
   /** Runs once the image is admitted (slot and memory held), before a thread takes it. */
   onAdmitted?: () => Promise<void>;
+  /** quality=auto: the previous image's answer in the same request, where the search starts */
+  previousQuality?: number;
 }
 
 export interface CompressPoolOptions {
@@ -337,7 +339,7 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, options = DEFAULT_OUTPUT_OPTIONS, renditions = [] } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const { signal, onAdmitted, options = DEFAULT_OUTPUT_OPTIONS, renditions = [], previousQuality } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
@@ -397,7 +399,9 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}) };
+      const task: CompressTask = {
+        bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(previousQuality !== undefined && { previousQuality }),
+      };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;

@@ -35,6 +35,8 @@ interface RequestContext {
   renditions: Rendition[];
   /** the content-cache and URL-validator key: the request-level settings and the renditions' */
   settings: string;
+  /** quality=auto: the last answer in this request, where the next image's search starts */
+  lastAutoQuality?: number;
 }
 
 export class PipelineRunner {
@@ -124,7 +126,8 @@ export class PipelineRunner {
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
     if (givenUp) return { ok: false, error: givenUp };
     try {
-      const { tenantId, options, renditions, settings } = await this.#requestOf(item.requestId);
+      const context = await this.#requestOf(item.requestId);
+      const { tenantId, options, renditions, settings } = context;
       const fetchOptions = {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
@@ -143,8 +146,8 @@ export class PipelineRunner {
       const usable = known && (await this.#allStored(known)) ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        const { outputKey, format, bytesIn, bytesOut, renditionKeys } = usable!;
-        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused' };
+        const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score } = usable!;
+        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null };
       }
       const remember = async (o: ReusableOutput) => {
         if (source.etag || source.lastModified) {
@@ -168,7 +171,9 @@ export class PipelineRunner {
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
+        ...(context.lastAutoQuality !== undefined && { previousQuality: context.lastAutoQuality }),
       });
+      if (options.quality === 'auto' && result.score !== null && result.quality !== null) context.lastAutoQuality = result.quality;
       // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
       // photo cannot compute the name and probe /images/ for another tenant's output.
       const nameKey = await this.#outputNameKey();
@@ -180,7 +185,10 @@ export class PipelineRunner {
       const renditionKeys: Record<string, string> = {};
       for (const r of renditions) renditionKeys[r.name] = await put(result.renditions[r.name]!);
       // bytes and quotas count the request-level output only
-      const output: ReusableOutput = { outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null };
+      const output: ReusableOutput = {
+        outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null,
+        quality: result.quality, score: result.score,
+      };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
       return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };

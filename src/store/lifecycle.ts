@@ -139,8 +139,11 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: ITEM.done, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null }
-    : { state: ITEM.failed, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null };
+    ? {
+      state: ITEM.done, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome,
+      bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null, quality: outcome.quality ?? null, score: outcome.score ?? null,
+    }
+    : { state: ITEM.failed, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null, quality: null, score: null };
 }
 
 const nonEmpty = (keys: Record<string, string> | null | undefined) => (keys && Object.keys(keys).length > 0 ? keys : null);

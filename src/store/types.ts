@@ -82,10 +82,17 @@ export interface ItemRecord {
   bytesOut: number | null;
   /** what the status says about this image beside its outcome ("converted from GIF; first frame of 12"), or null */
   note: string | null;
+  /** The encoder quality of the output; null where no encode of ours is the output (or PNG, or before this was kept). */
+  quality: number | null;
+  /** The SSIMULACRA2 score the output reached (quality=auto); null where not measured. */
+  score: number | null;
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null; renditionKeys?: Record<string, string> | null }
+  | {
+    ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null;
+    renditionKeys?: Record<string, string> | null; quality?: number | null; score?: number | null;
+  }
   | { ok: false; error: string };
 
 export interface CompleteInput {
@@ -180,6 +187,9 @@ export interface ReusableOutput {
   bytesOut: number;
   /** the renditions made with it, by name (null or absent: none) */
   renditionKeys?: Record<string, string> | null;
+  /** the encoder quality and SSIMULACRA2 score it was made with (null or absent: none, or made before they were kept) */
+  quality?: number | null;
+  score?: number | null;
 }
 
 /** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */

@@ -19,6 +19,10 @@ export interface ProductView {
   notes: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** Parallel to input_urls: the encoder quality of the output; null where no encode of ours is the output. */
+  qualities: (number | null)[];
+  /** Parallel to input_urls: the SSIMULACRA2 score the output reached (quality=auto); null where not measured. */
+  scores: (number | null)[];
   /** Only when the request asked for renditions: by name, aligned with input_urls like output_urls. */
   renditions?: Record<string, (string | null)[]>;
 }
@@ -72,6 +76,8 @@ export async function productViews(store: Store, requestId: string, products: Pr
       notes: done.map((i) => i?.note ?? null),
       input_bytes: done.map((i) => i?.bytesIn ?? null),
       output_bytes: done.map((i) => i?.bytesOut ?? null),
+      qualities: done.map((i) => i?.quality ?? null),
+      scores: done.map((i) => i?.score ?? null),
       ...(renditionNames.length ? {
         renditions: Object.fromEntries(renditionNames.map((name) => [name, done.map((i) => {
           const key = i?.renditionKeys?.[name];

@@ -27,6 +27,12 @@ const ProductSchema = z.object({
   }),
   input_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of the downloaded input_urls[i]; null while pending or when it failed' }),
   output_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of output_urls[i]; null while pending or when it failed' }),
+  qualities: z.array(z.number().int().min(1).max(100).nullable()).openapi({
+    description: 'The encoder quality output_urls[i] was made with (with quality=auto: the one the search found); null where no encode happened (pending, failed, passed_through, original_kept) or the format has none (PNG). The request-level output only: renditions report no quality',
+  }),
+  scores: z.array(z.number().nullable()).openapi({
+    description: 'The SSIMULACRA2 score output_urls[i] reached against the decoded, upright, resized source (100 identical, 90 visually lossless, 70 high, 50 medium); measured with quality=auto on JPEG and WebP outputs, null elsewhere. The request-level output only: renditions report no score',
+  }),
   renditions: z.record(z.string(), z.array(z.string().nullable())).optional().openapi({
     description: 'Only when the request asked for renditions: by rendition name, the URLs aligned with input_urls like output_urls (null while pending or when the image failed)',
     example: { thumb: ['http://localhost:3000/images/3b9f…webp', null] },

@@ -20,6 +20,7 @@ export function toItem(d: ItemDoc): ItemRecord {
     attempts: d.attempts, claims: d.claims ?? 0, leaseOwner: d.leaseOwner ?? null, leaseUntil: d.leaseUntil ?? null,
     outputKey: d.outputKey ?? null, renditionKeys: d.renditionKeys ?? null, error: d.error ?? null, outcome: d.outcome ?? null, bytesIn: d.bytesIn ?? null, bytesOut: d.bytesOut ?? null,
     note: d.note ?? null,
+    quality: d.quality ?? null, score: d.score ?? null,
   };
 }
 

@@ -112,6 +112,15 @@ const MIGRATIONS: Migration[] = [
       await c.items.updateMany({ renditionKeys: { $exists: false } }, { $set: { renditionKeys: null, renditionOutputKeys: [] } });
     },
   },
+  {
+    version: 10,
+    description: 'encoder quality and SSIMULACRA2 score per image, kept with reusable outputs too (quality=auto; older rows read null)',
+    async up(c) {
+      await c.items.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });
+      await c.contentCache.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });
+      await c.validators.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

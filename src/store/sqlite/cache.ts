@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
 import { run, type SqliteContext } from './context.js';
-import { renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
+import { num, renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
 
 export class SqliteCache implements CachePart {
   readonly #ctx: SqliteContext;
@@ -23,18 +23,20 @@ export class SqliteCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const res = await run(this.#ctx.db,
-      'SELECT output_key, format, bytes_out, rendition_keys FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      'SELECT output_key, format, bytes_out, rendition_keys, quality, score FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
-    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys) } : null;
+    return r ? {
+      outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score),
+    } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), now]);
+        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.quality ?? null, o.score ?? null, now]);
     });
   }
 
@@ -43,16 +45,16 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score),
     } : null;
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), now]);
+        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.quality ?? null, v.score ?? null, now]);
     });
   }
 }

@@ -31,6 +31,7 @@ export function toItem(r: Row): ItemRecord {
     renditionKeys: renditionKeysOf(r.rendition_keys),
     outcome: str(r.outcome) as ItemRecord['outcome'], bytesIn: num(r.bytes_in), bytesOut: num(r.bytes_out),
     note: str(r.note),
+    quality: num(r.quality), score: num(r.score),
   };
 }
 

@@ -203,6 +203,20 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 10,
+    description: 'encoder quality and SSIMULACRA2 score per image, kept with reusable outputs too (quality=auto; older rows read null)',
+    async up(db) {
+      await db.executeMultiple(`
+        ALTER TABLE items ADD COLUMN quality INTEGER;
+        ALTER TABLE items ADD COLUMN score REAL;
+        ALTER TABLE content_cache ADD COLUMN quality INTEGER;
+        ALTER TABLE content_cache ADD COLUMN score REAL;
+        ALTER TABLE url_validators ADD COLUMN quality INTEGER;
+        ALTER TABLE url_validators ADD COLUMN score REAL;
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -124,10 +124,13 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const result = itemResult(outcome);
   const delta = counterDelta(outcome);
   const item = await run(tx,
-    `UPDATE items SET state = ?, output_key = ?, rendition_keys = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?, note = ?,
+    `UPDATE items SET state = ?, output_key = ?, rendition_keys = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?, note = ?, quality = ?, score = ?,
        lease_owner = NULL, lease_until = NULL
      WHERE id = ? AND lease_owner = ? AND state ${oneOf(ITEM_ACTIONS.settle.from)} RETURNING request_id`,
-    [result.state, result.outputKey, result.renditionKeys ? JSON.stringify(result.renditionKeys) : null, result.error, result.outcome, result.bytesIn, result.bytesOut, result.note, itemId, input.owner],
+    [
+      result.state, result.outputKey, result.renditionKeys ? JSON.stringify(result.renditionKeys) : null, result.error, result.outcome,
+      result.bytesIn, result.bytesOut, result.note, result.quality, result.score, itemId, input.owner,
+    ],
   );
   const requestId = item.rows[0]?.request_id;
   if (requestId === undefined) return { applied: false };
