@@ -16,6 +16,8 @@ export interface CompressTask {
   keepInstances?: boolean;
   /** bytes of the memory budget reserved for this task */
   reservedBytes?: number;
+  /** When set, the thread names the output: HMAC-SHA256 of its bytes under this key (CompressOutput.nameMac). */
+  nameKey?: Uint8Array;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -61,6 +63,8 @@ export interface CompressOutput {
   bytesIn: number;
   bytesOut: number;
   outcome: CompressOutcome;
+  /** HMAC-SHA256 (hex) of `bytes` under the task's nameKey; absent without one */
+  nameMac?: string;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

@@ -24,6 +24,8 @@ export interface CompressOptions {
   signal?: AbortSignal;
   /** Runs once the image is admitted (slot and memory held), before a thread takes it. */
   onAdmitted?: () => Promise<void>;
+  /** Key of the HMAC-SHA256 the thread computes over the output (result.nameMac), off the event loop. */
+  nameKey?: Uint8Array;
 }
 
 export interface CompressPoolOptions {
@@ -325,7 +327,7 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, options = DEFAULT_OUTPUT_OPTIONS } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const { signal, onAdmitted, nameKey, options = DEFAULT_OUTPUT_OPTIONS } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
@@ -384,7 +386,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need };
+      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(nameKey ? { nameKey } : {}) };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;

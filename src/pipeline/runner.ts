@@ -1,13 +1,13 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
 // fetch → compress → write blob → record the outcome. Any number of runners, in one process or
 // many, share the work through the store alone.
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
-import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, Store } from '../store/types.js';
+import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
 
@@ -28,6 +28,12 @@ export interface RunnerDeps {
 /** Completions written in one store commit at most. */
 const COMPLETION_BATCH = 64;
 
+/** An item's outcome, and what to remember of it in the same store commit (CompleteInput.remember). */
+interface Handled {
+  outcome: ItemOutcome;
+  remember?: CompleteInput['remember'];
+}
+
 interface RequestContext {
   tenantId: string;
   options: OutputOptions;
@@ -43,11 +49,12 @@ export class PipelineRunner {
   #writingCompletions = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
-  #nameKey: Promise<Buffer> | null = null;
+  #nameKey: Promise<Uint8Array> | null = null;
 
   /** The store's output-name secret, read once (a failed read is tried again next time). */
-  #outputNameKey(): Promise<Buffer> {
-    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => Buffer.from(hex, 'hex'));
+  #outputNameKey(): Promise<Uint8Array> {
+    // its own 32-byte buffer: it is copied into every pool task (not a view of a pooled slab)
+    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
     this.#nameKey.catch(() => { this.#nameKey = null; });
     return this.#nameKey;
   }
@@ -63,6 +70,9 @@ export class PipelineRunner {
       idleMs: deps.idlePollMs ?? 500,
       // Fetch + compress slots: downloads beyond this wait until the pool drains.
       capacity: DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2,
+      // Claim a quarter of the slots at a time: a claim commit per few images, not one per image,
+      // while three quarters stay in hand (downloading or queued for the pool).
+      claimBatch: Math.ceil((DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2) / 4),
       idOf: (item) => item.id,
       claim: (limit, now) => store.claimItems({ owner: this.owner, limit, leaseMs: deps.config.LEASE_MS, now }),
       // A claim may have started a request (processing.started): let the dispatcher know.
@@ -101,9 +111,9 @@ export class PipelineRunner {
   async #process(item: ItemRecord, signal: AbortSignal): Promise<void> {
     const started = Date.now();
     try {
-      const outcome = await this.#handle(item, signal);
+      const { outcome, remember } = await this.#handle(item, signal);
       if (signal.aborted) return; // lease lost or shutting down: someone else finishes it
-      const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now() });
+      const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now(), ...(remember ? { remember } : {}) });
       if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
       if (result.finalStatus) {
         this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
@@ -115,11 +125,14 @@ export class PipelineRunner {
     }
   }
 
-  /** Fetch, compress, store. Every failure becomes this item's error, never the process's. */
-  async #handle(item: ItemRecord, signal: AbortSignal): Promise<ItemOutcome> {
+  /**
+   * Fetch, compress, store. Every failure becomes this item's error, never the process's. The
+   * content cache and URL validators entries are returned, to be written with the completion.
+   */
+  async #handle(item: ItemRecord, signal: AbortSignal): Promise<Handled> {
     const { config, pool, storage, store } = this.#deps;
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
-    if (givenUp) return { ok: false, error: givenUp };
+    if (givenUp) return { outcome: { ok: false, error: givenUp } };
     try {
       const { tenantId, options, settings } = await this.#requestOf(item.requestId);
       const fetchOptions = {
@@ -140,19 +153,21 @@ export class PipelineRunner {
       const usable = known && (await storage.modifiedAt(known.outputKey)) !== null ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        return { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused' };
+        return { outcome: { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused' } };
       }
-      const remember = async (o: { outputKey: string; format: string; bytesOut: number }) => {
-        if (source.etag || source.lastModified) {
-          await store.putValidators(tenantId, item.url, settings, { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length }, Date.now());
-        }
-      };
-      // The same bytes made into an output before, by this tenant with these settings: no decode, no encode.
-      const sha = createHash('sha256').update(source.bytes).digest('hex');
+      const validatorsOf = (o: ReusableOutput) => source.etag || source.lastModified
+        ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length } }
+        : undefined;
+      // The same bytes made into an output before, by this tenant with these settings: no decode,
+      // no encode. Web Crypto hashes on libuv's thread pool, not on the event loop.
+      const sha = Buffer.from(await webcrypto.subtle.digest('SHA-256', source.bytes)).toString('hex');
       const cached = await store.getCachedOutput(tenantId, sha, settings);
       if (cached && (await storage.modifiedAt(cached.outputKey)) !== null) {
-        await remember(cached);
-        return { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' };
+        const validators = validatorsOf(cached);
+        return {
+          outcome: { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' },
+          ...(validators ? { remember: { tenantId, settings, validators } } : {}),
+        };
       }
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       // The attempt is charged only once the image really goes to a codec thread, so a crash
@@ -160,20 +175,25 @@ export class PipelineRunner {
       const result = await pool.compress(source.bytes, {
         options,
         signal,
+        // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
+        // photo cannot compute the name and probe /images/ for another tenant's output. The pool
+        // thread computes it.
+        nameKey: await this.#outputNameKey(),
         onAdmitted: async () => {
           if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
       });
-      // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
-      // photo cannot compute the name and probe /images/ for another tenant's output.
-      const key = blobKey(createHmac('sha256', await this.#outputNameKey()).update(result.bytes).digest('hex'), result.format);
+      if (!result.nameMac) throw new Error('the pool returned an output without its name');
+      const key = blobKey(result.nameMac, result.format);
       await storage.put(key, result.bytes, contentTypeOf(key));
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
-      await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
-      await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
+      const validators = validatorsOf(output);
+      return {
+        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome },
+        remember: { tenantId, settings, cached: { sourceSha256: sha, output }, ...(validators ? { validators } : {}) },
+      };
     } catch (err) {
-      return { ok: false, error: describeFailure(err) };
+      return { outcome: { ok: false, error: describeFailure(err) } };
     }
   }
 

@@ -89,6 +89,16 @@ export interface CompleteInput {
   owner: string;
   outcome: ItemOutcome;
   now: number;
+  /**
+   * Written in the completion's transaction when it applies (no commit of their own): the content
+   * cache entry of a newly made output, and what the URL answered (putCachedOutput / putValidators).
+   */
+  remember?: {
+    tenantId: string;
+    settings: string;
+    cached?: { sourceSha256: string; output: ReusableOutput };
+    validators?: { url: string; validators: UrlValidators };
+  };
 }
 
 export interface CompleteResult {

@@ -7,6 +7,7 @@ import type { Collections, ItemDoc } from './schema.js';
 import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { oneOf, OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
 import { toItem, toRequest } from './mappers.js';
+import { writeCachedOutput, writeValidators } from './cache.js';
 import { finishRetry } from './operations.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -104,6 +105,10 @@ export class MongoPipeline implements PipelinePart {
       { returnDocument: 'after' },
     );
     if (!item) return { applied: false };
+    // Before the request can settle, so a finished request's outputs are already reusable.
+    const { remember } = input;
+    if (remember?.cached) await writeCachedOutput(this.#c, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, input.now);
+    if (remember?.validators) await writeValidators(this.#c, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, input.now);
     const finalStatus = await this.#settle(item, input.now);
     return finalStatus ? { applied: true, finalStatus } : { applied: true };
   }

@@ -6,6 +6,7 @@ import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, REQUEST_ACTI
 import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { itemIdOf, OPEN, oneOf, run, sql, sqlIn, type SqliteContext } from './context.js';
 import { toCandidate, toItem, toRequest } from './mappers.js';
+import { writeCachedOutput, writeValidators } from './cache.js';
 import { writeEvent } from './outbox.js';
 
 export class SqlitePipeline implements PipelinePart {
@@ -131,6 +132,9 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   );
   const requestId = item.rows[0]?.request_id;
   if (requestId === undefined) return { applied: false };
+  const { remember } = input;
+  if (remember?.cached) await writeCachedOutput(tx, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, now);
+  if (remember?.validators) await writeValidators(tx, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, now);
   const updated = toRequest((await run(tx,
     `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
        updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
