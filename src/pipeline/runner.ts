@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
-import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
 
@@ -25,8 +25,14 @@ export interface RunnerDeps {
   idlePollMs?: number;
 }
 
-/** Completions written in one store commit at most. */
-const COMPLETION_BATCH = 64;
+/** Charges, and completions, written in one store commit at most (each). */
+const PROGRESS_BATCH = 64;
+
+interface Waiting<I, R> {
+  input: I;
+  resolve: (r: R) => void;
+  reject: (err: unknown) => void;
+}
 
 /** An item's outcome, and what to remember of it in the same store commit (CompleteInput.remember). */
 interface Handled {
@@ -45,8 +51,9 @@ export class PipelineRunner {
   readonly #deps: RunnerDeps;
   readonly #limiter: HostLimiter;
   readonly #worker: LeasedWorker<ItemRecord>;
-  readonly #completions: Array<{ input: CompleteInput; resolve: (r: CompleteResult) => void; reject: (err: unknown) => void }> = [];
-  #writingCompletions = false;
+  readonly #charges: Array<Waiting<ChargeInput, number | null>> = [];
+  readonly #completions: Array<Waiting<CompleteInput, CompleteResult>> = [];
+  #writingProgress = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
   #nameKey: Promise<Uint8Array> | null = null;
@@ -180,7 +187,7 @@ export class PipelineRunner {
         // thread computes it.
         nameKey: await this.#outputNameKey(),
         onAdmitted: async () => {
-          if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
+          if ((await this.#charge({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
       });
       if (!result.nameMac) throw new Error('the pool returned an output without its name');
@@ -213,34 +220,43 @@ export class PipelineRunner {
   }
 
   /**
-   * Records a completion together with the others that arrive while a write is under way: one
-   * store commit for a burst of finished images (reused outputs finish in bursts) instead of one
-   * each. No timer: a lone completion is written at once.
+   * Records a completion, or charges an attempt, together with the others that arrive while a
+   * write is under way: one store commit for a burst (an image admitted to the pool as the one
+   * before it finishes, reused outputs finishing together) instead of one each. No timer: a lone
+   * write goes at once.
    */
   #complete(input: CompleteInput): Promise<CompleteResult> {
     return new Promise((resolve, reject) => {
       this.#completions.push({ input, resolve, reject });
-      if (!this.#writingCompletions) void this.#writeCompletions();
+      if (!this.#writingProgress) void this.#writeProgress();
     });
   }
 
-  async #writeCompletions(): Promise<void> {
-    this.#writingCompletions = true;
+  #charge(input: ChargeInput): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      this.#charges.push({ input, resolve, reject });
+      if (!this.#writingProgress) void this.#writeProgress();
+    });
+  }
+
+  async #writeProgress(): Promise<void> {
+    this.#writingProgress = true;
     try {
-      while (this.#completions.length > 0) {
-        const batch = this.#completions.splice(0, COMPLETION_BATCH);
+      while (this.#charges.length > 0 || this.#completions.length > 0) {
+        const charges = this.#charges.splice(0, PROGRESS_BATCH);
+        const completions = this.#completions.splice(0, PROGRESS_BATCH);
         try {
-          const results = await this.#deps.store.completeItems(batch.map((b) => b.input));
-          batch.forEach((b, i) => b.resolve(results[i]!));
+          const { attempts, results } = await this.#deps.store.recordProgress({ charges: charges.map((c) => c.input), completions: completions.map((c) => c.input) });
+          charges.forEach((c, i) => c.resolve(attempts[i]!));
+          completions.forEach((c, i) => c.resolve(results[i]!));
         } catch (err) {
-          for (const b of batch) b.reject(err);
+          for (const w of [...charges, ...completions]) w.reject(err);
         }
       }
     } finally {
-      this.#writingCompletions = false;
+      this.#writingProgress = false;
     }
   }
-
 }
 
 /** Claims beyond this many per allowed attempt mean the process keeps dying while it holds the item. */

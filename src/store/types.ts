@@ -84,6 +84,11 @@ export type ItemOutcome =
   | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind }
   | { ok: false; error: string };
 
+export interface ChargeInput {
+  itemId: string;
+  owner: string;
+}
+
 export interface CompleteInput {
   itemId: string;
   owner: string;
@@ -293,7 +298,12 @@ export interface Store {
    * against MAX_ITEM_ATTEMPTS. Returns the attempts including this one, or null when the
    * lease is no longer held.
    */
-  chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null>;
+  chargeAttempt(input: ChargeInput): Promise<number | null>;
+  /**
+   * Several chargeAttempt and completeItems in one step (one commit in SQLite): a runner's writes
+   * that come together. Charges first; `attempts` and `results` follow the inputs' order.
+   */
+  recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }): Promise<{ attempts: (number | null)[]; results: CompleteResult[] }>;
   /** Extends the leases still held by owner; returns the ids still held. */
   renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]>;
   /**

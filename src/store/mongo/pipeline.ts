@@ -4,7 +4,7 @@ import { ObjectId } from 'mongodb';
 import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, may, REQUEST_ACTIONS, settledStatus, type SettledStatus } from '../lifecycle.js';
 import type { Collections, ItemDoc } from './schema.js';
-import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { oneOf, OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
 import { toItem, toRequest } from './mappers.js';
 import { writeCachedOutput, writeValidators } from './cache.js';
@@ -69,7 +69,7 @@ export class MongoPipeline implements PipelinePart {
     return claimed.map(toItem);
   }
 
-  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
+  async chargeAttempt(input: ChargeInput): Promise<number | null> {
     const _id = toObjectId(input.itemId);
     if (!_id) return null;
     const doc = await this.#c.items.findOneAndUpdate(
@@ -87,6 +87,13 @@ export class MongoPipeline implements PipelinePart {
       .find({ _id: { $in: ids }, leaseOwner: input.owner, state: ITEM.running, leaseUntil: { $gte: leaseUntil } }, { projection: { _id: 1 } })
       .toArray();
     return held.map((d) => d._id.toHexString());
+  }
+
+  async recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }) {
+    // No multi-document transaction here: each write is its own atomic step, as when made alone.
+    const attempts: (number | null)[] = [];
+    for (const charge of input.charges) attempts.push(await this.chargeAttempt(charge));
+    return { attempts, results: await this.completeItems(input.completions) };
   }
 
   async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {

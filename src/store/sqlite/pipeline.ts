@@ -3,7 +3,7 @@
 import type { Transaction } from '@libsql/client';
 import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, REQUEST_ACTIONS, settledStatus, transitionEvent } from '../lifecycle.js';
-import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { itemIdOf, OPEN, oneOf, run, sql, sqlIn, type SqliteContext } from './context.js';
 import { toCandidate, toItem, toRequest } from './mappers.js';
 import { writeCachedOutput, writeValidators } from './cache.js';
@@ -55,15 +55,9 @@ export class SqlitePipeline implements PipelinePart {
     });
   }
 
-  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
-    const id = itemIdOf(input.itemId);
-    if (id === null) return null;
-    return this.#ctx.write(async (tx) => {
-      const res = await run(tx,
-        `UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = ${sql(ITEM.running)} RETURNING attempts`,
-        [id, input.owner]);
-      return res.rows[0] ? Number(res.rows[0].attempts) : null;
-    });
+  async chargeAttempt(input: ChargeInput): Promise<number | null> {
+    if (itemIdOf(input.itemId) === null) return null;
+    return this.#ctx.write((tx) => chargeOne(tx, input));
   }
 
   async renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
@@ -81,12 +75,18 @@ export class SqlitePipeline implements PipelinePart {
   }
 
   async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
-    if (inputs.length === 0) return [];
-    // One transaction (one fsync) for a batch of completions.
+    return (await this.recordProgress({ charges: [], completions: inputs })).results;
+  }
+
+  async recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }) {
+    if (input.charges.length === 0 && input.completions.length === 0) return { attempts: [], results: [] };
+    // One transaction (one fsync) for a batch of charges and completions.
     return this.#ctx.write(async (tx) => {
+      const attempts: (number | null)[] = [];
+      for (const charge of input.charges) attempts.push(await chargeOne(tx, charge));
       const results: CompleteResult[] = [];
-      for (const input of inputs) results.push(await completeOne(tx, input));
-      return results;
+      for (const completion of input.completions) results.push(await completeOne(tx, completion));
+      return { attempts, results };
     });
   }
 
@@ -115,6 +115,16 @@ export class SqlitePipeline implements PipelinePart {
     const r = res.rows[0]!;
     return { pending: Number(r.pending), running: Number(r.running), oldestPendingAt: r.oldest === null ? null : Number(r.oldest) };
   }
+}
+
+/** Counts one codec attempt inside the caller's transaction (see Store.chargeAttempt). */
+async function chargeOne(tx: Transaction, input: ChargeInput): Promise<number | null> {
+  const id = itemIdOf(input.itemId);
+  if (id === null) return null;
+  const res = await run(tx,
+    `UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = ${sql(ITEM.running)} RETURNING attempts`,
+    [id, input.owner]);
+  return res.rows[0] ? Number(res.rows[0].attempts) : null;
 }
 
 /** Records one item's outcome inside the caller's transaction (see Store.completeItems). */
