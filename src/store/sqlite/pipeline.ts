@@ -145,15 +145,16 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const { remember } = input;
   if (remember?.cached) await writeCachedOutput(tx, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, now);
   if (remember?.validators) await writeValidators(tx, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, now);
-  const updated = toRequest((await run(tx,
+  // Only the counters: the whole row (options JSON and all) is read once, when the request finishes.
+  const counters = (await run(tx,
     `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
-       updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
+       updated_at = ?, version = version + 1 WHERE id = ? RETURNING total, done, failed`,
     [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
-  )).rows[0]!);
-  const finalStatus = settledStatus(updated);
+  )).rows[0]!;
+  const finalStatus = settledStatus({ total: Number(counters.total), done: Number(counters.done), failed: Number(counters.failed) });
   if (!finalStatus) return { applied: true };
   const finished = await run(tx,
-    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.settle.from)} RETURNING *`, [finalStatus, updated.id]);
+    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.settle.from)} RETURNING *`, [finalStatus, String(requestId)]);
   if (!finished.rows[0]) return { applied: true };
   const request = toRequest(finished.rows[0]);
   await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
