@@ -1,6 +1,6 @@
 // End to end: the whole service in this process (store, pool, runner, HTTP), a local image
-// server serving the corpus JPEGs under distinct URLs, one CSV upload timed from the first byte
-// of the upload to the status reading `completed`. In the same rounds, interleaved: the raw
+// server serving the corpus JPEGs under distinct URLs (in another thread, with the client), one
+// CSV upload timed from the first byte of the upload to the status reading `completed`. In the same rounds, interleaved: the raw
 // CompressPool (same thread count) and a sharp-mozjpeg pool (sharp's libuv pool, one libvips
 // thread per image, N images in flight) over the same image bytes.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,8 @@ import { createLogger } from '../src/log.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { startService } from '../src/service.js';
 import type { CorpusImage } from './corpus.js';
-import { productCsv, upload, waitFinal } from './csv.js';
-import { startImageServer } from './image-server.js';
+import { Worker } from 'node:worker_threads';
+import type { OutsideAnswer, OutsideInit, OutsideRun } from './e2e-outside.js';
 import { poolPass, POOL_DEFAULTS } from './pool-scaling.js';
 import { figure, type Figure } from './report.js';
 import { mainThreadCpuMs, mapLimit, median, now, processCpuMs, round } from './stats.js';
@@ -24,10 +24,19 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
   const rounds = opts.quick ? 1 : 3;
   const perProduct = 2; // two images per product, like a typical catalogue row
   const dir = mkdtempSync(join(tmpdir(), 'icp-bench-e2e-'));
-  // Every URL answers different bytes: each image is a first import (no content-cache reuse).
-  const server = await startImageServer(jpegs, undefined, { distinct: true });
+  // The image server and the uploading, polling client run in a thread of their own (see
+  // e2e-outside.ts). Every URL answers different bytes: each image is a first import (no
+  // content-cache reuse).
+  const outside = new Worker(new URL('./e2e-outside.js', import.meta.url), { workerData: { images: jpegs.map((j) => ({ name: j.name, bytes: j.bytes })) } satisfies OutsideInit });
+  const ask = (msg: OutsideRun | null) => new Promise<OutsideAnswer>((resolve, reject) => {
+    outside.once('message', resolve);
+    outside.once('error', reject);
+    if (msg) outside.postMessage(msg);
+  });
+  const ready = await ask(null);
+  if (!('ready' in ready)) throw new Error(`e2e outside thread: ${JSON.stringify(ready)}`);
   const config = loadConfig({
-    PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, FETCH_ALLOWLIST: server.cidr, WORKER_THREADS: String(threads), LOG_LEVEL: 'silent',
+    PORT: '0', HOST: '127.0.0.1', DATA_DIR: dir, FETCH_ALLOWLIST: ready.cidr, WORKER_THREADS: String(threads), LOG_LEVEL: 'silent',
   });
   const service = await startService(config, createLogger({ LOG_LEVEL: 'silent' }));
   const base = `http://127.0.0.1:${service.server.port}`;
@@ -37,25 +46,14 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
   const bytes = Array.from({ length: images }, (_, i) => jpegs[i % jpegs.length]!.bytes);
 
   const runService = async (tag: string, n: number) => {
-    const csv = productCsv(Math.ceil(n / perProduct), (p) => {
-      const urls: string[] = [];
-      for (let k = 0; k < perProduct; k++) {
-        const i = (p - 1) * perProduct + k;
-        if (i < n) urls.push(server.url(i, tag));
-      }
-      return urls;
-    });
-    const t0 = now();
-    const up = await upload(base, csv);
-    if (up.status !== 202 || !up.body.request_id) throw new Error(`upload: HTTP ${up.status} ${JSON.stringify(up.body)}`);
-    const accepted = now();
     const before = await outcomes();
-    const fin = await waitFinal(base, up.body.request_id, 100);
-    const { progress, status } = fin.status;
-    if (status !== 'completed' || progress.done !== n || progress.failed !== 0) throw new Error(`e2e: ${status} ${JSON.stringify(progress)}`);
+    const fin = await ask({ base, tag, images: n, perProduct, pollMs: 100 });
+    if ('error' in fin) throw new Error(fin.error);
+    if (!('status' in fin)) throw new Error('e2e outside thread: unexpected answer');
+    if (fin.status !== 'completed' || fin.progress.done !== n || fin.progress.failed !== 0) throw new Error(`e2e: ${fin.status} ${JSON.stringify(fin.progress)}`);
     const after = await outcomes();
     const counted = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
-    return { ms: fin.at - t0, uploadMs: accepted - t0, outcomes: counted };
+    return { ms: fin.ms, uploadMs: fin.uploadMs, outcomes: counted };
   };
   /** images finished so far by outcome (compressed, passed_through, original_kept, reused) */
   const outcomes = async (): Promise<Record<string, number>> =>
@@ -138,15 +136,16 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
       figure('e2e.raw_pool_vs_sharp_pool', 'Raw pool / sharp-mozjpeg pool throughput', round(rawVsSharp, 3), 'x', '>= 1.15x', rawVsSharp >= 1.15, load),
       figure('e2e.cpu_per_image_service', 'CPU per image, service (all threads)', round(median(cpu.svc), 1), 'ms'),
       figure('e2e.cpu_per_image_service_main', 'CPU per image, service main thread (HTTP+fetch+store+runner)', round(median(cpu.svcMain), 2), 'ms', '<= 3 ms', median(cpu.svcMain) <= 3,
-        `/proc/self/task/<pid>/stat utime+stime of the main thread over the run / images; includes this bench's image server and status polling (every 100 ms), which share the thread${profiler ? '; PROFILED run: includes the profiler' : ''}; ${load}`),
+        `/proc/self/task/<pid>/stat utime+stime of the main thread over the run / images; the bench's image server and its uploading, polling client run in another thread (their CPU is in the all-threads figure); the service's answers to the polls (every 100 ms) are counted${profiler ? '; PROFILED run: includes the profiler' : ''}; ${load}`),
       figure('e2e.cpu_per_image_raw', 'CPU per image, raw pool (all threads)', round(median(cpu.raw), 1), 'ms'),
       figure('e2e.cpu_per_image_sharp', 'CPU per image, sharp-mozjpeg pool (all threads)', round(median(cpu.sharp), 1), 'ms'),
     ];
-    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, cpuPerImageMs: cpu, loadavg1: loads, outcomes: svcOutcomes, imageServerRequests: server.requests() } };
+    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, cpuPerImageMs: cpu, loadavg1: loads, outcomes: svcOutcomes, } };
   } finally {
     await service.stop();
     await raw.close();
-    await server.close();
+    outside.postMessage('close');
+    await new Promise((r) => outside.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
   }
 }
