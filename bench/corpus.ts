@@ -1,7 +1,7 @@
 // The benchmark corpus: image files of a directory, classified by magic bytes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { detectFormat, readDimensions, type ImageFormat } from '../src/codecs/sniff.js';
+import { detectFormat, readDimensions, type InputFormat as ImageFormat } from '../src/codecs/sniff.js';
 
 export interface CorpusImage {
   name: string;

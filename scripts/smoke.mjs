@@ -1,6 +1,7 @@
 // End-to-end smoke test of the built server (`npm run build` first) on one runtime:
 //   node scripts/smoke.mjs bun|deno|node
-// Starts a local image server (node:http on 127.0.0.1, port 0) serving three fixtures from
+// Starts a local image server (node:http on 127.0.0.1, port 0) serving the fixtures (JPEG, PNG,
+// WebP, and the input-only GIF, TIFF, BMP, HEIC and a CMYK JPEG) from
 // test/fixtures, starts dist/src/main.js on the runtime with an empty data dir and
 // FETCH_ALLOWLIST=127.0.0.1/32, uploads a CSV of those images plus one URL that answers 404, waits
 // for the request to finish, then checks: each good image has an output URL that GET /images/<key>
@@ -42,11 +43,21 @@ const MAGIC = {
   jpeg: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff,
   png: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
   webp: (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP',
+  gif: (b) => b.toString('latin1', 0, 4) === 'GIF8',
+  tiff: (b) => b.toString('latin1', 0, 4) === 'II*\0' || b.toString('latin1', 0, 4) === 'MM\0*',
+  bmp: (b) => b.toString('latin1', 0, 2) === 'BM',
+  heic: (b) => b.toString('latin1', 4, 12) === 'ftypheic',
 };
+// `format` is the input's; `out` the output's when it differs (input-only formats are converted).
 const IMAGES = [
   { file: 'rocket-small.jpg', format: 'jpeg', mime: 'image/jpeg' },
   { file: 'chelsea.png', format: 'png', mime: 'image/png' },
   { file: 'Kite.webp', format: 'webp', mime: 'image/webp' },
+  { file: 'rocket-small.gif', format: 'gif', mime: 'image/gif', out: { format: 'png', mime: 'image/png' } },
+  { file: 'rocket-small.tif', format: 'tiff', mime: 'image/tiff', out: { format: 'jpeg', mime: 'image/jpeg' } },
+  { file: 'rocket-small.bmp', format: 'bmp', mime: 'image/bmp', out: { format: 'jpeg', mime: 'image/jpeg' } },
+  { file: 'rocket-small.heic', format: 'heic', mime: 'image/heic', out: { format: 'jpeg', mime: 'image/jpeg' } },
+  { file: 'rocket-cmyk.jpg', format: 'jpeg', mime: 'image/jpeg' },
 ];
 for (const img of IMAGES) {
   const path = join(root, 'test/fixtures', img.file);
@@ -180,10 +191,11 @@ async function run() {
   log(`server up after ${elapsed()}`);
   await checkDashboard();
 
-  // Two products: SKU1 = jpeg + png, SKU2 = webp + a 404.
+  // Three products: SKU1 = jpeg + png, SKU2 = webp + a 404, SKU3 = the input-only formats and a CMYK JPEG.
   const products = [
     { serial: 1, name: 'SKU1', urls: [urlOf(IMAGES[0].file), urlOf(IMAGES[1].file)] },
     { serial: 2, name: 'SKU2', urls: [urlOf(IMAGES[2].file), urlOf(MISSING)] },
+    { serial: 3, name: 'SKU3', urls: IMAGES.slice(3).map((i) => urlOf(i.file)) },
   ];
   const csv = 'S. No.,Product Name,Input Image Urls\n'
     + products.map((p) => `${p.serial},${p.name},"${p.urls.join(',')}"\n`).join('');
@@ -191,7 +203,7 @@ async function run() {
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'products.csv');
   const upload = await call('/api/v1/upload', { method: 'POST', body: form });
   const accepted = await upload.json();
-  check(upload.status === 202 && accepted.products === 2 && accepted.images === 4, `upload: expected 202 with 2 products and 4 images, got ${upload.status} ${JSON.stringify(accepted)}`);
+  check(upload.status === 202 && accepted.products === 3 && accepted.images === IMAGES.length + 1, `upload: expected 202 with 3 products and ${IMAGES.length + 1} images, got ${upload.status} ${JSON.stringify(accepted)}`);
   const id = accepted.request_id;
 
   // Wait for the request to be final.
@@ -205,7 +217,7 @@ async function run() {
   }
   log(`request ${body.status} after ${elapsed()}: ${JSON.stringify(body.progress)}`);
   check(body.status === 'completed', `request ended ${body.status}, expected completed: ${JSON.stringify(body)}`);
-  check(body.products?.length === 2, `status lists ${body.products?.length} products, expected 2`);
+  check(body.products?.length === 3, `status lists ${body.products?.length} products, expected 3`);
 
   const views = new Map(body.products.map((p) => [p.product_name, p]));
   const outputs = new Map(); // input URL -> output URL
@@ -225,10 +237,11 @@ async function run() {
     const res = await call(new URL(out).pathname);
     const bytes = Buffer.from(await res.arrayBuffer());
     check(res.status === 200, `GET ${out}: ${res.status}`);
-    check(res.headers.get('content-type') === img.mime, `GET ${out}: content-type ${res.headers.get('content-type')}, expected ${img.mime}`);
+    const want = img.out ?? img;
+    check(res.headers.get('content-type') === want.mime, `GET ${out}: content-type ${res.headers.get('content-type')}, expected ${want.mime}`);
     check(bytes.length > 0, `GET ${out}: empty body`);
-    check(MAGIC[img.format](bytes), `GET ${out}: bytes are not ${img.format} (starts ${bytes.subarray(0, 12).toString('hex')})`);
-    log(`${img.file}: ${img.bytes.length} -> ${bytes.length} bytes, ${img.mime}`);
+    check(MAGIC[want.format](bytes), `GET ${out}: bytes are not ${want.format} (starts ${bytes.subarray(0, 12).toString('hex')})`);
+    log(`${img.file}: ${img.bytes.length} -> ${bytes.length} bytes, ${want.mime}`);
   }
 
   // The 404: no output, an error that says so.
@@ -237,14 +250,14 @@ async function run() {
   check(typeof missing.error === 'string' && /404/.test(missing.error), `${MISSING}: error ${JSON.stringify(missing.error)}, expected one naming 404`);
   check((hits.get(MISSING) ?? 0) >= 1, `${MISSING}: the image server never got a request for it`);
   log(`${MISSING}: error "${missing.error}"`);
-  check(body.progress.total === 4 && body.progress.failed === 1, `progress: expected 4 images, 1 failed, got ${JSON.stringify(body.progress)}`);
+  check(body.progress.total === IMAGES.length + 1 && body.progress.failed === 1, `progress: expected ${IMAGES.length + 1} images, 1 failed, got ${JSON.stringify(body.progress)}`);
 
   // output.csv: one row per product, output URLs aligned with inputs, empty for the 404.
   const csvRes = await call(`/api/v1/status/${id}/output.csv`);
   const csvText = await csvRes.text();
   check(csvRes.status === 200 && /^text\/csv/.test(csvRes.headers.get('content-type') ?? ''), `output.csv: ${csvRes.status} ${csvRes.headers.get('content-type')}`);
   const rows = parseCsv(csvText, { columns: true });
-  check(rows.length === 2, `output.csv: ${rows.length} rows, expected 2:\n${csvText}`);
+  check(rows.length === 3, `output.csv: ${rows.length} rows, expected 3:\n${csvText}`);
   for (const p of products) {
     const row = rows.find((r) => r['Product Name'] === p.name);
     check(row, `output.csv: no row for ${p.name}:\n${csvText}`);
@@ -256,7 +269,7 @@ async function run() {
 
   // The request's event stream, now that it is final: its final event alone, then the end.
   const events = await readEvents(await call(`/api/v1/status/${id}/events`));
-  check(events.length === 1 && events[0][0] === 'completed' && events[0][1].progress.done === 3, `status events: ${JSON.stringify(events)}`);
+  check(events.length === 1 && events[0][0] === 'completed' && events[0][1].progress.done === IMAGES.length, `status events: ${JSON.stringify(events)}`);
   log('status event stream: the final event, then the end');
 
   // A list stream stays open into the shutdown, which must end it.

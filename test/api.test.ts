@@ -12,7 +12,7 @@ const SEED_HEADER = 'S. No.,Product Name,Input Image Urls';
 // nothing leaves the machine. The API behaviour is what is under test here.
 const IMG = (n: number | string) => `http://127.0.0.1:9/img-${n}.jpg`;
 /** The per-image result fields of a product none of whose images is done. */
-const nothingYet = (n: number) => ({ outcomes: Array(n).fill(null), input_bytes: Array(n).fill(null), output_bytes: Array(n).fill(null) });
+const nothingYet = (n: number) => ({ outcomes: Array(n).fill(null), notes: Array(n).fill(null), input_bytes: Array(n).fill(null), output_bytes: Array(n).fill(null) });
 
 describe('HTTP API', () => {
   let svc: TestService;

@@ -154,6 +154,18 @@ describe('image-csv-processor process', () => {
     }
   });
 
+  it('converts an input-only format and says so in its summary', async () => {
+    images.serve('/rocket.heic', fixture('rocket-small.heic'), 'image/heic');
+    writeFileSync(join(dir, 'heic.csv'), `product_name,image_url\nRocket,${images.url('/rocket.heic')}\n`);
+    const run = await runCli(['process', 'heic.csv', '--out', 'heic/out.csv'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`Notes:\n  ${images.url('/rocket.heic')}: converted from HEIC`);
+    const file = readCsv(join(dir, 'heic/out.csv'))[1]![3]!;
+    expect(file.endsWith('.jpg')).toBe(true);
+    const img = await jpegDecode(new Uint8Array(readFileSync(join(dir, 'heic', file))).buffer);
+    expect([img.width, img.height]).toEqual([640, 427]);
+  });
+
   it('exits 1 when an image fails, leaves its entry empty and says why', async () => {
     const input = join(dir, 'partial.csv');
     writeFileSync(input, [

@@ -174,7 +174,7 @@ describe('withAnswerDeadline (the request timeout on Bun and Deno)', () => {
 
   it('leaves exempt requests (uploads) and bodiless requests alone', async () => {
     const handler = withAnswerDeadline(async () => {
-      await delay(200); // well past requestTimeoutMs
+      await delay(limits.requestTimeoutMs * 4); // a slow handler on purpose: well past requestTimeoutMs
       return new Response('late');
     }, limits);
     expect(await (await handler(post('/api/v1/upload', endless()))).text()).toBe('late');

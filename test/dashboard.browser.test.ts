@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { browserUnavailable, openBrowser, type BrowserSession } from './helpers/browser.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { ROOT, startTestService, type TestService } from './helpers/service.js';
+import { until } from './helpers/poll.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', name)));
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -152,10 +153,7 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
       await page.locator('#detail table').waitFor();
       await page.getByRole('button', { name: 'Retry 1 failed image' }).click();
       await page.locator('#notice', { hasText: 'Retrying the failed images' }).waitFor();
-      for (let i = 0; images.hits('/missing.jpg') < 2; i++) {
-        expect(i).toBeLessThan(200);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until(() => images.hits('/missing.jpg') >= 2, 'the retried image to be fetched again', { timeoutMs: 10_000 });
       page.once('dialog', (d) => void d.accept());
       await page.getByRole('button', { name: 'Delete request' }).click();
       await page.locator('#notice', { hasText: 'deleted' }).waitFor();

@@ -3,8 +3,9 @@
 // The image server runs on 127.0.0.9 and is allowlisted as 127.0.0.9/32 (Linux routes all of
 // 127/8 to lo). The SSRF "traps" listen on 127.0.0.1 (and ::1 on the same port when IPv6 is
 // available) and must never see a connection.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   backoffDelay,
   downloadImage,
@@ -192,9 +193,17 @@ describe('SSRF guard (live, loopback traps must see zero connections)', () => {
   });
 
   it('the traps saw zero connections', async () => {
-    await delay(100); // let any stray connection land before counting
-    expect(trap4.connections).toBe(0);
-    if (trap6) expect(trap6.connections).toBe(0);
+    // The clock for "none arrived": a connection of our own, made after every guarded attempt
+    // above. Loopback accepts in order, so once the trap has counted ours, any stray one made
+    // earlier is counted too; ours must be the only one.
+    for (const trap of [trap4, trap6]) {
+      if (!trap) continue;
+      const probe = connect(trap.port, trap.host);
+      probe.on('error', () => {}); // the trap hangs up at once
+      await until(() => trap.connections >= 1, `the probe connection to ${trap.host}`);
+      probe.destroy();
+      expect(trap.connections, trap.host).toBe(1);
+    }
   });
 });
 
@@ -347,8 +356,10 @@ describe('downloadImage: misbehaving servers', () => {
 
   it('an AbortSignal cancels a request in flight', async () => {
     const ctl = new AbortController();
+    const hits = srv.hits(BUILTIN.hang);
     const p = downloadImage(srv.url(BUILTIN.hang), { ...opts, timeoutMs: 10_000, signal: ctl.signal });
-    setTimeout(() => ctl.abort(), 50);
+    await until(() => srv.hits(BUILTIN.hang) > hits, 'the request to reach the server'); // in flight, then abort
+    ctl.abort();
     const err = await failure(p);
     expect(err.reason).toBe('aborted');
     expect(err.retryable).toBe(false);
@@ -441,18 +452,18 @@ describe('HostLimiter', () => {
       });
     };
     const all = [task('a', 'a1'), task('a', 'a2'), task('a', 'a3'), task('b', 'b1'), task('c', 'c1'), task('b', 'b2')];
-    await delay(0);
+    await until(() => started.length === 3, 'the first three to start');
     expect(started).toEqual(['a1', 'a2', 'b1']); // a3 waits for host a; c1 waits for a global slot
     expect(lim.active).toBe(3);
     expect(lim.pending).toBe(3);
     gates.get('b1')!.open();
-    await delay(0);
+    await until(() => started.length === 4, 'a waiter to take the freed slot');
     expect(started).toEqual(['a1', 'a2', 'b1', 'c1']); // first eligible waiter, in order
     gates.get('a1')!.open();
-    await delay(0);
+    await until(() => started.length === 5, 'a waiter to take the freed slot');
     expect(started.at(-1)).toBe('a3');
     for (const g of gates.values()) g.open();
-    await delay(0);
+    await until(() => started.length === 6, 'the last one to start');
     for (const g of gates.values()) g.open();
     expect(await Promise.all(all)).toEqual(['a1', 'a2', 'a3', 'b1', 'c1', 'b2']);
     expect(lim.active).toBe(0);
@@ -468,7 +479,7 @@ describe('HostLimiter', () => {
       granted = true;
       return r;
     });
-    await delay(0);
+    await delay(0); // one turn of the event loop: a grant, if the limiter wrongly gave one, would have settled
     expect(granted).toBe(false);
     release();
     release();
@@ -524,12 +535,13 @@ describe('per-address download limit (DOWNLOAD_PER_HOST, slots taken in the tran
     srv.serve('/shared-2', 'second');
     const first = downloadImage(`http://one.test:${srv.port}/shared-1`, { ...allowBoth, resolve: names, limiter });
     await until(() => srv.hits('/shared-1') === 1);
-    // The second name's attempt would time out in 100 ms if waiting for the slot used up its clock.
-    const second = downloadImage(`http://two.test:${srv.port}/shared-2`, { ...allowBoth, resolve: names, limiter, timeoutMs: 100, retries: 0 });
+    // The second name's attempt would time out in SECOND_TIMEOUT_MS if waiting for the slot used up its clock.
+    const SECOND_TIMEOUT_MS = 100;
+    const second = downloadImage(`http://two.test:${srv.port}/shared-2`, { ...allowBoth, resolve: names, limiter, timeoutMs: SECOND_TIMEOUT_MS, retries: 0 });
     await until(() => limiter.pending === 1 || srv.hits('/shared-2') > 0);
     expect(srv.hits('/shared-2')).toBe(0);
     expect(limiter.activeFor('127.0.0.9')).toBe(1);
-    await delay(300);
+    await delay(SECOND_TIMEOUT_MS * 3); // time is the subject: hold the slot well past the second's timeout
     expect(srv.hits('/shared-2')).toBe(0);
     gate.open();
     expect(await text(first)).toBe('first');

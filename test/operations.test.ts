@@ -13,12 +13,15 @@ import { RequestActions } from '../src/operations/request-actions.js';
 import { Retention } from '../src/operations/retention.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
-import { getJson, ROOT, sleep, spawnService, startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { getJson, ROOT, sleep, spawnService, startTestService, storedCounts, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { MONGODB_URI } from './helpers/mongo.js';
 import { until } from './helpers/poll.js';
 
 const jpeg = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/rocket-small.jpg')));
 const png = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures/chelsea.png')));
 const silent = createLogger({ LOG_LEVEL: 'silent' });
+/** Images in each probe request of the cancel test: enough claims to give a cancelled request its turns. */
+const PROBE_IMAGES = 8;
 
 async function call(base: string, method: string, path: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${base}${path}`, { method, headers });
@@ -35,6 +38,7 @@ describe('operating requests over HTTP', () => {
     images.serve('/b.png', png, 'image/png');
     // Slow images keep a request running long enough to cancel it.
     for (let i = 0; i < 40; i++) images.set(`/slow/${i}.jpg`, { kind: 'slow-drip', body: jpeg, intervalMs: 10, bytesPerTick: 4_000, type: 'image/jpeg' });
+    for (let round = 0; round < 2; round++) for (let i = 0; i < PROBE_IMAGES; i++) images.serve(`/probe/${round}/${i}.jpg`, jpeg, 'image/jpeg');
     svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, FETCH_RETRIES: '0', BLOB_GRACE_SECONDS: '1', DOWNLOAD_CONCURRENCY: '2' }, tempDir());
   });
   afterAll(async () => {
@@ -59,10 +63,20 @@ describe('operating requests over HTTP', () => {
       const started = () => Array.from({ length: 40 }, (_, i) => images.hits(`/slow/${i}.jpg`)).reduce((a, b) => a + b, 0);
       const atCancel = started();
       // Images the runner had claimed (at most its DOWNLOAD_CONCURRENCY + 2 × threads = 4 slots)
-      // may still finish; nothing unclaimed is ever started.
-      await sleep(1_500);
+      // may still finish; nothing unclaimed is ever started. The clock for "nothing more" is a
+      // probe request of the same tenant: the fair claim order alternates between its requests,
+      // so while the probe's images are claimed one by one, every other slot would go to the
+      // cancelled request if any of its images could still be claimed. The probe's images are
+      // claimed after the ones the runner held at the cancel, so those have started by its end.
+      const probe = async (round: number) => {
+        const csv = `product_name,image_url\n${Array.from({ length: PROBE_IMAGES }, (_, i) => `Probe${i},${images.url(`/probe/${round}/${i}.jpg`)}`).join('\n')}\n`;
+        const sent = await upload(hooked.base, csv);
+        expect(sent.status).toBe(202);
+        expect(await waitForStatus(hooked.base, sent.body.request_id)).toMatchObject({ status: 'completed', progress: { done: PROBE_IMAGES } });
+      };
+      await probe(0);
       const settled = started();
-      await sleep(1_500);
+      await probe(1);
       expect(started()).toBe(settled);
       expect(settled).toBeLessThanOrEqual(atCancel + 4);
       expect(settled).toBeLessThan(40);
@@ -255,12 +269,13 @@ describe('kill -9 in the middle of a delete', () => {
       const res = await upload(svc.base, `product_name,image_url\n${Array.from({ length: rows }, (_, i) => `P${i},${images.url(`/x/${i}.jpg`)}`).join('\n')}\n`);
       expect(res.status).toBe(202);
       const deleting = fetch(`${svc.base}/api/v1/requests/${res.body.request_id}`, { method: 'DELETE' }).catch(() => null);
-      await sleep(15);
+      await sleep(15); // the kill race under test: let the delete begin, then kill the process mid-way
       svc.proc.kill('SIGKILL');
       await svc.exited;
       await deleting;
       svc = await spawnService({ FETCH_ALLOWLIST: images.cidr, ROLE: 'api' }, dataDir);
-      await sleep(500); // the upkeep run at start-up finishes an interrupted delete
+      // No wait for the start-up upkeep: a reader must see the request whole or gone at every
+      // moment, also while the upkeep is finishing an interrupted delete.
       const status = await call(svc.base, 'GET', `/api/v1/status/${res.body.request_id}?limit=1000`);
       const listed = (await getJson(`${svc.base}/api/v1/requests`)).body.requests.map((r: { request_id: string }) => r.request_id);
       if (status.status === 200) {
@@ -279,6 +294,8 @@ describe('kill -9 in the middle of a delete', () => {
         expect(status.status).toBe(404);
         expect((await call(svc.base, 'GET', `/api/v1/status/${res.body.request_id}/output.csv`)).status).toBe(404);
         expect(listed).not.toContain(res.body.request_id);
+        // And the upkeep run at start-up removes what the interrupted delete left (SQLite rows read directly).
+        if (!MONGODB_URI) await until(async () => (await storedCounts(dataDir)).requests === 0, 'the start-up upkeep to purge the interrupted delete');
       }
       console.log(`kill -9 mid-delete: the request was ${status.status === 200 ? 'kept whole' : 'gone'} after restart`);
     } finally {

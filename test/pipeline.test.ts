@@ -110,7 +110,7 @@ describe('pipeline', () => {
     images.failThen('/flaky/ok.jpg', 1, { kind: 'bytes', body: jpeg, type: 'image/jpeg' });
     const cases: Array<[string, RegExp | null]> = [
       [images.url(BUILTIN.notFound), /HTTP 404/],
-      [images.url(BUILTIN.htmlAsJpeg), /unsupported image format/],
+      [images.url(BUILTIN.htmlAsJpeg), /not an image: an HTML page arrived/],
       [images.url('/bad/truncated.jpg'), /truncated/],
       [images.url('/bad/huge.png'), /30000x30000.*exceeds/],
       [images.url(BUILTIN.endless), /too large/],

@@ -205,7 +205,7 @@ describe('refusals cost only that image', () => {
   });
 
   it('refuses HTML as an unsupported format', async () => {
-    await expect(pool.compress(new TextEncoder().encode('<!doctype html><html><body>nope</body></html>'))).rejects.toThrow('unsupported image format');
+    await expect(pool.compress(new TextEncoder().encode('<!doctype html><html><body>nope</body></html>'))).rejects.toThrow('not an image: an HTML page arrived');
     await stillWorks();
   });
 

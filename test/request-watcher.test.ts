@@ -5,24 +5,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApp, type App } from '../src/http/app.js';
 import { LiveEvents } from '../src/live/live-events.js';
+import { RequestWatcher } from '../src/live/request-watcher.js';
 import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite/store.js';
 import { ADMIN_TENANT, type Store } from '../src/store/types.js';
-import { sleep, tempDir } from './helpers/service.js';
+import { tempDir } from './helpers/service.js';
 import { until } from './helpers/poll.js';
 
 const POLL_MS = 20;
 const reads = { listRequests: 0, getRequest: 0 };
 
-/** The store with its two reads counted. */
-function counted(store: Store): Store {
+/** The store with its two reads counted (into `reads` unless told otherwise). */
+function counted(store: Store, tally = reads): Store {
   return new Proxy(store, {
     get(target, key) {
       const value = Reflect.get(target, key);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (key in reads) reads[key as keyof typeof reads]++;
+        if (key in tally) tally[key as keyof typeof tally]++;
         return value.apply(target, args);
       };
     },
@@ -42,12 +43,13 @@ async function polls(n: number): Promise<void> {
 }
 
 describe('the request watcher', () => {
+  let raw: Store;
   let store: Store;
   let live: LiveEvents;
   let app: App;
   beforeAll(async () => {
     const dir = tempDir();
-    const raw = await openSqliteStore(join(dir, 'store.db'));
+    raw = await openSqliteStore(join(dir, 'store.db'));
     // The oldest request is outside the window of recent ones the watcher reads each time.
     await addRequest(raw, 'old', 1_000);
     for (let i = 0; i < 3; i++) await addRequest(raw, `new-${i}`, 2_000 + i);
@@ -91,7 +93,14 @@ describe('the request watcher', () => {
     await live.watcher.idle();
     expect(live.watcher.running).toBe(false);
     const idle = { ...reads };
-    await sleep(POLL_MS * 10);
+    // The clock for "no more polls": a second watcher on the same store and interval, kept
+    // running by a watch of its own. Its ten polls are ten chances the stopped one had to poll.
+    const referenceReads = { listRequests: 0, getRequest: 0 };
+    const reference = new RequestWatcher({ store: counted(raw, referenceReads), pollMs: POLL_MS, recent: 2, summary: (r) => r.status });
+    const unwatch = await reference.add({ requestId: null, tenantKey: null, changed: () => {}, revoked: () => {} });
+    await until(() => referenceReads.listRequests >= 10, 'ten polls of the reference watcher', { intervalMs: 5 });
+    unwatch();
+    await reference.stop();
     expect(reads).toEqual(idle);
   });
 

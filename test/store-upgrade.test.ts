@@ -42,6 +42,8 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const items = await store.getItemsByUrl(ids.completed, products.items.flatMap((p) => p.inputUrls));
   expect(items.filter((i) => i.state === 'done').every((i) => /^[0-9a-f]{64}\.(jpg|png)$/.test(i.outputKey!))).toBe(true);
   expect(items.find((i) => i.state === 'failed')).toMatchObject({ error: 'HTTP 404' });
+  // images done before notes existed have nothing to say
+  expect(items.map((i) => i.note)).toEqual(items.map(() => null));
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -98,7 +100,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
     try {
       const res = await fetch(`${svc.base}/api/v1/status/${COMPLETED}`);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { status: string; file_name: string | null; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null> }> };
+      const body = (await res.json()) as { status: string; file_name: string | null; products: Array<{ output_urls: Array<string | null>; errors: Array<string | null>; notes: Array<string | null> }> };
       expect(body.status).toBe('completed');
       expect(body.file_name).toBeNull();
       const list = (await (await fetch(`${svc.base}/api/v1/requests`)).json()) as { requests: Array<{ request_id: string; file_name: string | null; bytes: object }> };
@@ -114,6 +116,7 @@ describe('upgrade from 0.1.0: SQLite', () => {
       expect(image.status).toBe(200);
       expect(new Uint8Array(await image.arrayBuffer())).toEqual(bytes);
       expect(body.products[0]!.errors).toEqual([null, 'HTTP 404']);
+      expect(body.products[0]!.notes).toEqual([null, null]);
       const csv = await (await fetch(`${svc.base}/api/v1/status/${COMPLETED}/output.csv`)).text();
       expect(csv.split('\n')[1]).toContain('Rocket');
     } finally {

@@ -162,6 +162,17 @@ async function processAll(ok = true): Promise<number> {
   return performance.now() - started;
 }
 
+/**
+ * Stops the dispatchers (each finishes and records the sends it has under way) and checks that
+ * the outbox holds nothing that could still be sent, whenever due: no retry, no lease to run
+ * out. After this no delivery can arrive, so "nothing more arrived" is a plain count, no wait.
+ */
+async function outboxSettled(): Promise<void> {
+  for (const d of ctx.dispatchers) await d.stop();
+  const left = await ctx.store.claimDeliveries({ owner: 'outbox-probe', limit: 100, leaseMs: 1, now: Date.now() + 365 * 86_400_000 });
+  expect(left.map((d) => `${d.url} ${d.eventType}`), 'deliveries still to send').toEqual([]);
+}
+
 beforeEach(async () => {
   ctx = await setup();
 });
@@ -267,7 +278,7 @@ describe('webhook delivery', () => {
     const other = await newRequest();
     await processAll(false);
     await until(() => ctx.receiver.received.length >= 4 + 1 + 2, 'seven deliveries', { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 200)); // nothing more should arrive
+    await outboxSettled();
 
     const at = (path: string) => ctx.receiver.received.filter((r) => r.path === path).map((r) => JSON.parse(r.body));
     expect(at('/all').map((b) => `${b.data.request_id}:${b.type}`).sort()).toEqual(
@@ -382,7 +393,7 @@ describe('webhook delivery', () => {
       dispatcher();
       await newRequest();
       await processAll();
-      await new Promise((r) => setTimeout(r, 300));
+      await outboxSettled();
       expect(listener.received).toHaveLength(0);
       // Even a delivery that reached the outbox some other way is blocked at send time.
       await expect(assertDeliverableUrl(`http://127.0.0.1:${port}/`, ctx.config.FETCH_ALLOWLIST)).rejects.toMatchObject({ status: 400 });
@@ -451,6 +462,7 @@ describe('webhook delivery', () => {
   });
 
   it('stop() waits for sends in flight, bounded, and leaves unsent claims to their lease', async () => {
+    // A receiver that answers late on purpose: stop() must find the send still in flight.
     ctx.receiver.on('/slow', (res) => setTimeout(() => res.writeHead(200).end(), 200));
     const { id } = await subscribe('/slow', ['processing.started']);
     const d = dispatcher();

@@ -80,6 +80,7 @@ export interface Product {
   output_urls: (string | null)[];
   errors: (string | null)[];
   outcomes: (string | null)[];
+  notes?: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
 }

@@ -221,7 +221,8 @@ function resultCell(p: Product, i: number): HTMLElement {
   const bytesIn = p.input_bytes[i];
   const bytesOut = p.output_bytes[i];
   if (p.output_urls[i] && bytesIn != null && bytesOut != null) {
-    return h('td', { 'data-label': 'Result' }, `${p.outcomes[i] ?? 'done'}: ${bytesText(bytesIn, bytesOut)}`);
+    const note = p.notes?.[i];
+    return h('td', { 'data-label': 'Result' }, `${p.outcomes[i] ?? 'done'}: ${bytesText(bytesIn, bytesOut)}${note ? ` (${note})` : ''}`);
   }
   return h('td', { class: 'muted', 'data-label': 'Result' }, p.output_urls[i] ? 'done' : 'pending');
 }

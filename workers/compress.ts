@@ -13,11 +13,11 @@ import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import type { ImageFormat } from '../src/codecs/formats.js';
+import type { ImageFormat, InputFormat } from '../src/codecs/formats.js';
 import type { Raster } from '../src/codecs/types.js';
 import type { CompressOutcome, CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
-import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, warmUp } from './codecs.js';
+import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
 
 const config = (workerData ?? {}) as CompressWorkerData;
@@ -46,7 +46,7 @@ class Transferred {
   }
 }
 
-function logCodecRun(format: ImageFormat, bytesIn: number): void {
+function logCodecRun(format: InputFormat, bytesIn: number): void {
   if (!config.codecRunLog) return;
   // one short O_APPEND write per run: lines from many threads and processes never interleave
   appendFileSync(config.codecRunLog, `${process.pid} ${threadId} ${format} ${bytesIn}\n`);
@@ -66,6 +66,14 @@ function flattenOnWhite(image: Raster): void {
   }
 }
 
+/** Every alpha value is 255: what picks JPEG over PNG for an input-only format under format=original. */
+function isOpaque(image: Raster): boolean {
+  if (image.opaque) return true;
+  const d = image.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
+  return true;
+}
+
 const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
 /** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
@@ -78,13 +86,17 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     if (!task.keepInstances) releaseGrown();
   };
   const { orientation, output } = plan;
-  const source = CODECS[plan.source];
-  const target = CODECS[plan.target];
+  const source = SOURCES[plan.source];
+  // under format=original an input-only format's target is picked after decoding, from the two the plan names
+  let target = CODECS[plan.target];
+  // an input-only format is always converted, and the status says from what
+  const notes: string[] = source.originalAs ? [`converted from ${source.label}`] : [];
   const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
     bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+    note: notes.length > 0 ? notes.join('; ') : null,
   });
   // The output keeps the input's format and size: only then may the source itself be the output.
-  const sameShape = target === source && output.width === plan.upright.width && output.height === plan.upright.height;
+  const sameShape = plan.target === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
   logCodecRun(source.format, bytes.length);
 
   // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
@@ -100,18 +112,21 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
   }
   releaseGrownUnlessKept();
+  if (image.notes) notes.push(...image.notes);
+  if (plan.opaqueTarget !== plan.target && isOpaque(image)) target = CODECS[plan.opaqueTarget];
   image = applyOrientation(image, orientation);
   if (image.width !== output.width || image.height !== output.height) {
     image = await resize(image, output.width, output.height);
     releaseGrownUnlessKept();
   }
   if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = await target.encode(image, plan.encode);
+  let encoded = task.lean && target.encodeLean ? await target.encodeLean(image, plan.encode) : await target.encode(image, plan.encode);
   releaseGrownUnlessKept();
 
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
-  // ICC profile describes the output pixels too and goes with them.
-  const icc = await source.readIcc(bytes);
+  // ICC profile describes the output pixels too and goes with them; except CMYK, which the
+  // decoder converted to sRGB (its CMYK profile describes nothing in the output).
+  const icc = image.srgb ? null : await source.readIcc(bytes);
   if (icc && target.embedIcc) encoded = await target.embedIcc(encoded, icc);
 
   // Never worse than the input. When the output keeps the input's format and size and the
@@ -123,7 +138,9 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
   // - the container cannot be walked safely to strip it.
   // A requested format or size change is honoured even when the result is bigger.
-  if (sameShape && encoded.length >= bytes.length && orientation === 1) {
+  // (Not for an animation: the output is its first frame, and the source is all of them. Not on
+  // the lean path either: an image the budget admits only that way is processed, not passed back.)
+  if (sameShape && !task.lean && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && orientation === 1) {
     const stripped = source.stripMetadata(bytes);
     if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
   }

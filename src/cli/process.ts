@@ -15,6 +15,7 @@ import { AppError } from '../errors.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
+import { isFinal } from '../store/lifecycle.js';
 import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
 import { outputCsvRows } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
@@ -41,6 +42,8 @@ export interface BatchOptions {
 export interface BatchResult {
   request: RequestRecord;
   failures: { url: string; error: string }[];
+  /** images that succeeded with something to say (converted from HEIC, first frame of 12, ...) */
+  notes: { url: string; note: string }[];
   bytesIn: number;
   bytesOut: number;
   ms: number;
@@ -124,6 +127,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     await storage.check();
     const state: ProgressState = { total: request.total, done: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
     const failures: { url: string; error: string }[] = [];
+    const notes: { url: string; note: string }[] = [];
     pool = new CompressPool({ threads: config.WORKER_THREADS, maxPixels: config.MAX_IMAGE_PIXELS, maxDecodeMemoryMb: config.MAX_DECODE_MEMORY_MB });
     runner = new PipelineRunner({
       config, store, storage, pool, log,
@@ -133,6 +137,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
           state.done++;
           state.bytesIn += outcome.bytesIn;
           state.bytesOut += outcome.bytesOut;
+          if (outcome.note) notes.push({ url: item.url, note: outcome.note });
         } else {
           state.failed++;
           failures.push({ url: item.url, error: outcome.error });
@@ -146,7 +151,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
       if (signal?.aborted) throw signal.reason ?? new Error('interrupted');
       progress.update(state);
       const current = await store.getRequest(request.id);
-      if (current && (current.status === 'completed' || current.status === 'failed')) {
+      if (current && isFinal(current.status)) {
         final = current;
         break;
       }
@@ -157,7 +162,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     await runner.stop();
     runner = null;
     await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
-    return { request: final, failures, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
+    return { request: final, failures, notes, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});
     await pool?.close().catch(() => {});
@@ -176,6 +181,12 @@ export function summary(result: BatchResult, options: { out: string; outDir: str
     lines.push(`  size:      ${formatBytes(result.bytesIn)} in → ${formatBytes(result.bytesOut)} out (${saved}% smaller)`);
   }
   lines.push(`  output:    ${resolve(options.out)}`, `  images:    ${resolve(options.outDir)}`);
+  const notes = result.notes ?? [];
+  if (notes.length > 0) {
+    lines.push('Notes:');
+    for (const n of notes.slice(0, 20)) lines.push(`  ${redactUrl(n.url)}: ${n.note}`);
+    if (notes.length > 20) lines.push(`  … and ${notes.length - 20} more`);
+  }
   if (failures.length > 0) {
     lines.push('Failed images:');
     for (const f of failures.slice(0, 20)) lines.push(`  ${redactUrl(f.url)}: ${f.error}`);

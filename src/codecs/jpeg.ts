@@ -59,6 +59,12 @@ export function jpegDimensions(b: Uint8Array): Dimensions | null {
   return null;
 }
 
+/** The number of colour components the frame declares (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK); 0 when unreadable. */
+export function jpegComponents(b: Uint8Array): number {
+  const sof = jpegSegments(b)?.find((s) => isSof(s.marker) && s.end - s.data >= 6);
+  return sof ? b[sof.data + 5]! : 0;
+}
+
 const EXIF_HEADER = ascii('Exif\0\0');
 const ICC_HEADER = ascii('ICC_PROFILE\0');
 

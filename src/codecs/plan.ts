@@ -5,12 +5,20 @@
 // pool thread receives it with the bytes and follows it. Plain data (formats by name, no codec
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
-import { rowFor, CODECS, type ImageFormat } from './table.js';
+import { refusalFor } from './refusals.js';
+import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
 import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
 
 export interface ImagePlan {
-  source: ImageFormat;
+  source: InputFormat;
+  /** the output format; for an input-only format under format=original, the one when the decoded image has alpha */
   target: ImageFormat;
+  /**
+   * the output format when the decoded image turns out opaque: input-only formats under
+   * format=original (opaque -> JPEG, alpha -> PNG; GIF always PNG), decided by the thread after
+   * decoding; else `target`
+   */
+  opaqueTarget: ImageFormat;
   /** what the target's encoder is told */
   encode: EncodeOptions;
   declared: Dimensions;
@@ -22,6 +30,8 @@ export interface ImagePlan {
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
   memoryKeepingBytes: number;
+  /** the peak with the target's lean encoder (PNG without palette or OxiPNG), when it has one: for images the usual path does not fit */
+  memoryLeanBytes: number | null;
 }
 
 /**
@@ -47,17 +57,24 @@ export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
 export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
   const source = rowFor(bytes);
-  if (!source) throw new CodecError('unsupported image format');
+  if (!source) throw new CodecError(refusalFor(bytes));
   const declared = source.dimensions(bytes);
-  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
-  const pixels = declared.width * declared.height;
-  if (pixels > maxPixels) {
+  const pixels = declared ? declared.width * declared.height : 0;
+  // the pixel limit first: a format's own refusals come after it
+  if (declared && pixels > maxPixels) {
     throw new CodecError(`image too large: ${declared.width}x${declared.height} (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
   }
+  const refused = source.refusal?.(bytes);
+  if (refused) throw new CodecError(refused);
+  if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
   const output = fitInside(upright, options.max_width, options.max_height);
-  const target = CODECS[targetFormat(source.format, options.format)];
+  // Input-only formats are always converted; under format=original to what their row says, known
+  // only after decoding (alpha or not): the plan names both and holds room for the costlier.
+  const convertOriginal = options.format === 'original' ? source.originalAs : null;
+  const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, options.format)];
+  const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
   const outPixels = output.width * output.height;
   const resized = outPixels !== pixels;
   const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
@@ -66,12 +83,17 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
   // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
   const steps = [
-    source.memory.decode(pixels),
+    (source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels),
     orientation >= 2 ? 8 * pixels : 0,
     resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + target.memory.encode(outPixels),
+    4 * outPixels + Math.max(target.memory.encode(outPixels), opaqueTarget.memory.encode(outPixels)),
   ];
   const memoryBytes = bytes.length + Math.max(...steps);
+  const lean = target === opaqueTarget ? target.memory.encodeLean : undefined;
+  const memoryLeanBytes = lean ? bytes.length + Math.max(...steps.slice(0, -1), 4 * outPixels + lean(outPixels)) : null;
   const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
-  return { source: source.format, target: target.format, encode: { quality: options.quality }, declared, orientation, upright, output, memoryBytes, memoryKeepingBytes };
+  return {
+    source: source.format, target: target.format, opaqueTarget: opaqueTarget.format, encode: { quality: options.quality },
+    declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
+  };
 }

@@ -1,25 +1,32 @@
 // The codec table: one row per format, and every part of the service that needs to know about a
 // format asks it: detection by magic bytes, the size the header declares (pixel limit and memory
 // budget), EXIF orientation, metadata stripping, the ICC profile, MIME type and file extension,
-// what decoding and encoding cost in memory, and the codec itself. Adding a format is adding a row.
+// what decoding and encoding cost in memory. Adding a format is adding a row (and its codec in
+// workers/codecs.ts).
 //
 // This module is safe on the main thread: every column is a plain function or number. The WASM
 // decoder and encoder of each format join its row inside pool threads only (workers/codecs.ts),
 // so nothing here imports the worker half.
 import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
-import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
+import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegComponents, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
-import type { ImageFormat } from './formats.js';
+import type { ImageFormat, InputFormat, InputOnlyFormat } from './formats.js';
 import type { Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
+import { bmpDimensions, bmpRefusal, detectBmp } from './bmp.js';
+import { detectGif, gifDimensions, gifRefusal } from './gif.js';
+import { detectHeif, heifDimensions, heifRefusal, readHeifIcc } from './heif.js';
+import { detectTiff, readTiffIcc, tiffDimensions, tiffOrientation, tiffRefusal } from './tiff.js';
 
-export type { ImageFormat };
+export type { ImageFormat, InputFormat, InputOnlyFormat };
 
 /** PNGs up to this size are palette-reduced (libimagequant); larger ones are written losslessly. */
 export const PNG_PALETTE_MAX_PIXELS = 8_000_000;
 
 export interface CodecRow {
-  format: ImageFormat;
+  format: InputFormat;
+  /** the format's name in messages and notes ("converted from HEIC") */
+  label: string;
   mime: string;
   extension: string;
   /** whether a quality (1-100) steers its encoder; PNG keeps its own palette rule */
@@ -27,6 +34,13 @@ export interface CodecRow {
   detect(bytes: Uint8Array): boolean;
   /** the size the header declares, read without decoding; null when unreadable */
   dimensions(bytes: Uint8Array): Dimensions | null;
+  /** a reason (safe to show) to refuse the file from its header alone, before any decoding; null when it may be decoded */
+  refusal: ((bytes: Uint8Array) => string | null) | null;
+  /**
+   * input-only formats: what `format=original` becomes once the decoded pixels show whether
+   * there is alpha (JPEG when opaque, PNG with alpha; GIF always PNG). null: the format itself.
+   */
+  originalAs: ((opaque: boolean) => ImageFormat) | null;
   /** EXIF orientation (1..8) the decoder leaves unapplied; 1 for formats without it */
   orientation(bytes: Uint8Array): number;
   /** the same coded image without EXIF/GPS, XMP, text and comments (ICC kept); null if it cannot be walked safely */
@@ -36,9 +50,15 @@ export interface CodecRow {
   embedIcc: ((encoded: Uint8Array, icc: Uint8Array) => Promise<Uint8Array>) | null;
   /** the quality the file's own quantisation shows (JPEG pass-through); null when not estimable */
   sourceQuality: ((bytes: Uint8Array) => number | null) | null;
-  /** peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory) */
-  memory: { decode: MemoryCost; encode: MemoryCost };
+  /**
+   * peak bytes held while decoding (WASM memory + the pixels copied out) and encoding (WASM memory);
+   * `decodeOf`, when present, picks the decoder's cost for these bytes (a CMYK JPEG takes another decoder)
+   */
+  memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost; encodeLean?: MemoryCost };
 }
+
+/** A row the service also writes. */
+export type OutputRow = CodecRow & { format: ImageFormat };
 
 const MiB = 1024 * 1024;
 const noOrientation = () => 1;
@@ -47,9 +67,12 @@ const linear = (fixed: number, perPixel: number): MemoryCost => (pixels) => fixe
 /** A decoder's WASM memory plus the 4 bytes per pixel of RGBA it copies out. */
 const decoding = (fixed: number, perPixel: number): MemoryCost => linear(fixed, perPixel + 4);
 
-export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
+export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }> = {
   jpeg: {
     format: 'jpeg',
+    label: 'JPEG',
+    refusal: null,
+    originalAs: null,
     mime: 'image/jpeg',
     extension: 'jpg',
     lossy: true,
@@ -63,10 +86,15 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     sourceQuality: (b) => (jpegHasEnd(b) ? estimateJpegQuality(b) : null),
     // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
     // (Huffman optimisation needs them all before writing): 16 B/px.
-    memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16) },
+    // CMYK/YCCK files go through jpeg-js (coefficients as Int16 per component, its 4-channel
+    // output, then the sRGB conversion): measured ~22 B/px (bench/diag/codec-memory.ts method).
+    memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(16 * MiB, 4.8)) },
   },
   png: {
     format: 'png',
+    label: 'PNG',
+    refusal: null,
+    originalAs: null,
     mime: 'image/png',
     extension: 'png',
     lossy: false,
@@ -80,10 +108,18 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
     // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
-    memory: { decode: decoding(2 * MiB, 7.3), encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)) },
+    // The lean path (workers/codecs/png-lean.ts) holds the compressed output twice, at most ~8 B/px.
+    memory: {
+      decode: decoding(2 * MiB, 7.3),
+      encode: (px) => (px <= PNG_PALETTE_MAX_PIXELS ? linear(15 * MiB, 72)(px) : linear(11 * MiB, 26)(px)),
+      encodeLean: linear(2 * MiB, 8.2),
+    },
   },
   webp: {
     format: 'webp',
+    label: 'WebP',
+    refusal: null,
+    originalAs: null,
     mime: 'image/webp',
     extension: 'webp',
     lossy: true,
@@ -98,6 +134,9 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   },
   avif: {
     format: 'avif',
+    label: 'AVIF',
+    refusal: null,
+    originalAs: null,
     mime: 'image/avif',
     extension: 'avif',
     lossy: true,
@@ -114,15 +153,104 @@ export const CODECS: Readonly<Record<ImageFormat, CodecRow>> = {
   },
 };
 
+/** input-only rows are never an encoder's target */
+const neverEncoded: MemoryCost = () => 0;
+const opaqueAsJpeg = (opaque: boolean): ImageFormat => (opaque ? 'jpeg' : 'png');
+
+/**
+ * Input-only rows: decoded, never written. Their decoders are plain JS or WASM from kept npm
+ * packages (GIF omggif, TIFF utif2, HEIC libheif-js) or written here (BMP); see the README's
+ * "Input formats" for why each, measured. Decode costs: bench/diag/codec-memory.ts method.
+ */
+export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
+  gif: {
+    format: 'gif',
+    label: 'GIF',
+    mime: 'image/gif',
+    extension: 'gif',
+    lossy: false,
+    detect: detectGif,
+    dimensions: gifDimensions,
+    refusal: gifRefusal,
+    // the palette is kept: a GIF of at most 256 colours comes out as a palette PNG
+    originalAs: () => 'png',
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async () => null,
+    embedIcc: null,
+    sourceQuality: null,
+    // omggif: the first frame's LZW indices (1 B/px) painted into the screen's RGBA; other frames never decoded
+    memory: { decode: decoding(1 * MiB, 1), encode: neverEncoded },
+  },
+  tiff: {
+    format: 'tiff',
+    label: 'TIFF',
+    mime: 'image/tiff',
+    extension: 'tif',
+    lossy: false,
+    detect: detectTiff,
+    dimensions: tiffDimensions,
+    refusal: tiffRefusal,
+    originalAs: opaqueAsJpeg,
+    orientation: tiffOrientation,
+    stripMetadata: () => null,
+    readIcc: async (b) => readTiffIcc(b),
+    embedIcc: null,
+    sourceQuality: null,
+    // utif2: a copy of the file, the decompressed samples (up to 10 B/px: 16-bit RGBA or CMYK+alpha), then RGBA
+    memory: { decode: decoding(2 * MiB, 10), encode: neverEncoded },
+  },
+  bmp: {
+    format: 'bmp',
+    label: 'BMP',
+    mime: 'image/bmp',
+    extension: 'bmp',
+    lossy: false,
+    detect: detectBmp,
+    dimensions: bmpDimensions,
+    refusal: bmpRefusal,
+    originalAs: opaqueAsJpeg,
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async () => null,
+    embedIcc: null,
+    sourceQuality: null,
+    // read here, straight from the file into RGBA
+    memory: { decode: decoding(0, 0), encode: neverEncoded },
+  },
+  heif: {
+    format: 'heif',
+    label: 'HEIC',
+    mime: 'image/heif',
+    extension: 'heic',
+    lossy: false,
+    detect: detectHeif,
+    dimensions: heifDimensions,
+    refusal: heifRefusal,
+    originalAs: opaqueAsJpeg,
+    // libheif applies irot/imir itself (heifDimensions reports the turned size)
+    orientation: noOrientation,
+    stripMetadata: () => null,
+    readIcc: async (b) => readHeifIcc(b),
+    embedIcc: null,
+    sourceQuality: null,
+    // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out
+    memory: { decode: decoding(24 * MiB, 10), encode: neverEncoded },
+  },
+};
+
 export const FORMATS = Object.keys(CODECS) as ImageFormat[];
-export const ROWS: readonly CodecRow[] = Object.values(CODECS);
+/** The rows of the output formats. */
+export const ROWS: readonly OutputRow[] = Object.values(CODECS);
+/** Every row a source may match: the output formats, then the input-only ones. */
+export const INPUT_ROWS: readonly CodecRow[] = [...ROWS, ...Object.values(INPUT_ONLY_CODECS)];
 
 /** The row whose detector accepts these bytes (magic bytes only, never extension or Content-Type), or null. */
 export function rowFor(bytes: Uint8Array): CodecRow | null {
-  return ROWS.find((r) => r.detect(bytes)) ?? null;
+  return INPUT_ROWS.find((r) => r.detect(bytes)) ?? null;
 }
 
-export const detectFormat = (bytes: Uint8Array): ImageFormat | null => rowFor(bytes)?.format ?? null;
+export const detectFormat = (bytes: Uint8Array): InputFormat | null => rowFor(bytes)?.format ?? null;
 
 export const isImageFormat = (s: string): s is ImageFormat => Object.hasOwn(CODECS, s);
 

@@ -12,6 +12,10 @@ export interface Raster {
   height: number;
   /** set by a decoder whose format has no alpha: every alpha value is 255 (nothing to flatten) */
   opaque?: boolean;
+  /** what the status should say about this decode (e.g. "first frame of 12"), from the decoder */
+  notes?: string[];
+  /** the decoder already converted the pixels to sRGB (CMYK): the source's profile no longer describes them */
+  srgb?: boolean;
 }
 
 /** A clean, short error for one image; the message is safe to show to API users. */
@@ -28,6 +32,8 @@ export interface EncodeOptions {
 export interface Codec {
   decode(bytes: Uint8Array): Promise<Raster>;
   encode(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
+  /** an encoder holding far less memory (the row's `memory.encodeLean`), for images the usual one would not fit */
+  encodeLean?(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
   /** the encoder's default settings (what `encode` uses, quality aside) */
   defaults: object;
 }

@@ -2,6 +2,8 @@
 // Error body, the error answers by status code with the headers they carry, and the common
 // request and response headers. A status a route can answer is listed on its operation.
 import { z } from '@hono/zod-openapi';
+import { VISIBLE_STATUSES } from '../store/lifecycle.js';
+import type { RequestStatus } from '../store/types.js';
 import { OUTPUT_OPTION_FIELDS, type OutputOptionField, type OutputOptionName } from '../codecs/output-options.js';
 
 export const ErrorSchema = z
@@ -59,7 +61,7 @@ export const MAX_ID_LENGTH = 100;
 
 export const RequestIdParam = z.object({ request_id: z.string().min(1).max(MAX_ID_LENGTH).openapi({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' }) });
 
-export const RequestStatusSchema = z.enum(['received', 'processing', 'completed', 'failed', 'cancelled']).openapi('RequestStatus');
+export const RequestStatusSchema = z.enum(VISIBLE_STATUSES as [RequestStatus, ...RequestStatus[]]).openapi('RequestStatus');
 
 export const ProgressSchema = z
   .object({ total: z.number().int().min(0), done: z.number().int().min(0), failed: z.number().int().min(0) })

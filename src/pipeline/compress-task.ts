@@ -18,6 +18,8 @@ export interface CompressTask {
   reservedBytes?: number;
   /** When set, the thread names the output: HMAC-SHA256 of its bytes under this key (CompressOutput.nameMac). */
   nameKey?: Uint8Array;
+  /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
+  lean?: boolean;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */
@@ -65,6 +67,8 @@ export interface CompressOutput {
   outcome: CompressOutcome;
   /** HMAC-SHA256 (hex) of `bytes` under the task's nameKey; absent without one */
   nameMac?: string;
+  /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
+  note: string | null;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

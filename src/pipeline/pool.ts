@@ -218,9 +218,13 @@ export function resolveWorkerFile(moduleUrl: string = import.meta.url): string {
  * hold so much, so kept instances never starve another thread. Otherwise each grown instance is
  * dropped after its step and the image reserves its largest step.
  */
-export function reservationFor(plan: ImagePlan, capacityBytes: number, threads: number): { bytes: number; keepInstances: boolean } {
+export function reservationFor(plan: ImagePlan, capacityBytes: number, threads: number): { bytes: number; keepInstances: boolean; lean: boolean } {
   const keepInstances = plan.memoryKeepingBytes <= capacityBytes / threads;
-  return { bytes: keepInstances ? plan.memoryKeepingBytes : plan.memoryBytes, keepInstances };
+  // every image the pixel limit admits is processed: when the usual path does not fit, the lean one
+  if (!keepInstances && plan.memoryBytes > capacityBytes && plan.memoryLeanBytes !== null && plan.memoryLeanBytes <= capacityBytes) {
+    return { bytes: plan.memoryLeanBytes, keepInstances: false, lean: true };
+  }
+  return { bytes: keepInstances ? plan.memoryKeepingBytes : plan.memoryBytes, keepInstances, lean: false };
 }
 
 export class CompressPool {
@@ -333,11 +337,12 @@ export class CompressPool {
     if (this.closed) throw new Error('compress pool is closed');
     let need: number;
     let keepInstances: boolean;
+    let lean: boolean;
     let plan: ImagePlan;
     try {
       // the header alone: format, declared size (pixel limit), output size and the memory it takes
       plan = planImage(bytes, options, this.options.maxPixels);
-      ({ bytes: need, keepInstances } = reservationFor(plan, this.memory.capacity, this.threads));
+      ({ bytes: need, keepInstances, lean } = reservationFor(plan, this.memory.capacity, this.threads));
       if (need > this.memory.capacity) {
         const { width, height } = plan.declared;
         throw new Error(`image refused: ${width}x${height} needs about ${Math.ceil(need / MB)} MB to process, more than MAX_DECODE_MEMORY_MB=${this.budgetMb}`);
@@ -386,7 +391,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(nameKey ? { nameKey } : {}) };
+      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(nameKey ? { nameKey } : {}) };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;

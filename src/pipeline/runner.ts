@@ -196,7 +196,7 @@ export class PipelineRunner {
       const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
       const validators = validatorsOf(output);
       return {
-        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome },
+        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note },
         remember: { tenantId, settings, cached: { sourceSha256: sha, output }, ...(validators ? { validators } : {}) },
       };
     } catch (err) {

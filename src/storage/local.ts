@@ -1,7 +1,6 @@
 // Outputs on the local disk under IMAGE_STORAGE_PATH, fanned out by the first two hex digits.
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
@@ -35,11 +34,17 @@ export class LocalStorage implements BlobStorage {
 
   async get(key: string): Promise<StoredBlob | null> {
     if (!BLOB_KEY.test(key)) return null;
-    const path = this.pathOf(key);
-    const info = await stat(path).catch(() => null);
-    if (!info?.isFile()) return null;
+    // Open first, then read the size from the open file: a blob removed in between (the
+    // clean-up's grace ran out) is then either served whole or a 404, never a 200 cut short.
+    const handle = await open(this.pathOf(key), 'r').catch(() => null);
+    if (!handle) return null;
+    const info = await handle.stat().catch(() => null);
+    if (!info?.isFile()) {
+      await handle.close();
+      return null;
+    }
     return {
-      body: Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>,
+      body: Readable.toWeb(handle.createReadStream()) as ReadableStream<Uint8Array>,
       size: info.size,
       contentType: contentTypeOf(key),
     };

@@ -139,8 +139,8 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: ITEM.done, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut }
-    : { state: ITEM.failed, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null };
+    ? { state: ITEM.done, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null }
+    : { state: ITEM.failed, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null };
 }
 
 // ---- events -----------------------------------------------------------------------------------

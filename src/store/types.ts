@@ -78,10 +78,12 @@ export interface ItemRecord {
   outcome: ItemOutcomeKind | null;
   bytesIn: number | null;
   bytesOut: number | null;
+  /** what the status says about this image beside its outcome ("converted from GIF; first frame of 12"), or null */
+  note: string | null;
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind }
+  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null }
   | { ok: false; error: string };
 
 export interface ChargeInput {

@@ -15,6 +15,8 @@ export interface ProductView {
   errors: (string | null)[];
   /** Parallel to input_urls, like output_urls: null while that image is pending or when it failed. */
   outcomes: (ItemOutcomeKind | null)[];
+  /** Parallel to outcomes: what to know about that image ("converted from HEIC", "first frame of 12"), else null. */
+  notes: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
 }
@@ -62,6 +64,7 @@ export async function productViews(store: Store, requestId: string, products: Pr
       processing_status: productStatus(own),
       errors: own.map((i) => (i?.state === 'failed' ? i.error ?? 'failed' : null)),
       outcomes: done.map((i) => i?.outcome ?? null),
+      notes: done.map((i) => i?.note ?? null),
       input_bytes: done.map((i) => i?.bytesIn ?? null),
       output_bytes: done.map((i) => i?.bytesOut ?? null),
     };

@@ -93,15 +93,15 @@ export async function spawnService(env: Record<string, string>, dataDir: string)
   proc.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`service exited early (${proc.exitCode}): ${out}`);
+  const state = await until(async () => {
+    if (proc.exitCode !== null) return 'exited';
     try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
+      if ((await fetch(`${base}/healthz`)).ok) return 'up';
     } catch { /* not up yet */ }
-    if (Date.now() > deadline) throw new Error(`service did not start: ${out}`);
-    await sleep(100);
-  }
+    return null;
+  }, 'the service to answer /healthz', { timeoutMs: 30_000, intervalMs: 100 }).catch(() => 'timed out');
+  if (state === 'exited') throw new Error(`service exited early (${proc.exitCode}): ${out}`);
+  if (state === 'timed out') throw new Error(`service did not start: ${out}`);
   return {
     base, proc, exited,
     output: () => out,

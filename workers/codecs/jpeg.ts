@@ -1,5 +1,7 @@
 // MozJPEG decoder and encoder (@jsquash/jpeg).
-import { jpegHasEnd } from '../../src/codecs/jpeg.js';
+import { jpegComponents, jpegDimensions, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
+import { cmykToSrgb } from './cmyk.js';
+import { cmykJpegSamples } from './cmyk-jpeg.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { call, checkRaster, CodecError, codecOutput, emscripten, Lazy, ownBytes } from './wasm.js';
 
@@ -76,6 +78,11 @@ export const jpeg: Codec = {
   async decode(bytes) {
     // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it.
     if (!jpegHasEnd(bytes)) throw new CodecError('JPEG decode failed: truncated (no end-of-image marker)');
+    // CMYK and YCCK: MozJPEG refuses them ("Unsupported color conversion request")
+    if (jpegComponents(bytes) === 4) {
+      const d = jpegDimensions(bytes);
+      return cmykToSrgb(cmykJpegSamples(bytes, d ? d.width * d.height : 0), readJpegIcc(bytes));
+    }
     const img = checkRaster(await call(dec, 'JPEG decode', (m) => m.decode(bytes, false)), 'JPEG decode');
     // Other libjpeg warnings (e.g. extraneous bytes before a marker) are harmless; running out of
     // scan data is not: the rest of the picture would be grey.

@@ -1,6 +1,8 @@
 // PNG: squoosh_png decoder; encoder = libimagequant palette then OxiPNG, or lossless OxiPNG when
 // the palette would hurt (measured: its SSIM against the source).
 import { PNG_PALETTE_MAX_PIXELS } from '../../src/codecs/table.js';
+import { pngFrames } from '../../src/codecs/animation.js';
+import { encodePngLean } from './png-lean.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { ssim } from './ssim.js';
 import { call, checkRaster, Lazy, ownBytes, releaseGrown, wasmBindgen } from './wasm.js';
@@ -138,11 +140,15 @@ function expand(indices: Uint8Array, colours: number[][]): Uint8ClampedArray {
 
 export const png: Codec = {
   async decode(bytes) {
-    return checkRaster(await call(dec, 'PNG decode', (m) => m.decode(bytes)), 'PNG decode');
+    // an APNG's default image (IDAT) is its first frame; the other frames (fdAT) are skipped
+    const img = checkRaster(await call(dec, 'PNG decode', (m) => m.decode(bytes)), 'PNG decode');
+    const frames = pngFrames(bytes);
+    return frames > 1 ? { ...img, notes: [`first frame of ${frames}`] } : img;
   },
   async encode(img) {
     return (await encodePng(img)).bytes;
   },
+  encodeLean: (img) => encodePngLean(img),
   defaults: PNG_OPTIONS,
 };
 

@@ -1,4 +1,5 @@
 // libwebp decoder and encoder (@jsquash/webp).
+import { firstWebpFrame, webpFrames } from '../../src/codecs/animation.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { call, checkRaster, CodecError, codecOutput, emscripten, Lazy, ownBytes, wasmBytes } from './wasm.js';
 
@@ -64,7 +65,15 @@ const enc = new Lazy('webp-enc', () => {
 
 export const webp: Codec = {
   async decode(bytes) {
-    return checkRaster(await call(dec, 'WebP decode', (m) => m.decode(bytes)), 'WebP decode');
+    const frame = firstWebpFrame(bytes);
+    if (!frame) return checkRaster(await call(dec, 'WebP decode', (m) => m.decode(bytes)), 'WebP decode');
+    // an animation: its first frame, placed on a transparent canvas of the declared size
+    const img = checkRaster(await call(dec, 'WebP decode', (m) => m.decode(frame.still)), 'WebP decode');
+    const { canvasWidth: cw, canvasHeight: ch } = frame;
+    if (frame.x + img.width > cw || frame.y + img.height > ch) throw new CodecError('WebP decode failed: first frame outside the canvas');
+    const data = new Uint8ClampedArray(cw * ch * 4);
+    for (let y = 0; y < img.height; y++) data.set(img.data.subarray(y * img.width * 4, (y + 1) * img.width * 4), ((frame.y + y) * cw + frame.x) * 4);
+    return { data, width: cw, height: ch, notes: [`first frame of ${webpFrames(bytes)}`] };
   },
   async encode(img, { quality }) {
     const opts = { ...WEBP_OPTIONS, quality };

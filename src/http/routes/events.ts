@@ -10,10 +10,10 @@ import { callerOf, mayAccess, type Caller } from '../caller.js';
 import { EVENT_STREAM_HEADERS, type EventStream } from '../../live/event-streams.js';
 import type { LiveEvents } from '../../live/live-events.js';
 import { commonErrors, errorResponses, RequestIdParam } from '../schemas.js';
+import { isFinal } from '../../store/lifecycle.js';
 
 /** At most 4 progress events a second per stream. */
 const MIN_PROGRESS_GAP_MS = 250;
-const FINAL = new Set<RequestRecord['status']>(['completed', 'failed', 'cancelled']);
 
 const stream = (description: string, example: string) => ({
   content: { 'text/event-stream': { schema: z.string().openapi({ example }) } },
@@ -102,7 +102,7 @@ class ProgressFollower {
 
   #emit(): void {
     const r = this.#latest!;
-    if (FINAL.has(r.status)) {
+    if (isFinal(r.status)) {
       this.dispose();
       this.stream.send(r.status, progressJson(r));
       this.stream.close();

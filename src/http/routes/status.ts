@@ -22,6 +22,9 @@ const ProductSchema = z.object({
   outcomes: z.array(z.enum(OUTCOMES).nullable()).openapi({
     description: 'How output_urls[i] came about; original_kept: compressing did not make it smaller, so the (metadata-stripped) source is the output. Null while pending or when it failed.',
   }),
+  notes: z.array(z.string().nullable()).openapi({
+    description: 'Parallel to outcomes: what to know about that image, e.g. "converted from HEIC", "first frame of 12", "no CMYK profile: approximate colours" (several joined with "; "); null when there is nothing to say, while pending or when it failed.',
+  }),
   input_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of the downloaded input_urls[i]; null while pending or when it failed' }),
   output_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of output_urls[i]; null while pending or when it failed' }),
 }).openapi('Product');

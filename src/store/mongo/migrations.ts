@@ -97,6 +97,13 @@ const MIGRATIONS: Migration[] = [
       await c.requests.updateMany({ fileName: { $exists: false } }, { $set: { fileName: null } });
     },
   },
+  {
+    version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(c) {
+      await c.items.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -29,6 +29,7 @@ export function toItem(r: Row): ItemRecord {
     state: String(r.state) as ItemRecord['state'], attempts: Number(r.attempts), claims: Number(r.claims),
     leaseOwner: str(r.lease_owner), leaseUntil: num(r.lease_until), outputKey: str(r.output_key), error: str(r.error),
     outcome: str(r.outcome) as ItemRecord['outcome'], bytesIn: num(r.bytes_in), bytesOut: num(r.bytes_out),
+    note: str(r.note),
   };
 }
 

@@ -177,6 +177,13 @@ const MIGRATIONS: Migration[] = [
       await db.execute('ALTER TABLE requests ADD COLUMN file_name TEXT');
     },
   },
+  {
+    version: 8,
+    description: 'per-image notes (converted from, first frame of N, approximate colours)',
+    async up(db) {
+      await db.execute('ALTER TABLE items ADD COLUMN note TEXT');
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

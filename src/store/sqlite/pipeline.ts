@@ -135,10 +135,10 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const result = itemResult(outcome);
   const delta = counterDelta(outcome);
   const item = await run(tx,
-    `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?,
+    `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?, note = ?,
        lease_owner = NULL, lease_until = NULL
      WHERE id = ? AND lease_owner = ? AND state ${oneOf(ITEM_ACTIONS.settle.from)} RETURNING request_id`,
-    [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, itemId, input.owner],
+    [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, result.note, itemId, input.owner],
   );
   const requestId = item.rows[0]?.request_id;
   if (requestId === undefined) return { applied: false };
