@@ -1,12 +1,16 @@
 // Child process of the "large images" bench (bench/large-images.ts): a CompressPool at default
 // settings runs the JPEG files named on the command line, all submitted at once, while this
-// process samples its own resident set. Prints one JSON line: idle, peak and settled RSS.
+// process samples its own resident set. Prints one JSON line: idle, peak and settled RSS. The third
+// argument is JSON: the output options ({} for the defaults) and the pool's shrinkOnLoad switch.
 import { readFileSync } from 'node:fs';
+import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { sleep } from './stats.js';
 
 const MiB = 1024 * 1024;
-const [threadsArg, settleArg, ...files] = process.argv.slice(2);
+const [threadsArg, settleArg, settingsArg, ...files] = process.argv.slice(2);
+const settings = JSON.parse(settingsArg!) as { options: Partial<OutputOptions>; shrinkOnLoad: boolean };
+const options = { ...DEFAULT_OUTPUT_OPTIONS, ...settings.options };
 const threads = Number(threadsArg);
 const settleMs = Number(settleArg);
 
@@ -16,7 +20,7 @@ function status(): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-const pool = new CompressPool({ threads, maxPixels: 50_000_000 });
+const pool = new CompressPool({ threads, maxPixels: 50_000_000, shrinkOnLoad: settings.shrinkOnLoad });
 await pool.ready();
 // warm every thread with a small image, as a running service would be
 await Promise.all(Array.from({ length: threads }, () => pool.compress(readFileSync(new URL('../../test/fixtures/rocket-small.jpg', import.meta.url)))));
@@ -27,7 +31,7 @@ let peak = idle;
 const sampler = setInterval(() => (peak = Math.max(peak, status().rss)), 50);
 const t0 = Date.now();
 let inputs: Uint8Array[] | null = files.map((f) => new Uint8Array(readFileSync(f)));
-const results = await Promise.allSettled(inputs.map((b) => pool.compress(b)));
+const results = await Promise.allSettled(inputs.map((b) => pool.compress(b, { options })));
 const seconds = (Date.now() - t0) / 1000;
 inputs = null;
 const outputs = results.map((r) => (r.status === 'fulfilled' ? { width: r.value.width, height: r.value.height, bytesIn: r.value.bytesIn, bytesOut: r.value.bytesOut, outcome: r.value.outcome } : { error: String(r.reason) }));

@@ -87,6 +87,14 @@ export interface QualityTask {
   alpha: boolean;
 }
 
+/** SSIMULACRA2 alone (no ssim.js): the reference workers/metrics/ssimulacra2.ts is checked against. */
+export async function referenceSsimulacra2(t: QualityTask): Promise<number> {
+  if (t.ref.length !== t.width * t.height * 4 || t.dist.length !== t.ref.length) throw new Error('referenceSsimulacra2: RGBA buffers of the same size expected');
+  let worst = Infinity;
+  for (const bg of t.alpha ? [0.1 * 255, 0.9 * 255] : [0]) worst = Math.min(worst, await ssimulacra2Rgb(rgbOn(t.ref, t.alpha, bg), rgbOn(t.dist, t.alpha, bg), t.width, t.height));
+  return worst;
+}
+
 export async function measureQuality(t: QualityTask): Promise<Quality> {
   if (t.ref.length !== t.width * t.height * 4 || t.dist.length !== t.ref.length) throw new Error('measureQuality: RGBA buffers of the same size expected');
   let worst: Quality = { ssimulacra2: Infinity, ssim: Infinity };

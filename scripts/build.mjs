@@ -31,7 +31,8 @@ await build({
 
 // The WebAssembly built by scripts in wasm/ (wasm/libjpeg/build.sh), at the same place relative to
 // the JavaScript that loads it as in the source tree.
-for (const dir of readdirSync('wasm')) {
+for (const entry of readdirSync('wasm', { withFileTypes: true }).filter((e) => e.isDirectory())) {
+  const dir = entry.name;
   for (const name of readdirSync(join('wasm', dir)).filter((n) => n.endsWith('.wasm'))) {
     mkdirSync(join('dist', 'wasm', dir), { recursive: true });
     copyFileSync(join('wasm', dir, name), join('dist', 'wasm', dir, name));

@@ -5,8 +5,9 @@
 // test/fixtures, starts dist/src/main.js on the runtime with an empty data dir and
 // FETCH_ALLOWLIST=127.0.0.1/32, uploads a CSV of those images plus one URL that answers 404, waits
 // for the request to finish, then checks: each good image has an output URL that GET /images/<key>
-// serves with the right content type and bytes of the same format (magic bytes); output.csv lists
-// them; the 404 image failed with an error; the request's event stream ends with its final
+// serves with the right content type and bytes of the same format (magic bytes), and a `thumb`
+// rendition (WebP, at most 64 px wide, from the WebP header); output.csv lists them (the rendition
+// in its own column); the 404 image failed with an error; the request's event stream ends with its final
 // event; the dashboard at / and its assets are served; the server exits 0 on SIGTERM with an
 // event stream open, which it ends. Loopback traffic only.
 // Exits non-zero with a message on anything wrong, or when it all takes longer than DEADLINE_MS.
@@ -48,6 +49,15 @@ const MAGIC = {
   bmp: (b) => b.toString('latin1', 0, 2) === 'BM',
   heic: (b) => b.toString('latin1', 4, 12) === 'ftypheic',
 };
+/** A WebP's width from its first chunk's header (VP8, VP8L or VP8X), or null. */
+function webpWidth(b) {
+  const chunk = b.toString('latin1', 12, 16);
+  if (chunk === 'VP8 ') return b.readUInt16LE(26) & 0x3fff;
+  if (chunk === 'VP8L') return 1 + (b.readUInt16LE(21) & 0x3fff);
+  if (chunk === 'VP8X') return 1 + b.readUIntLE(24, 3);
+  return null;
+}
+const THUMB_WIDTH = 64;
 // `format` is the input's; `out` the output's when it differs (input-only formats are converted).
 const IMAGES = [
   { file: 'rocket-small.jpg', format: 'jpeg', mime: 'image/jpeg' },
@@ -200,6 +210,7 @@ async function run() {
   const csv = 'S. No.,Product Name,Input Image Urls\n'
     + products.map((p) => `${p.serial},${p.name},"${p.urls.join(',')}"\n`).join('');
   const form = new FormData();
+  form.append('renditions', JSON.stringify([{ name: 'thumb', max_width: THUMB_WIDTH, format: 'webp' }]));
   form.append('file', new Blob([csv], { type: 'text/csv' }), 'products.csv');
   const upload = await call('/api/v1/upload', { method: 'POST', body: form });
   const accepted = await upload.json();
@@ -225,7 +236,7 @@ async function run() {
     const v = views.get(p.name);
     check(v, `status has no product ${p.name}`);
     check(JSON.stringify(v.input_urls) === JSON.stringify(p.urls), `${p.name}: input_urls ${JSON.stringify(v.input_urls)}`);
-    p.urls.forEach((u, i) => outputs.set(u, { out: v.output_urls[i], error: v.errors[i] }));
+    p.urls.forEach((u, i) => outputs.set(u, { out: v.output_urls[i], thumb: v.renditions?.thumb?.[i] ?? null, error: v.errors[i] }));
   }
 
   // Every good image: an output URL on this server whose bytes are an image of the same format.
@@ -242,6 +253,16 @@ async function run() {
     check(bytes.length > 0, `GET ${out}: empty body`);
     check(MAGIC[want.format](bytes), `GET ${out}: bytes are not ${want.format} (starts ${bytes.subarray(0, 12).toString('hex')})`);
     log(`${img.file}: ${img.bytes.length} -> ${bytes.length} bytes, ${want.mime}`);
+    // its rendition, from the same download
+    const { thumb } = outputs.get(urlOf(img.file));
+    check(thumb?.startsWith(`${base}/images/`), `${img.file}: rendition thumb URL ${thumb}`);
+    const t = await call(new URL(thumb).pathname);
+    const tBytes = Buffer.from(await t.arrayBuffer());
+    check(t.status === 200 && t.headers.get('content-type') === 'image/webp' && MAGIC.webp(tBytes), `GET ${thumb}: ${t.status} ${t.headers.get('content-type')}`);
+    const width = webpWidth(tBytes);
+    check(width !== null && width <= THUMB_WIDTH, `${img.file}: rendition thumb is ${width} px wide, expected at most ${THUMB_WIDTH}`);
+    check(hits.get(img.file) === 1, `${img.file}: downloaded ${hits.get(img.file)} times, expected once for the output and its rendition`);
+    log(`${img.file}: rendition thumb ${tBytes.length} bytes, ${width} px wide`);
   }
 
   // The 404: no output, an error that says so.
@@ -264,6 +285,8 @@ async function run() {
     check(row['Input Image Urls'] === p.urls.join(','), `output.csv ${p.name}: inputs ${row['Input Image Urls']}`);
     const expected = p.urls.map((u) => outputs.get(u).out ?? '').join(',');
     check(row['Output Image Urls'] === expected, `output.csv ${p.name}: outputs "${row['Output Image Urls']}", expected "${expected}"`);
+    const thumbs = p.urls.map((u) => outputs.get(u).thumb ?? '').join(',');
+    check(row['Output Image Urls (thumb)'] === thumbs, `output.csv ${p.name}: thumbs "${row['Output Image Urls (thumb)']}", expected "${thumbs}"`);
   }
   log(`output.csv lists ${IMAGES.length} outputs and the failed entry empty`);
 

@@ -13,6 +13,8 @@ import webpDecode, { init as initWebpDecode } from '@jsquash/webp/decode.js';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, readDimensions } from '../src/codecs/sniff.js';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
+import { independentDecode } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -152,6 +154,49 @@ describe('image-csv-processor process', () => {
       expect(bad.stderr).toContain(flag!);
       expect(existsSync(join(dir, 'opt/bad.csv'))).toBe(false);
     }
+  });
+
+  it('takes repeatable --rendition name:key=value,... and writes a column per rendition', async () => {
+    const input = join(dir, 'renditions.csv');
+    writeFileSync(input, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\nCat,${images.url('/chelsea.png')}\n`);
+    const run = await runCli(['process', 'renditions.csv', '--out', 'rend/out.csv', '--max-width', '200',
+      '--rendition', 'thumb:max_width=64,format=webp,quality=60', '--rendition', 'tall:max-height=100,format=jpeg', '--rendition', 'same'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    const rows = readCsv(join(dir, 'rend/out.csv'));
+    expect(rows[0]).toEqual(['S. No.', 'Product Name', 'Input Image Urls', 'Output Image Urls',
+      'Output Image Urls (thumb)', 'Output Image Urls (tall)', 'Output Image Urls (same)']);
+    const sources = [FIXTURES.jpg, FIXTURES.png];
+    for (const [i, row] of rows.slice(1).entries()) {
+      const src = readDimensions(sources[i]!, detectFormat(sources[i]!)!)!;
+      const read = (ref: string) => new Uint8Array(readFileSync(join(dir, 'rend', ref)));
+      const thumb = read(row[4]!);
+      expect(detectFormat(thumb)).toBe('webp');
+      expect((await webpDecode(thumb.slice().buffer)).width).toBe(64);
+      const tall = read(row[5]!);
+      expect(detectFormat(tall)).toBe('jpeg');
+      expect((await decode(tall)).height).toBe(100);
+      // no keys: every option is the request-level one (the same output)
+      const same = read(row[6]!);
+      expect(row[6]).toBe(row[3]);
+      expect((await decode(same)).width).toBe(Math.min(200, src.width));
+    }
+    for (const spec of ['thumb:max_width', 'thumb:max_width=0', 'Bad:max_width=10', 'thumb:size=10']) {
+      const bad = await runCli(['process', 'renditions.csv', '--out', 'rend/bad.csv', '--rendition', spec], dir);
+      expect(bad.code, spec).toBe(2);
+      expect(bad.stderr, spec).toContain('--rendition');
+      expect(existsSync(join(dir, 'rend/bad.csv'))).toBe(false);
+    }
+  });
+
+  it('takes --progressive, a bare flag: progressive JPEG out', async () => {
+    const input = join(dir, 'progressive.csv');
+    writeFileSync(input, `product_name,image_url\nRocket,${images.url('/rocket.jpg')}\n`);
+    const run = await runCli(['process', 'progressive.csv', '--out', 'prog/out.csv', '--format', 'jpeg', '--max-width', '100', '--progressive'], dir);
+    expect(run.code, run.stderr).toBe(0);
+    const [file] = readCsv(join(dir, 'prog/out.csv')).slice(1).map((r) => r[3]!);
+    const out = new Uint8Array(readFileSync(join(dir, 'prog', file!)));
+    expect(jpegFrame(out)?.progressive).toBe(true);
+    expect((await independentDecode(out)).width).toBe(100);
   });
 
   it('converts an input-only format and says so in its summary', async () => {

@@ -181,6 +181,62 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
     }
   });
 
+  it('links each rendition of every image and shows the smallest as the thumbnail; without renditions, the output at a given size, lazily', async () => {
+    const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr });
+    try {
+      const send = async (fields: Record<string, string>) => {
+        const form = new FormData();
+        for (const [k, v] of Object.entries(fields)) form.append(k, v);
+        form.append('file', new Blob([`product_name,image_url\nRocket,${images.url('/a.jpg')}\nCat,${images.url('/b.png')}\n`], { type: 'text/csv' }), 'p.csv');
+        const id = ((await (await fetch(`${svc.base}/api/v1/upload`, { method: 'POST', body: form })).json()) as { request_id: string }).request_id;
+        for (let i = 0; ; i++) {
+          const status = (await (await fetch(`${svc.base}/api/v1/status/${id}`)).json()) as any;
+          if (status.status === 'completed') return status;
+          expect(i).toBeLessThan(600);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      const renditions = [{ name: 'large', max_width: 400 }, { name: 'thumb', max_width: 80, format: 'webp' }, { name: 'mid', max_width: 200 }];
+      const withRenditions = await send({ renditions: JSON.stringify(renditions) });
+      const plain = await send({ format: 'webp' });
+      const page = await browser.newPage();
+      const requests = record(page);
+      const path = (url: string) => `images/${url.split('/images/')[1]}`;
+
+      await page.goto(`${svc.base}/#/requests/${withRenditions.request_id}`);
+      await page.locator('#detail table').waitFor();
+      expect(await page.locator('#detail thead th').allTextContents()).toEqual(['Product', 'Input', 'Output', 'Renditions', 'Result']);
+      for (const product of withRenditions.products) {
+        const row = page.locator('#detail tr', { hasText: product.input_urls[0] });
+        const links = row.locator('td.renditions a');
+        expect(await links.allTextContents()).toEqual(['large', 'thumb', 'mid']);
+        expect(await Promise.all((await links.all()).map((a) => a.getAttribute('href'))))
+          .toEqual(['large', 'thumb', 'mid'].map((n) => path(product.renditions[n][0])));
+        const thumb = row.locator('img.thumb');
+        expect(await thumb.getAttribute('src')).toBe(path(product.renditions.thumb[0])); // the smallest asked for
+        expect(await row.locator('td[data-label="Output"] a').getAttribute('href')).toBe(path(product.output_urls[0]));
+        await page.waitForFunction((el) => (el as HTMLImageElement).complete, await thumb.elementHandle());
+        expect(await thumb.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(80);
+      }
+
+      await page.goto(`${svc.base}/#/requests/${plain.request_id}`);
+      await page.locator('#detail table').waitFor();
+      expect(await page.locator('#detail thead th').allTextContents()).toEqual(['Product', 'Input', 'Output', 'Result']);
+      for (const product of plain.products) {
+        const thumb = page.locator('#detail tr', { hasText: product.input_urls[0] }).locator('img.thumb');
+        expect(await thumb.getAttribute('src')).toBe(path(product.output_urls[0]));
+        expect(await thumb.evaluate((el) => [el.getAttribute('width'), el.getAttribute('height'), el.getAttribute('loading')])).toEqual(['96', '96', 'lazy']);
+      }
+      // The page only reads: it never uploads (so never asks for a rendition of its own).
+      expect(requests.filter((r) => r.method !== 'GET')).toEqual([]);
+      expect(browser.aborted).toEqual([]);
+      expect(browser.cspViolations).toEqual([]);
+    } finally {
+      await browser.close();
+      await svc.stop();
+    }
+  });
+
   it('adds, lists, rotates and deletes webhook subscriptions, showing each secret once; banners stay on their page', async () => {
     const svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, ROLE: 'api' });
     try {

@@ -130,7 +130,19 @@ describe('/openapi.json', () => {
     const p = body.schema.properties;
     expect(p.quality).toMatchObject({ type: 'integer', minimum: 1, maximum: 100 });
     for (const f of ['max_width', 'max_height']) expect(p[f], f).toMatchObject({ type: 'integer', minimum: 1, maximum: MAX_DIMENSION });
+    expect(p.progressive).toMatchObject({ type: 'boolean' });
     expect(p.webhook_url).toMatchObject({ type: 'string', format: 'uri', maxLength: 2048 });
+    expect(p.renditions).toMatchObject({ type: 'string' });
+    expect(p.renditions.description).toMatch(/JSON array of at most 8 RenditionSpec/);
+    // A rendition's fields are the options table's, with the same limits; the status shows them filled in.
+    const spec = doc.components.schemas.RenditionSpec;
+    expect(spec.required).toEqual(['name']);
+    expect(spec.properties.name).toMatchObject({ type: 'string', pattern: '^[a-z0-9_-]{1,32}$' });
+    for (const f of ['quality', 'format', 'max_width', 'max_height']) expect(spec.properties[f], f).toEqual(expect.objectContaining({ type: p[f].type }));
+    expect(spec.properties.max_width).toMatchObject({ minimum: 1, maximum: MAX_DIMENSION });
+    const statusProps = doc.components.schemas.RequestStatusResponse.properties;
+    expect(JSON.stringify(statusProps.options)).toContain('Rendition');
+    expect(doc.components.schemas.Product.properties.renditions).toMatchObject({ type: 'object', additionalProperties: { type: 'array' } });
     // No field offers a made-up value for Swagger UI to pre-fill (a "string" in a number field).
     for (const [name, field] of Object.entries<any>(p)) if (name !== 'file') expect(field.example, name).toBeUndefined();
     const configure = doc.components.schemas.WebhookConfigureRequest.properties;
@@ -190,7 +202,8 @@ describe('/openapi.json', () => {
       const ref: string = op.requestBody.content['application/json'].schema.$ref;
       const schema = doc.components.schemas[ref.split('/').pop()!];
       expect(schema.properties.type.const ?? schema.properties.type.enum?.[0]).toBe(type);
-      expect(Object.keys(schema.properties.data.properties).sort()).toEqual(['output_csv_url', 'progress', 'request_id', 'status']);
+      expect(Object.keys(schema.properties.data.properties).sort()).toEqual(['output_csv_url', 'progress', 'renditions', 'request_id', 'status']);
+      expect(schema.properties.data.required).not.toContain('renditions');
       expect(schema.example.type).toBe(type);
     }
   });

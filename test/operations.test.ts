@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/log.js';
 import { OutputCleanup } from '../src/operations/output-cleanup.js';
 import { RequestActions } from '../src/operations/request-actions.js';
@@ -125,6 +125,26 @@ describe('operating requests over HTTP', () => {
     // Grace 1 s, checked about a second after it.
     await until(async () => (await fetch(own)).status === 404, 'the orphaned output to be swept', { timeoutMs: 10_000 });
     expect((await fetch(shared)).status).toBe(200); // the other request still refers to it
+  });
+
+  it('removes rendition outputs like the others: kept by the sweep while referenced, gone after a delete', async () => {
+    const res = await upload(svc.base, `product_name,image_url\nPng,${images.url('/b.png')}\n`, {
+      fields: { renditions: JSON.stringify([{ name: 'tiny', max_width: 77, format: 'webp' }]) },
+    });
+    const done = await waitForStatus(svc.base, res.body.request_id);
+    const tiny: string = done.products[0].renditions.tiny[0];
+    expect((await fetch(tiny)).status).toBe(200);
+    const storage = new LocalStorage(svc.config.IMAGE_STORAGE_PATH);
+    const key = tiny.split('/').pop()!;
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(storage.pathOf(key), hourAgo, hourAgo); // old, but referenced
+    const cleanup = new OutputCleanup({ store: svc.service.store, storage, log: silent, graceMs: 60_000 });
+    await cleanup.sweep();
+    cleanup.stop();
+    expect(await storage.modifiedAt(key)).not.toBeNull();
+    expect((await call(svc.base, 'DELETE', `/api/v1/requests/${res.body.request_id}`)).status).toBe(204);
+    // grace 1 s, checked about a second after it
+    await vi.waitFor(async () => expect((await fetch(tiny)).status).toBe(404), { timeout: 10_000, interval: 100 });
   });
 
   it('keeps an output that a new request produces while its old owner is being deleted', async () => {

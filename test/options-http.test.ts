@@ -2,6 +2,7 @@
 // naming the field), shown in the status with defaults filled in, and applied to every image
 // (checked on the real outputs with the independent decoder).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, tempDir, upload, waitForStatus, type TestService } from './helpers/service.js';
@@ -26,7 +27,7 @@ describe('output options over HTTP', () => {
     const res = await upload(svc.base, csv(), { fields: { format: 'webp', quality: '70', max_width: '120' } });
     expect(res.status).toBe(202);
     const status = await waitForStatus(svc.base, res.body.request_id);
-    expect(status.options).toEqual({ quality: 70, format: 'webp', max_width: 120, max_height: null });
+    expect(status.options).toEqual({ quality: 70, format: 'webp', max_width: 120, max_height: null, progressive: false });
     for (const [i, name] of ['rocket-small.jpg', 'astronaut-alpha.png'].entries()) {
       const url = status.products[i].output_urls[0];
       expect(url).toMatch(/\.webp$/);
@@ -50,12 +51,12 @@ describe('output options over HTTP', () => {
   it('shows the defaults when no option is given', async () => {
     const res = await upload(svc.base, csv());
     const status = await waitForStatus(svc.base, res.body.request_id);
-    expect(status.options).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null });
+    expect(status.options).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null, progressive: false });
     expect(status.products[0].output_urls[0]).toMatch(/\.jpg$/);
   });
 
   it('refuses each bad value with a 400 naming the field, before anything is stored', async () => {
-    for (const [field, value] of [['quality', '0'], ['quality', '101'], ['quality', 'high'], ['format', 'gif'], ['max_width', '0'], ['max_width', '16385'], ['max_height', '-3'], ['max_height', '1.5']]) {
+    for (const [field, value] of [['quality', '0'], ['quality', '101'], ['quality', 'high'], ['format', 'gif'], ['max_width', '0'], ['max_width', '16385'], ['max_height', '-3'], ['max_height', '1.5'], ['progressive', 'yes'], ['progressive', '1']]) {
       const res = await upload(svc.base, csv(), { fields: { [field!]: value! } });
       expect(res.status, `${field}=${value}`).toBe(400);
       expect(res.body.detail, `${field}=${value}`).toMatch(new RegExp(`^${field}:`));
@@ -69,5 +70,24 @@ describe('output options over HTTP', () => {
     expect(((await late.json()) as { detail: string }).detail).toMatch(/^format:/);
     const list = await (await fetch(`${svc.base}/api/v1/requests`)).json() as { requests: unknown[] };
     expect(list.requests).toHaveLength(3); // only the three accepted uploads above
+  });
+
+  it('writes progressive JPEG when asked, shows it, and keys the Idempotency-Key fingerprint on it', async () => {
+    const headers = { 'idempotency-key': 'progressive-1' };
+    const res = await upload(svc.base, csv(), { fields: { format: 'jpeg', quality: '40', max_width: '200', progressive: 'true' }, headers });
+    expect(res.status).toBe(202);
+    const status = await waitForStatus(svc.base, res.body.request_id);
+    expect(status.options).toEqual({ quality: 40, format: 'jpeg', max_width: 200, max_height: null, progressive: true });
+    for (const product of status.products) {
+      const out = new Uint8Array(await (await fetch(product.output_urls[0])).arrayBuffer());
+      expect(jpegFrame(out)?.progressive).toBe(true);
+      expect((await independentDecode(out)).width).toBe(200);
+    }
+    // the same key with progressive changed is another body: refused, not replayed
+    const other = await upload(svc.base, csv(), { fields: { format: 'jpeg', quality: '40', max_width: '200', progressive: 'false' }, headers });
+    expect(other.status).toBe(422);
+    const same = await upload(svc.base, csv(), { fields: { format: 'jpeg', quality: '40', max_width: '200', progressive: 'true' }, headers });
+    expect(same.status).toBe(202);
+    expect(same.body.request_id).toBe(res.body.request_id);
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS, defaultOutputOptions, fitInside, MAX_DIMENSION, OutputOptionError, parseOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../src/codecs/output-options.js';
 import { jpegQuantTables } from '../src/codecs/jpeg.js';
+import { jpegFrame } from '../src/codecs/jpeg-scale.js';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode as decode, type Pixels } from './helpers/decode.js';
@@ -46,12 +47,14 @@ async function rawOf(bytes: Uint8Array | Buffer): Promise<Pixels> {
 describe('parseOutputOptions', () => {
   it('fills in the defaults and accepts numbers or digit strings', () => {
     expect(parseOutputOptions({}, DEFAULT_OUTPUT_OPTIONS)).toEqual(DEFAULT_OUTPUT_OPTIONS);
-    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null });
-    expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480 }, defaultOutputOptions(60)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480 });
+    expect(DEFAULT_OUTPUT_OPTIONS).toEqual({ quality: 50, format: 'original', max_width: null, max_height: null, progressive: false });
+    expect(parseOutputOptions({ quality: '80', format: 'webp', max_width: ' 640 ', max_height: 480, progressive: 'true' }, defaultOutputOptions(60)))
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: 480, progressive: true });
+    expect(parseOutputOptions({ progressive: 'false' }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: false });
+    expect(parseOutputOptions({ progressive: true }, DEFAULT_OUTPUT_OPTIONS)).toMatchObject({ progressive: true });
     expect(parseOutputOptions({ quality: '' }, defaultOutputOptions(60))).toMatchObject({ quality: 60 });
     expect(parseOutputOptions({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' }, DEFAULT_OUTPUT_OPTIONS))
-      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original' });
+      .toEqual({ max_width: MAX_DIMENSION, max_height: 1, quality: 1, format: 'original', progressive: false });
   });
 
   it.each([
@@ -59,6 +62,7 @@ describe('parseOutputOptions', () => {
     ['max_width', 0], ['max_width', 16385], ['max_width', '12px'], ['max_width', 1.5], ['max_width', -1],
     ['max_height', 0], ['max_height', 20000], ['max_height', 'tall'],
     ['format', 'gif'], ['format', 'JPEG'], ['format', 'jpg'], ['format', 3],
+    ['progressive', 'yes'], ['progressive', '1'], ['progressive', 'TRUE'], ['progressive', 1],
   ] as const)('rejects %s = %j, naming the field', (field, value) => {
     let thrown: unknown;
     try {
@@ -72,11 +76,14 @@ describe('parseOutputOptions', () => {
   });
 
   it('reads stored options with the defaults under them, and keys the content cache as before', () => {
-    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null });
+    expect(storedOutputOptions(null, defaultOutputOptions(70))).toEqual({ quality: 70, format: 'original', max_width: null, max_height: null, progressive: false });
+    // rows stored before progressive existed read it as false
     expect(storedOutputOptions({ quality: 80, format: 'webp', max_width: 640, max_height: null }, defaultOutputOptions(70)))
-      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null });
-    // stored cache entries carry this key: its shape must not change under them
-    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null })).toBe('["webp",80,640,null]');
+      .toEqual({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false });
+    // stored cache entries carry this key: its shape must not change under them, and a new option
+    // extends it only away from its default
+    expect(settingsKey({ quality: 80, format: 'webp', max_width: 640, max_height: null, progressive: false })).toBe('["webp",80,640,null]');
+    expect(settingsKey({ quality: 80, format: 'jpeg', max_width: 640, max_height: null, progressive: true })).toBe('["jpeg",80,640,null,{"progressive":true}]');
   });
 
   it('fitInside keeps the aspect ratio, honours each bound and never enlarges', () => {
@@ -146,6 +153,41 @@ describe('quality', () => {
     const p1 = await run(src, { format: 'png', quality: 10 });
     const p2 = await run(src, { format: 'png', quality: 95 });
     expect(Buffer.from(p1.r.bytes).equals(Buffer.from(p2.r.bytes))).toBe(true);
+  });
+});
+
+describe('progressive', () => {
+  const isProgressive = (b: Uint8Array) => {
+    const frame = jpegFrame(b);
+    expect(frame).not.toBeNull();
+    return frame!.progressive;
+  };
+
+  it('writes progressive JPEG when asked, sequential by default, the same picture either way', async () => {
+    const src = fixture('rocket-small.jpg'); // 640x427
+    for (const size of [{}, { max_width: 320 }]) {
+      const seq = await run(src, { ...size, quality: 40 });
+      const prog = await run(src, { ...size, quality: 40, progressive: true });
+      expect(seq.r.outcome).toBe('compressed');
+      expect(prog.r.outcome).toBe('compressed');
+      expect(isProgressive(seq.r.bytes)).toBe(false);
+      expect(isProgressive(prog.r.bytes)).toBe(true);
+      // the same picture (progressive leaves table 3 unclamped: slightly coarser at this quality)
+      expect(meanDiff(seq.img, prog.img)).toBeLessThan(3);
+    }
+    // for other formats it changes nothing
+    const a = await run(src, { format: 'webp', progressive: true });
+    const b = await run(src, { format: 'webp' });
+    expect(Buffer.from(a.r.bytes).equals(Buffer.from(b.r.bytes))).toBe(true);
+  });
+
+  it('may still pass an acceptable source through unchanged', async () => {
+    const src = fixture('rocket-small.jpg');
+    const low = new Uint8Array(await sharp(src).jpeg({ quality: 30 }).toBuffer()); // sequential, quality 30
+    expect(isProgressive(low)).toBe(false);
+    const again = await run(low, { quality: 90, progressive: true });
+    expect(again.r.outcome).toBe('passed_through');
+    expect(isProgressive(again.r.bytes)).toBe(false);
   });
 });
 

@@ -476,7 +476,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     it('records charges and completions together, with the completion\'s cache rows only when it applies', async () => {
       await ingest(store, products(3, 1));
       const [a, b, c] = await store.claimItems({ owner: 'r', limit: 3, leaseMs: 60_000, now: 1_000 });
-      const out = { outputKey: 'made.jpg', format: 'jpeg', bytesOut: 5 };
+      const out = { outputKey: 'made.jpg', format: 'jpeg', bytesOut: 5, renditionKeys: { thumb: 'made-thumb.webp' } };
       const remember = (sha: string) => ({
         tenantId: 't1', settings: 's1', cached: { sourceSha256: sha, output: out },
         validators: { url: `http://x/${sha}.jpg`, validators: { ...out, etag: '"e"', lastModified: null, bytesIn: 9 } },
@@ -491,7 +491,10 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(attempts).toEqual([1, null]);
       expect(results).toEqual([{ applied: true }, { applied: false }]);
       expect(await store.getCachedOutput('t1', 'sha-a', 's1')).toEqual(out);
-      expect(await store.getValidators('t1', 'http://x/sha-a.jpg', 's1')).toMatchObject({ etag: '"e"', outputKey: 'made.jpg', bytesIn: 9 });
+      expect(await store.getValidators('t1', 'http://x/sha-a.jpg', 's1')).toMatchObject({ etag: '"e"', outputKey: 'made.jpg', bytesIn: 9, renditionKeys: { thumb: 'made-thumb.webp' } });
+      // the item keeps its rendition outputs, which count as referenced
+      expect((await store.getItemsByUrl(a!.requestId, [a!.url]))[0]).toMatchObject({ outputKey: 'made.jpg', renditionKeys: { thumb: 'made-thumb.webp' } });
+      expect(await store.referencedOutputs(['made.jpg', 'made-thumb.webp'])).toEqual(new Set(['made.jpg', 'made-thumb.webp']));
       // a completion that did not apply (lease not held) remembers nothing
       expect(await store.getCachedOutput('t1', 'sha-c', 's1')).toBeNull();
       expect(await store.getValidators('t1', 'http://x/sha-c.jpg', 's1')).toBeNull();
@@ -592,6 +595,35 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.purgeDeleting()).toEqual([]);
       expect((await store.beginRequest(begin({ id: randomUUID(), idempotencyKey: 'delete-me', now: 6_000 }))).created).toBe(true);
       expect(await store.getRequest(keep.id)).toMatchObject({ status: 'completed' });
+    });
+
+    it('keeps rendition outputs with their items, reports them on delete and as referenced', async () => {
+      const renditions = [{ name: 'thumb', format: 'webp' as const, quality: 50, max_width: 320, max_height: null, progressive: true }];
+      const id = randomUUID();
+      await store.beginRequest(begin({ id, now: 1_000 }));
+      await store.appendBatch(id, products(2, 1, 'http://renditions.test/'));
+      const committed = await store.commitRequest(id, 1_000, { options: { format: 'original', quality: 50, max_width: null, max_height: null, progressive: false, renditions } });
+      expect(committed.options?.renditions).toEqual(renditions);
+      expect((await store.getRequest(id))?.options?.renditions).toEqual(renditions);
+      const mine = (await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: 1_500 })).filter((i) => i.requestId === id);
+      expect(mine).toHaveLength(2);
+      const [a, b] = mine;
+      await store.completeItems([
+        { itemId: a!.id, owner: 'r', now: 2_000, outcome: { ok: true, outputKey: 'r-a.jpg', renditionKeys: { thumb: 'r-a-thumb.webp' }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed' } },
+        { itemId: b!.id, owner: 'r', now: 2_000, outcome: { ok: false, error: 'rendition "thumb": boom' } },
+      ]);
+      const items = await store.getItemsByUrl(id, [a!.url, b!.url]);
+      expect(items.find((i) => i.id === a!.id)).toMatchObject({ outputKey: 'r-a.jpg', renditionKeys: { thumb: 'r-a-thumb.webp' } });
+      expect(items.find((i) => i.id === b!.id)).toMatchObject({ outputKey: null, renditionKeys: null });
+      expect(await store.getRequest(id)).toMatchObject({ done: 1, failed: 1, bytesOut: 1 });
+      expect(await store.referencedOutputs(['r-a.jpg', 'r-a-thumb.webp', 'r-other.webp'])).toEqual(new Set(['r-a.jpg', 'r-a-thumb.webp']));
+      const cached = { outputKey: 'r-a.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: { thumb: 'r-a-thumb.webp' } };
+      await store.putCachedOutput('t1', 'sha-r', 's-r', cached, 1);
+      expect(await store.getCachedOutput('t1', 'sha-r', 's-r')).toEqual(cached);
+      await store.putValidators('t1', 'http://renditions.test/1', 's-r', { ...cached, etag: '"e"', lastModified: null, bytesIn: 2 }, 1);
+      expect(await store.getValidators('t1', 'http://renditions.test/1', 's-r')).toMatchObject({ renditionKeys: { thumb: 'r-a-thumb.webp' } });
+      expect((await store.deleteRequest(id, 3_000))?.sort()).toEqual(['r-a-thumb.webp', 'r-a.jpg']);
+      expect(await store.referencedOutputs(['r-a.jpg', 'r-a-thumb.webp'])).toEqual(new Set());
     });
 
     it('lists final requests past their retention, and measures a tenant’s usage', async () => {

@@ -44,6 +44,10 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   expect(items.find((i) => i.state === 'failed')).toMatchObject({ error: 'HTTP 404' });
   // images done before notes existed have nothing to say
   expect(items.map((i) => i.note)).toEqual(items.map(() => null));
+  // Items from before renditions have none, and their outputs are still referenced.
+  expect(items.every((i) => i.renditionKeys === null)).toBe(true);
+  const doneKeys = items.filter((i) => i.state === 'done').map((i) => i.outputKey!);
+  expect(await store.referencedOutputs(doneKeys)).toEqual(new Set(doneKeys));
 
   const subs = await store.listSubscriptions(null);
   expect(subs.map((s) => [s.id, s.tenantId])).toEqual([[ids.subscription, 'admin']]);
@@ -66,6 +70,14 @@ async function expectUpgraded(store: Store, ids: { completed: string; waiting: s
   const claimed = await store.claimItems({ owner: 'r', limit: 10, leaseMs: 60_000, now: Date.now() });
   expect(claimed.map((i) => [i.requestId, i.attempts])).toEqual([[ids.waiting, 0]]);
   expect((await store.listEvents(ids.waiting)).map((e) => e.id)).toEqual([`evt_${ids.waiting}_started`]);
+
+  // The migrated data takes renditions: an old item completes with one, and it reads back.
+  const [resumed] = claimed;
+  await store.completeItems([{ itemId: resumed!.id, owner: 'r', now: Date.now(), outcome: {
+    ok: true, outputKey: `${'c'.repeat(64)}.jpg`, renditionKeys: { thumb: `${'d'.repeat(64)}.webp` }, format: 'jpeg', bytesIn: 2, bytesOut: 1, outcome: 'compressed',
+  } }]);
+  expect((await store.getItemsByUrl(ids.waiting, [resumed!.url]))[0]).toMatchObject({ renditionKeys: { thumb: `${'d'.repeat(64)}.webp` } });
+  expect(await store.referencedOutputs([`${'d'.repeat(64)}.webp`])).toEqual(new Set([`${'d'.repeat(64)}.webp`]));
 }
 
 describe('upgrade from 0.1.0: SQLite', () => {

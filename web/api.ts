@@ -83,9 +83,14 @@ export interface Product {
   notes?: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** by rendition name, aligned with input_urls (only when the request asked for renditions) */
+  renditions?: Record<string, (string | null)[]>;
 }
 
+export interface RenditionOptions { name: string; max_width: number | null; max_height: number | null; format: string }
+
 export interface RequestStatus extends RequestSummary {
+  options?: { renditions?: RenditionOptions[] };
   products: Product[];
   next_cursor: string | null;
 }

@@ -4,7 +4,7 @@
 // path the page uses stays relative to it.
 import {
   api, apiKey, ApiError, getJson, readEvents, WEBHOOK_EVENTS,
-  type Delivery, type Product, type Progress, type RequestStatus, type RequestSummary, type Status, type Webhook, type WebhookSecret,
+  type Delivery, type Product, type Progress, type RenditionOptions, type RequestStatus, type RequestSummary, type Status, type Webhook, type WebhookSecret,
 } from './api.js';
 import { OUTPUT_FORMATS, OUTPUT_OPTION_NAMES } from '../src/codecs/output-options.js';
 import { breakableUrl, byId, bytesText, h, sleep, when } from './dom.js';
@@ -182,7 +182,9 @@ byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
   const body = new FormData();
   // Options first: the server checks them before it reads the file.
   for (const name of OPTION_FIELDS) {
-    const value = (form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement).value.trim();
+    const input = form.elements.namedItem(name) as HTMLInputElement | HTMLSelectElement;
+    // a checkbox (progressive) sends 'true' when ticked and nothing (the default) otherwise
+    const value = input instanceof HTMLInputElement && input.type === 'checkbox' ? (input.checked ? 'true' : '') : input.value.trim();
     if (value) body.append(name, value);
   }
   body.append('file', file, file.name);
@@ -227,20 +229,46 @@ function resultCell(p: Product, i: number): HTMLElement {
   return h('td', { class: 'muted', 'data-label': 'Result' }, p.output_urls[i] ? 'done' : 'pending');
 }
 
-function productRows(products: Product[]): HTMLTableRowElement[] {
+/** An output from this service, by path relative to the page (PUBLIC_BASE_URL may name another host). */
+const imagePath = (url: string | null | undefined): string | null => (url ? `images/${url.slice(url.lastIndexOf('/images/') + '/images/'.length)}` : null);
+
+/**
+ * The rendition the thumbnails show: the smallest one asked for (by its bounding box; an
+ * unbounded side counts as no limit), or none. The page never asks for a rendition of its own.
+ */
+function thumbnailRendition(renditions: readonly RenditionOptions[]): string | null {
+  const side = (r: RenditionOptions) => Math.min(r.max_width ?? Infinity, r.max_height ?? Infinity);
+  return renditions.reduce<RenditionOptions | null>((best, r) => (best === null || side(r) < side(best) ? r : best), null)?.name ?? null;
+}
+
+function productRows(products: Product[], renditions: readonly RenditionOptions[]): HTMLTableRowElement[] {
+  const thumbName = thumbnailRendition(renditions);
   return products.flatMap((p) => p.input_urls.map((url, i) => {
-    const out = p.output_urls[i];
-    // The output from this service, by path relative to the page (PUBLIC_BASE_URL may name another host).
-    const key = out ? out.slice(out.lastIndexOf('/images/') + '/images/'.length) : null;
+    const output = imagePath(p.output_urls[i]);
+    const thumb = thumbName ? imagePath(p.renditions?.[thumbName]?.[i]) : null;
+    // The smallest rendition when there is one; else the output itself, at the thumbnail's box size
+    // (given, so the table does not reflow as images load) and loaded only when scrolled to.
+    const picture = thumb ?? output;
     return h('tr', {},
       h('td', { 'data-label': 'Product' }, `${p.serial_number}. ${p.product_name}`),
       h('td', { class: 'url', 'data-label': 'Input' }, h('a', { href: url, rel: 'noreferrer noopener', target: '_blank' }, breakableUrl(url))),
-      h('td', { 'data-label': 'Output' }, key
-        ? h('a', { href: `images/${key}`, target: '_blank' }, h('img', { src: `images/${key}`, alt: `Output of ${url}`, class: 'thumb', loading: 'lazy' }))
+      h('td', { 'data-label': 'Output' }, output && picture
+        ? h('a', { href: output, target: '_blank' }, h('img', { src: picture, alt: `Output of ${url}`, class: 'thumb', width: '96', height: '96', loading: 'lazy' }))
         : '—'),
+      ...(renditions.length ? [h('td', { class: 'renditions', 'data-label': 'Renditions' }, ...renditionLinks(p, i, renditions, url))] : []),
       resultCell(p, i),
     );
   }));
+}
+
+/** A link to each rendition of image i, named after it (a dash while it has none). */
+function renditionLinks(p: Product, i: number, renditions: readonly RenditionOptions[], url: string): HTMLElement[] {
+  return renditions.map(({ name }) => {
+    const path = imagePath(p.renditions?.[name]?.[i]);
+    return path
+      ? h('a', { href: path, target: '_blank', class: 'rendition', 'aria-label': `Rendition ${name} of ${url}` }, name)
+      : h('span', { class: 'rendition muted' }, `${name}: —`);
+  });
 }
 
 async function downloadCsv(id: string): Promise<void> {
@@ -259,13 +287,14 @@ async function downloadCsv(id: string): Promise<void> {
 
 async function renderDetail(id: string, signal: AbortSignal): Promise<RequestStatus> {
   const s = await getJson<RequestStatus>(`api/v1/status/${enc(id)}?limit=100`, { signal });
-  const body = h('tbody', {}, ...productRows(s.products));
+  const renditions = s.options?.renditions ?? [];
+  const body = h('tbody', {}, ...productRows(s.products, renditions));
   const more = h('button', { type: 'button', hidden: s.next_cursor === null }, 'Load more products');
   let cursor = s.next_cursor;
   more.addEventListener('click', async () => {
     try {
       const page = await getJson<RequestStatus>(`api/v1/status/${enc(id)}?limit=100&cursor=${enc(cursor!)}`);
-      body.append(...productRows(page.products));
+      body.append(...productRows(page.products, renditions));
       cursor = page.next_cursor;
       more.hidden = cursor === null;
     } catch (err) {
@@ -288,7 +317,7 @@ async function renderDetail(id: string, signal: AbortSignal): Promise<RequestSta
     actions,
     h('div', { class: 'table' }, h('table', {},
       h('caption', {}, 'Images'),
-      h('thead', {}, h('tr', {}, ...['Product', 'Input', 'Output', 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ...['Product', 'Input', 'Output', ...(renditions.length ? ['Renditions'] : []), 'Result'].map((t) => h('th', { scope: 'col' }, t)))),
       body,
     )),
     more,

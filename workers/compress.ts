@@ -2,9 +2,10 @@
 //
 // Steps, following the plan the pool made from the header (src/codecs/plan.ts: format by magic
 // bytes, declared size, output format and size, encode settings): JPEG pass-through when the
-// source is already at or below the quality asked -> decode -> EXIF orientation applied to the
-// pixels -> resize (fit inside, never enlarge) -> alpha flattened on white for JPEG -> encode with
-// no metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
+// source is already at or below the quality asked -> decode (a JPEG shrunk on load when the
+// largest output is smaller) -> EXIF orientation applied to the pixels -> resize (fit inside, never
+// enlarge) -> alpha flattened on white for JPEG -> encode (progressive JPEG if asked) with no
+// metadata -> the source's ICC profile carried over -> "never worse than the input" (below).
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
 // next image and this thread tells the pool how much it holds (src/pipeline/retained-memory.ts).
@@ -14,8 +15,8 @@ import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import type { ImageFormat, InputFormat } from '../src/codecs/formats.js';
-import type { Raster } from '../src/codecs/types.js';
-import type { CompressOutcome, CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
+import type { EncodeOptions, Raster } from '../src/codecs/types.js';
+import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
 import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
@@ -39,7 +40,8 @@ if (process.platform === 'linux') {
 class Transferred {
   constructor(private readonly out: CompressOutput) {}
   get [transferableSymbol](): ArrayBufferLike[] {
-    return [this.out.bytes.buffer];
+    // a Set: two outputs may be views of one buffer (a pass-through may return the source itself)
+    return [...new Set([this.out.bytes.buffer, ...Object.values(this.out.renditions).map((r) => r.bytes.buffer)])];
   }
   get [valueSymbol](): CompressOutput {
     return this.out;
@@ -80,71 +82,139 @@ const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.
 const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIXELS = 4_000_000;
 
+/** What one output is: the request-level output or a rendition, as the plan gives it. */
+interface OutputTarget {
+  target: ImageFormat;
+  opaqueTarget: ImageFormat;
+  encode: EncodeOptions;
+  output: { width: number; height: number };
+}
+
+/**
+ * One decode, then a loop over the outputs (the request-level one and each rendition), largest
+ * first, all made from the same decoded, upright pixels. The decode happens only when some output
+ * needs it (none when every output is a pass-through), and at most once. A smaller output is
+ * resized from an earlier, larger one when that is at least twice its size (Lanczos3 still has a
+ * 2x reduction of its own to antialias) rather than from the full decode: three WebP renditions
+ * (1600, 800, 320 px) of a 24 MP JPEG took 1.6x the 1600 px one alone when each resize read the
+ * whole decode (bench/convert.ts, convert.renditions.time_vs_one).
+ */
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { bytes, plan } = task;
   const releaseGrownUnlessKept = () => {
     if (!task.keepInstances) releaseGrown();
   };
-  const { orientation, output } = plan;
   const source = SOURCES[plan.source];
-  // under format=original an input-only format's target is picked after decoding, from the two the plan names
-  let target = CODECS[plan.target];
-  // an input-only format is always converted, and the status says from what
-  const notes: string[] = source.originalAs ? [`converted from ${source.label}`] : [];
-  const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): CompressOutput => ({
-    bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
-    note: notes.length > 0 ? notes.join('; ') : null,
-  });
-  // The output keeps the input's format and size: only then may the source itself be the output.
-  const sameShape = plan.target === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
   logCodecRun(source.format, bytes.length);
-
-  // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
-  // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
-  if (sameShape && orientation === 1 && source.sourceQuality) {
-    const q = source.sourceQuality(bytes);
-    const stripped = q !== null && q <= plan.encode.quality ? source.stripMetadata(bytes) : null;
-    if (stripped) return result(stripped, 'passed_through');
-  }
-
-  let image = await source.decode(bytes);
-  if (image.width !== plan.declared.width || image.height !== plan.declared.height) {
-    throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
-  }
-  releaseGrownUnlessKept();
-  if (image.notes) notes.push(...image.notes);
-  if (plan.opaqueTarget !== plan.target && isOpaque(image)) target = CODECS[plan.opaqueTarget];
-  image = applyOrientation(image, orientation);
-  if (image.width !== output.width || image.height !== output.height) {
-    image = await resize(image, output.width, output.height);
+  // an input-only format is always converted, and the status says from what (every output)
+  const notes: string[] = source.originalAs ? [`converted from ${source.label}`] : [];
+  let upright: Raster | null = null;
+  /** whether the decoded image has no transparency (input-only formats under format=original pick their target by it) */
+  let opaque = false;
+  let srgb = false;
+  const decodeOnce = async (): Promise<Raster> => {
+    if (upright) return upright;
+    // shrunk on load when the plan says so (JPEG: 1/2, 1/4 or 1/8 in the DCT domain), a scale
+    // chosen from the largest output, so every output is still a reduction of these pixels;
+    // orientation and the resizes below compose with it, since the scale is the same on both sides
+    const image = await source.decode(bytes, { scale: plan.decodeScale });
+    if (image.width !== plan.decoded.width || image.height !== plan.decoded.height) {
+      throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
+    }
     releaseGrownUnlessKept();
-  }
-  if (target.format === 'jpeg' && !image.opaque) flattenOnWhite(image);
-  let encoded = task.lean && target.encodeLean ? await target.encodeLean(image, plan.encode) : await target.encode(image, plan.encode);
-  releaseGrownUnlessKept();
-
+    if (image.notes) notes.push(...image.notes);
+    opaque = isOpaque(image);
+    srgb = image.srgb === true;
+    upright = applyOrientation(image, plan.orientation);
+    return upright;
+  };
+  let icc: Uint8Array | null | undefined;
   // Colour: the decoders hand over the pixels untouched (no colour management), so the source's
   // ICC profile describes the output pixels too and goes with them; except CMYK, which the
   // decoder converted to sRGB (its CMYK profile describes nothing in the output).
-  const icc = image.srgb ? null : await source.readIcc(bytes);
-  if (icc && target.embedIcc) encoded = await target.embedIcc(encoded, icc);
+  const sourceIcc = async () => (srgb ? null : icc === undefined ? (icc = await source.readIcc(bytes)) : icc);
+  const shared = plan.renditions.length > 0;
+  /** the resized rasters made so far (before any flattening), to make smaller outputs from */
+  const resizedSoFar: Raster[] = [];
+  const startFor = (decoded: Raster, { width, height }: { width: number; height: number }): Raster => {
+    let best = decoded;
+    for (const r of resizedSoFar) {
+      const usable = (r.width === width && r.height === height) || (r.width >= 2 * width && r.height >= 2 * height);
+      if (usable && r.width < best.width) best = r;
+    }
+    return best;
+  };
 
-  // Never worse than the input. When the output keeps the input's format and size and the
-  // re-encode is not smaller than the source, the source's own coded image is returned instead,
-  // with its metadata (EXIF/GPS, XMP, text, comments) stripped from the container — stripping
-  // only removes bytes, so "stripped only if that makes it smaller" holds by construction. Two
-  // exceptions keep the re-encode even when larger:
-  // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
-  //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
-  // - the container cannot be walked safely to strip it.
-  // A requested format or size change is honoured even when the result is bigger.
-  // (Not for an animation: the output is its first frame, and the source is all of them. Not on
-  // the lean path either: an image the budget admits only that way is processed, not passed back.)
-  if (sameShape && !task.lean && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && orientation === 1) {
-    const stripped = source.stripMetadata(bytes);
-    if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
+  const makeOutput = async ({ target: targetFormat, opaqueTarget, encode, output }: OutputTarget): Promise<EncodedOutput> => {
+    // under format=original an input-only format's target is picked after decoding, from the two the plan names
+    let target = CODECS[targetFormat];
+    const result = (out: Uint8Array, outcome: CompressOutcome, format: ImageFormat = target.format): EncodedOutput => ({
+      bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome,
+      note: notes.length > 0 ? notes.join('; ') : null,
+    });
+    // The output keeps the input's format and size: only then may the source itself be the output.
+    const sameShape = targetFormat === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
+
+    // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
+    // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata.
+    if (sameShape && plan.orientation === 1 && source.sourceQuality) {
+      const q = source.sourceQuality(bytes);
+      const stripped = q !== null && q <= encode.quality ? source.stripMetadata(bytes) : null;
+      if (stripped) return result(stripped, 'passed_through');
+    }
+
+    const decoded = await decodeOnce();
+    if (opaqueTarget !== targetFormat && opaque) target = CODECS[opaqueTarget];
+    let image = startFor(decoded, output);
+    if (image.width !== output.width || image.height !== output.height) {
+      image = await resize(image, output.width, output.height);
+      releaseGrownUnlessKept();
+      if (shared) resizedSoFar.push(image);
+    }
+    if (target.format === 'jpeg' && !image.opaque) {
+      // these pixels may serve the other outputs too: flatten a copy of them
+      if (shared) image = { ...image, data: image.data.slice() };
+      flattenOnWhite(image);
+    }
+    let encoded = task.lean && target.encodeLean ? await target.encodeLean(image, encode) : await target.encode(image, encode);
+    releaseGrownUnlessKept();
+    const profile = await sourceIcc();
+    if (profile && target.embedIcc) encoded = await target.embedIcc(encoded, profile);
+
+    // Never worse than the input. When the output keeps the input's format and size and the
+    // re-encode is not smaller than the source, the source's own coded image is returned instead,
+    // with its metadata (EXIF/GPS, XMP, text, comments) stripped from the container — stripping
+    // only removes bytes, so "stripped only if that makes it smaller" holds by construction. Two
+    // exceptions keep the re-encode even when larger:
+    // - the source has an EXIF orientation other than 1: its pixels are stored unrotated and the
+    //   rotation lives in the EXIF we must strip, so the source cannot be shown upright without it;
+    // - the container cannot be walked safely to strip it.
+    // A requested format or size change is honoured even when the result is bigger.
+    // (Not for an animation: the output is its first frame, and the source is all of them. Not on
+    // the lean path either: an image the budget admits only that way is processed, not passed back.)
+    if (sameShape && !task.lean && !notes.some((n) => n.startsWith('first frame')) && encoded.length >= bytes.length && plan.orientation === 1) {
+      const stripped = source.stripMetadata(bytes);
+      if (stripped && stripped.length < encoded.length) return result(stripped, 'original_kept');
+    }
+    return result(encoded, 'compressed');
+  };
+
+  const pixels = (o: OutputTarget) => o.output.width * o.output.height;
+  const outputs: Array<{ name: string | null; target: OutputTarget }> = [{ name: null, target: plan }, ...plan.renditions.map((r) => ({ name: r.name, target: r }))];
+  const made = new Map<string | null, EncodedOutput>();
+  for (const { name, target } of [...outputs].sort((a, b) => pixels(b.target) - pixels(a.target))) {
+    try {
+      made.set(name, await makeOutput(target));
+    } catch (err) {
+      // a rendition that fails fails its image, and the image's error says which
+      if (name === null) throw err;
+      throw new CodecError(`rendition "${name}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
-  return result(encoded, 'compressed');
+  // notes found by the decode belong to every output, the ones made before it too
+  const note = notes.length > 0 ? notes.join('; ') : null;
+  const withNote = (o: EncodedOutput): EncodedOutput => ({ ...o, note });
+  return { ...withNote(made.get(null)!), renditions: Object.fromEntries(plan.renditions.map((r) => [r.name, withNote(made.get(r.name)!)])) };
 }
 
 /** What this thread keeps is from now on either this task's (covered by its reservation) or dropped. */
@@ -184,9 +254,9 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
   let ok = false;
   try {
     out = await compressImage(task);
-    // The output's name (the runner's HMAC under the deployment secret), here so the event loop
-    // does not hash every output.
-    if (task.nameKey) out.nameMac = createHmac('sha256', task.nameKey).update(out.bytes).digest('hex');
+    // Each output's name (the runner's HMAC under the deployment secret), renditions included,
+    // here so the event loop does not hash every output.
+    if (task.nameKey) for (const o of [out, ...Object.values(out.renditions)]) o.nameMac = createHmac('sha256', task.nameKey).update(o.bytes).digest('hex');
     ok = true;
   } finally {
     settleKept(task, ok);

@@ -4,11 +4,10 @@
 // load, and today's way to 1/2 (full decode + box shrink) for comparison. Times include copying
 // the pixels out of WASM memory. Interleaved per round, median after a warm-up round. Then each
 // decoder's WASM memory after one decode in a fresh instance (what a kept instance holds).
-import { CODECS } from '../../workers/codecs.js';
 import { decodeJpeg, instances as libjpegInstances, type JpegScale } from '../../workers/codecs/libjpeg.js';
-import { instances as mozjpegInstances } from '../../workers/codecs/jpeg.js';
 import { boxShrink } from '../../workers/codecs/resize.js';
-import { collectGarbage } from '../../workers/codecs/wasm.js';
+import type { Raster } from '../../src/codecs/types.js';
+import { call, checkRaster, collectGarbage, emscripten, Lazy } from '../../workers/codecs/wasm.js';
 import { generatedPhoto } from '../generated-photo.js';
 import sharp from 'sharp';
 import { median, now } from '../stats.js';
@@ -16,9 +15,10 @@ import { median, now } from '../stats.js';
 const rounds = Number(process.argv[2] ?? 5);
 const sequential = new Uint8Array(await generatedPhoto(6000, 4000, 1, { quality: 90, shapes: true }));
 const progressive = new Uint8Array(await sharp(sequential).jpeg({ quality: 90, progressive: true }).toBuffer());
-const mozjpeg = CODECS.jpeg;
+// the decoder the service used before libjpeg-turbo (workers/codecs/jpeg.ts now decodes with libjpeg)
+const mozjpegDec = new Lazy('jpeg-dec', () => emscripten<{ decode(data: Uint8Array, preserveOrientation: boolean): Raster | null }>('@jsquash/jpeg/codec/dec/mozjpeg_dec.js', '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'));
+const mozjpeg = { decode: async (b: Uint8Array) => checkRaster(await call(mozjpegDec, 'JPEG decode', (m) => m.decode(b, false)), 'JPEG decode') };
 const [libjpeg] = libjpegInstances;
-const [mozjpegDec] = mozjpegInstances;
 
 for (const [label, bytes] of [['sequential', sequential], ['progressive', progressive]] as const) {
   const runs: [string, () => Promise<unknown>][] = [
@@ -41,9 +41,9 @@ for (const [label, bytes] of [['sequential', sequential], ['progressive', progre
   for (const [name, xs] of times) console.log(`  ${name.padEnd(36)} ${median(xs).toFixed(0).padStart(6)} ms  ${(median(xs) / base).toFixed(2)}x`);
 
   console.log('  WASM memory after one decode in a fresh instance:');
-  mozjpegDec!.reset();
+  mozjpegDec.reset();
   await mozjpeg.decode(bytes);
-  console.log(`    ${'@jsquash/jpeg full size'.padEnd(34)} ${(mozjpegDec!.memoryBytes / 2 ** 20).toFixed(0).padStart(6)} MiB`);
+  console.log(`    ${'@jsquash/jpeg full size'.padEnd(34)} ${(mozjpegDec.memoryBytes / 2 ** 20).toFixed(0).padStart(6)} MiB`);
   for (const scale of [1, 2, 4, 8] as JpegScale[]) {
     libjpeg!.reset();
     await decodeJpeg(bytes, { scale });

@@ -8,7 +8,8 @@ export const flagOf = (name: OutputOptionName): string => name.replaceAll('_', '
 /** One help line per output option, from its entry in the options table. */
 const outputOptionsHelp = OUTPUT_OPTION_NAMES.map((name) => {
   const field = OUTPUT_OPTION_FIELDS[name];
-  return `      ${`--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`.padEnd(20)}${field.help}`;
+  const flag = field.kind === 'boolean' ? `--${flagOf(name)}` : `--${flagOf(name)} <${field.kind === 'integer' ? field.value : 'f'}>`;
+  return `      ${flag.padEnd(20)}${field.help}`;
 }).join('\n');
 
 export const USAGE = `Usage:
@@ -27,6 +28,10 @@ Options:
   -c, --concurrency <n>   downloads in flight at once (default: DOWNLOAD_CONCURRENCY, 16)
   -t, --threads <n>       compression threads (default: WORKER_THREADS, one per CPU)
 ${outputOptionsHelp}
+      --rendition <spec>  an extra output of every image, from the same download and decode (up to
+                          8, repeatable): name:key=value,... with the keys above in snake_case,
+                          e.g. --rendition thumb:max_width=320,format=webp; an omitted key takes
+                          the value of the options above
   -q, --quiet             no progress output, only the summary
   -h, --help              this text
   -v, --version           the version
@@ -42,7 +47,8 @@ configuration or CSV.`;
 
 export class UsageError extends Error {}
 
-const OUTPUT_OPTION_FLAGS = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [flagOf(name), { type: 'string' as const }]));
+/** A boolean option is a bare flag (--progressive); the others take a value. */
+const OUTPUT_OPTION_FLAGS = Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [flagOf(name), { type: OUTPUT_OPTION_FIELDS[name].kind === 'boolean' ? ('boolean' as const) : ('string' as const) }]));
 
 export type Command =
   | { kind: 'help' }
@@ -51,6 +57,8 @@ export type Command =
     kind: 'process'; input: string; out: string; outDir: string | null; concurrency: number | null; threads: number | null; quiet: boolean;
     /** Output options as form fields name them (checked when the command runs, like an upload's). */
     options: Record<string, string | undefined>;
+    /** --rendition specs as the upload's `renditions` objects, checked when the command runs */
+    renditions: Record<string, string>[];
   }
   | { kind: 'requests'; action: 'cancel' | 'retry' | 'delete'; id: string }
   | { kind: 'keys'; action: 'create'; name: string }
@@ -78,6 +86,7 @@ export function parseCommand(argv: string[]): Command {
         quiet: { type: 'boolean', short: 'q' },
         name: { type: 'string' },
         ...OUTPUT_OPTION_FLAGS,
+        rendition: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -104,8 +113,32 @@ export function parseCommand(argv: string[]): Command {
     concurrency: positiveInt('concurrency', values.concurrency, 1024),
     threads: positiveInt('threads', values.threads, 256),
     quiet: values.quiet ?? false,
-    options: Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => [name, (values as Record<string, unknown>)[flagOf(name)] as string | undefined])),
+    // a bare flag is its wire form 'true' (absent: the default)
+    options: Object.fromEntries(OUTPUT_OPTION_NAMES.map((name) => {
+      const value = (values as Record<string, unknown>)[flagOf(name)];
+      return [name, value === true ? 'true' : (value as string | undefined)];
+    })),
+    renditions: (values.rendition ?? []).map(parseRenditionFlag),
   };
+}
+
+/**
+ * `name:key=value,...` (or a bare `name`) to the object an upload's `renditions` array holds.
+ * Only the shape is checked here; names, keys and values are checked like an upload's.
+ */
+export function parseRenditionFlag(spec: string): Record<string, string> {
+  const colon = spec.indexOf(':');
+  const name = colon === -1 ? spec : spec.slice(0, colon);
+  const rendition: Record<string, string> = { name };
+  const pairs = colon === -1 ? [] : spec.slice(colon + 1).split(',').filter((p) => p.trim() !== '');
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--rendition ${JSON.stringify(spec)}: expected name:key=value,... (e.g. thumb:max_width=320,format=webp)`);
+    const key = pair.slice(0, eq).trim().replaceAll('-', '_');
+    if (key === 'name' || key in rendition) throw new UsageError(`--rendition ${JSON.stringify(spec)}: ${key} given twice`);
+    rendition[key] = pair.slice(eq + 1).trim();
+  }
+  return rendition;
 }
 
 function parseRequests(rest: string[]): Command {

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../codecs/output-options.js';
+import { parseRenditions, RenditionError, type RequestOptions } from '../codecs/renditions.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { csvLimitsFromConfig, readProductBatches } from '../ingest/csv-rows.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../log.js';
 import { redactUrl } from '../net/redact-url.js';
 import { isFinal } from '../store/lifecycle.js';
 import { outputCsvStream, type OutputRow } from '../views/output-csv.js';
-import { outputCsvRows } from '../views/request-views.js';
+import { outputCsvRows, renditionNamesOf } from '../views/request-views.js';
 import { CompressPool } from '../pipeline/pool.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import { LocalStorage } from '../storage/local.js';
@@ -37,6 +38,8 @@ export interface BatchOptions {
   quiet: boolean;
   /** Output options as form fields name them (quality, format, max_width, max_height); absent: defaults. */
   options?: Record<string, string | undefined>;
+  /** Renditions as the upload's `renditions` objects (from --rendition); absent: none. */
+  renditions?: Record<string, string>[];
 }
 
 export interface BatchResult {
@@ -67,12 +70,15 @@ export function fileReference(csvPath: string, file: string): string {
   return rel.split(sep).join('/');
 }
 
-async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>): Promise<RequestRecord> {
-  let options;
+async function ingest(store: Store, config: Config, input: string, fields: Record<string, string | undefined>, renditionSpecs: Record<string, string>[]): Promise<RequestRecord> {
+  let options: RequestOptions;
   try {
-    options = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
+    const own = parseOutputOptions(fields, defaultOutputOptions(config.JPEG_QUALITY));
+    const renditions = parseRenditions(renditionSpecs, own);
+    options = renditions.length ? { ...own, renditions } : own;
   } catch (err) {
     if (err instanceof OutputOptionError) throw new InputError(`--${flagOf(err.field)}: ${err.reason}`);
+    if (err instanceof RenditionError) throw new InputError(`--rendition: ${err.message}`);
     throw err;
   }
   const info = await stat(input).catch((err: NodeJS.ErrnoException) => {
@@ -94,10 +100,10 @@ async function ingest(store: Store, config: Config, input: string, fields: Recor
 }
 
 /** Writes the output CSV next to its final name, then renames it into place. */
-async function writeOutputCsv(path: string, rows: AsyncIterable<OutputRow[]>): Promise<void> {
+async function writeOutputCsv(path: string, rows: AsyncIterable<OutputRow[]>, renditionNames: readonly string[]): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    await pipeline(Readable.fromWeb(outputCsvStream(rows) as NodeReadableStream<Uint8Array>), createWriteStream(tmp));
+    await pipeline(Readable.fromWeb(outputCsvStream(rows, renditionNames) as NodeReadableStream<Uint8Array>), createWriteStream(tmp));
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -121,7 +127,7 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
   let pool: CompressPool | null = null;
   let runner: PipelineRunner | null = null;
   try {
-    const request = await ingest(store, config, options.input, options.options ?? {});
+    const request = await ingest(store, config, options.input, options.options ?? {}, options.renditions ?? []);
     // Only a valid CSV creates anything next to the output.
     await mkdir(dirname(out), { recursive: true });
     await storage.check();
@@ -161,7 +167,8 @@ export async function runBatch(config: Config, options: BatchOptions, log: Logge
     progress.finish({ ...state, done: final.done, failed: final.failed });
     await runner.stop();
     runner = null;
-    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key))));
+    const names = renditionNamesOf(request);
+    await writeOutputCsv(out, outputCsvRows(store, request.id, (key) => fileReference(out, storage.pathOf(key)), names), names);
     return { request: final, failures, notes, bytesIn: state.bytesIn, bytesOut: state.bytesOut, ms: Date.now() - started };
   } finally {
     await runner?.stop(1000).catch(() => {});

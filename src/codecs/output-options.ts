@@ -33,7 +33,13 @@ interface ChoiceField {
   help: string;
 }
 
-export type OutputOptionField = IntegerField | ChoiceField;
+interface BooleanField {
+  kind: 'boolean';
+  default: boolean;
+  help: string;
+}
+
+export type OutputOptionField = IntegerField | ChoiceField | BooleanField;
 
 const dimension = (side: 'width' | 'height'): IntegerField => ({
   kind: 'integer', min: 1, max: MAX_DIMENSION, default: null, value: 'px',
@@ -51,9 +57,13 @@ export const OUTPUT_OPTION_FIELDS = {
   },
   max_width: dimension('width'),
   max_height: dimension('height'),
+  progressive: {
+    kind: 'boolean', default: false,
+    help: 'progressive JPEG (true or false, default false: sequential, faster to encode)',
+  },
 } as const satisfies Record<string, OutputOptionField>;
 
-type ValueOf<F> = F extends { kind: 'choice'; choices: readonly (infer T)[] } ? T : F extends { default: number } ? number : number | null;
+type ValueOf<F> = F extends { kind: 'choice'; choices: readonly (infer T)[] } ? T : F extends { kind: 'boolean' } ? boolean : F extends { default: number } ? number : number | null;
 
 /** The options of one request, every field filled in: what the store keeps and the pool plans from. */
 export type OutputOptions = { -readonly [K in keyof typeof OUTPUT_OPTION_FIELDS]: ValueOf<(typeof OUTPUT_OPTION_FIELDS)[K]> };
@@ -77,8 +87,8 @@ export class OutputOptionError extends Error {
 }
 
 /**
- * The wire form (form fields or CLI flags by their snake_case names: digit strings or numbers;
- * undefined, null and '' mean "not given") to options, the defaults filled in. Throws
+ * The wire form (form fields or CLI flags by their snake_case names: digit strings or numbers,
+ * 'true'/'false' or booleans; undefined, null and '' mean "not given") to options, the defaults filled in. Throws
  * OutputOptionError naming the first bad field.
  */
 export function parseOutputOptions(wire: Readonly<Record<string, unknown>>, defaults: Readonly<OutputOptions>): OutputOptions {
@@ -91,6 +101,10 @@ export function parseOutputOptions(wire: Readonly<Record<string, unknown>>, defa
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isInteger(n) || n < field.min || n > field.max) throw new OutputOptionError(name, `must be an integer from ${field.min} to ${field.max}`);
       (options as Record<string, unknown>)[name] = n;
+    } else if (field.kind === 'boolean') {
+      const b = raw === true || raw === 'true' ? true : raw === false || raw === 'false' ? false : null;
+      if (b === null) throw new OutputOptionError(name, 'must be true or false');
+      (options as Record<string, unknown>)[name] = b;
     } else {
       if (typeof raw !== 'string' || !field.choices.includes(raw)) throw new OutputOptionError(name, `must be one of ${field.choices.join(', ')}`);
       (options as Record<string, unknown>)[name] = raw;
@@ -106,7 +120,8 @@ export const storedOutputOptions = (stored: Partial<OutputOptions> | null, defau
  * The encode settings the content cache and the URL validators are keyed on. Frozen: stored cache
  * entries carry it, so a new option extends it only when it differs from its default.
  */
-export const settingsKey = (o: OutputOptions): string => JSON.stringify([o.format, o.quality, o.max_width, o.max_height]);
+export const settingsKey = (o: OutputOptions): string =>
+  JSON.stringify([o.format, o.quality, o.max_width, o.max_height, ...(o.progressive ? [{ progressive: true }] : [])]);
 
 /** The size that fits inside the box with the same aspect ratio, never larger than the image. */
 export function fitInside(image: Dimensions, maxWidth: number | null, maxHeight: number | null): Dimensions {

@@ -6,8 +6,19 @@
 // rows), since a pool task is copied to the thread and cannot carry functions.
 import { fitInside, targetFormat, type OutputOptions } from './output-options.js';
 import { refusalFor } from './refusals.js';
+import { renditionOptions, type Rendition } from './renditions.js';
 import { rowFor, CODECS, type ImageFormat, type InputFormat, type OutputRow } from './table.js';
-import { CodecError, type Dimensions, type EncodeOptions } from './types.js';
+import { CodecError, type DecodeScale, type Dimensions, type EncodeOptions } from './types.js';
+
+/** One extra output (a rendition) made from the same decode as the request-level output. */
+export interface RenditionPlan {
+  name: string;
+  target: ImageFormat;
+  /** as ImagePlan.opaqueTarget, for this rendition */
+  opaqueTarget: ImageFormat;
+  encode: EncodeOptions;
+  output: Dimensions;
+}
 
 export interface ImagePlan {
   source: InputFormat;
@@ -22,10 +33,18 @@ export interface ImagePlan {
   /** what the target's encoder is told */
   encode: EncodeOptions;
   declared: Dimensions;
+  /** the decoder shrinks on load to 1/decodeScale of each side (JPEG's DCT scaling), chosen from the largest output; 1: full size */
+  decodeScale: DecodeScale;
+  /** the size the decoder gives at that scale (before orientation) */
+  decoded: Dimensions;
   orientation: number;
   /** the declared size after orientation */
   upright: Dimensions;
   output: Dimensions;
+  /** the renditions, in the order asked, each made from the one decode after the output above */
+  renditions: RenditionPlan[];
+  /** the largest of the outputs: what the one decode must serve */
+  largestOutput: Dimensions;
   /** peak bytes the job holds, source bytes included, when each grown codec instance is dropped after its step */
   memoryBytes: number;
   /** the same when every instance is kept to the end (and after, for the next image): all steps at once */
@@ -51,11 +70,28 @@ export function preShrinkFactor(from: Dimensions, to: Dimensions): number {
   return Math.max(1, Math.floor(factor / 1.5));
 }
 
+/**
+ * The largest DCT scale (1/2, 1/4, 1/8) that is no larger a shrink than preShrinkFactor's box:
+ * the same rule, so Lanczos3 is still left at least its 1.5x reduction. A 24 MP photo to 1600 px
+ * wide decodes at 1/2, a 48 MP one (8000 px) at 1/2 too (5x: k = 3), to 1000 px at 1/4.
+ */
+export function shrinkOnLoadScale(from: Dimensions, to: Dimensions): DecodeScale {
+  const k = preShrinkFactor(from, to);
+  return k >= 8 ? 8 : k >= 4 ? 4 : k >= 2 ? 2 : 1;
+}
+
+export interface PlanSettings {
+  /** decode JPEGs shrunk on load when the output is smaller (default true); false: today's full-size decode, for comparison */
+  shrinkOnLoad?: boolean;
+}
+
 /** The size an integer box shrink by k gives: partial boxes at the right and bottom edges count. */
 export const boxShrunk = ({ width, height }: Dimensions, k: number): Dimensions => ({ width: Math.ceil(width / k), height: Math.ceil(height / k) });
 
 /** Throws CodecError (a message safe to show) for unsupported, unreadable or too large images. */
-export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: number): ImagePlan {
+export function planImage(
+  bytes: Uint8Array, options: OutputOptions, maxPixels: number, renditions: readonly Rendition[] = [], { shrinkOnLoad = true }: PlanSettings = {},
+): ImagePlan {
   const source = rowFor(bytes);
   if (!source) throw new CodecError(refusalFor(bytes));
   const declared = source.dimensions(bytes);
@@ -69,31 +105,64 @@ export function planImage(bytes: Uint8Array, options: OutputOptions, maxPixels: 
   if (!declared) throw new CodecError(`${source.format.toUpperCase()} decode failed: unreadable header`);
   const orientation = source.orientation(bytes);
   const upright = orientation >= 5 ? { width: declared.height, height: declared.width } : declared;
-  const output = fitInside(upright, options.max_width, options.max_height);
-  // Input-only formats are always converted; under format=original to what their row says, known
-  // only after decoding (alpha or not): the plan names both and holds room for the costlier.
-  const convertOriginal = options.format === 'original' ? source.originalAs : null;
-  const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, options.format)];
-  const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
-  const outPixels = output.width * output.height;
-  const resized = outPixels !== pixels;
-  const shrunk = boxShrunk(upright, resized ? preShrinkFactor(upright, output) : 1);
-  const shrunkPixels = shrunk.width * shrunk.height;
+  const outputOf = (o: OutputOptions) => {
+    // Input-only formats are always converted; under format=original to what their row says, known
+    // only after decoding (alpha or not): the plan names both and holds room for the costlier.
+    const convertOriginal = o.format === 'original' ? source.originalAs : null;
+    const target: OutputRow = convertOriginal ? CODECS[convertOriginal(false)] : CODECS[targetFormat(source.format as ImageFormat, o.format)];
+    const opaqueTarget: OutputRow = convertOriginal ? CODECS[convertOriginal(true)] : target;
+    return { target, opaqueTarget, output: fitInside(upright, o.max_width, o.max_height), encode: { quality: o.quality, progressive: o.progressive } };
+  };
+  const main = outputOf(options);
+  const extra = renditions.map((r) => ({ name: r.name, ...outputOf(renditionOptions(r)) }));
+  const all = [main, ...extra];
+  // Every output fits inside the same upright image, so the widest is also the tallest.
+  const largestOutput = all.reduce((a, b) => (b.output.width * b.output.height > a.output.width * a.output.height ? b : a)).output;
+  // The one decode serves every output, so it may shrink on load only as far as the largest output
+  // allows. A CMYK JPEG goes to jpeg-js at full size (workers/codecs/jpeg.ts), so only the
+  // decoder's own files scale.
+  const scalable = source.scaledDecode?.accepts(bytes) ?? false;
+  const anyResized = largestOutput.width * largestOutput.height !== pixels;
+  const decodeScale = anyResized && shrinkOnLoad && scalable ? shrinkOnLoadScale(upright, largestOutput) : 1;
+  // libjpeg rounds each scaled side up, as a box shrink with partial edge boxes does (jpegScaledSize)
+  const decoded = boxShrunk(declared, decodeScale);
+  const decodedPixels = decoded.width * decoded.height;
+  const uprightDecoded = orientation >= 5 ? { width: decoded.height, height: decoded.width } : decoded;
   // The worker drops each grown codec instance (and collects it) after its step, so the job's peak
   // is its largest step, each holding the RGBA it works from (4 B/px) besides its WASM memory.
-  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output.
-  const steps = [
-    (source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels),
-    orientation >= 2 ? 8 * pixels : 0,
-    resized ? 4 * pixels + (shrunkPixels < pixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
-    4 * outPixels + Math.max(target.memory.encode(outPixels), opaqueTarget.memory.encode(outPixels)),
+  // A resize holds the decoded RGBA, its box-shrunk copy, the resizer and the output. With
+  // renditions the decoded (upright) RGBA stays held while each output is resized and encoded,
+  // and so do the resized outputs (smaller ones are made from larger ones): the largest counted twice.
+  const largestResized = 4 * largestOutput.width * largestOutput.height;
+  const held = extra.length > 0 ? 4 * decodedPixels + 2 * largestResized : 0;
+  const leanOf = (o: (typeof all)[number]) => (o.target === o.opaqueTarget ? o.target.memory.encodeLean : undefined);
+  const outputSteps = (o: (typeof all)[number], lean: boolean) => {
+    const outPixels = o.output.width * o.output.height;
+    const resized = outPixels !== decodedPixels;
+    const shrunk = boxShrunk(uprightDecoded, resized ? preShrinkFactor(uprightDecoded, o.output) : 1);
+    const shrunkPixels = shrunk.width * shrunk.height;
+    const leanEncode = lean ? leanOf(o) : undefined;
+    return [
+      resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
+      4 * outPixels + (leanEncode ? leanEncode(outPixels) : Math.max(o.target.memory.encode(outPixels), o.opaqueTarget.memory.encode(outPixels))),
+    ];
+  };
+  // A decoder that shrinks on load says what it holds at that scale (a progressive JPEG keeps
+  // every DCT coefficient of the full image whatever the scale).
+  const first = [
+    (scalable ? source.scaledDecode!.memory(bytes, decodeScale) : null) ?? (source.memory.decodeOf?.(bytes) ?? source.memory.decode)(pixels),
+    orientation >= 2 ? 8 * decodedPixels : 0,
   ];
-  const memoryBytes = bytes.length + Math.max(...steps);
-  const lean = target === opaqueTarget ? target.memory.encodeLean : undefined;
-  const memoryLeanBytes = lean ? bytes.length + Math.max(...steps.slice(0, -1), 4 * outPixels + lean(outPixels)) : null;
-  const memoryKeepingBytes = bytes.length + steps.reduce((a, b) => a + b, 0);
+  // each encode step also holds the shared rasters; kept all at once, those count once
+  const withHeld = ([resizeStep, encodeStep]: number[]) => [resizeStep!, held + encodeStep!];
+  const steps = [...first, ...all.flatMap((o) => outputSteps(o, false))];
+  const memoryBytes = bytes.length + Math.max(...first, ...all.flatMap((o) => withHeld(outputSteps(o, false))));
+  const memoryLeanBytes = all.some(leanOf) ? bytes.length + Math.max(...first, ...all.flatMap((o) => withHeld(outputSteps(o, true)))) : null;
+  const memoryKeepingBytes = bytes.length + held + steps.reduce((a, b) => a + b, 0);
   return {
-    source: source.format, target: target.format, opaqueTarget: opaqueTarget.format, encode: { quality: options.quality },
-    declared, orientation, upright, output, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
+    source: source.format, target: main.target.format, opaqueTarget: main.opaqueTarget.format, encode: main.encode,
+    declared, decodeScale, decoded, orientation, upright, output: main.output,
+    renditions: extra.map((r) => ({ name: r.name, target: r.target.format, opaqueTarget: r.opaqueTarget.format, encode: r.encode, output: r.output })),
+    largestOutput, memoryBytes, memoryKeepingBytes, memoryLeanBytes,
   };
 }

@@ -11,7 +11,8 @@ import { avifDimensions, detectAvif, readAvifIcc } from './avif.js';
 import { detectJpeg, embedJpegIcc, estimateJpegQuality, jpegComponents, jpegDimensions, jpegHasEnd, readExifOrientation, readJpegIcc, stripJpeg } from './jpeg.js';
 import { detectPng, embedPngIcc, pngDimensions, readPngIcc, stripPng } from './png.js';
 import type { ImageFormat, InputFormat, InputOnlyFormat } from './formats.js';
-import type { Dimensions, MemoryCost } from './types.js';
+import { jpegFrame, libjpegDecodeBytes } from './jpeg-scale.js';
+import type { DecodeScale, Dimensions, MemoryCost } from './types.js';
 import { detectWebp, embedWebpIcc, readWebpIcc, stripWebp, webpDimensions } from './webp.js';
 import { bmpDimensions, bmpRefusal, detectBmp } from './bmp.js';
 import { detectGif, gifDimensions, gifRefusal } from './gif.js';
@@ -55,6 +56,11 @@ export interface CodecRow {
    * `decodeOf`, when present, picks the decoder's cost for these bytes (a CMYK JPEG takes another decoder)
    */
   memory: { decode: MemoryCost; encode: MemoryCost; decodeOf?: (bytes: Uint8Array) => MemoryCost; encodeLean?: MemoryCost };
+  /**
+   * the decoder shrinks on load (1/2, 1/4, 1/8 of each side) the files it `accepts`: peak bytes
+   * decoding these bytes at 1/scale, used instead of memory.decode; null: always full size
+   */
+  scaledDecode: { accepts(bytes: Uint8Array): boolean; memory(bytes: Uint8Array, scale: DecodeScale): number | null } | null;
 }
 
 /** A row the service also writes. */
@@ -85,10 +91,19 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // only a file that is whole may be passed through undecoded
     sourceQuality: (b) => (jpegHasEnd(b) ? estimateJpegQuality(b) : null),
     // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
-    // (Huffman optimisation needs them all before writing): 16 B/px.
-    // CMYK/YCCK files go through jpeg-js (coefficients as Int16 per component, its 4-channel
-    // output, then the sRGB conversion): measured ~22 B/px (bench/diag/codec-memory.ts method).
-    memory: { decode: decoding(16 * MiB, 4.8), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(16 * MiB, 4.8)) },
+    // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
+    // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
+    // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
+    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (coefficients
+    // as Int16 per component, its 4-channel output, then the sRGB conversion): measured ~22 B/px.
+    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(2 * MiB, 10)) },
+    scaledDecode: {
+      accepts: (b) => jpegComponents(b) !== 4,
+      memory: (b, scale) => {
+        const frame = jpegFrame(b);
+        return frame ? libjpegDecodeBytes(frame, scale, b.length) : null;
+      },
+    },
   },
   png: {
     format: 'png',
@@ -105,6 +120,7 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     readIcc: readPngIcc,
     embedIcc: embedPngIcc,
     sourceQuality: null,
+    scaledDecode: null,
     // libimagequant's histogram and remapping take up to ~72 B/px on photos (48 B/px is
     // quantisation alone); OxiPNG ~26 B/px. Hence the palette is only tried up to
     // PNG_PALETTE_MAX_PIXELS (workers/codecs/png.ts); larger images go straight to OxiPNG.
@@ -130,6 +146,7 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     readIcc: async (b) => readWebpIcc(b),
     embedIcc: async (b, icc) => embedWebpIcc(b, icc),
     sourceQuality: null,
+    scaledDecode: null,
     memory: { decode: decoding(16 * MiB, 4), encode: linear(5 * MiB, 16) },
   },
   avif: {
@@ -148,6 +165,7 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     readIcc: async (b) => readAvifIcc(b),
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // libavif decodes to YUV planes, then converts (39 B/px); libaom keeps reference frames (29 B/px)
     memory: { decode: decoding(6 * MiB, 39), encode: linear(13 * MiB, 29.5) },
   },
@@ -179,6 +197,7 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     readIcc: async () => null,
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // omggif: the first frame's LZW indices (1 B/px) painted into the screen's RGBA; other frames never decoded
     memory: { decode: decoding(1 * MiB, 1), encode: neverEncoded },
   },
@@ -197,6 +216,7 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     readIcc: async (b) => readTiffIcc(b),
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // utif2: a copy of the file, the decompressed samples (up to 10 B/px: 16-bit RGBA or CMYK+alpha), then RGBA
     memory: { decode: decoding(2 * MiB, 10), encode: neverEncoded },
   },
@@ -215,6 +235,7 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     readIcc: async () => null,
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // read here, straight from the file into RGBA
     memory: { decode: decoding(0, 0), encode: neverEncoded },
   },
@@ -234,6 +255,7 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     readIcc: async (b) => readHeifIcc(b),
     embedIcc: null,
     sourceQuality: null,
+    scaledDecode: null,
     // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out
     memory: { decode: decoding(24 * MiB, 10), encode: neverEncoded },
   },

@@ -26,11 +26,21 @@ export class CodecError extends Error {
 export interface EncodeOptions {
   /** 1-100; lossy formats only (the PNG row keeps its palette rule) */
   quality: number;
+  /** JPEG only: progressive scans rather than sequential */
+  progressive?: boolean;
+}
+
+/** A decode at 1/scale of each side (JPEG's DCT scaling); 1 is full size. */
+export type DecodeScale = 1 | 2 | 4 | 8;
+
+export interface DecodeOptions {
+  /** only rows with a `scaledDecode` column honour it; others always decode at full size */
+  scale?: DecodeScale;
 }
 
 /** The WASM half of a row: loaded only inside pool threads. */
 export interface Codec {
-  decode(bytes: Uint8Array): Promise<Raster>;
+  decode(bytes: Uint8Array, options?: DecodeOptions): Promise<Raster>;
   encode(image: Raster, options: EncodeOptions): Promise<Uint8Array>;
   /** an encoder holding far less memory (the row's `memory.encodeLean`), for images the usual one would not fit */
   encodeLean?(image: Raster, options: EncodeOptions): Promise<Uint8Array>;

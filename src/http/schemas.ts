@@ -5,6 +5,7 @@ import { z } from '@hono/zod-openapi';
 import { VISIBLE_STATUSES } from '../store/lifecycle.js';
 import type { RequestStatus } from '../store/types.js';
 import { OUTPUT_OPTION_FIELDS, type OutputOptionField, type OutputOptionName } from '../codecs/output-options.js';
+import { MAX_RENDITIONS, RENDITION_NAME_PATTERN } from '../codecs/renditions.js';
 
 export const ErrorSchema = z
   .object({ detail: z.string().openapi({ example: 'Request ID not found' }) })
@@ -90,7 +91,8 @@ export const RequestSummarySchema = z.object({
 
 /** One output option's schema, from its entry in the options table (kinds, limits and choices). */
 function optionSchema(field: OutputOptionField) {
-  return field.kind === 'integer' ? z.number().int().min(field.min).max(field.max) : z.enum(field.choices as [string, ...string[]]);
+  if (field.kind === 'integer') return z.number().int().min(field.min).max(field.max);
+  return field.kind === 'boolean' ? z.boolean() : z.enum(field.choices as [string, ...string[]]);
 }
 
 const OPTION_ENTRIES = Object.entries(OUTPUT_OPTION_FIELDS) as Array<[OutputOptionName, OutputOptionField]>;
@@ -102,3 +104,27 @@ export function outputOptionFormFields() {
 
 /** The output options as the status shows them: every field filled in, null where there is no bound. */
 export const OutputOptionsSchema = z.object(Object.fromEntries(OPTION_ENTRIES.map(([name, f]) => [name, f.default === null ? optionSchema(f).nullable() : optionSchema(f)])));
+
+const RenditionName = z.string().regex(RENDITION_NAME_PATTERN).openapi({ description: 'Unique within the request: 1–32 characters of a-z, 0-9, _ and -', example: 'thumb' });
+
+/** One rendition as asked for: its name and any output options (an omitted one is the request-level value). */
+export const RenditionSpecSchema = z.object({
+  name: RenditionName,
+  ...Object.fromEntries(OPTION_ENTRIES.map(([name, f]) => [name, optionSchema(f).optional().openapi({ description: f.help })])),
+}).strict().openapi('RenditionSpec');
+
+/** The `renditions` upload form field: the JSON text of an array of RenditionSpec. */
+export const RenditionsFormField = z.string().max(8192).optional().openapi({
+  description: `Extra outputs of every image, made from its one download and decode: a JSON array of at most ${MAX_RENDITIONS} RenditionSpec objects `
+    + '`{name, max_width?, max_height?, format?, quality?, progressive?}`; an omitted field takes the request-level value. '
+    + 'The status lists each product\'s `renditions: {name: [url|null, …]}`, aligned with input_urls. Invalid: 400 naming the rendition and the field. '
+    + 'For example `[{"name":"thumb","max_width":320,"format":"webp"},{"name":"large","max_width":1600}]`.',
+});
+
+/** A rendition as the status shows it: every field filled in. */
+export const RenditionSchema = OutputOptionsSchema.extend({ name: RenditionName }).openapi('Rendition');
+
+/** The request's options in the status: the request-level output's and the renditions asked for. */
+export const RequestOptionsSchema = OutputOptionsSchema.extend({
+  renditions: z.array(RenditionSchema).max(MAX_RENDITIONS).optional().openapi({ description: 'The renditions asked for with the upload (absent: none)' }),
+});

@@ -2,7 +2,8 @@
 // file is valid. Nothing of a rejected or interrupted upload stays visible.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import type { Config } from '../config.js';
-import { OUTPUT_OPTION_NAMES, type OutputOptions } from '../codecs/output-options.js';
+import { OUTPUT_OPTION_NAMES } from '../codecs/output-options.js';
+import type { RequestOptions } from '../codecs/renditions.js';
 import { AppError } from '../errors.js';
 import { inFlightRefusal } from '../operations/quotas.js';
 import { InFlightLimitError, type RequestRecord, type Store } from '../store/types.js';
@@ -22,14 +23,19 @@ export interface IngestContext {
   /** The API key (tenant) making the upload. */
   tenantId: string;
   idempotencyKey: string | null;
-  /** Turns the form's text fields into the request's output options (throws a 400 naming the field). */
-  parseOptions?: (fields: Readonly<Record<string, string>>) => OutputOptions | null;
+  /** Turns the form's text fields into the request's output options and renditions (throws a 400 naming the field). */
+  parseOptions?: (fields: Readonly<Record<string, string>>) => RequestOptions | null;
   /** The tenant's limit on images not yet final, this upload's included (absent: none). */
   maxImagesInFlight?: number;
 }
 
 /** The form fields that take part in an upload's fingerprint (besides the file). */
-const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES];
+const FINGERPRINTED_FIELDS = ['webhook_url', ...OUTPUT_OPTION_NAMES, 'renditions'];
+/**
+ * The fields of the first fingerprints, which always take part; a field added since joins only
+ * when given, so a key stored before it existed still matches the same upload.
+ */
+const FIRST_FINGERPRINTED = new Set(['webhook_url', 'quality', 'format', 'max_width', 'max_height']);
 
 export async function ingestUpload(
   httpRequest: Request,
@@ -101,7 +107,7 @@ async function* hashing(stream: AsyncIterable<Uint8Array>, hash: Hash): AsyncGen
 
 /** The digest of an upload: its file's bytes and the fields that change what is made or sent. */
 function fingerprintOf(fileHash: Hash, fields: Readonly<Record<string, string>>): string {
-  const parts = FINGERPRINTED_FIELDS.map((name) => [name, fields[name]?.trim() ?? '']);
+  const parts = FINGERPRINTED_FIELDS.map((name) => [name, fields[name]?.trim() ?? '']).filter(([name, value]) => value !== '' || FIRST_FINGERPRINTED.has(name!));
   return createHash('sha256').update(fileHash.digest('hex')).update(JSON.stringify(parts)).digest('hex');
 }
 

@@ -57,7 +57,8 @@ export interface ThreadStats extends InstanceStats {
  */
 export type CompressOutcome = 'compressed' | 'passed_through' | 'original_kept';
 
-export interface CompressOutput {
+/** One output of an image: the request-level one, or a rendition. */
+export interface EncodedOutput {
   bytes: Uint8Array;
   format: ImageFormat;
   width: number;
@@ -69,6 +70,11 @@ export interface CompressOutput {
   nameMac?: string;
   /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
   note: string | null;
+}
+
+export interface CompressOutput extends EncodedOutput {
+  /** the plan's renditions by name, made from the same decode */
+  renditions: Record<string, EncodedOutput>;
 }
 
 /** Options every thread receives from the pool through Piscina's workerData. */

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../codecs/output-options.js';
 import { planImage, type ImagePlan } from '../codecs/plan.js';
+import type { Rendition } from '../codecs/renditions.js';
 import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from './compress-task.js';
 import { RetainedMemory } from './retained-memory.js';
 
@@ -21,6 +22,8 @@ export type CompressResult = CompressOutput;
 /** One image's output options (already validated where they came in; DEFAULT_OUTPUT_OPTIONS when absent) and an abort signal. */
 export interface CompressOptions {
   options?: Readonly<OutputOptions>;
+  /** Extra outputs made from the same decode (CompressResult.renditions, in this order); none by default. */
+  renditions?: readonly Rendition[];
   signal?: AbortSignal;
   /** Runs once the image is admitted (slot and memory held), before a thread takes it. */
   onAdmitted?: () => Promise<void>;
@@ -41,6 +44,11 @@ export interface CompressPoolOptions {
    * across threads and processes (e.g. two servers sharing one store); off when unset.
    */
   codecRunLog?: string;
+  /**
+   * Decode JPEGs shrunk on load (DCT scaling) when the output is smaller (default true). Off only
+   * to measure the full-size path beside it (bench large section); not a user setting.
+   */
+  shrinkOnLoad?: boolean;
   /**
    * MAX_DECODE_MEMORY_MB: the memory all images being compressed may hold together (decoded
    * pixels, codec working memory, resize buffers, the target encoder). An image that alone needs
@@ -331,7 +339,7 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, nameKey, options = DEFAULT_OUTPUT_OPTIONS } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const { signal, onAdmitted, nameKey, options = DEFAULT_OUTPUT_OPTIONS, renditions = [] } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
@@ -341,7 +349,7 @@ export class CompressPool {
     let plan: ImagePlan;
     try {
       // the header alone: format, declared size (pixel limit), output size and the memory it takes
-      plan = planImage(bytes, options, this.options.maxPixels);
+      plan = planImage(bytes, options, this.options.maxPixels, renditions, { shrinkOnLoad: this.options.shrinkOnLoad });
       ({ bytes: need, keepInstances, lean } = reservationFor(plan, this.memory.capacity, this.threads));
       if (need > this.memory.capacity) {
         const { width, height } = plan.declared;

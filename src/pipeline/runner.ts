@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
-import { defaultOutputOptions, settingsKey, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { defaultOutputOptions, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
+import { outputSetKey, type Rendition } from '../codecs/renditions.js';
 import type { ChargeInput, CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
@@ -43,6 +44,8 @@ interface Handled {
 interface RequestContext {
   tenantId: string;
   options: OutputOptions;
+  renditions: Rendition[];
+  /** the content-cache and URL-validator key: the request-level settings and the renditions' */
   settings: string;
 }
 
@@ -141,7 +144,7 @@ export class PipelineRunner {
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
     if (givenUp) return { outcome: { ok: false, error: givenUp } };
     try {
-      const { tenantId, options, settings } = await this.#requestOf(item.requestId);
+      const { tenantId, options, renditions, settings } = await this.#requestOf(item.requestId);
       const fetchOptions = {
         allowlist: config.FETCH_ALLOWLIST,
         connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
@@ -157,10 +160,11 @@ export class PipelineRunner {
       // A URL this tenant fetched before with these settings: ask whether it changed, and reuse
       // the earlier output on a 304 (the body is not downloaded again).
       const known = await store.getValidators(tenantId, item.url, settings);
-      const usable = known && (await storage.modifiedAt(known.outputKey)) !== null ? known : null;
+      const usable = known && (await this.#allStored(known)) ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        return { outcome: { ok: true, outputKey: usable!.outputKey, format: usable!.format, bytesIn: usable!.bytesIn, bytesOut: usable!.bytesOut, outcome: 'reused' } };
+        const { outputKey, format, bytesIn, bytesOut, renditionKeys } = usable!;
+        return { outcome: { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused' } };
       }
       const validatorsOf = (o: ReusableOutput) => source.etag || source.lastModified
         ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length } }
@@ -169,7 +173,7 @@ export class PipelineRunner {
       // no encode. Web Crypto hashes on libuv's thread pool, not on the event loop.
       const sha = Buffer.from(await webcrypto.subtle.digest('SHA-256', source.bytes)).toString('hex');
       const cached = await store.getCachedOutput(tenantId, sha, settings);
-      if (cached && (await storage.modifiedAt(cached.outputKey)) !== null) {
+      if (cached && (await this.#allStored(cached))) {
         const validators = validatorsOf(cached);
         return {
           outcome: { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' },
@@ -181,6 +185,7 @@ export class PipelineRunner {
       // while it downloads or waits costs it nothing.
       const result = await pool.compress(source.bytes, {
         options,
+        renditions,
         signal,
         // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
         // photo cannot compute the name and probe /images/ for another tenant's output. The pool
@@ -190,10 +195,16 @@ export class PipelineRunner {
           if ((await this.#charge({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
       });
-      if (!result.nameMac) throw new Error('the pool returned an output without its name');
-      const key = blobKey(result.nameMac, result.format);
-      await storage.put(key, result.bytes, contentTypeOf(key));
-      const output = { outputKey: key, format: result.format, bytesOut: result.bytesOut };
+      const put = async (out: { bytes: Uint8Array; format: string; nameMac?: string }) => {
+        if (!out.nameMac) throw new Error('the pool returned an output without its name');
+        const key = blobKey(out.nameMac, out.format);
+        await storage.put(key, out.bytes, contentTypeOf(key));
+        return key;
+      };
+      const renditionKeys: Record<string, string> = {};
+      for (const r of renditions) renditionKeys[r.name] = await put(result.renditions[r.name]!);
+      // bytes and quotas count the request-level output only
+      const output: ReusableOutput = { outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null };
       const validators = validatorsOf(output);
       return {
         outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note },
@@ -204,6 +215,13 @@ export class PipelineRunner {
     }
   }
 
+  /** The output and every rendition of an earlier result are still in storage (the orphan sweep or retention may have removed them). */
+  async #allStored(o: ReusableOutput): Promise<boolean> {
+    const keys = [o.outputKey, ...Object.values(o.renditionKeys ?? {})];
+    for (const key of keys) if ((await this.#deps.storage.modifiedAt(key)) === null) return false;
+    return true;
+  }
+
 
   async #requestOf(requestId: string): Promise<RequestContext> {
     let context = this.#requests.get(requestId);
@@ -211,8 +229,8 @@ export class PipelineRunner {
       const request = await this.#deps.store.getRequest(requestId);
       if (!request) throw new Error('request no longer exists');
       const options = storedOutputOptions(request.options, defaultOutputOptions(this.#deps.config.JPEG_QUALITY));
-      const settings = settingsKey(options);
-      context = { tenantId: request.tenantId, options, settings };
+      const renditions = request.options?.renditions ?? [];
+      context = { tenantId: request.tenantId, options, renditions, settings: outputSetKey(options, renditions) };
       if (this.#requests.size >= 1_000) this.#requests.clear(); // bounded; a miss costs one read
       this.#requests.set(requestId, context);
     }

@@ -139,9 +139,11 @@ export function counterDelta(outcome: ItemOutcome): { done: number; failed: numb
 /** The columns an item's outcome sets. */
 export function itemResult(outcome: ItemOutcome) {
   return outcome.ok
-    ? { state: ITEM.done, outputKey: outcome.outputKey, error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null }
-    : { state: ITEM.failed, outputKey: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null };
+    ? { state: ITEM.done, outputKey: outcome.outputKey, renditionKeys: nonEmpty(outcome.renditionKeys), error: null, outcome: outcome.outcome, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut, note: outcome.note ?? null }
+    : { state: ITEM.failed, outputKey: null, renditionKeys: null, error: outcome.error, outcome: null, bytesIn: null, bytesOut: null, note: null };
 }
+
+const nonEmpty = (keys: Record<string, string> | null | undefined) => (keys && Object.keys(keys).length > 0 ? keys : null);
 
 // ---- events -----------------------------------------------------------------------------------
 
@@ -191,6 +193,8 @@ export function eventPayload(type: EventType, request: RequestRecord, at: number
       request_id: request.id,
       status: request.status,
       progress: { total: request.total, done: request.done, failed: request.failed },
+      // the names of the renditions asked for (their URLs are in the status and output.csv); absent when none
+      ...(request.options?.renditions?.length ? { renditions: request.options.renditions.map((r) => r.name) } : {}),
     },
   });
 }

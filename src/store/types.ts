@@ -4,7 +4,7 @@
 // Times are epoch milliseconds passed in by the caller, so tests control the clock. One
 // exception: appendBatch stamps its items' createdAt with Date.now(); that stamp only feeds
 // pendingStats' oldest-pending age, and no rule (lease, expiry, order) reads it.
-import type { OutputOptions } from '../codecs/output-options.js';
+import type { RequestOptions } from '../codecs/renditions.js';
 
 export type RequestStatus = 'ingesting' | 'received' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
@@ -28,8 +28,8 @@ export interface RequestRecord {
   webhookUrl: string | null;
   /** Signing secret for webhookUrl deliveries. */
   webhookSecret: string | null;
-  /** Output options as checked at upload, defaults filled in; null for requests from before options existed. */
-  options: OutputOptions | null;
+  /** Output options as checked at upload, defaults filled in, with the renditions asked for; null for requests from before options existed. */
+  options: RequestOptions | null;
   /** The uploaded file's base name (cleaned, see ingest/file-name.ts); null when it had none. */
   fileName: string | null;
   productCount: number;
@@ -73,6 +73,8 @@ export interface ItemRecord {
   leaseUntil: number | null;
   /** Storage key of the output when state is 'done'. */
   outputKey: string | null;
+  /** Storage keys of the renditions by name when state is 'done' and the request asked for some. */
+  renditionKeys: Record<string, string> | null;
   /** Why the item failed, when state is 'failed'. */
   error: string | null;
   outcome: ItemOutcomeKind | null;
@@ -83,7 +85,7 @@ export interface ItemRecord {
 }
 
 export type ItemOutcome =
-  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null }
+  | { ok: true; outputKey: string; format: string; bytesIn: number; bytesOut: number; outcome: ItemOutcomeKind; note?: string | null; renditionKeys?: Record<string, string> | null }
   | { ok: false; error: string };
 
 export interface ChargeInput {
@@ -191,6 +193,8 @@ export interface ReusableOutput {
   outputKey: string;
   format: string;
   bytesOut: number;
+  /** the renditions made with it, by name (null or absent: none) */
+  renditionKeys?: Record<string, string> | null;
 }
 
 /** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */
@@ -222,8 +226,8 @@ export interface CommitExtra {
   webhook?: { url: string; secret: string };
   /** A digest of the upload (file and fields): the same key with another body is refused. */
   fingerprint?: string | null;
-  /** Output options given with the upload (form fields may follow the file). */
-  options?: OutputOptions | null;
+  /** Output options given with the upload (form fields may follow the file), renditions included. */
+  options?: RequestOptions | null;
   /**
    * The tenant's MAX_IMAGES_IN_FLIGHT (or its key's): decided in the commit itself, so
    * concurrent uploads cannot pass it together. Over it, the commit throws InFlightLimitError
@@ -340,7 +344,7 @@ export interface Store {
   purgeDeleting(): Promise<string[]>;
   /** Final requests last changed before `before`, oldest first (retention). */
   listExpiredRequests(before: number, limit: number): Promise<string[]>;
-  /** Of these output keys, those some item of some request still refers to. */
+  /** Of these output keys (request-level outputs or renditions), those some item of some request still refers to. */
   referencedOutputs(keys: string[]): Promise<Set<string>>;
   /**
    * What a tenant has queued (images not yet final) and how many uploads it committed since

@@ -3,6 +3,8 @@
 //   "S. No.","Product Name","Input Image Urls","Output Image Urls"
 //   "1","SKU1","https://a/1.jpg,https://a/2.jpg","http://svc/images/k1.jpg,"
 //
+// - A request with renditions adds one column per rendition after those four, in the order asked:
+//   "Output Image Urls (thumb)", aligned with the input URLs the same way.
 // - RFC 4180: CRLF line ends; every cell is quoted (quotes doubled), the header included, so no
 //   reader has to guess where a cell ends, whatever it holds (`x;=1+1` is one quoted cell).
 // - Output URLs are aligned with input URLs: entry i of "Output Image Urls" belongs to entry i of
@@ -17,7 +19,12 @@ export interface OutputRow {
   inputUrls: string[];
   /** Same length and order as inputUrls; null where that image has no output. */
   outputUrls: (string | null)[];
+  /** One list per rendition column, each like outputUrls. */
+  renditionUrls?: (string | null)[][];
 }
+
+/** The header of a request's output CSV: the four columns, then one per rendition. */
+export const outputCsvHeader = (renditionNames: readonly string[] = []): string[] => [...OUTPUT_CSV_HEADER, ...renditionNames.map((n) => `Output Image Urls (${n})`)];
 
 export const OUTPUT_CSV_HEADER = ['S. No.', 'Product Name', 'Input Image Urls', 'Output Image Urls'] as const;
 
@@ -37,8 +44,8 @@ const csvLine = (cells: readonly string[]) => `${cells.map(csvCell).join(',')}\r
 
 /** One output line (with its CRLF). */
 export function outputCsvLine(row: OutputRow): string {
-  const outputs = row.inputUrls.map((_, i) => row.outputUrls[i] ?? '');
-  return csvLine([String(row.serial), row.name, row.inputUrls.join(','), outputs.join(',')]);
+  const aligned = (urls: (string | null)[]) => row.inputUrls.map((_, i) => urls[i] ?? '').join(',');
+  return csvLine([String(row.serial), row.name, row.inputUrls.join(','), aligned(row.outputUrls), ...(row.renditionUrls ?? []).map(aligned)]);
 }
 
 /**
@@ -46,13 +53,13 @@ export function outputCsvLine(row: OutputRow): string {
  * consumer reads (backpressure); cancelling the stream calls the iterator's return(). An error
  * thrown by `pages` errors the stream (the response is cut short; headers are already sent).
  */
-export function outputCsvStream(pages: AsyncIterable<OutputRow[]>): ReadableStream<Uint8Array> {
+export function outputCsvStream(pages: AsyncIterable<OutputRow[]>, renditionNames: readonly string[] = []): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let iterator: AsyncIterator<OutputRow[]> | null = null;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controller.enqueue(encoder.encode(csvLine(OUTPUT_CSV_HEADER)));
+        controller.enqueue(encoder.encode(csvLine(outputCsvHeader(renditionNames))));
       },
       async pull(controller) {
         iterator ??= pages[Symbol.asyncIterator]();

@@ -19,7 +19,12 @@ export interface ProductView {
   notes: (string | null)[];
   input_bytes: (number | null)[];
   output_bytes: (number | null)[];
+  /** Only when the request asked for renditions: by name, aligned with input_urls like output_urls. */
+  renditions?: Record<string, (string | null)[]>;
 }
+
+/** The names of the renditions a request asked for, in the order asked (none: empty). */
+export const renditionNamesOf = (r: Pick<RequestRecord, 'options'>): string[] => (r.options?.renditions ?? []).map((x) => x.name);
 
 /** How a stored output is addressed to the reader: a URL (HTTP) or a file path (CLI). */
 export type OutputAddress = (outputKey: string) => string;
@@ -50,7 +55,7 @@ function productStatus(items: (ItemRecord | undefined)[]): ProductStatus {
 }
 
 /** Joins one page of products with their items' results (one store read for the page). */
-export async function productViews(store: Store, requestId: string, products: ProductRecord[], urlOf: OutputAddress): Promise<ProductView[]> {
+export async function productViews(store: Store, requestId: string, products: ProductRecord[], urlOf: OutputAddress, renditionNames: readonly string[] = []): Promise<ProductView[]> {
   const items = await store.getItemsByUrl(requestId, products.flatMap((p) => p.inputUrls));
   const byUrl = new Map(items.map((i) => [i.url, i]));
   return products.map((p) => {
@@ -67,23 +72,32 @@ export async function productViews(store: Store, requestId: string, products: Pr
       notes: done.map((i) => i?.note ?? null),
       input_bytes: done.map((i) => i?.bytesIn ?? null),
       output_bytes: done.map((i) => i?.bytesOut ?? null),
+      ...(renditionNames.length ? {
+        renditions: Object.fromEntries(renditionNames.map((name) => [name, done.map((i) => {
+          const key = i?.renditionKeys?.[name];
+          return key ? urlOf(key) : null;
+        })])),
+      } : {}),
     };
   });
 }
 
 /** Every product of a request, page by page, as views (for the output CSV). */
-export async function* allProductViews(store: Store, requestId: string, urlOf: OutputAddress, pageSize = 500): AsyncGenerator<ProductView[]> {
+export async function* allProductViews(store: Store, requestId: string, urlOf: OutputAddress, renditionNames: readonly string[] = [], pageSize = 500): AsyncGenerator<ProductView[]> {
   let cursor: string | null = null;
   do {
     const page = await store.listProducts(requestId, { limit: pageSize, cursor });
-    if (page.items.length) yield await productViews(store, requestId, page.items, urlOf);
+    if (page.items.length) yield await productViews(store, requestId, page.items, urlOf, renditionNames);
     cursor = page.nextCursor;
   } while (cursor);
 }
 
-/** Every product of a request as output CSV rows, page by page. */
-export async function* outputCsvRows(store: Store, requestId: string, urlOf: OutputAddress): AsyncGenerator<OutputRow[]> {
-  for await (const views of allProductViews(store, requestId, urlOf)) {
-    yield views.map((v) => ({ serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls }));
+/** Every product of a request as output CSV rows, page by page (rendition columns in the order of renditionNames). */
+export async function* outputCsvRows(store: Store, requestId: string, urlOf: OutputAddress, renditionNames: readonly string[] = []): AsyncGenerator<OutputRow[]> {
+  for await (const views of allProductViews(store, requestId, urlOf, renditionNames)) {
+    yield views.map((v) => ({
+      serial: v.serial_number, name: v.product_name, inputUrls: v.input_urls, outputUrls: v.output_urls,
+      renditionUrls: renditionNames.map((name) => v.renditions?.[name] ?? []),
+    }));
   }
 }

@@ -9,10 +9,12 @@ export interface EventBody {
     status: string;
     progress: { total: number; done: number; failed: number };
     output_csv_url: string;
+    /** the names of the renditions the request asked for; absent when none */
+    renditions?: string[];
   };
 }
 
-/** `{ type, timestamp, data: { request_id, status, progress, output_csv_url } }` from a stored event. */
+/** `{ type, timestamp, data: { request_id, status, progress, output_csv_url, renditions? } }` from a stored event. */
 export function renderEventBody(stored: string, publicBaseUrl: string): string {
   const event = JSON.parse(stored) as EventBody;
   const base = publicBaseUrl.replace(/\/+$/, '');

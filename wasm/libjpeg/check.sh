@@ -1,29 +1,3 @@
 #!/usr/bin/env bash
-# CI's check of the committed libjpeg.wasm: rebuilds it from source with build.sh and compares
-# the SHA-256 with libjpeg.wasm.sha256 (the build is bit-reproducible with bookworm's clang 14,
-# lld 14 and wasi-libc 0.0~git20220510); the committed file must match it too. Where the
-# toolchain or cargo is missing, only the committed file's checksum is checked, and it says so.
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-expected="$(cut -d' ' -f1 "$here/libjpeg.wasm.sha256")"
-committed="$(sha256sum "$here/libjpeg.wasm" | cut -d' ' -f1)"
-if [ "$committed" != "$expected" ]; then
-  echo "libjpeg wasm: FAILED: wasm/libjpeg/libjpeg.wasm is $committed, libjpeg.wasm.sha256 says $expected" >&2
-  exit 1
-fi
-missing=""
-for tool in clang wasm-ld cargo; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
-[ -f /usr/lib/wasm32-wasi/libc.a ] || missing="$missing wasi-libc"
-if [ -n "$missing" ]; then
-  echo "libjpeg wasm: committed file matches its checksum; NOT rebuilt (missing:$missing)"
-  exit 0
-fi
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-bash "$here/build.sh" "$out/libjpeg.wasm" >/dev/null
-rebuilt="$(sha256sum "$out/libjpeg.wasm" | cut -d' ' -f1)"
-if [ "$rebuilt" != "$expected" ]; then
-  echo "libjpeg wasm: FAILED: rebuilt from source it is $rebuilt, the committed one is $expected" >&2
-  exit 1
-fi
-echo "libjpeg wasm: rebuilt from source, SHA-256 $rebuilt matches the committed file"
+# Rebuilds libjpeg.wasm and compares its checksum (wasm/check.sh); its build also needs cargo.
+exec bash "$(dirname "$0")/../check.sh" libjpeg cargo

@@ -1,9 +1,12 @@
-// MozJPEG decoder and encoder (@jsquash/jpeg).
+// JPEG: libjpeg-turbo's decoder (libjpeg.ts: full size or shrunk on load) and MozJPEG's encoder
+// (@jsquash/jpeg). libjpeg decodes full size in 0.88x the time of @jsquash's MozJPEG decoder
+// (bench/diag/libjpeg.ts), so it serves every decode but CMYK/YCCK (jpeg-js, cmyk-jpeg.ts).
 import { jpegComponents, jpegDimensions, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
 import { cmykToSrgb } from './cmyk.js';
 import { cmykJpegSamples } from './cmyk-jpeg.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
-import { call, checkRaster, CodecError, codecOutput, emscripten, Lazy, ownBytes } from './wasm.js';
+import { decodeJpeg, instances as libjpegInstances } from './libjpeg.js';
+import { call, CodecError, emscripten, Lazy, ownBytes } from './wasm.js';
 
 export interface MozJpegOptions {
   quality: number;
@@ -64,39 +67,35 @@ export const MOZJPEG_OPTIONS: MozJpegOptions = {
   chroma_quality: 50,
 };
 
-interface MozJpegDec {
-  decode(data: Uint8Array, preserveOrientation: boolean): Raster | null;
-}
 interface MozJpegEnc {
   encode(data: Uint8ClampedArray, width: number, height: number, opts: MozJpegOptions): Uint8Array;
 }
 
-const dec = new Lazy('jpeg-dec', () => emscripten<MozJpegDec>('@jsquash/jpeg/codec/dec/mozjpeg_dec.js', '@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'));
 const enc = new Lazy('jpeg-enc', () => emscripten<MozJpegEnc>('@jsquash/jpeg/codec/enc/mozjpeg_enc.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'));
 
 export const jpeg: Codec = {
-  async decode(bytes) {
-    // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it.
+  async decode(bytes, { scale = 1 } = {}) {
+    // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it
+    // (libjpeg.ts also makes a premature end of the scan data fatal).
     if (!jpegHasEnd(bytes)) throw new CodecError('JPEG decode failed: truncated (no end-of-image marker)');
-    // CMYK and YCCK: MozJPEG refuses them ("Unsupported color conversion request")
+    // CMYK and YCCK: jpeg-js behind its seam (cmyk-jpeg.ts), at full size (the plan never scales them)
     if (jpegComponents(bytes) === 4) {
       const d = jpegDimensions(bytes);
       return cmykToSrgb(cmykJpegSamples(bytes, d ? d.width * d.height : 0), readJpegIcc(bytes));
     }
-    const img = checkRaster(await call(dec, 'JPEG decode', (m) => m.decode(bytes, false)), 'JPEG decode');
-    // Other libjpeg warnings (e.g. extraneous bytes before a marker) are harmless; running out of
-    // scan data is not: the rest of the picture would be grey.
-    const cut = codecOutput.find((l) => /premature end/i.test(l));
-    if (cut) throw new CodecError(`JPEG decode failed: truncated (${cut})`);
-    // JPEG has no alpha: saying so spares the JPEG target's flatten pass, a full read of the
-    // pixels (~3% of a 12 MP re-encode's thread time in a --cpu-prof profile, bench mp12 section)
-    return { ...img, opaque: true };
+    // JPEG has no alpha: the raster says so (opaque), which spares the JPEG target's flatten pass,
+    // a full read of the pixels (~3% of a 12 MP re-encode's thread time in a --cpu-prof profile)
+    return decodeJpeg(bytes, { scale });
   },
-  async encode(img, { quality }) {
-    const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality };
+  async encode(img, { quality, progressive = false }) {
+    // Progressive: MozJPEG's own scan script (jpeg_simple_progression). @jsquash's encoder only
+    // writes progressive scans with baseline:false (with baseline:true it silently writes
+    // sequential), so below quality ~70 table 3 keeps entries above 255 (16-bit DQT), as MozJPEG's
+    // cjpeg and Squoosh write by default; libjpeg-turbo (Chrome, Firefox) reads them.
+    const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality, ...(progressive ? { progressive: true, baseline: false } : {}) };
     return ownBytes(await call(enc, 'JPEG encode', (m) => m.encode(img.data, img.width, img.height, opts)));
   },
   defaults: MOZJPEG_OPTIONS,
 };
 
-export const instances = [dec, enc];
+export const instances = [...libjpegInstances, enc];

@@ -108,6 +108,7 @@ function registerWebhooks(app: OpenAPIHono): void {
         status: RequestStatusSchema,
         progress: ProgressSchema,
         output_csv_url: z.string().openapi({ description: 'Where the output CSV is (complete once the request is final)' }),
+        renditions: z.array(z.string()).optional().openapi({ description: 'The names of the renditions the upload asked for, in order (absent when none); their URLs are in the status and output.csv' }),
       }),
     }).openapi(`WebhookEvent_${type.replace('.', '_')}`, { example: d.example });
     app.openAPIRegistry.registerWebhook({

@@ -6,8 +6,8 @@ import type { ItemOutcomeKind, Store } from '../../store/types.js';
 import { callerOf, mayAccess } from '../caller.js';
 import { outputCsvStream } from '../../views/output-csv.js';
 import { StatusCache } from '../status-cache.js';
-import { ByteTotalsSchema, commonErrors, errorResponses, FileNameSchema, HEADERS, OutputOptionsSchema, ProgressSchema, RequestIdParam, RequestStatusSchema } from '../schemas.js';
-import { imageUrl, outputCsvRows, productViews, requestStatusView } from '../../views/request-views.js';
+import { ByteTotalsSchema, commonErrors, errorResponses, FileNameSchema, HEADERS, ProgressSchema, RequestIdParam, RequestOptionsSchema, RequestStatusSchema } from '../schemas.js';
+import { imageUrl, outputCsvRows, productViews, renditionNamesOf, requestStatusView } from '../../views/request-views.js';
 
 const OUTCOMES = ['compressed', 'reused', 'passed_through', 'original_kept'] as const satisfies readonly ItemOutcomeKind[];
 
@@ -27,6 +27,10 @@ const ProductSchema = z.object({
   }),
   input_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of the downloaded input_urls[i]; null while pending or when it failed' }),
   output_bytes: z.array(z.number().int().nullable()).openapi({ description: 'Size of output_urls[i]; null while pending or when it failed' }),
+  renditions: z.record(z.string(), z.array(z.string().nullable())).optional().openapi({
+    description: 'Only when the request asked for renditions: by rendition name, the URLs aligned with input_urls like output_urls (null while pending or when the image failed)',
+    example: { thumb: ['http://localhost:3000/images/3b9f…webp', null] },
+  }),
 }).openapi('Product');
 
 const StatusSchema = z.object({
@@ -37,7 +41,7 @@ const StatusSchema = z.object({
   created_at: z.string().openapi({ format: 'date-time' }),
   updated_at: z.string().openapi({ format: 'date-time' }),
   bytes: ByteTotalsSchema,
-  options: OutputOptionsSchema.openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
+  options: RequestOptionsSchema.openapi({ description: 'The output options used, defaults filled in (`original` keeps each input’s format)' }),
   products: z.array(ProductSchema),
   next_cursor: z.string().nullable().openapi({ description: 'Pass as ?cursor= for the next page of products; null on the last page' }),
 }).openapi('RequestStatusResponse');
@@ -96,7 +100,7 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
     let body = pages.get(key, request.version);
     if (body === undefined) {
       const page = await store.listProducts(request.id, { limit, cursor: cursor ?? null });
-      const products = await productViews(store, request.id, page.items, urlOf);
+      const products = await productViews(store, request.id, page.items, urlOf, renditionNamesOf(request));
       body = JSON.stringify({ ...requestStatusView(request), options: storedOutputOptions(request.options, defaults), products, next_cursor: page.nextCursor });
       pages.set(key, request.version, body);
     }
@@ -105,7 +109,8 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
 
   app.openapi(csvRoute, async (c) => {
     const request = await load(c, c.req.valid('param').request_id);
-    return c.body(outputCsvStream(outputCsvRows(store, request.id, urlOf)), 200, {
+    const names = renditionNamesOf(request);
+    return c.body(outputCsvStream(outputCsvRows(store, request.id, urlOf, names), names), 200, {
       'content-type': 'text/csv; charset=utf-8',
       'content-disposition': `attachment; filename="${request.id}-output.csv"`,
     }) as never;

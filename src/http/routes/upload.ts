@@ -1,12 +1,13 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Config } from '../../config.js';
 import { defaultOutputOptions, OutputOptionError, parseOutputOptions } from '../../codecs/output-options.js';
+import { parseRenditions, RenditionError, type RequestOptions } from '../../codecs/renditions.js';
 import { AppError, badRequest } from '../../errors.js';
 import { ingestUpload } from '../../ingest/ingest.js';
 import type { Store } from '../../store/types.js';
 import { assertWithinQuota } from '../../operations/quotas.js';
 import { callerOf } from '../caller.js';
-import { commonErrors, errorResponses, HEADERS, outputOptionFormFields } from '../schemas.js';
+import { commonErrors, errorResponses, HEADERS, outputOptionFormFields, RenditionsFormField, RenditionSpecSchema } from '../schemas.js';
 import { CSV_CONTENT_TYPES } from '../../ingest/multipart.js';
 import { MAX_URL_LENGTH as MAX_WEBHOOK_URL_LENGTH } from '../../webhooks/receiver-url.js';
 
@@ -35,6 +36,7 @@ const route = createRoute({
             file: z.any().openapi({ type: 'string', format: 'binary', description: 'The CSV: `S. No.,Product Name,Input Image Urls` or `product_name,image_url`' }),
             webhook_url: z.string().max(MAX_WEBHOOK_URL_LENGTH).optional().openapi({ format: 'uri', description: 'A one-off receiver for this request’s events: an absolute http(s) URL (non-public addresses are refused unless in FETCH_ALLOWLIST)' }),
             ...outputOptionFormFields(),
+            renditions: RenditionsFormField,
           }).required({ file: true }),
           // The file part's Content-Types the server takes (others: 415).
           encoding: { file: { contentType: CSV_CONTENT_TYPES.join(', ') } },
@@ -57,16 +59,20 @@ export interface UploadRouteDeps {
 
 export function registerUploadRoutes(app: OpenAPIHono, deps: UploadRouteDeps): void {
   const defaults = defaultOutputOptions(deps.config.JPEG_QUALITY);
-  const parseOptions = (fields: Readonly<Record<string, string>>) => {
+  const parseOptions = (fields: Readonly<Record<string, string>>): RequestOptions => {
     try {
-      return parseOutputOptions(fields, defaults);
+      const options = parseOutputOptions(fields, defaults);
+      const renditions = parseRenditions(fields.renditions, options);
+      return renditions.length ? { ...options, renditions } : options;
     } catch (err) {
-      throw err instanceof OutputOptionError ? badRequest(err.message) : err;
+      throw err instanceof OutputOptionError || err instanceof RenditionError ? badRequest(err.message) : err;
     }
   };
   // Documented from the route, but served by a plain handler: a validator would buffer the
   // whole multipart body, and the handler reads it as a stream instead.
   app.openAPIRegistry.registerPath(route);
+  // The `renditions` field is JSON text; the objects it holds are documented as their own schema.
+  app.openAPIRegistry.register('RenditionSpec', RenditionSpecSchema);
   app.post('/api/v1/upload', async (c) => {
     const key = c.req.header('idempotency-key') ?? null;
     if (key !== null && (key.length === 0 || key.length > 200)) throw new AppError(400, 'Idempotency-Key: must be 1 to 200 characters');

@@ -23,7 +23,7 @@ export class MongoCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const doc = await this.#c.contentCache.findOne({ _id: JSON.stringify([tenantId, sourceSha256, settings]) });
-    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut } : null;
+    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
@@ -34,6 +34,7 @@ export class MongoCache implements CachePart {
     const doc = await this.#c.validators.findOne({ _id: JSON.stringify([tenantId, url, settings]) });
     return doc ? {
       etag: doc.etag ?? null, lastModified: doc.lastModified ?? null, outputKey: doc.outputKey, format: doc.format, bytesIn: doc.bytesIn, bytesOut: doc.bytesOut,
+      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}),
     } : null;
   }
 
@@ -46,7 +47,7 @@ export class MongoCache implements CachePart {
 export async function writeCachedOutput(c: Collections, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
   await c.contentCache.replaceOne(
     { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
-    { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, updatedAt: now },
+    { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, updatedAt: now },
     { upsert: true },
   ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
 }
@@ -55,7 +56,7 @@ export async function writeCachedOutput(c: Collections, tenantId: string, source
 export async function writeValidators(c: Collections, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
   await c.validators.replaceOne(
     { _id: JSON.stringify([tenantId, url, settings]) },
-    { etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut, updatedAt: now },
+    { etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut, renditionKeys: v.renditionKeys ?? null, updatedAt: now },
     { upsert: true },
   ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
 }

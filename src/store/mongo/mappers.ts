@@ -18,7 +18,7 @@ export function toItem(d: ItemDoc): ItemRecord {
   return {
     id: d._id.toHexString(), requestId: d.requestId, url: d.url, state: d.state,
     attempts: d.attempts, claims: d.claims ?? 0, leaseOwner: d.leaseOwner ?? null, leaseUntil: d.leaseUntil ?? null,
-    outputKey: d.outputKey ?? null, error: d.error ?? null, outcome: d.outcome ?? null, bytesIn: d.bytesIn ?? null, bytesOut: d.bytesOut ?? null,
+    outputKey: d.outputKey ?? null, renditionKeys: d.renditionKeys ?? null, error: d.error ?? null, outcome: d.outcome ?? null, bytesIn: d.bytesIn ?? null, bytesOut: d.bytesOut ?? null,
     note: d.note ?? null,
   };
 }

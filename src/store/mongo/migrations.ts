@@ -104,6 +104,14 @@ const MIGRATIONS: Migration[] = [
       await c.items.updateMany({ note: { $exists: false } }, { $set: { note: null } });
     },
   },
+  {
+    version: 9,
+    description: 'renditions: their output keys on items (and the rendition_output_keys index, created below)',
+    async up(c) {
+      // Request options carry the renditions asked for, and cache entries without renditionKeys have none: nothing to fill there.
+      await c.items.updateMany({ renditionKeys: { $exists: false } }, { $set: { renditionKeys: null, renditionOutputKeys: [] } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

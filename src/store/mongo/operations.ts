@@ -51,7 +51,11 @@ export class MongoOperations implements OperationsPart {
 
   async #purge(id: string): Promise<string[]> {
     const c = this.#c;
-    const keys = (await c.items.distinct('outputKey', { requestId: id })).filter((k): k is string => typeof k === 'string');
+    const strings = (list: unknown[]) => list.filter((k): k is string => typeof k === 'string');
+    const keys = [...new Set([
+      ...strings(await c.items.distinct('outputKey', { requestId: id })),
+      ...strings(await c.items.distinct('renditionOutputKeys', { requestId: id })),
+    ])];
     const deliveryIds = (await c.deliveries.find({ requestId: id }, { projection: { _id: 1 } }).toArray()).map((d) => d._id);
     for (let i = 0; i < deliveryIds.length; i += CHUNK) await c.attempts.deleteMany({ deliveryId: { $in: deliveryIds.slice(i, i + CHUNK) } });
     await c.deliveries.deleteMany({ requestId: id });
@@ -78,7 +82,11 @@ export class MongoOperations implements OperationsPart {
 
   async referencedOutputs(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    return new Set((await this.#c.items.distinct('outputKey', { outputKey: { $in: keys } })).filter((k): k is string => typeof k === 'string'));
+    const outputs = await this.#c.items.distinct('outputKey', { outputKey: { $in: keys } });
+    // distinct over an array field gives each element: keep only the ones asked about
+    const asked = new Set(keys);
+    const renditions = (await this.#c.items.distinct('renditionOutputKeys', { renditionOutputKeys: { $in: keys } })).filter((k) => asked.has(k as string));
+    return new Set([...outputs, ...renditions].filter((k): k is string => typeof k === 'string'));
   }
 
   async tenantUsage(tenantId: string, since: number) {

@@ -108,7 +108,7 @@ export class MongoPipeline implements PipelinePart {
     // Final but unsettled, still leased: if we die now, the next claim after the lease settles it.
     const item = await this.#c.items.findOneAndUpdate(
       { _id, leaseOwner: input.owner, state: oneOf(ITEM_ACTIONS.settle.from) },
-      { $set: { ...itemResult(input.outcome), settled: false } },
+      { $set: { ...withOutputKeys(itemResult(input.outcome)), settled: false } },
       { returnDocument: 'after' },
     );
     if (!item) return { applied: false };
@@ -180,3 +180,6 @@ export class MongoPipeline implements PipelinePart {
     return { pending, running, oldestPendingAt: oldest ? oldest.createdAt : null };
   }
 }
+
+/** An item's result with its rendition keys also as the array the references index covers. */
+const withOutputKeys = <T extends { renditionKeys: Record<string, string> | null }>(r: T) => ({ ...r, renditionOutputKeys: Object.values(r.renditionKeys ?? {}) });

@@ -61,7 +61,7 @@ export class MongoRequests implements RequestsPart {
     for (let i = 0; i < urls.length; i += CHUNK) {
       const docs: ItemDoc[] = urls.slice(i, i + CHUNK).map((url) => ({
         _id: new ObjectId(), requestId, url, state: ITEM.pending, attempts: 0, claims: 0,
-        leaseOwner: null, leaseUntil: null, outputKey: null, error: null, outcome: null, bytesIn: null, bytesOut: null, note: null, createdAt: now,
+        leaseOwner: null, leaseUntil: null, outputKey: null, renditionKeys: null, error: null, outcome: null, bytesIn: null, bytesOut: null, note: null, createdAt: now,
       }));
       // URLs already in the request (an earlier batch) are stored once.
       await insertIgnoringDuplicates(this.#c.items, docs);

@@ -33,6 +33,8 @@ export type ItemDoc = Omit<Doc<ItemRecord, ObjectId>, 'id'> & {
   createdAt: number;
   /** false between an item's final state and its request's counters taking it in. */
   settled?: boolean;
+  /** the values of renditionKeys, as an array: what the output references index (a multikey index) looks up */
+  renditionOutputKeys?: string[];
 };
 export type SubscriptionDoc = Doc<Subscription>;
 /** `order` breaks ties between events of one millisecond: started before the final one. */
@@ -42,9 +44,9 @@ export type AttemptDoc = DeliveryAttempt;
 export type KeyDoc = Doc<ApiKeyRecord>;
 export type LockDoc = { _id: string; owner: string; until: number };
 /** _id: JSON [tenant, source sha256, settings] */
-export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; updatedAt: number };
+export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
 /** _id: JSON [tenant, url, settings] */
-export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; updatedAt: number };
+export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
 export type MetaDoc = { _id: string; version: number };
 /** One committed upload (the per-minute quota); _id: the request id. */
 export type UploadDoc = { _id: string; tenantId: string; at: number };
@@ -111,6 +113,7 @@ export const INDEXES: { [K in keyof Collections]?: IndexDescription[] } = {
     { key: { leaseOwner: 1, state: 1 }, name: 'owner_state' },
     { key: { settled: 1, leaseUntil: 1 }, name: 'settled_lease' },
     { key: { outputKey: 1 }, name: 'output_key' },
+    { key: { renditionOutputKeys: 1 }, name: 'rendition_output_keys' },
   ],
   subscriptions: [{ key: { tenantId: 1, createdAt: 1 }, name: 'tenant_created' }],
   events: [{ key: { requestId: 1, createdAt: 1, order: 1 }, name: 'request_created' }],

@@ -4,7 +4,7 @@ import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
 import type { Transaction } from '@libsql/client';
 import { run, type SqliteContext } from './context.js';
-import { str } from './mappers.js';
+import { renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
 
 export class SqliteCache implements CachePart {
   readonly #ctx: SqliteContext;
@@ -24,10 +24,10 @@ export class SqliteCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const res = await run(this.#ctx.db,
-      'SELECT output_key, format, bytes_out FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      'SELECT output_key, format, bytes_out, rendition_keys FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
-    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out) } : null;
+    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
@@ -39,7 +39,7 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys),
     } : null;
   }
 
@@ -48,18 +48,24 @@ export class SqliteCache implements CachePart {
   }
 }
 
+/** An entry's renditions, present only when it has some (entries without them read as before). */
+function withRenditions(column: unknown): { renditionKeys?: Record<string, string> } {
+  const keys = renditionKeysOf(column);
+  return keys ? { renditionKeys: keys } : {};
+}
+
 /** The content cache row, inside the caller's transaction (also written with a completion). */
 export async function writeCachedOutput(tx: Transaction, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
   await run(tx,
-    `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, now]);
+    `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), now]);
 }
 
 /** The URL validators row, inside the caller's transaction (also written with a completion). */
 export async function writeValidators(tx: Transaction, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
   await run(tx,
-    `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, now]);
+    `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), now]);
 }

@@ -1,6 +1,6 @@
 // Rows to records: the SQLite store's column names and encodings in one place.
 import type { Row } from '@libsql/client';
-import type { OutputOptions } from '../../codecs/output-options.js';
+import type { RequestOptions } from '../../codecs/renditions.js';
 import type { ClaimCandidate } from '../lifecycle.js';
 import type { ApiKeyRecord, DeliveryAttempt, DeliveryRecord, EventType, ItemRecord, RequestRecord, Subscription } from '../types.js';
 
@@ -12,7 +12,7 @@ export function toRequest(r: Row): RequestRecord {
   return {
     id: String(r.id), status: String(r.status) as RequestRecord['status'], tenantId: String(r.tenant_id),
     webhookUrl: str(r.webhook_url), webhookSecret: str(r.webhook_secret), fileName: str(r.file_name),
-    options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as OutputOptions,
+    options: r.options === null || r.options === undefined ? null : JSON.parse(String(r.options)) as RequestOptions,
     productCount: Number(r.product_count), total: Number(r.total), done: Number(r.done), failed: Number(r.failed),
     bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), run: Number(r.run),
     createdAt: Number(r.created_at), updatedAt: Number(r.updated_at), version: Number(r.version),
@@ -28,6 +28,7 @@ export function toItem(r: Row): ItemRecord {
     id: String(r.id), requestId: String(r.request_id), url: String(r.url),
     state: String(r.state) as ItemRecord['state'], attempts: Number(r.attempts), claims: Number(r.claims),
     leaseOwner: str(r.lease_owner), leaseUntil: num(r.lease_until), outputKey: str(r.output_key), error: str(r.error),
+    renditionKeys: renditionKeysOf(r.rendition_keys),
     outcome: str(r.outcome) as ItemRecord['outcome'], bytesIn: num(r.bytes_in), bytesOut: num(r.bytes_out),
     note: str(r.note),
   };
@@ -64,3 +65,7 @@ export function toKey(r: Row): ApiKeyRecord {
     maxImagesInFlight: num(r.max_images_in_flight), maxUploadsPerMinute: num(r.max_uploads_per_minute),
   };
 }
+
+/** The rendition_keys column (JSON of name -> output key, or NULL) both ways. */
+export const renditionKeysOf = (v: unknown): Record<string, string> | null => (v === null || v === undefined ? null : JSON.parse(String(v)) as Record<string, string>);
+export const renditionKeysColumn = (keys: Record<string, string> | null | undefined): string | null => (keys && Object.keys(keys).length > 0 ? JSON.stringify(keys) : null);

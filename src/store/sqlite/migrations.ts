@@ -184,6 +184,25 @@ const MIGRATIONS: Migration[] = [
       await db.execute('ALTER TABLE items ADD COLUMN note TEXT');
     },
   },
+  {
+    version: 9,
+    description: 'renditions: their output keys on items, the content cache and the URL validators',
+    async up(db) {
+      // Request options (JSON) carry the renditions asked for: no column for them. An item's
+      // rendition keys are read with it (rendition_keys, JSON) and looked up by key in
+      // rendition_outputs, which the output clean-up asks "still referenced?".
+      await db.executeMultiple(`
+        ALTER TABLE items ADD COLUMN rendition_keys TEXT;
+        ALTER TABLE content_cache ADD COLUMN rendition_keys TEXT;
+        ALTER TABLE url_validators ADD COLUMN rendition_keys TEXT;
+        CREATE TABLE IF NOT EXISTS rendition_outputs (
+          item_id INTEGER NOT NULL, request_id TEXT NOT NULL, output_key TEXT NOT NULL, PRIMARY KEY (item_id, output_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS rendition_outputs_key ON rendition_outputs(output_key);
+        CREATE INDEX IF NOT EXISTS rendition_outputs_request ON rendition_outputs(request_id);
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

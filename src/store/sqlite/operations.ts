@@ -51,12 +51,15 @@ export class SqliteOperations implements OperationsPart {
     return this.#ctx.write(async (tx) => {
       const found = await run(tx, `SELECT 1 FROM requests WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.delete.from)}`, [id]);
       if (!found.rows[0]) return null;
-      const keys = await run(tx, 'SELECT DISTINCT output_key FROM items WHERE request_id = ? AND output_key IS NOT NULL', [id]);
+      const keys = await run(tx,
+        'SELECT output_key FROM items WHERE request_id = ? AND output_key IS NOT NULL UNION SELECT output_key FROM rendition_outputs WHERE request_id = ?',
+        [id, id]);
       // One transaction: a reader sees the request whole or not at all.
       await tx.batch([
         { sql: 'DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE request_id = ?)', args: [id] },
         { sql: 'DELETE FROM deliveries WHERE request_id = ?', args: [id] },
         { sql: 'DELETE FROM events WHERE request_id = ?', args: [id] },
+        { sql: 'DELETE FROM rendition_outputs WHERE request_id = ?', args: [id] },
         { sql: 'DELETE FROM items WHERE request_id = ?', args: [id] },
         { sql: 'DELETE FROM products WHERE request_id = ?', args: [id] },
         { sql: 'DELETE FROM idempotency_keys WHERE request_id = ?', args: [id] },
@@ -80,7 +83,8 @@ export class SqliteOperations implements OperationsPart {
   async referencedOutputs(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
     const res = await run(this.#ctx.db,
-      'SELECT DISTINCT output_key FROM items WHERE output_key IN (SELECT value FROM json_each(?))', [JSON.stringify(keys)]);
+      `SELECT output_key FROM items WHERE output_key IN (SELECT value FROM json_each(?1))
+       UNION SELECT output_key FROM rendition_outputs WHERE output_key IN (SELECT value FROM json_each(?1))`, [JSON.stringify(keys)]);
     return new Set(res.rows.map((r) => String(r.output_key)));
   }
 

@@ -135,13 +135,16 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   const result = itemResult(outcome);
   const delta = counterDelta(outcome);
   const item = await run(tx,
-    `UPDATE items SET state = ?, output_key = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?, note = ?,
+    `UPDATE items SET state = ?, output_key = ?, rendition_keys = ?, error = ?, outcome = ?, bytes_in = ?, bytes_out = ?, note = ?,
        lease_owner = NULL, lease_until = NULL
      WHERE id = ? AND lease_owner = ? AND state ${oneOf(ITEM_ACTIONS.settle.from)} RETURNING request_id`,
-    [result.state, result.outputKey, result.error, result.outcome, result.bytesIn, result.bytesOut, result.note, itemId, input.owner],
+    [result.state, result.outputKey, result.renditionKeys ? JSON.stringify(result.renditionKeys) : null, result.error, result.outcome, result.bytesIn, result.bytesOut, result.note, itemId, input.owner],
   );
   const requestId = item.rows[0]?.request_id;
   if (requestId === undefined) return { applied: false };
+  for (const key of new Set(Object.values(result.renditionKeys ?? {}))) {
+    await run(tx, 'INSERT OR IGNORE INTO rendition_outputs (item_id, request_id, output_key) VALUES (?, ?, ?)', [itemId, String(requestId), key]);
+  }
   const { remember } = input;
   if (remember?.cached) await writeCachedOutput(tx, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, now);
   if (remember?.validators) await writeValidators(tx, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, now);

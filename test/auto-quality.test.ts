@@ -1,0 +1,100 @@
+// workers/auto-quality.ts with the real MozJPEG and libwebp codecs: a smooth and a detailed image
+// need different qualities, every answer reaches its target as judged at full size by the
+// independent calc-s2-rust, the answer is the lowest quality that does (by the search's own
+// metric), and no search spends more than 6 encodes, whatever the prediction.
+import { describe, expect, it } from 'vitest';
+import type { Codec, Raster } from '../src/codecs/types.js';
+import { jpeg } from '../workers/codecs/jpeg.js';
+import { webp } from '../workers/codecs/webp.js';
+import { MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
+import { fixture, independentDecode } from './helpers/decode.js';
+import { image, reference } from './helpers/ssimulacra2.js';
+
+const smooth = image(192, 160, 'smooth');
+const detailed = image(192, 160, 'detailed');
+
+async function run(source: Raster, codec: Codec, target: number, start: number) {
+  let encodes = 0;
+  const result = await searchQuality({
+    source,
+    target,
+    start,
+    encode: (quality) => {
+      encodes++;
+      return codec.encode(source, { quality });
+    },
+    decode: (bytes) => codec.decode(bytes),
+  });
+  expect(result.encodes).toBe(encodes);
+  expect(encodes).toBeLessThanOrEqual(MAX_ENCODES);
+  return result;
+}
+
+/** Checks the answer with the independent decoder and calc-s2-rust at full size. */
+async function expectReached(source: Raster, bytes: Uint8Array, target: number) {
+  const out = await independentDecode(bytes);
+  expect([out.width, out.height]).toEqual([source.width, source.height]);
+  expect(await reference(source, out)).toBeGreaterThanOrEqual(target);
+}
+
+describe('searchQuality', () => {
+  it('gives a smooth and a detailed image different qualities, both reaching the target', async () => {
+    const a = await run(smooth, jpeg, 70, predictQuality(70));
+    const b = await run(detailed, jpeg, 70, predictQuality(70, a.quality)); // the previous answer as prediction
+    expect(a.reached && b.reached).toBe(true);
+    expect(b.quality).toBeGreaterThan(a.quality);
+    await expectReached(smooth, a.bytes, 70);
+    await expectReached(detailed, b.bytes, 70);
+  });
+
+  it.each([50, 70, 90])('respects target %i, with the lowest passing quality', async (target) => {
+    const r = await run(detailed, jpeg, target, predictQuality(target));
+    expect(r.reached).toBe(true);
+    expect(r.score).toBeGreaterThanOrEqual(target + MARGIN);
+    await expectReached(detailed, r.bytes, target);
+    if (r.quality > 1 && r.encodes < MAX_ENCODES) {
+      // the search stopped on a one-step bracket: one quality lower must miss
+      const lower = await jpeg.decode(await jpeg.encode(detailed, { quality: r.quality - 1 }));
+      expect(ssimulacra2(detailed, lower)).toBeLessThan(target + MARGIN);
+    }
+  });
+
+  it('works for WebP too', async () => {
+    const r = await run(detailed, webp, 70, predictQuality(70));
+    expect(r.reached).toBe(true);
+    await expectReached(detailed, r.bytes, 70);
+  });
+
+  it.each([1, 100, 40])('never spends more than 6 encodes, even from a bad prediction (start %i)', async (start) => {
+    const r = await run(smooth, jpeg, 90, start);
+    expect(r.reached).toBe(true);
+    await expectReached(smooth, r.bytes, 90);
+  });
+
+  it('reports an unreachable target with the best attempt', async () => {
+    // a constant metric below the target: nothing passes, the search must still stop at 6
+    let encodes = 0;
+    const r = await searchQuality({
+      source: smooth,
+      target: 95,
+      start: 50,
+      encode: (q) => {
+        encodes++;
+        return jpeg.encode(smooth, { quality: q });
+      },
+      decode: (b) => jpeg.decode(b),
+      score: () => 10,
+    });
+    expect(r.reached).toBe(false);
+    expect(encodes).toBeLessThanOrEqual(MAX_ENCODES);
+    expect(r.quality).toBe(100);
+  });
+
+  it('refuses a target outside 30-95', async () => {
+    const input = { source: smooth, start: 50, encode: () => Promise.resolve(new Uint8Array()), decode: () => Promise.resolve(smooth) };
+    await expect(searchQuality({ ...input, target: 29 })).rejects.toThrow(/30-95/);
+    await expect(searchQuality({ ...input, target: 96 })).rejects.toThrow(/30-95/);
+  });
+
+});
