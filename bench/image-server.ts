@@ -13,7 +13,11 @@ export interface BenchImageServer {
   close(): Promise<void>;
 }
 
-export async function startImageServer(images: { name: string; bytes: Uint8Array }[], host = '127.0.0.9'): Promise<BenchImageServer> {
+/**
+ * `distinct`: every JPEG answer carries a comment segment (COM) naming its URL, so no two URLs give
+ * the same bytes (no content-cache reuse between them); decoders ignore COM and outputs drop it.
+ */
+export async function startImageServer(images: { name: string; bytes: Uint8Array }[], host = '127.0.0.9', opts: { distinct?: boolean } = {}): Promise<BenchImageServer> {
   let count = 0;
   const types: Record<string, string> = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
   const server: Server = createServer((req, res) => {
@@ -24,11 +28,17 @@ export async function startImageServer(images: { name: string; bytes: Uint8Array
       return;
     }
     const img = images[Number(m[1]) % images.length]!;
-    res.writeHead(200, {
-      'content-type': types[img.name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream',
-      'content-length': img.bytes.length,
-    });
-    res.end(img.bytes);
+    const type = types[img.name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
+    const comment = opts.distinct && type === 'image/jpeg' ? jpegComment(req.url!) : null;
+    res.writeHead(200, { 'content-type': type, 'content-length': img.bytes.length + (comment?.length ?? 0) });
+    if (!comment) {
+      res.end(img.bytes);
+      return;
+    }
+    // SOI, the comment, then the rest unchanged (views, no copy of the image)
+    res.write(img.bytes.subarray(0, 2));
+    res.write(comment);
+    res.end(img.bytes.subarray(2));
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -47,4 +57,15 @@ export async function startImageServer(images: { name: string; bytes: Uint8Array
       server.closeAllConnections();
     }),
   };
+}
+
+/** A JPEG COM segment (FF FE, big-endian length including itself) holding `text`. */
+function jpegComment(text: string): Buffer {
+  const body = Buffer.from(text, 'latin1');
+  const seg = Buffer.alloc(4 + body.length);
+  seg[0] = 0xff;
+  seg[1] = 0xfe;
+  seg.writeUInt16BE(body.length + 2, 2);
+  body.copy(seg, 4);
+  return seg;
 }

@@ -76,7 +76,7 @@ if (args.only.has('pool')) {
   details.pool = r.detail;
 }
 if (args.only.has('e2e')) {
-  const r = await e2eBench(jpegs, threads, { quick: args.quick, log });
+  const r = await e2eBench(jpegs, threads, { quick: args.quick, log, profileDir: args.profile });
   figures.push(...r.figures);
   details.e2e = r.detail;
 }

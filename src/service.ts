@@ -155,6 +155,8 @@ function connectionLimits(config: Config): ConnectionLimits {
 
 /** One line per finished image: failures at info (with the reason), successes at debug. */
 function logItem(log: Logger, item: ItemRecord, outcome: ItemOutcome, ms: number): void {
+  // a line per image: build it only when its level is written (successes are debug)
+  if (!log.isLevelEnabled(outcome.ok ? 'debug' : 'info')) return;
   const url = redactUrl(item.url);
   if (outcome.ok) {
     log.debug({ request_id: item.requestId, url, format: outcome.format, bytes_in: outcome.bytesIn, bytes_out: outcome.bytesOut, duration_ms: ms }, 'image processed');

@@ -60,6 +60,32 @@ describe('LeasedWorker', () => {
     expect(h.worker.held).toBe(2);
   });
 
+  it('with claimBatch, waits for that much room before claiming again while jobs are held', async () => {
+    const h = harness({ capacity: 4, claimBatch: 2 });
+    h.queue.push('a', 'b', 'c', 'd', 'e', 'f', 'g');
+    h.worker.start();
+    await vi.waitFor(() => expect(h.working.size).toBe(4));
+    expect(h.claims).toEqual([4]);
+    h.working.get('a')!.finish();
+    // the loop reacts to a freed slot through promises only: one macrotask turn lets it run
+    await new Promise((r) => setImmediate(r));
+    expect(h.claims).toEqual([4]); // one slot free: less than the batch, no claim
+    h.working.get('b')!.finish();
+    await vi.waitFor(() => expect([...h.working.keys()]).toEqual(['c', 'd', 'e', 'f']));
+    expect(h.claims).toEqual([4, 2]);
+  });
+
+  it('with claimBatch, claims whatever room there is when nothing is held', async () => {
+    const h = harness({ capacity: 4, claimBatch: 4 });
+    h.queue.push('a');
+    h.worker.start();
+    await vi.waitFor(() => expect([...h.working.keys()]).toEqual(['a']));
+    h.working.get('a')!.finish();
+    h.queue.push('b');
+    h.worker.wake();
+    await vi.waitFor(() => expect([...h.working.keys()]).toEqual(['b']));
+  });
+
   it('looks again on wake() instead of waiting out the idle time', async () => {
     const h = harness();
     h.worker.start();

@@ -2,6 +2,7 @@
 // decoder (format, size, never enlarged), made from one download and one codec run per image,
 // shown in the status, output.csv and the event payload, reused with no codec run on a
 // re-import, and refused with a 400 naming the rendition and the field when the spec is bad.
+import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { valueSymbol } from 'piscina';
@@ -86,6 +87,11 @@ describe('renditions', () => {
     ].map((r) => expect.objectContaining(r)));
     expect(status.options).toMatchObject({ format: 'png', max_width: 200 });
 
+    // every output, each rendition too, is named by the HMAC of its bytes under the deployment's secret
+    const secret = Buffer.from(await svc.service.store.outputNameSecret(), 'hex');
+    const nameOf = (url: string) => url.slice(url.lastIndexOf('/') + 1, url.lastIndexOf('.'));
+    const expectNamed = (url: string, bytes: Uint8Array) => expect(nameOf(url), url).toBe(createHmac('sha256', secret).update(bytes).digest('hex'));
+
     let outputBytes = 0;
     for (const [i, s] of SOURCES.entries()) {
       const product = status.products[i];
@@ -93,6 +99,7 @@ describe('renditions', () => {
       // the request-level output is unchanged by renditions: PNG at max_width 200
       const main = await fetchBytes(product.output_urls[0]);
       expect(formatOf(main)).toBe('png');
+      expectNamed(product.output_urls[0], main);
       expect(await independentDecode(main)).toMatchObject(expectedSize(s.width, s.height, 200, null));
       outputBytes += product.output_bytes[0];
       const expected = { thumb: ['webp', 120, null], mid: ['jpeg', 300, 250], full: ['png', 4000, null] } as const;
@@ -101,6 +108,7 @@ describe('renditions', () => {
         expect(urls).toHaveLength(1); // aligned with input_urls
         const bytes = await fetchBytes(urls[0]);
         expect(formatOf(bytes), `${s.file} ${name}`).toBe(format);
+        expectNamed(urls[0], bytes);
         const decoded = await independentDecode(bytes);
         expect({ width: decoded.width, height: decoded.height }, `${s.file} ${name}`).toEqual(expectedSize(s.width, s.height, maxW, maxH));
         expect(decoded.width).toBeLessThanOrEqual(s.width); // never enlarged

@@ -473,6 +473,37 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.chargeAttempt({ itemId: 'not-an-id', owner: 'next' })).toBeNull();
     });
 
+    it('records charges and completions together, with the completion\'s cache rows only when it applies', async () => {
+      await ingest(store, products(3, 1));
+      const [a, b, c] = await store.claimItems({ owner: 'r', limit: 3, leaseMs: 60_000, now: 1_000 });
+      const out = { outputKey: 'made.jpg', format: 'jpeg', bytesOut: 5, renditionKeys: { thumb: 'made-thumb.webp' } };
+      const remember = (sha: string) => ({
+        tenantId: 't1', settings: 's1', cached: { sourceSha256: sha, output: out },
+        validators: { url: `http://x/${sha}.jpg`, validators: { ...out, etag: '"e"', lastModified: null, bytesIn: 9 } },
+      });
+      const { attempts, results } = await store.recordProgress({
+        charges: [{ itemId: b!.id, owner: 'r' }, { itemId: c!.id, owner: 'someone-else' }],
+        completions: [
+          { itemId: a!.id, owner: 'r', outcome: { ok: true, ...out, bytesIn: 9, outcome: 'compressed' }, now: 2_000, remember: remember('sha-a') },
+          { itemId: c!.id, owner: 'someone-else', outcome: { ok: true, ...out, bytesIn: 9, outcome: 'compressed' }, now: 2_000, remember: remember('sha-c') },
+        ],
+      });
+      expect(attempts).toEqual([1, null]);
+      expect(results).toEqual([{ applied: true }, { applied: false }]);
+      expect(await store.getCachedOutput('t1', 'sha-a', 's1')).toEqual(out);
+      expect(await store.getValidators('t1', 'http://x/sha-a.jpg', 's1')).toMatchObject({ etag: '"e"', outputKey: 'made.jpg', bytesIn: 9, renditionKeys: { thumb: 'made-thumb.webp' } });
+      // the item keeps its rendition outputs, which count as referenced
+      expect((await store.getItemsByUrl(a!.requestId, [a!.url]))[0]).toMatchObject({ outputKey: 'made.jpg', renditionKeys: { thumb: 'made-thumb.webp' } });
+      expect(await store.referencedOutputs(['made.jpg', 'made-thumb.webp'])).toEqual(new Set(['made.jpg', 'made-thumb.webp']));
+      // a completion that did not apply (lease not held) remembers nothing
+      expect(await store.getCachedOutput('t1', 'sha-c', 's1')).toBeNull();
+      expect(await store.getValidators('t1', 'http://x/sha-c.jpg', 's1')).toBeNull();
+      const again = await store.claimItems({ owner: 'r2', limit: 2, leaseMs: 60_000, now: 120_000 });
+      expect(again.find((i) => i.id === b!.id)).toMatchObject({ attempts: 1 });
+      expect(again.find((i) => i.id === c!.id)).toMatchObject({ attempts: 0 });
+      expect(await store.recordProgress({ charges: [], completions: [] })).toEqual({ attempts: [], results: [] });
+    });
+
     it('renews a delivery lease only for its holder', async () => {
       const sub = { id: `sub_${randomUUID()}`, tenantId: 'admin', url: 'https://hooks.test/lease', events: ['processing.started' as const], secret: 'whsec_l', previousSecret: null, previousSecretExpiresAt: null, createdAt: 1 };
       await store.createSubscription(sub);

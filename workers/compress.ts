@@ -10,6 +10,7 @@
 // Between steps, codec instances that grew past the keep limit are dropped (memory comes back),
 // unless the pool reserved room for keeping them all (`keepInstances`): then they are kept for the
 // next image and this thread tells the pool how much it holds (src/pipeline/retained-memory.ts).
+import { createHmac } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { threadId } from 'node:worker_threads';
@@ -281,6 +282,9 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
   let ok = false;
   try {
     out = await compressImage(task);
+    // Each output's name (the runner's HMAC under the deployment secret), renditions included,
+    // here so the event loop does not hash every output.
+    if (task.nameKey) for (const o of [out, ...Object.values(out.renditions)]) o.nameMac = createHmac('sha256', task.nameKey).update(o.bytes).digest('hex');
     ok = true;
   } finally {
     settleKept(task, ok);

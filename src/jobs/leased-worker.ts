@@ -25,6 +25,11 @@ export interface LeasedWorkerOptions<J> {
   idleMs: number;
   /** Jobs held at once (being worked on or waiting inside process()). */
   capacity: number;
+  /**
+   * While jobs are held, claim only once this much room is free (default 1): one claim (one store
+   * commit) for a batch of finished jobs instead of one per job. With nothing held, any room is claimed.
+   */
+  claimBatch?: number;
   idOf(job: J): string;
   /** Claims at most `limit` jobs with a lease of leaseMs from `now`. */
   claim(limit: number, now: number): Promise<J[]>;
@@ -127,7 +132,8 @@ export class LeasedWorker<J> {
     const o = this.#opts;
     while (!this.#stopping) {
       const room = o.capacity - this.#held.size;
-      if (room <= 0) {
+      const batch = Math.min(o.claimBatch ?? 1, o.capacity);
+      if (room <= 0 || (room < batch && this.#held.size > 0)) {
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
         this.#slotFreed = null;
         continue;

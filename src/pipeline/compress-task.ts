@@ -18,6 +18,8 @@ export interface CompressTask {
   reservedBytes?: number;
   /** quality=auto: the answer for the previous image of the same request (the search starts there) */
   previousQuality?: number;
+  /** When set, the thread names the output: HMAC-SHA256 of its bytes under this key (CompressOutput.nameMac). */
+  nameKey?: Uint8Array;
   /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
   lean?: boolean;
 }
@@ -70,6 +72,8 @@ export interface EncodedOutput {
   quality: number | null;
   /** the SSIMULACRA2 score the output reached against the decoded, upright, resized source (quality=auto only) */
   score: number | null;
+  /** HMAC-SHA256 (hex) of `bytes` under the task's nameKey; absent without one */
+  nameMac?: string;
   /** what the status should say about this image ("converted from HEIC; first frame of 12"), or null */
   note: string | null;
 }

@@ -29,6 +29,8 @@ export interface CompressOptions {
   onAdmitted?: () => Promise<void>;
   /** quality=auto: the previous image's answer in the same request, where the search starts */
   previousQuality?: number;
+  /** Key of the HMAC-SHA256 the thread computes over the output (result.nameMac), off the event loop. */
+  nameKey?: Uint8Array;
 }
 
 export interface CompressPoolOptions {
@@ -339,7 +341,7 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, options = DEFAULT_OUTPUT_OPTIONS, renditions = [], previousQuality } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const { signal, onAdmitted, nameKey, options = DEFAULT_OUTPUT_OPTIONS, renditions = [], previousQuality } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
@@ -400,7 +402,8 @@ export class CompressPool {
     try {
       const own = bytes.slice();
       const task: CompressTask = {
-        bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(previousQuality !== undefined && { previousQuality }),
+        bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(nameKey ? { nameKey } : {}),
+        ...(previousQuality !== undefined && { previousQuality }),
       };
       let result: CompressResult;
       try {

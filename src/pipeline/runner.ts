@@ -1,14 +1,14 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
 // fetch → compress → write blob → record the outcome. Any number of runners, in one process or
 // many, share the work through the store alone.
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import { defaultOutputOptions, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
 import { outputSetKey, type Rendition } from '../codecs/renditions.js';
-import type { CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemOutcome, ItemRecord, ReusableOutput, Store } from '../store/types.js';
 import { LeasedWorker } from '../jobs/leased-worker.js';
 import type { CompressPool } from './pool.js';
 
@@ -26,8 +26,20 @@ export interface RunnerDeps {
   idlePollMs?: number;
 }
 
-/** Completions written in one store commit at most. */
-const COMPLETION_BATCH = 64;
+/** Charges, and completions, written in one store commit at most (each). */
+const PROGRESS_BATCH = 64;
+
+interface Waiting<I, R> {
+  input: I;
+  resolve: (r: R) => void;
+  reject: (err: unknown) => void;
+}
+
+/** An item's outcome, and what to remember of it in the same store commit (CompleteInput.remember). */
+interface Handled {
+  outcome: ItemOutcome;
+  remember?: CompleteInput['remember'];
+}
 
 interface RequestContext {
   tenantId: string;
@@ -44,15 +56,17 @@ export class PipelineRunner {
   readonly #deps: RunnerDeps;
   readonly #limiter: HostLimiter;
   readonly #worker: LeasedWorker<ItemRecord>;
-  readonly #completions: Array<{ input: CompleteInput; resolve: (r: CompleteResult) => void; reject: (err: unknown) => void }> = [];
-  #writingCompletions = false;
+  readonly #charges: Array<Waiting<ChargeInput, number | null>> = [];
+  readonly #completions: Array<Waiting<CompleteInput, CompleteResult>> = [];
+  #writingProgress = false;
   /** Tenant and output options of the requests being worked on (fixed at upload, so cached). */
   readonly #requests = new Map<string, RequestContext>();
-  #nameKey: Promise<Buffer> | null = null;
+  #nameKey: Promise<Uint8Array> | null = null;
 
   /** The store's output-name secret, read once (a failed read is tried again next time). */
-  #outputNameKey(): Promise<Buffer> {
-    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => Buffer.from(hex, 'hex'));
+  #outputNameKey(): Promise<Uint8Array> {
+    // its own 32-byte buffer: it is copied into every pool task (not a view of a pooled slab)
+    this.#nameKey ??= this.#deps.store.outputNameSecret().then((hex) => new Uint8Array(Buffer.from(hex, 'hex')));
     this.#nameKey.catch(() => { this.#nameKey = null; });
     return this.#nameKey;
   }
@@ -68,6 +82,9 @@ export class PipelineRunner {
       idleMs: deps.idlePollMs ?? 500,
       // Fetch + compress slots: downloads beyond this wait until the pool drains.
       capacity: DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2,
+      // Claim a quarter of the slots at a time: a claim commit per few images, not one per image,
+      // while three quarters stay in hand (downloading or queued for the pool).
+      claimBatch: Math.ceil((DOWNLOAD_CONCURRENCY + WORKER_THREADS * 2) / 4),
       idOf: (item) => item.id,
       claim: (limit, now) => store.claimItems({ owner: this.owner, limit, leaseMs: deps.config.LEASE_MS, now }),
       // A claim may have started a request (processing.started): let the dispatcher know.
@@ -106,9 +123,9 @@ export class PipelineRunner {
   async #process(item: ItemRecord, signal: AbortSignal): Promise<void> {
     const started = Date.now();
     try {
-      const outcome = await this.#handle(item, signal);
+      const { outcome, remember } = await this.#handle(item, signal);
       if (signal.aborted) return; // lease lost or shutting down: someone else finishes it
-      const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now() });
+      const result = await this.#complete({ itemId: item.id, owner: this.owner, outcome, now: Date.now(), ...(remember ? { remember } : {}) });
       if (!result.applied) this.#deps.log.warn({ request_id: item.requestId, url: redactUrl(item.url) }, 'lease lost before completion; result discarded');
       if (result.finalStatus) {
         this.#deps.log.info({ request_id: item.requestId, status: result.finalStatus }, 'request finished');
@@ -120,11 +137,14 @@ export class PipelineRunner {
     }
   }
 
-  /** Fetch, compress, store. Every failure becomes this item's error, never the process's. */
-  async #handle(item: ItemRecord, signal: AbortSignal): Promise<ItemOutcome> {
+  /**
+   * Fetch, compress, store. Every failure becomes this item's error, never the process's. The
+   * content cache and URL validators entries are returned, to be written with the completion.
+   */
+  async #handle(item: ItemRecord, signal: AbortSignal): Promise<Handled> {
     const { config, pool, storage, store } = this.#deps;
     const givenUp = giveUpReason(item, config.MAX_ITEM_ATTEMPTS);
-    if (givenUp) return { ok: false, error: givenUp };
+    if (givenUp) return { outcome: { ok: false, error: givenUp } };
     try {
       const context = await this.#requestOf(item.requestId);
       const { tenantId, options, renditions, settings } = context;
@@ -147,19 +167,21 @@ export class PipelineRunner {
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
         const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score } = usable!;
-        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null };
+        return { outcome: { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null } };
       }
-      const remember = async (o: ReusableOutput) => {
-        if (source.etag || source.lastModified) {
-          await store.putValidators(tenantId, item.url, settings, { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length }, Date.now());
-        }
-      };
-      // The same bytes made into an output before, by this tenant with these settings: no decode, no encode.
-      const sha = createHash('sha256').update(source.bytes).digest('hex');
+      const validatorsOf = (o: ReusableOutput) => source.etag || source.lastModified
+        ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length } }
+        : undefined;
+      // The same bytes made into an output before, by this tenant with these settings: no decode,
+      // no encode. Web Crypto hashes on libuv's thread pool, not on the event loop.
+      const sha = Buffer.from(await webcrypto.subtle.digest('SHA-256', source.bytes)).toString('hex');
       const cached = await store.getCachedOutput(tenantId, sha, settings);
       if (cached && (await this.#allStored(cached))) {
-        await remember(cached);
-        return { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' };
+        const validators = validatorsOf(cached);
+        return {
+          outcome: { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' },
+          ...(validators ? { remember: { tenantId, settings, validators } } : {}),
+        };
       }
       // compress() waits for a pool slot (abortable): the pool's bounded queue holds downloads back.
       // The attempt is charged only once the image really goes to a codec thread, so a crash
@@ -168,17 +190,19 @@ export class PipelineRunner {
         options,
         renditions,
         signal,
+        // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
+        // photo cannot compute the name and probe /images/ for another tenant's output. The pool
+        // thread computes it.
+        nameKey: await this.#outputNameKey(),
         onAdmitted: async () => {
-          if ((await store.chargeAttempt({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
+          if ((await this.#charge({ itemId: item.id, owner: this.owner })) === null) throw new Error('lease lost');
         },
         ...(context.lastAutoQuality !== undefined && { previousQuality: context.lastAutoQuality }),
       });
       if (options.quality === 'auto' && result.score !== null && result.quality !== null) context.lastAutoQuality = result.quality;
-      // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
-      // photo cannot compute the name and probe /images/ for another tenant's output.
-      const nameKey = await this.#outputNameKey();
-      const put = async (out: { bytes: Uint8Array; format: string }) => {
-        const key = blobKey(createHmac('sha256', nameKey).update(out.bytes).digest('hex'), out.format);
+      const put = async (out: { bytes: Uint8Array; format: string; nameMac?: string }) => {
+        if (!out.nameMac) throw new Error('the pool returned an output without its name');
+        const key = blobKey(out.nameMac, out.format);
         await storage.put(key, out.bytes, contentTypeOf(key));
         return key;
       };
@@ -189,11 +213,13 @@ export class PipelineRunner {
         outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null,
         quality: result.quality, score: result.score,
       };
-      await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
-      await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
+      const validators = validatorsOf(output);
+      return {
+        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note },
+        remember: { tenantId, settings, cached: { sourceSha256: sha, output }, ...(validators ? { validators } : {}) },
+      };
     } catch (err) {
-      return { ok: false, error: describeFailure(err) };
+      return { outcome: { ok: false, error: describeFailure(err) } };
     }
   }
 
@@ -220,34 +246,43 @@ export class PipelineRunner {
   }
 
   /**
-   * Records a completion together with the others that arrive while a write is under way: one
-   * store commit for a burst of finished images (reused outputs finish in bursts) instead of one
-   * each. No timer: a lone completion is written at once.
+   * Records a completion, or charges an attempt, together with the others that arrive while a
+   * write is under way: one store commit for a burst (an image admitted to the pool as the one
+   * before it finishes, reused outputs finishing together) instead of one each. No timer: a lone
+   * write goes at once.
    */
   #complete(input: CompleteInput): Promise<CompleteResult> {
     return new Promise((resolve, reject) => {
       this.#completions.push({ input, resolve, reject });
-      if (!this.#writingCompletions) void this.#writeCompletions();
+      if (!this.#writingProgress) void this.#writeProgress();
     });
   }
 
-  async #writeCompletions(): Promise<void> {
-    this.#writingCompletions = true;
+  #charge(input: ChargeInput): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      this.#charges.push({ input, resolve, reject });
+      if (!this.#writingProgress) void this.#writeProgress();
+    });
+  }
+
+  async #writeProgress(): Promise<void> {
+    this.#writingProgress = true;
     try {
-      while (this.#completions.length > 0) {
-        const batch = this.#completions.splice(0, COMPLETION_BATCH);
+      while (this.#charges.length > 0 || this.#completions.length > 0) {
+        const charges = this.#charges.splice(0, PROGRESS_BATCH);
+        const completions = this.#completions.splice(0, PROGRESS_BATCH);
         try {
-          const results = await this.#deps.store.completeItems(batch.map((b) => b.input));
-          batch.forEach((b, i) => b.resolve(results[i]!));
+          const { attempts, results } = await this.#deps.store.recordProgress({ charges: charges.map((c) => c.input), completions: completions.map((c) => c.input) });
+          charges.forEach((c, i) => c.resolve(attempts[i]!));
+          completions.forEach((c, i) => c.resolve(results[i]!));
         } catch (err) {
-          for (const b of batch) b.reject(err);
+          for (const w of [...charges, ...completions]) w.reject(err);
         }
       }
     } finally {
-      this.#writingCompletions = false;
+      this.#writingProgress = false;
     }
   }
-
 }
 
 /** Claims beyond this many per allowed attempt mean the process keeps dying while it holds the item. */

@@ -2,14 +2,14 @@
 // types.ts); ComposedStore only hands each call to the part that owns it. Each backend keeps
 // its parts in its own folder (sqlite/, mongo/) and adds the lifecycle calls itself.
 import type {
-  ApiKeyRecord, AttemptOutcome, BeginInput, CommitExtra, CompleteInput, DeliveryAttempt, ProductRecord, ReusableOutput, Store,
+  ApiKeyRecord, AttemptOutcome, BeginInput, ChargeInput, CommitExtra, CompleteInput, DeliveryAttempt, ProductRecord, ReusableOutput, Store,
   Subscription, UrlValidators,
 } from './types.js';
 
 export type RequestsPart = Pick<Store,
   'beginRequest' | 'appendBatch' | 'commitRequest' | 'abortRequest' | 'cleanupIngesting'
   | 'getRequest' | 'listRequests' | 'listProducts' | 'getItemsByUrl'>;
-export type PipelinePart = Pick<Store, 'claimItems' | 'chargeAttempt' | 'renewLeases' | 'completeItems' | 'releaseItems' | 'pendingStats'>;
+export type PipelinePart = Pick<Store, 'claimItems' | 'chargeAttempt' | 'recordProgress' | 'renewLeases' | 'completeItems' | 'releaseItems' | 'pendingStats'>;
 export type OperationsPart = Pick<Store,
   'cancelRequest' | 'retryRequest' | 'deleteRequest' | 'purgeDeleting' | 'listExpiredRequests' | 'referencedOutputs' | 'tenantUsage' | 'tryLock'>;
 export type CachePart = Pick<Store, 'outputNameSecret' | 'getCachedOutput' | 'putCachedOutput' | 'getValidators' | 'putValidators'>;
@@ -54,6 +54,7 @@ export abstract class ComposedStore implements Store {
   chargeAttempt(input: { itemId: string; owner: string }) { return this.#p.pipeline.chargeAttempt(input); }
   renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }) { return this.#p.pipeline.renewLeases(input); }
   completeItems(inputs: CompleteInput[]) { return this.#p.pipeline.completeItems(inputs); }
+  recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }) { return this.#p.pipeline.recordProgress(input); }
   releaseItems(owner: string) { return this.#p.pipeline.releaseItems(owner); }
   pendingStats(now: number) { return this.#p.pipeline.pendingStats(now); }
 

@@ -95,11 +95,26 @@ export type ItemOutcome =
   }
   | { ok: false; error: string };
 
+export interface ChargeInput {
+  itemId: string;
+  owner: string;
+}
+
 export interface CompleteInput {
   itemId: string;
   owner: string;
   outcome: ItemOutcome;
   now: number;
+  /**
+   * Written in the completion's transaction when it applies (no commit of their own): the content
+   * cache entry of a newly made output, and what the URL answered (putCachedOutput / putValidators).
+   */
+  remember?: {
+    tenantId: string;
+    settings: string;
+    cached?: { sourceSha256: string; output: ReusableOutput };
+    validators?: { url: string; validators: UrlValidators };
+  };
 }
 
 export interface CompleteResult {
@@ -299,7 +314,12 @@ export interface Store {
    * against MAX_ITEM_ATTEMPTS. Returns the attempts including this one, or null when the
    * lease is no longer held.
    */
-  chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null>;
+  chargeAttempt(input: ChargeInput): Promise<number | null>;
+  /**
+   * Several chargeAttempt and completeItems in one step (one commit in SQLite): a runner's writes
+   * that come together. Charges first; `attempts` and `results` follow the inputs' order.
+   */
+  recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }): Promise<{ attempts: (number | null)[]; results: CompleteResult[] }>;
   /** Extends the leases still held by owner; returns the ids still held. */
   renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]>;
   /**

@@ -27,11 +27,7 @@ export class MongoCache implements CachePart {
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
-    await this.#c.contentCache.replaceOne(
-      { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
-      { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, quality: o.quality ?? null, score: o.score ?? null, updatedAt: now },
-      { upsert: true },
-    ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
+    await writeCachedOutput(this.#c, tenantId, sourceSha256, settings, o, now);
   }
 
   async getValidators(tenantId: string, url: string, settings: string): Promise<UrlValidators | null> {
@@ -43,13 +39,27 @@ export class MongoCache implements CachePart {
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
-    await this.#c.validators.replaceOne(
-      { _id: JSON.stringify([tenantId, url, settings]) },
-      {
-        etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut,
-        renditionKeys: v.renditionKeys ?? null, quality: v.quality ?? null, score: v.score ?? null, updatedAt: now,
-      },
-      { upsert: true },
-    ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
+    await writeValidators(this.#c, tenantId, url, settings, v, now);
   }
+}
+
+/** The content cache document (also written with a completion). */
+export async function writeCachedOutput(c: Collections, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
+  await c.contentCache.replaceOne(
+    { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
+    { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, quality: o.quality ?? null, score: o.score ?? null, updatedAt: now },
+    { upsert: true },
+  ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
+}
+
+/** The URL validators document (also written with a completion). */
+export async function writeValidators(c: Collections, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
+  await c.validators.replaceOne(
+    { _id: JSON.stringify([tenantId, url, settings]) },
+    {
+      etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut,
+      renditionKeys: v.renditionKeys ?? null, quality: v.quality ?? null, score: v.score ?? null, updatedAt: now,
+    },
+    { upsert: true },
+  ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
 }

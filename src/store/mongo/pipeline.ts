@@ -4,9 +4,10 @@ import { ObjectId } from 'mongodb';
 import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, may, REQUEST_ACTIONS, settledStatus, type SettledStatus } from '../lifecycle.js';
 import type { Collections, ItemDoc } from './schema.js';
-import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { oneOf, OPEN, RECOVER_EVERY_MS, toObjectId } from './context.js';
 import { toItem, toRequest } from './mappers.js';
+import { writeCachedOutput, writeValidators } from './cache.js';
 import { finishRetry } from './operations.js';
 import type { MongoOutbox } from './outbox.js';
 
@@ -68,7 +69,7 @@ export class MongoPipeline implements PipelinePart {
     return claimed.map(toItem);
   }
 
-  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
+  async chargeAttempt(input: ChargeInput): Promise<number | null> {
     const _id = toObjectId(input.itemId);
     if (!_id) return null;
     const doc = await this.#c.items.findOneAndUpdate(
@@ -88,6 +89,13 @@ export class MongoPipeline implements PipelinePart {
     return held.map((d) => d._id.toHexString());
   }
 
+  async recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }) {
+    // No multi-document transaction here: each write is its own atomic step, as when made alone.
+    const attempts: (number | null)[] = [];
+    for (const charge of input.charges) attempts.push(await this.chargeAttempt(charge));
+    return { attempts, results: await this.completeItems(input.completions) };
+  }
+
   async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
     const results: CompleteResult[] = [];
     for (const input of inputs) results.push(await this.#completeOne(input));
@@ -104,6 +112,10 @@ export class MongoPipeline implements PipelinePart {
       { returnDocument: 'after' },
     );
     if (!item) return { applied: false };
+    // Before the request can settle, so a finished request's outputs are already reusable.
+    const { remember } = input;
+    if (remember?.cached) await writeCachedOutput(this.#c, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, input.now);
+    if (remember?.validators) await writeValidators(this.#c, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, input.now);
     const finalStatus = await this.#settle(item, input.now);
     return finalStatus ? { applied: true, finalStatus } : { applied: true };
   }

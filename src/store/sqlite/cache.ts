@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
+import type { Transaction } from '@libsql/client';
 import { run, type SqliteContext } from './context.js';
 import { num, renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
 
@@ -32,12 +33,7 @@ export class SqliteCache implements CachePart {
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
-    await this.#ctx.write(async (tx) => {
-      await run(tx,
-        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.quality ?? null, o.score ?? null, now]);
-    });
+    await this.#ctx.write((tx) => writeCachedOutput(tx, tenantId, sourceSha256, settings, o, now));
   }
 
   async getValidators(tenantId: string, url: string, settings: string): Promise<UrlValidators | null> {
@@ -50,12 +46,7 @@ export class SqliteCache implements CachePart {
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
-    await this.#ctx.write(async (tx) => {
-      await run(tx,
-        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.quality ?? null, v.score ?? null, now]);
-    });
+    await this.#ctx.write((tx) => writeValidators(tx, tenantId, url, settings, v, now));
   }
 }
 
@@ -63,4 +54,20 @@ export class SqliteCache implements CachePart {
 function withRenditions(column: unknown): { renditionKeys?: Record<string, string> } {
   const keys = renditionKeysOf(column);
   return keys ? { renditionKeys: keys } : {};
+}
+
+/** The content cache row, inside the caller's transaction (also written with a completion). */
+export async function writeCachedOutput(tx: Transaction, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
+  await run(tx,
+    `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.quality ?? null, o.score ?? null, now]);
+}
+
+/** The URL validators row, inside the caller's transaction (also written with a completion). */
+export async function writeValidators(tx: Transaction, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
+  await run(tx,
+    `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.quality ?? null, v.score ?? null, now]);
 }

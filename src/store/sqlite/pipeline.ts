@@ -3,9 +3,10 @@
 import type { Transaction } from '@libsql/client';
 import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, REQUEST_ACTIONS, settledStatus, transitionEvent } from '../lifecycle.js';
-import type { CompleteInput, CompleteResult, ItemRecord } from '../types.js';
+import type { ChargeInput, CompleteInput, CompleteResult, ItemRecord } from '../types.js';
 import { itemIdOf, OPEN, oneOf, run, sql, sqlIn, type SqliteContext } from './context.js';
 import { toCandidate, toItem, toRequest } from './mappers.js';
+import { writeCachedOutput, writeValidators } from './cache.js';
 import { writeEvent } from './outbox.js';
 
 export class SqlitePipeline implements PipelinePart {
@@ -54,15 +55,9 @@ export class SqlitePipeline implements PipelinePart {
     });
   }
 
-  async chargeAttempt(input: { itemId: string; owner: string }): Promise<number | null> {
-    const id = itemIdOf(input.itemId);
-    if (id === null) return null;
-    return this.#ctx.write(async (tx) => {
-      const res = await run(tx,
-        `UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = ${sql(ITEM.running)} RETURNING attempts`,
-        [id, input.owner]);
-      return res.rows[0] ? Number(res.rows[0].attempts) : null;
-    });
+  async chargeAttempt(input: ChargeInput): Promise<number | null> {
+    if (itemIdOf(input.itemId) === null) return null;
+    return this.#ctx.write((tx) => chargeOne(tx, input));
   }
 
   async renewLeases(input: { owner: string; itemIds: string[]; leaseMs: number; now: number }): Promise<string[]> {
@@ -80,12 +75,18 @@ export class SqlitePipeline implements PipelinePart {
   }
 
   async completeItems(inputs: CompleteInput[]): Promise<CompleteResult[]> {
-    if (inputs.length === 0) return [];
-    // One transaction (one fsync) for a batch of completions.
+    return (await this.recordProgress({ charges: [], completions: inputs })).results;
+  }
+
+  async recordProgress(input: { charges: ChargeInput[]; completions: CompleteInput[] }) {
+    if (input.charges.length === 0 && input.completions.length === 0) return { attempts: [], results: [] };
+    // One transaction (one fsync) for a batch of charges and completions.
     return this.#ctx.write(async (tx) => {
+      const attempts: (number | null)[] = [];
+      for (const charge of input.charges) attempts.push(await chargeOne(tx, charge));
       const results: CompleteResult[] = [];
-      for (const input of inputs) results.push(await completeOne(tx, input));
-      return results;
+      for (const completion of input.completions) results.push(await completeOne(tx, completion));
+      return { attempts, results };
     });
   }
 
@@ -116,6 +117,16 @@ export class SqlitePipeline implements PipelinePart {
   }
 }
 
+/** Counts one codec attempt inside the caller's transaction (see Store.chargeAttempt). */
+async function chargeOne(tx: Transaction, input: ChargeInput): Promise<number | null> {
+  const id = itemIdOf(input.itemId);
+  if (id === null) return null;
+  const res = await run(tx,
+    `UPDATE items SET attempts = attempts + 1 WHERE id = ? AND lease_owner = ? AND state = ${sql(ITEM.running)} RETURNING attempts`,
+    [id, input.owner]);
+  return res.rows[0] ? Number(res.rows[0].attempts) : null;
+}
+
 /** Records one item's outcome inside the caller's transaction (see Store.completeItems). */
 async function completeOne(tx: Transaction, input: CompleteInput): Promise<CompleteResult> {
   const { outcome, now } = input;
@@ -137,15 +148,19 @@ async function completeOne(tx: Transaction, input: CompleteInput): Promise<Compl
   for (const key of new Set(Object.values(result.renditionKeys ?? {}))) {
     await run(tx, 'INSERT OR IGNORE INTO rendition_outputs (item_id, request_id, output_key) VALUES (?, ?, ?)', [itemId, String(requestId), key]);
   }
-  const updated = toRequest((await run(tx,
+  const { remember } = input;
+  if (remember?.cached) await writeCachedOutput(tx, remember.tenantId, remember.cached.sourceSha256, remember.settings, remember.cached.output, now);
+  if (remember?.validators) await writeValidators(tx, remember.tenantId, remember.validators.url, remember.settings, remember.validators.validators, now);
+  // Only the counters: the whole row (options JSON and all) is read once, when the request finishes.
+  const counters = (await run(tx,
     `UPDATE requests SET done = done + ?, failed = failed + ?, bytes_in = bytes_in + ?, bytes_out = bytes_out + ?,
-       updated_at = ?, version = version + 1 WHERE id = ? RETURNING *`,
+       updated_at = ?, version = version + 1 WHERE id = ? RETURNING total, done, failed`,
     [delta.done, delta.failed, delta.bytesIn, delta.bytesOut, now, String(requestId)],
-  )).rows[0]!);
-  const finalStatus = settledStatus(updated);
+  )).rows[0]!;
+  const finalStatus = settledStatus({ total: Number(counters.total), done: Number(counters.done), failed: Number(counters.failed) });
   if (!finalStatus) return { applied: true };
   const finished = await run(tx,
-    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.settle.from)} RETURNING *`, [finalStatus, updated.id]);
+    `UPDATE requests SET status = ? WHERE id = ? AND status IN ${sqlIn(REQUEST_ACTIONS.settle.from)} RETURNING *`, [finalStatus, String(requestId)]);
   if (!finished.rows[0]) return { applied: true };
   const request = toRequest(finished.rows[0]);
   await writeEvent(tx, transitionEvent(request, finalStatus, now), request);
