@@ -476,7 +476,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
     it('records charges and completions together, with the completion\'s cache rows only when it applies', async () => {
       await ingest(store, products(3, 1));
       const [a, b, c] = await store.claimItems({ owner: 'r', limit: 3, leaseMs: 60_000, now: 1_000 });
-      const out = { outputKey: 'made.jpg', format: 'jpeg', bytesOut: 5, renditionKeys: { thumb: 'made-thumb.webp' } };
+      const out = { outputKey: 'made.jpg', format: 'jpeg', bytesOut: 5, renditionKeys: { thumb: 'made-thumb.webp' }, quality: 81, score: 71.5 };
       const remember = (sha: string) => ({
         tenantId: 't1', settings: 's1', cached: { sourceSha256: sha, output: out },
         validators: { url: `http://x/${sha}.jpg`, validators: { ...out, etag: '"e"', lastModified: null, bytesIn: 9 } },
@@ -491,7 +491,7 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(attempts).toEqual([1, null]);
       expect(results).toEqual([{ applied: true }, { applied: false }]);
       expect(await store.getCachedOutput('t1', 'sha-a', 's1')).toEqual(out);
-      expect(await store.getValidators('t1', 'http://x/sha-a.jpg', 's1')).toMatchObject({ etag: '"e"', outputKey: 'made.jpg', bytesIn: 9, renditionKeys: { thumb: 'made-thumb.webp' } });
+      expect(await store.getValidators('t1', 'http://x/sha-a.jpg', 's1')).toMatchObject({ etag: '"e"', outputKey: 'made.jpg', bytesIn: 9, renditionKeys: { thumb: 'made-thumb.webp' }, quality: 81, score: 71.5 });
       // the item keeps its rendition outputs, which count as referenced
       expect((await store.getItemsByUrl(a!.requestId, [a!.url]))[0]).toMatchObject({ outputKey: 'made.jpg', renditionKeys: { thumb: 'made-thumb.webp' } });
       expect(await store.referencedOutputs(['made.jpg', 'made-thumb.webp'])).toEqual(new Set(['made.jpg', 'made-thumb.webp']));
