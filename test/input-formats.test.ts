@@ -5,6 +5,9 @@
 // for size and mean colour against the source photo. Also: refusals that name what arrived.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { detectFormat } from '../src/codecs/sniff.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
@@ -69,6 +72,8 @@ interface Case {
   /** the mean colour to expect: the photo's (default), the source's as sharp reads it, or the photo's grey average */
   reference?: 'source' | 'grey' | 'unmanaged';
   tolerance: number;
+  /** also within this many levels of ImageMagick's colour-managed sRGB conversion (perceptual) */
+  managed?: number;
 }
 
 const fromPhoto = () => sharp(photo);
@@ -82,11 +87,14 @@ const CASES: Case[] = [
   { name: 'TIFF uncompressed RGBA', bytes: async () => fromPhoto().ensureAlpha(0.5).tiff({ compression: 'none' }).toBuffer(), format: 'png', note: 'converted from TIFF', tolerance: 6 },
   { name: 'TIFF 16-bit', bytes: async () => fromPhoto().toColourspace('rgb16').tiff({ compression: 'lzw' }).toBuffer(), format: 'jpeg', note: 'converted from TIFF', tolerance: 3 },
   { name: 'TIFF greyscale', bytes: async () => fromPhoto().greyscale().tiff({ compression: 'deflate' }).toBuffer(), format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 3 },
-  // LittleCMS, relative colorimetric with black-point compensation, against sharp's own conversion
-  // of the same file: up to 5 levels apart on a channel's mean after the q50 JPEG (the issue asks
-  // for 3: not met yet; intent and sRGB-profile differences against libvips are the suspects).
-  { name: 'TIFF CMYK with its profile', bytes: cmykTiff, format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 6 },
-  { name: 'CMYK JPEG with its profile', bytes: async () => fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(), format: 'jpeg', note: '', reference: 'source', tolerance: 6 },
+  // CMYK with a profile: LittleCMS, perceptual, checked against two independent colour-managed
+  // conversions of the same file with the same profile and intent. ImageMagick (its own libjpeg
+  // and libtiff, the system's LittleCMS 2.14): within 3 levels. sharp (libvips with LittleCMS
+  // 2.19): within 6, because that LittleCMS renders this profile's darkest inks yellower (blue
+  // ~5 levels lower in the mean, all of it in pixels with K above 60 %); lcms-wasm and
+  // LittleCMS 2.14 agree with each other within 1 level on the same samples.
+  { name: 'TIFF CMYK with its profile', bytes: cmykTiff, format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 6, managed: 3 },
+  { name: 'CMYK JPEG with its profile', bytes: async () => fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(), format: 'jpeg', note: '', reference: 'source', tolerance: 6, managed: 3 },
   { name: 'BMP 24-bit', bytes: async () => writeBmp(rgb, 24), format: 'jpeg', note: 'converted from BMP', tolerance: 3 },
   { name: 'BMP 8-bit palette', bytes: async () => writeBmp(rgb, 8), format: 'jpeg', note: 'converted from BMP', reference: 'grey', tolerance: 3 },
   // heif-enc kept the photo's pixels and its (Adobe RGB) profile: compare with the photo's own pixels, not sharp's sRGB
@@ -101,7 +109,18 @@ const hasImageMagick = (() => {
     return false;
   }
 })();
-if (!hasImageMagick) console.log('input-formats: ImageMagick `convert` is missing, so the Adobe CMYK JPEG without a profile is not tested (.ci/run installs it)');
+if (!hasImageMagick) console.log('input-formats: ImageMagick `convert` is missing, so the Adobe CMYK JPEG without a profile and the ImageMagick colour-managed references are not tested (.ci/run installs it)');
+
+/** ImageMagick's sRGB conversion through the file's own profile, to libvips' sRGB profile (written to a temp file). */
+let srgbProfile = '';
+async function imageMagickSrgb(bytes: Uint8Array): Promise<Uint8Array> {
+  if (!srgbProfile) {
+    const icc = (await sharp(await sharp(photo).withIccProfile('srgb').png().toBuffer()).metadata()).icc!;
+    srgbProfile = join(mkdtempSync(join(tmpdir(), 'input-formats-')), 'srgb.icc');
+    writeFileSync(srgbProfile, icc);
+  }
+  return new Uint8Array(execFileSync('convert', ['-', '-intent', 'Perceptual', '-profile', srgbProfile, '-depth', '8', 'rgb:-'], { input: bytes, maxBuffer: 1 << 28 }));
+}
 if (hasImageMagick) {
   CASES.push({
     // ImageMagick writes Adobe-style (inverted, APP14) CMYK with the plain formula and no profile
@@ -134,5 +153,9 @@ describe('input-only formats over HTTP', () => {
       : c.reference === 'grey' ? photoMean.map(() => (photoMean[0]! + photoMean[1]! + photoMean[2]!) / 3) : photoMean;
     const got = meanRgb(img, 4);
     for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - expected[k]!), `mean ${got.map(Math.round)} against ${expected.map(Math.round)}`).toBeLessThanOrEqual(c.tolerance);
+    if (c.managed !== undefined && hasImageMagick) {
+      const managed = meanRgb({ data: await imageMagickSrgb(bytes), width: rgb.width, height: rgb.height }, 3);
+      for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - managed[k]!), `mean ${got.map((v) => v.toFixed(1))} against ImageMagick's ${managed.map((v) => v.toFixed(1))}`).toBeLessThanOrEqual(c.managed);
+    }
   }, 60_000);
 });
