@@ -159,3 +159,53 @@ describe('input-only formats over HTTP', () => {
     }
   }, 60_000);
 });
+
+/** The arithmetic-coding tools this machine has: libjpeg-turbo's cjpeg/jpegtran (libjpeg-turbo-progs). */
+const hasTool = (tool: string) => {
+  try {
+    execFileSync(tool, ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const hasJpegtran = hasTool('jpegtran');
+if (!hasJpegtran) console.log('input-formats: `jpegtran` (libjpeg-turbo-progs) is missing, so arithmetic-coded JPEGs are not tested (.ci/run installs it)');
+/** SOF9: arithmetic-coded sequential JPEG */
+const hasSof9 = (b: Uint8Array) => Buffer.from(b).includes(Buffer.from([0xff, 0xc9]));
+
+describe.runIf(hasJpegtran)('arithmetic-coded JPEG over HTTP', () => {
+  /** Recodes a JPEG's coefficients with arithmetic coding (lossless), keeping every marker (the profile too). */
+  const arithmetic = (jpeg: Uint8Array) => new Uint8Array(execFileSync('jpegtran', ['-arithmetic', '-copy', 'all'], { input: jpeg, maxBuffer: 1 << 26 }));
+
+  async function run(bytes: Uint8Array, name: string) {
+    images.set(`/arith/${name}`, { kind: 'bytes', body: bytes, type: 'image/jpeg' });
+    const res = await upload(svc.base, `product_name,image_url\nThing,${images.url(`/arith/${name}`)}\n`);
+    expect(res.status).toBe(202);
+    return (await waitForStatus(svc.base, res.body.request_id)).products[0];
+  }
+
+  it('a YCbCr one is decoded (libjpeg-turbo has the arithmetic decoder) and compressed', async () => {
+    const bytes = arithmetic(photo);
+    expect(hasSof9(bytes)).toBe(true);
+    const product = await run(bytes, 'ycbcr');
+    expect([product.errors, product.outcomes]).toEqual([[null], ['compressed']]);
+    const out = new Uint8Array(await (await fetch(product.output_urls[0])).arrayBuffer());
+    expect(detectFormat(out)).toBe('jpeg');
+    expect(hasSof9(out)).toBe(false);
+    const img = await independentDecode(out);
+    expect([img.width, img.height]).toEqual([rgb.width, rgb.height]);
+    // the same coefficients as the photo: the photo's own pixels (its profile is kept, not applied)
+    const expected = meanRgb(await independentDecode(photo), 4);
+    const got = meanRgb(img, 4);
+    for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - expected[k]!), `mean ${got.map(Math.round)} against ${expected.map(Math.round)}`).toBeLessThanOrEqual(3);
+  }, 60_000);
+
+  it('a CMYK one is refused with an error that names arithmetic coding', async () => {
+    const bytes = arithmetic(new Uint8Array(await fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer()));
+    expect(hasSof9(bytes)).toBe(true);
+    const product = await run(bytes, 'cmyk');
+    expect(product.output_urls).toEqual([null]);
+    expect(product.errors[0]).toMatch(/arithmetic coding is not supported for CMYK/);
+  }, 60_000);
+});
