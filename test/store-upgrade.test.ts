@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createClient } from '@libsql/client';
 import { MongoClient, ObjectId } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { openMongoStore } from '../src/store/mongo/store.js';
@@ -106,6 +107,34 @@ describe('upgrade from 0.1.0: SQLite', () => {
     await store.close();
   });
 
+  it('version 10: content-cache and URL-validator entries take the note of the item their output was made for', async () => {
+    const { file } = fixtureCopy();
+    await (await openSqliteStore(file)).close();
+    // Back to version 9's shape, with what a version-9 release left: a noted item (notes came in
+    // 8) and cache entries for its output and for another one.
+    const db = createClient({ url: `file:${file}` });
+    const noted = String((await db.execute("SELECT output_key FROM items WHERE state = 'done' ORDER BY id LIMIT 1")).rows[0]!.output_key);
+    await db.executeMultiple(`
+      ALTER TABLE content_cache DROP COLUMN note;
+      ALTER TABLE url_validators DROP COLUMN note;
+      UPDATE items SET note = 'converted from HEIC' WHERE output_key = '${noted}';
+      INSERT INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at) VALUES ('admin', 'sha-noted', 's', '${noted}', 'jpeg', 1, 1);
+      INSERT INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at) VALUES ('admin', 'sha-plain', 's', 'other.jpg', 'jpeg', 1, 1);
+      INSERT INTO url_validators (tenant_id, url, settings, etag, output_key, format, bytes_in, bytes_out, updated_at) VALUES ('admin', 'http://img.test/a.heic', 's', '"e"', '${noted}', 'jpeg', 2, 1, 1);
+      PRAGMA user_version = 9;
+    `);
+    db.close();
+    const store = await openSqliteStore(file);
+    try {
+      expect(await store.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
+      expect(await store.getCachedOutput('admin', 'sha-noted', 's')).toMatchObject({ outputKey: noted, note: 'converted from HEIC' });
+      expect(await store.getCachedOutput('admin', 'sha-plain', 's')).toEqual({ outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1 });
+      expect(await store.getValidators('admin', 'http://img.test/a.heic', 's')).toMatchObject({ etag: '"e"', note: 'converted from HEIC' });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('serves the old requests over HTTP after the upgrade', async () => {
     const { dataDir } = fixtureCopy();
     const svc = await startTestService({ ROLE: 'api', MONGODB_URI: '' }, dataDir); // the SQLite fixture, whatever the suite runs on
@@ -204,6 +233,39 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
         expect(await db.collection('requests').findOne({ _id: completed as never })).toMatchObject({ fileName: null });
         const raw = await db.collection('items').findOne({ requestId: completed, url: 'http://img.test/missing.jpg' });
         expect(raw).toMatchObject({ claims: 2, attempts: 0 });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.close();
+      await dropDatabase(uri, dbName);
+    }
+  });
+
+  it('version 10: content-cache and URL-validator entries take the note of the item their output was made for', async () => {
+    const uri = MONGODB_URI!;
+    const dbName = freshDatabaseName('icp_upgrade10');
+    const client = new MongoClient(uri);
+    try {
+      await (await openMongoStore(uri, dbName, { connectTimeoutMs: 10_000 })).close();
+      // Back to version 9's shape, with what a version-9 release left: a noted item (notes came
+      // in 8) and cache entries, without notes, for its output and for another one.
+      const db = client.db(dbName);
+      const noted = `${'e'.repeat(64)}.jpg`;
+      await db.collection('items').insertOne({ _id: new ObjectId(), requestId: 'r10', url: 'http://img.test/a.heic', state: 'done', outputKey: noted, note: 'converted from HEIC' } as never);
+      await db.collection('content_cache').insertMany([
+        { _id: JSON.stringify(['admin', 'sha-noted', 's']), outputKey: noted, format: 'jpeg', bytesOut: 1, renditionKeys: null, updatedAt: 1 },
+        { _id: JSON.stringify(['admin', 'sha-plain', 's']), outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: null, updatedAt: 1 },
+      ] as never[]);
+      await db.collection('url_validators').insertOne({ _id: JSON.stringify(['admin', 'http://img.test/a.heic', 's']), etag: '"e"', lastModified: null, outputKey: noted, format: 'jpeg', bytesIn: 2, bytesOut: 1, renditionKeys: null, updatedAt: 1 } as never);
+      await db.collection('meta').updateOne({ _id: 'schema' as never }, { $set: { version: 9 } });
+      const store = await openMongoStore(uri, dbName, { connectTimeoutMs: 10_000 });
+      try {
+        expect(await store.schemaVersion()).toBe(MONGO_SCHEMA_VERSION);
+        expect(await store.getCachedOutput('admin', 'sha-noted', 's')).toMatchObject({ outputKey: noted, note: 'converted from HEIC' });
+        expect(await store.getCachedOutput('admin', 'sha-plain', 's')).toEqual({ outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1 });
+        expect(await store.getValidators('admin', 'http://img.test/a.heic', 's')).toMatchObject({ etag: '"e"', note: 'converted from HEIC' });
+        expect(await db.collection('content_cache').findOne({ _id: JSON.stringify(['admin', 'sha-plain', 's']) as never })).toMatchObject({ note: null });
       } finally {
         await store.close();
       }

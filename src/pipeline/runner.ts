@@ -143,8 +143,8 @@ export class PipelineRunner {
       const usable = known && (await this.#allStored(known)) ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        const { outputKey, format, bytesIn, bytesOut, renditionKeys } = usable!;
-        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused' };
+        const { outputKey, format, bytesIn, bytesOut, renditionKeys, note } = usable!;
+        return { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', note: note ?? null };
       }
       const remember = async (o: ReusableOutput) => {
         if (source.etag || source.lastModified) {
@@ -180,10 +180,11 @@ export class PipelineRunner {
       const renditionKeys: Record<string, string> = {};
       for (const r of renditions) renditionKeys[r.name] = await put(result.renditions[r.name]!);
       // bytes and quotas count the request-level output only
-      const output: ReusableOutput = { outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null };
+      // the note goes with it: a reuse says what the first import said ("converted from HEIC")
+      const output: ReusableOutput = { outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null, note: result.note ?? null };
       await store.putCachedOutput(tenantId, sha, settings, output, Date.now());
       await remember(output);
-      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note };
+      return { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome };
     } catch (err) {
       return { ok: false, error: describeFailure(err) };
     }

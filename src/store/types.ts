@@ -180,6 +180,8 @@ export interface ReusableOutput {
   bytesOut: number;
   /** the renditions made with it, by name (null or absent: none) */
   renditionKeys?: Record<string, string> | null;
+  /** what the status said about the image it was made from ("converted from HEIC"); null or absent: nothing */
+  note?: string | null;
 }
 
 /** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */

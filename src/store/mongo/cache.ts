@@ -23,13 +23,13 @@ export class MongoCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const doc = await this.#c.contentCache.findOne({ _id: JSON.stringify([tenantId, sourceSha256, settings]) });
-    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}) } : null;
+    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), ...(doc.note ? { note: doc.note } : {}) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
     await this.#c.contentCache.replaceOne(
       { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
-      { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, updatedAt: now },
+      { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, note: o.note ?? null, updatedAt: now },
       { upsert: true },
     ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
   }
@@ -38,14 +38,14 @@ export class MongoCache implements CachePart {
     const doc = await this.#c.validators.findOne({ _id: JSON.stringify([tenantId, url, settings]) });
     return doc ? {
       etag: doc.etag ?? null, lastModified: doc.lastModified ?? null, outputKey: doc.outputKey, format: doc.format, bytesIn: doc.bytesIn, bytesOut: doc.bytesOut,
-      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}),
+      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), ...(doc.note ? { note: doc.note } : {}),
     } : null;
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
     await this.#c.validators.replaceOne(
       { _id: JSON.stringify([tenantId, url, settings]) },
-      { etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut, renditionKeys: v.renditionKeys ?? null, updatedAt: now },
+      { etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut, renditionKeys: v.renditionKeys ?? null, note: v.note ?? null, updatedAt: now },
       { upsert: true },
     ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
   }

@@ -44,9 +44,9 @@ export type AttemptDoc = DeliveryAttempt;
 export type KeyDoc = Doc<ApiKeyRecord>;
 export type LockDoc = { _id: string; owner: string; until: number };
 /** _id: JSON [tenant, source sha256, settings] */
-export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
+export type CacheDoc = { _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; note?: string | null; updatedAt: number };
 /** _id: JSON [tenant, url, settings] */
-export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; renditionKeys?: Record<string, string> | null; updatedAt: number };
+export type ValidatorsDoc = { _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number; renditionKeys?: Record<string, string> | null; note?: string | null; updatedAt: number };
 export type MetaDoc = { _id: string; version: number };
 /** One committed upload (the per-minute quota); _id: the request id. */
 export type UploadDoc = { _id: string; tenantId: string; at: number };

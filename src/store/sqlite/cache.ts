@@ -23,18 +23,18 @@ export class SqliteCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const res = await run(this.#ctx.db,
-      'SELECT output_key, format, bytes_out, rendition_keys FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      'SELECT output_key, format, bytes_out, rendition_keys, note FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
-    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys) } : null;
+    return r ? { outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), ...withNote(r.note) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), now]);
+        `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, note, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.note ?? null, now]);
     });
   }
 
@@ -43,16 +43,16 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), ...withNote(r.note),
     } : null;
   }
 
   async putValidators(tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
     await this.#ctx.write(async (tx) => {
       await run(tx,
-        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), now]);
+        `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, note, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.note ?? null, now]);
     });
   }
 }
@@ -61,4 +61,9 @@ export class SqliteCache implements CachePart {
 function withRenditions(column: unknown): { renditionKeys?: Record<string, string> } {
   const keys = renditionKeysOf(column);
   return keys ? { renditionKeys: keys } : {};
+}
+
+/** An entry's note, present only when it has one (as the item it was made for had). */
+function withNote(column: unknown): { note?: string } {
+  return typeof column === 'string' ? { note: column } : {};
 }
