@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode } from './helpers/decode.js';
+import { hasTool } from './helpers/tools.js';
 
 let pool: CompressPool;
 beforeAll(async () => {
@@ -134,14 +135,7 @@ async function apng(frames: number): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat([png.subarray(0, ihdrEnd), acTL, fcTL, png.subarray(ihdrEnd)]));
 }
 
-const hasAvifenc = (() => {
-  try {
-    execFileSync('avifenc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasAvifenc = hasTool('avifenc', '--version');
 if (!hasAvifenc) console.log('hostile-inputs: `avifenc` (libavif-bin) is missing, so the animated AVIF is not tested (.ci/run installs it)');
 
 describe('animations: the first frame, noted', () => {

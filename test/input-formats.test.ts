@@ -13,6 +13,7 @@ import { detectFormat } from '../src/codecs/sniff.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { hasTool } from './helpers/tools.js';
 
 let svc: TestService;
 let images: ImageServer;
@@ -102,14 +103,7 @@ const CASES: Case[] = [
   { name: 'HEIC', bytes: async () => fixture('rocket-small.heic'), format: 'jpeg', note: 'converted from HEIC', reference: 'unmanaged', tolerance: 4 },
 ];
 
-const hasImageMagick = (() => {
-  try {
-    execFileSync('convert', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasImageMagick = hasTool('convert');
 if (!hasImageMagick) console.log('input-formats: ImageMagick `convert` is missing, so the Adobe CMYK JPEG without a profile and the ImageMagick colour-managed references are not tested (.ci/run installs it)');
 
 /** ImageMagick's sRGB conversion through the file's own profile, to libvips' sRGB profile (written to a temp file). */
@@ -161,15 +155,7 @@ describe('input-only formats over HTTP', () => {
   }, 60_000);
 });
 
-/** The arithmetic-coding tools this machine has: libjpeg-turbo's cjpeg/jpegtran (libjpeg-turbo-progs). */
-const hasTool = (tool: string) => {
-  try {
-    execFileSync(tool, ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** libjpeg-turbo's jpegtran (libjpeg-turbo-progs) recodes a JPEG with arithmetic coding */
 const hasJpegtran = hasTool('jpegtran');
 if (!hasJpegtran) console.log('input-formats: `jpegtran` (libjpeg-turbo-progs) is missing, so arithmetic-coded JPEGs are not tested (.ci/run installs it)');
 /** SOF9: arithmetic-coded sequential JPEG */
