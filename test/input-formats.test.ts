@@ -91,10 +91,11 @@ const CASES: Case[] = [
   // CMYK with a profile: LittleCMS, perceptual, checked against two independent colour-managed
   // conversions of the same file with the same profile and intent. ImageMagick (its own libjpeg
   // and libtiff, the system's LittleCMS 2.14): within 3 levels. sharp (libvips with LittleCMS
-  // 2.19): within 6, because that LittleCMS renders this profile's dark colours with less blue
-  // (solid K ink: 20,5,0 there, 18,4,23 here and in ImageMagick; the mean's blue ~5 levels lower
-  // on this dark photo, 2-7 on corpus photos); lcms-wasm and LittleCMS 2.14 agree within 1 level
-  // on the same samples. The decoder is not it: jpeg-js's samples are within 0.06 levels of libjpeg's.
+  // 2.19): within 6, because LittleCMS 2.19 renders this profile's dark colours with less blue
+  // than lcms-wasm's and 2.14 do (solid K ink: 20,5,0 against 18,4,23; the mean's blue ~5 levels
+  // lower on this dark photo, 2-7 on corpus photos). Pillow's LittleCMS 2.19 gives sharp's values
+  // exactly, so it is the LittleCMS version, not libvips; lcms-wasm and 2.14 agree within 1 level.
+  // Nor is it the decoder: jpeg-js's CMYK samples are within 0.06 levels of libjpeg-turbo's.
   { name: 'TIFF CMYK with its profile', bytes: cmykTiff, format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 6, managed: 3 },
   { name: 'CMYK JPEG with its profile', bytes: async () => fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(), format: 'jpeg', note: '', reference: 'source', tolerance: 6, managed: 3 },
   { name: 'BMP 24-bit', bytes: async () => writeBmp(rgb, 24), format: 'jpeg', note: 'converted from BMP', tolerance: 3 },
