@@ -1,10 +1,11 @@
 // CMYK samples to sRGB. With the file's own CMYK profile: LittleCMS (lcms-wasm), perceptual
-// intent, as sharp (libvips) and ImageMagick convert a CMYK photo to sRGB; LittleCMS adds
-// black-point compensation itself (the sRGB profile is ICC v4). Relative colorimetric without
-// it keeps the print's paper-grey black (means ~20 levels too light on a dark photo), and with
-// it lands 2-4 levels off sharp's conversion on every channel. Without a profile: the plain
-// formula R = 255(1-C)(1-K) and its siblings that most viewers fall back to, noted as approximate
-// (no redistributable CMYK profile is reachable here: Debian main ships none, Ghostscript's are AGPL).
+// intent, sharp's (libvips') choice and the usual one for photographs; LittleCMS adds black-point
+// compensation itself (its sRGB profile is ICC v4). Within 1 level of ImageMagick's perceptual
+// conversion (test/input-formats.test.ts). Relative colorimetric without compensation keeps the
+// print's paper-grey black (means ~20 levels too light on a dark photo); with it, 2-4 levels off
+// on every channel. Without a profile: the plain formula R = 255(1-C)(1-K) and its siblings that
+// most viewers fall back to, noted as approximate (no redistributable CMYK profile is reachable
+// here: Debian main ships none, Ghostscript's are AGPL).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
