@@ -2,8 +2,8 @@
 // intent, sharp's (libvips') choice and the usual one for photographs; LittleCMS adds black-point
 // compensation itself (its sRGB profile is ICC v4). Within 1 level of ImageMagick's perceptual
 // conversion (test/input-formats.test.ts). Relative colorimetric without compensation keeps the
-// print's paper-grey black (means ~20 levels too light on a dark photo); with it, 2-4 levels off
-// on every channel. Without a profile: the plain formula R = 255(1-C)(1-K) and its siblings that
+// print's paper-grey black (means ~20 levels too light on a dark photo); with it, the means are
+// up to 2 levels from ImageMagick's perceptual ones. Without a profile: the plain formula R = 255(1-C)(1-K) and its siblings that
 // most viewers fall back to, noted as approximate (no redistributable CMYK profile is reachable
 // here: Debian main ships none, Ghostscript's are AGPL).
 import { readFileSync } from 'node:fs';
