@@ -2,10 +2,15 @@
 // the real pool: each is refused from its header (or decoded as far as the format allows) with a
 // clear message, and the pool keeps working afterwards. Files are made here, byte by byte.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode } from './helpers/decode.js';
+import { hasTool } from './helpers/tools.js';
 
 let pool: CompressPool;
 beforeAll(async () => {
@@ -130,6 +135,9 @@ async function apng(frames: number): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat([png.subarray(0, ihdrEnd), acTL, fcTL, png.subarray(ihdrEnd)]));
 }
 
+const hasAvifenc = hasTool('avifenc', '--version');
+if (!hasAvifenc) console.log('hostile-inputs: `avifenc` (libavif-bin) is missing, so the animated AVIF is not tested (.ci/run installs it)');
+
 describe('animations: the first frame, noted', () => {
   it('an animated WebP', async () => {
     const frames = await Promise.all([0, 1, 2].map((k) => sharp({ create: { width: 64, height: 48, channels: 4, background: { r: k * 100, g: 80, b: 160, alpha: 1 } } }).png().toBuffer()));
@@ -140,6 +148,30 @@ describe('animations: the first frame, noted', () => {
     const img = await independentDecode(r.bytes);
     expect([img.width, img.height]).toEqual([64, 48]);
     expect(Array.from(img.data.subarray(0, 3)).map((v) => Math.round(v / 10))).toEqual([0, 8, 16]);
+  });
+
+  it.runIf(hasAvifenc)('an animated AVIF (an image sequence made by avifenc)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'avis-'));
+    try {
+      const files = await Promise.all([0, 1, 2, 3, 4].map(async (k) => {
+        const file = join(dir, `frame${k}.png`);
+        await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: k * 50, g: 80, b: 160 } } }).png().toFile(file);
+        return file;
+      }));
+      execFileSync('avifenc', ['--speed', '10', '--min', '0', '--max', '4', '--yuv', '444', '--fps', '10', ...files, join(dir, 'anim.avif')], { stdio: 'ignore' });
+      const anim = new Uint8Array(readFileSync(join(dir, 'anim.avif')));
+      expect(String.fromCharCode(...anim.subarray(8, 12))).toBe('avis');
+      const r = await pool.compress(anim, opts);
+      expect([r.format, r.outcome, r.note]).toEqual(['avif', 'compressed', 'first frame of 5']);
+      const img = await independentDecode(r.bytes);
+      expect([img.width, img.height]).toEqual([64, 48]);
+      expect(Array.from(img.data.subarray(0, 3)).map((v) => Math.round(v / 10))).toEqual([0, 8, 16]);
+      // a still AVIF says nothing
+      const still = await pool.compress(new Uint8Array(await sharp(files[1]).avif().toBuffer()), opts);
+      expect(still.note).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an APNG', async () => {

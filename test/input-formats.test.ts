@@ -5,11 +5,15 @@
 // for size and mean colour against the source photo. Also: refusals that name what arrived.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { detectFormat } from '../src/codecs/sniff.js';
 import { fixture, independentDecode, type Pixels } from './helpers/decode.js';
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { startTestService, upload, waitForStatus, type TestService } from './helpers/service.js';
+import { hasTool } from './helpers/tools.js';
 
 let svc: TestService;
 let images: ImageServer;
@@ -69,6 +73,8 @@ interface Case {
   /** the mean colour to expect: the photo's (default), the source's as sharp reads it, or the photo's grey average */
   reference?: 'source' | 'grey' | 'unmanaged';
   tolerance: number;
+  /** also within this many levels of ImageMagick's colour-managed sRGB conversion (perceptual) */
+  managed?: number;
 }
 
 const fromPhoto = () => sharp(photo);
@@ -82,26 +88,35 @@ const CASES: Case[] = [
   { name: 'TIFF uncompressed RGBA', bytes: async () => fromPhoto().ensureAlpha(0.5).tiff({ compression: 'none' }).toBuffer(), format: 'png', note: 'converted from TIFF', tolerance: 6 },
   { name: 'TIFF 16-bit', bytes: async () => fromPhoto().toColourspace('rgb16').tiff({ compression: 'lzw' }).toBuffer(), format: 'jpeg', note: 'converted from TIFF', tolerance: 3 },
   { name: 'TIFF greyscale', bytes: async () => fromPhoto().greyscale().tiff({ compression: 'deflate' }).toBuffer(), format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 3 },
-  // LittleCMS, relative colorimetric with black-point compensation, against sharp's own conversion
-  // of the same file: up to 5 levels apart on a channel's mean after the q50 JPEG (the issue asks
-  // for 3: not met yet; intent and sRGB-profile differences against libvips are the suspects).
-  { name: 'TIFF CMYK with its profile', bytes: cmykTiff, format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 6 },
-  { name: 'CMYK JPEG with its profile', bytes: async () => fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(), format: 'jpeg', note: '', reference: 'source', tolerance: 6 },
+  // CMYK with a profile: LittleCMS, perceptual, checked against two independent colour-managed
+  // conversions of the same file with the same profile and intent. ImageMagick (its own libjpeg
+  // and libtiff, the system's LittleCMS 2.14): within 3 levels. sharp (libvips with LittleCMS
+  // 2.19): within 6, because LittleCMS 2.19 renders this profile's dark colours with less blue
+  // than lcms-wasm's and 2.14 do (solid K ink: 20,5,0 against 18,4,23; the mean's blue ~5 levels
+  // lower on this dark photo, 2-7 on corpus photos). Pillow's LittleCMS 2.19 gives sharp's values
+  // exactly, so it is the LittleCMS version, not libvips; lcms-wasm and 2.14 agree within 1 level.
+  // Nor is it the decoder: jpeg-js's CMYK samples are within 0.06 levels of libjpeg-turbo's.
+  { name: 'TIFF CMYK with its profile', bytes: cmykTiff, format: 'jpeg', note: 'converted from TIFF', reference: 'source', tolerance: 6, managed: 3 },
+  { name: 'CMYK JPEG with its profile', bytes: async () => fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(), format: 'jpeg', note: '', reference: 'source', tolerance: 6, managed: 3 },
   { name: 'BMP 24-bit', bytes: async () => writeBmp(rgb, 24), format: 'jpeg', note: 'converted from BMP', tolerance: 3 },
   { name: 'BMP 8-bit palette', bytes: async () => writeBmp(rgb, 8), format: 'jpeg', note: 'converted from BMP', reference: 'grey', tolerance: 3 },
   // heif-enc kept the photo's pixels and its (Adobe RGB) profile: compare with the photo's own pixels, not sharp's sRGB
   { name: 'HEIC', bytes: async () => fixture('rocket-small.heic'), format: 'jpeg', note: 'converted from HEIC', reference: 'unmanaged', tolerance: 4 },
 ];
 
-const hasImageMagick = (() => {
-  try {
-    execFileSync('convert', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+const hasImageMagick = hasTool('convert');
+if (!hasImageMagick) console.log('input-formats: ImageMagick `convert` is missing, so the Adobe CMYK JPEG without a profile and the ImageMagick colour-managed references are not tested (.ci/run installs it)');
+
+/** ImageMagick's sRGB conversion through the file's own profile, to libvips' sRGB profile (written to a temp file). */
+let srgbProfile = '';
+async function imageMagickSrgb(bytes: Uint8Array): Promise<Uint8Array> {
+  if (!srgbProfile) {
+    const icc = (await sharp(await sharp(photo).withIccProfile('srgb').png().toBuffer()).metadata()).icc!;
+    srgbProfile = join(mkdtempSync(join(tmpdir(), 'input-formats-')), 'srgb.icc');
+    writeFileSync(srgbProfile, icc);
   }
-})();
-if (!hasImageMagick) console.log('input-formats: ImageMagick `convert` is missing, so the Adobe CMYK JPEG without a profile is not tested (.ci/run installs it)');
+  return new Uint8Array(execFileSync('convert', ['-', '-intent', 'Perceptual', '-profile', srgbProfile, '-depth', '8', 'rgb:-'], { input: bytes, maxBuffer: 1 << 28 }));
+}
 if (hasImageMagick) {
   CASES.push({
     // ImageMagick writes Adobe-style (inverted, APP14) CMYK with the plain formula and no profile
@@ -134,5 +149,51 @@ describe('input-only formats over HTTP', () => {
       : c.reference === 'grey' ? photoMean.map(() => (photoMean[0]! + photoMean[1]! + photoMean[2]!) / 3) : photoMean;
     const got = meanRgb(img, 4);
     for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - expected[k]!), `mean ${got.map(Math.round)} against ${expected.map(Math.round)}`).toBeLessThanOrEqual(c.tolerance);
+    if (c.managed !== undefined && hasImageMagick) {
+      const managed = meanRgb({ data: await imageMagickSrgb(bytes), width: rgb.width, height: rgb.height }, 3);
+      for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - managed[k]!), `mean ${got.map((v) => v.toFixed(1))} against ImageMagick's ${managed.map((v) => v.toFixed(1))}`).toBeLessThanOrEqual(c.managed);
+    }
+  }, 60_000);
+});
+
+/** libjpeg-turbo's jpegtran (libjpeg-turbo-progs) recodes a JPEG with arithmetic coding */
+const hasJpegtran = hasTool('jpegtran');
+if (!hasJpegtran) console.log('input-formats: `jpegtran` (libjpeg-turbo-progs) is missing, so arithmetic-coded JPEGs are not tested (.ci/run installs it)');
+/** SOF9: arithmetic-coded sequential JPEG */
+const hasSof9 = (b: Uint8Array) => Buffer.from(b).includes(Buffer.from([0xff, 0xc9]));
+
+describe.runIf(hasJpegtran)('arithmetic-coded JPEG over HTTP', () => {
+  /** Recodes a JPEG's coefficients with arithmetic coding (lossless), keeping every marker (the profile too). */
+  const arithmetic = (jpeg: Uint8Array) => new Uint8Array(execFileSync('jpegtran', ['-arithmetic', '-copy', 'all'], { input: jpeg, maxBuffer: 1 << 26 }));
+
+  async function run(bytes: Uint8Array, name: string) {
+    images.set(`/arith/${name}`, { kind: 'bytes', body: bytes, type: 'image/jpeg' });
+    const res = await upload(svc.base, `product_name,image_url\nThing,${images.url(`/arith/${name}`)}\n`);
+    expect(res.status).toBe(202);
+    return (await waitForStatus(svc.base, res.body.request_id)).products[0];
+  }
+
+  it('a YCbCr one is decoded (libjpeg-turbo has the arithmetic decoder) and compressed', async () => {
+    const bytes = arithmetic(photo);
+    expect(hasSof9(bytes)).toBe(true);
+    const product = await run(bytes, 'ycbcr');
+    expect([product.errors, product.outcomes]).toEqual([[null], ['compressed']]);
+    const out = new Uint8Array(await (await fetch(product.output_urls[0])).arrayBuffer());
+    expect(detectFormat(out)).toBe('jpeg');
+    expect(hasSof9(out)).toBe(false);
+    const img = await independentDecode(out);
+    expect([img.width, img.height]).toEqual([rgb.width, rgb.height]);
+    // the same coefficients as the photo: the photo's own pixels (its profile is kept, not applied)
+    const expected = meanRgb(await independentDecode(photo), 4);
+    const got = meanRgb(img, 4);
+    for (let k = 0; k < 3; k++) expect(Math.abs(got[k]! - expected[k]!), `mean ${got.map(Math.round)} against ${expected.map(Math.round)}`).toBeLessThanOrEqual(3);
+  }, 60_000);
+
+  it('a CMYK one is refused with an error that names arithmetic coding', async () => {
+    const bytes = arithmetic(new Uint8Array(await fromPhoto().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer()));
+    expect(hasSof9(bytes)).toBe(true);
+    const product = await run(bytes, 'cmyk');
+    expect(product.output_urls).toEqual([null]);
+    expect(product.errors[0]).toMatch(/arithmetic coding is not supported for CMYK/);
   }, 60_000);
 });

@@ -34,6 +34,10 @@ describe('skipping needless work', () => {
     for (let i = 0; i < 3; i++) images.serve(`/plain/${i}.jpg`, new Uint8Array([...jpeg, ...new Uint8Array(i + 1)]), 'image/jpeg');
     versions.set('/etag.jpg', { etag: '"v1"', body: jpeg });
     images.set('/etag.jpg', { kind: 'handler', fn: conditional('/etag.jpg') });
+    // images whose status says something: reused by content (HEIC) and by a 304 (GIF)
+    images.serve('/noted.heic', fixture('rocket-small.heic'), 'image/heic');
+    versions.set('/noted.gif', { etag: '"g1"', body: fixture('rocket-small.gif') });
+    images.set('/noted.gif', { kind: 'handler', fn: conditional('/noted.gif') });
     const dataDir = tempDir();
     codecLog = join(dataDir, 'codec-runs.log');
     svc = await startTestService({ FETCH_ALLOWLIST: images.cidr, CODEC_RUN_LOG: codecLog, API_KEY: 'admin-reuse' }, dataDir);
@@ -75,6 +79,19 @@ describe('skipping needless work', () => {
     expect([...three.outcome.values()].every((o) => o === 'compressed')).toBe(true);
     expect(bodiesSent.get('/etag.jpg')).toBe(2);
     expect(codecRuns()).toBe(8);
+  });
+
+  it('keeps what the first import said about an image (its note) when it is reused', async () => {
+    const csv = `product_name,image_url\nH,${images.url('/noted.heic')}\nG,${images.url('/noted.gif')}\n`;
+    const notesOf = (s: { products: { notes: (string | null)[] }[] }) => s.products.map((p) => p.notes[0]);
+    const first = await outcomesOf((await upload(svc.base, csv, { headers: admin })).body.request_id);
+    expect(notesOf(first.status)).toEqual(['converted from HEIC', 'converted from GIF']);
+    const runs = codecRuns();
+    const again = await outcomesOf((await upload(svc.base, csv, { headers: admin })).body.request_id);
+    expect(codecRuns()).toBe(runs);
+    expect([...again.outcome.values()]).toEqual(['reused', 'reused']);
+    expect(bodiesSent.get('/noted.gif')).toBe(1); // the GIF came back as a 304, the HEIC from the content cache
+    expect(notesOf(again.status)).toEqual(['converted from HEIC', 'converted from GIF']);
   });
 
   it('processes a changed image again', async () => {

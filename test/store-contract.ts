@@ -736,6 +736,12 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.getValidators('t2', 'http://x/a.jpg', 's1')).toBeNull();
       await store.putValidators('t1', 'http://x/a.jpg', 's1', { ...v, etag: null, lastModified: 'Tue, 01 Dec 2026 00:00:00 GMT' }, 2);
       expect(await store.getValidators('t1', 'http://x/a.jpg', 's1')).toMatchObject({ etag: null, lastModified: 'Tue, 01 Dec 2026 00:00:00 GMT' });
+      // what the status said about the image goes with its output, for a reuse to say it again
+      const noted = { outputKey: 'n.jpg', format: 'jpeg', bytesOut: 5, note: 'converted from HEIC; first frame of 3', quality: 77, score: 70.2 };
+      await store.putCachedOutput('t1', 'sha-n', 's1', noted, 3);
+      expect(await store.getCachedOutput('t1', 'sha-n', 's1')).toEqual(noted);
+      await store.putValidators('t1', 'http://x/n.heic', 's1', { ...noted, etag: '"n"', lastModified: null, bytesIn: 7 }, 3);
+      expect(await store.getValidators('t1', 'http://x/n.heic', 's1')).toMatchObject({ note: 'converted from HEIC; first frame of 3', quality: 77, score: 70.2 });
     });
 
     it('keeps everything across a restart', async () => {

@@ -105,9 +105,9 @@ describe('upgrade from 0.1.0: SQLite', () => {
   });
 
   it('adds qualities and scores to a file that already has renditions, keeping them', async () => {
-    // The file as the release before qualities and scores left it: the fixture upgraded, a
-    // rendition output in the cache and on an item, then the columns of that last migration taken
-    // away again and the version set back, so that migration alone runs on the next open.
+    // The file as the release before qualities and scores (version 10) left it: the fixture
+    // upgraded, a rendition output in the cache and on an item, then the columns of versions 10
+    // and 11 taken away again and the version set back to 9, so those two run on the next open.
     const { file } = fixtureCopy();
     const store = await openSqliteStore(file);
     const cached = { outputKey: 'k.jpg', format: 'jpeg', bytesOut: 10, renditionKeys: { thumb: 'k-thumb.webp' } };
@@ -122,7 +122,8 @@ describe('upgrade from 0.1.0: SQLite', () => {
       ALTER TABLE items DROP COLUMN quality; ALTER TABLE items DROP COLUMN score;
       ALTER TABLE content_cache DROP COLUMN quality; ALTER TABLE content_cache DROP COLUMN score;
       ALTER TABLE url_validators DROP COLUMN quality; ALTER TABLE url_validators DROP COLUMN score;
-      PRAGMA user_version = ${SQLITE_SCHEMA_VERSION - 1};
+      ALTER TABLE content_cache DROP COLUMN note; ALTER TABLE url_validators DROP COLUMN note;
+      PRAGMA user_version = 9;
     `);
     raw.close();
     const upgraded = await openSqliteStore(file);
@@ -145,6 +146,34 @@ describe('upgrade from 0.1.0: SQLite', () => {
     const store = await openSqliteStore(file);
     expect(await store.getRequest(COMPLETED)).toMatchObject({ status: 'completed', done: 2, failed: 1 });
     await store.close();
+  });
+
+  it('version 11: content-cache and URL-validator entries take the note of the item their output was made for', async () => {
+    const { file } = fixtureCopy();
+    await (await openSqliteStore(file)).close();
+    // Back to version 10's shape, with what a version-10 release left: a noted item (notes came
+    // in 8) and cache entries for its output and for another one.
+    const db = createClient({ url: `file:${file}` });
+    const noted = String((await db.execute("SELECT output_key FROM items WHERE state = 'done' ORDER BY id LIMIT 1")).rows[0]!.output_key);
+    await db.executeMultiple(`
+      ALTER TABLE content_cache DROP COLUMN note;
+      ALTER TABLE url_validators DROP COLUMN note;
+      UPDATE items SET note = 'converted from HEIC' WHERE output_key = '${noted}';
+      INSERT INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at) VALUES ('admin', 'sha-noted', 's', '${noted}', 'jpeg', 1, 1);
+      INSERT INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, updated_at) VALUES ('admin', 'sha-plain', 's', 'other.jpg', 'jpeg', 1, 1);
+      INSERT INTO url_validators (tenant_id, url, settings, etag, output_key, format, bytes_in, bytes_out, updated_at) VALUES ('admin', 'http://img.test/a.heic', 's', '"e"', '${noted}', 'jpeg', 2, 1, 1);
+      PRAGMA user_version = 10;
+    `);
+    db.close();
+    const store = await openSqliteStore(file);
+    try {
+      expect(await store.schemaVersion()).toBe(SQLITE_SCHEMA_VERSION);
+      expect(await store.getCachedOutput('admin', 'sha-noted', 's')).toMatchObject({ outputKey: noted, note: 'converted from HEIC' });
+      expect(await store.getCachedOutput('admin', 'sha-plain', 's')).toEqual({ outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1, quality: null, score: null });
+      expect(await store.getValidators('admin', 'http://img.test/a.heic', 's')).toMatchObject({ etag: '"e"', note: 'converted from HEIC' });
+    } finally {
+      await store.close();
+    }
   });
 
   it('serves the old requests over HTTP after the upgrade', async () => {
@@ -246,6 +275,39 @@ describe.skipIf(!MONGODB_URI)('upgrade from 0.1.0: MongoDB', () => {
         const raw = await db.collection('items').findOne({ requestId: completed, url: 'http://img.test/missing.jpg' });
         expect(raw).toMatchObject({ claims: 2, attempts: 0 });
         expect(raw).toMatchObject({ quality: null, score: null });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.close();
+      await dropDatabase(uri, dbName);
+    }
+  });
+
+  it('version 11: content-cache and URL-validator entries take the note of the item their output was made for', async () => {
+    const uri = MONGODB_URI!;
+    const dbName = freshDatabaseName('icp_upgrade11');
+    const client = new MongoClient(uri);
+    try {
+      await (await openMongoStore(uri, dbName, { connectTimeoutMs: 10_000 })).close();
+      // Back to version 10's shape, with what a version-10 release left: a noted item (notes
+      // came in 8) and cache entries, without notes, for its output and for another one.
+      const db = client.db(dbName);
+      const noted = `${'e'.repeat(64)}.jpg`;
+      await db.collection('items').insertOne({ _id: new ObjectId(), requestId: 'r10', url: 'http://img.test/a.heic', state: 'done', outputKey: noted, note: 'converted from HEIC' } as never);
+      await db.collection('content_cache').insertMany([
+        { _id: JSON.stringify(['admin', 'sha-noted', 's']), outputKey: noted, format: 'jpeg', bytesOut: 1, renditionKeys: null, updatedAt: 1 },
+        { _id: JSON.stringify(['admin', 'sha-plain', 's']), outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1, renditionKeys: null, updatedAt: 1 },
+      ] as never[]);
+      await db.collection('url_validators').insertOne({ _id: JSON.stringify(['admin', 'http://img.test/a.heic', 's']), etag: '"e"', lastModified: null, outputKey: noted, format: 'jpeg', bytesIn: 2, bytesOut: 1, renditionKeys: null, updatedAt: 1 } as never);
+      await db.collection('meta').updateOne({ _id: 'schema' as never }, { $set: { version: 10 } });
+      const store = await openMongoStore(uri, dbName, { connectTimeoutMs: 10_000 });
+      try {
+        expect(await store.schemaVersion()).toBe(MONGO_SCHEMA_VERSION);
+        expect(await store.getCachedOutput('admin', 'sha-noted', 's')).toMatchObject({ outputKey: noted, note: 'converted from HEIC' });
+        expect(await store.getCachedOutput('admin', 'sha-plain', 's')).toEqual({ outputKey: 'other.jpg', format: 'jpeg', bytesOut: 1, quality: null, score: null });
+        expect(await store.getValidators('admin', 'http://img.test/a.heic', 's')).toMatchObject({ etag: '"e"', note: 'converted from HEIC' });
+        expect(await db.collection('content_cache').findOne({ _id: JSON.stringify(['admin', 'sha-plain', 's']) as never })).toMatchObject({ note: null });
       } finally {
         await store.close();
       }

@@ -1,8 +1,9 @@
-// AVIF (ISO BMFF / HEIF) at the container level: brand check, declared size (ispe) and the ICC
-// profile (colr prof). Boxes are walked with every size checked against its parent's end.
+// AVIF (ISO BMFF / HEIF) at the container level: brand check, declared size (ispe), the ICC
+// profile (colr prof) and the frame count of an animation (an image sequence track). Boxes are
+// walked with every size checked against its parent's end.
 import type { Dimensions } from './types.js';
 import { fourcc, u32be } from './bytes.js';
-import { itemProperties, readColrIcc } from './isobmff.js';
+import { boxes, child, itemProperties, readColrIcc } from './isobmff.js';
 
 export function detectAvif(b: Uint8Array): boolean {
   if (b.length < 16 || fourcc(b, 4) !== 'ftyp') return false;
@@ -28,3 +29,24 @@ export function avifDimensions(b: Uint8Array): Dimensions | null {
 }
 
 export const readAvifIcc = readColrIcc;
+
+/**
+ * An animated AVIF (brand avis) carries its frames as samples of a picture track (handler pict)
+ * in moov; the first such track (the colour one: an alpha track refers to it) gives the count
+ * from its sample sizes (stsz). 1 for a still image or a file whose track cannot be read; libavif
+ * decodes the first frame either way.
+ */
+export function avifFrames(b: Uint8Array): number {
+  const moov = boxes(b, 0, b.length).find((x) => x.type === 'moov');
+  if (!moov) return 1;
+  for (const trak of boxes(b, moov.data, moov.end)) {
+    if (trak.type !== 'trak') continue;
+    const mdia = child(b, trak, 'mdia');
+    const hdlr = child(b, mdia, 'hdlr');
+    if (!hdlr || hdlr.end - hdlr.data < 12 || fourcc(b, hdlr.data + 8) !== 'pict') continue;
+    const stsz = child(b, child(b, child(b, mdia, 'minf'), 'stbl'), 'stsz');
+    if (!stsz || stsz.end - stsz.data < 12) return 1;
+    return Math.max(1, u32be(b, stsz.data + 8));
+  }
+  return 1;
+}

@@ -166,8 +166,10 @@ export class PipelineRunner {
       const usable = known && (await this.#allStored(known)) ? known : null;
       const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
       if ('notModified' in source) {
-        const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score } = usable!;
-        return { outcome: { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null } };
+        const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score, note } = usable!;
+        return {
+          outcome: { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null, note: note ?? null },
+        };
       }
       const validatorsOf = (o: ReusableOutput) => source.etag || source.lastModified
         ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length } }
@@ -209,13 +211,14 @@ export class PipelineRunner {
       const renditionKeys: Record<string, string> = {};
       for (const r of renditions) renditionKeys[r.name] = await put(result.renditions[r.name]!);
       // bytes and quotas count the request-level output only
+      // the note goes with it: a reuse says what the first import said ("converted from HEIC")
       const output: ReusableOutput = {
         outputKey: await put(result), format: result.format, bytesOut: result.bytesOut, renditionKeys: renditions.length ? renditionKeys : null,
-        quality: result.quality, score: result.score,
+        quality: result.quality, score: result.score, note: result.note ?? null,
       };
       const validators = validatorsOf(output);
       return {
-        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome, note: result.note },
+        outcome: { ok: true, ...output, bytesIn: result.bytesIn, outcome: result.outcome },
         remember: { tenantId, settings, cached: { sourceSha256: sha, output }, ...(validators ? { validators } : {}) },
       };
     } catch (err) {

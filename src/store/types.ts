@@ -205,6 +205,8 @@ export interface ReusableOutput {
   /** the encoder quality and SSIMULACRA2 score it was made with (null or absent: none, or made before they were kept) */
   quality?: number | null;
   score?: number | null;
+  /** what the status said about the image it was made from ("converted from HEIC"); null or absent: nothing */
+  note?: string | null;
 }
 
 /** What a URL answered last time, to ask it "changed since?" (If-None-Match / If-Modified-Since). */

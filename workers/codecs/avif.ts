@@ -1,4 +1,5 @@
 // AVIF decoder and encoder (@jsquash/avif: libavif + libaom, single-threaded build).
+import { avifFrames } from '../../src/codecs/avif.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { call, checkRaster, CodecError, codecOutput, emscripten, Lazy, ownBytes } from './wasm.js';
 
@@ -35,7 +36,10 @@ const enc = new Lazy('avif-enc', () => emscripten<AvifEnc>('@jsquash/avif/codec/
 
 export const avif: Codec = {
   async decode(bytes) {
-    return checkRaster(await call(dec, 'AVIF decode', (m) => m.decode(bytes, 8)), 'AVIF decode');
+    // an animation (image sequence): libavif decodes its first frame only
+    const img = checkRaster(await call(dec, 'AVIF decode', (m) => m.decode(bytes, 8)), 'AVIF decode');
+    const frames = avifFrames(bytes);
+    return frames > 1 ? { ...img, notes: [`first frame of ${frames}`] } : img;
   },
   async encode(img, { quality }) {
     const opts = { ...AVIF_OPTIONS, quality };

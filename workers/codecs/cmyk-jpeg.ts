@@ -8,6 +8,7 @@
 // exports the class; if that stops working (a new release), the error says so.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { isSof, jpegSegments } from '../../src/codecs/jpeg.js';
 import type { CmykImage } from './cmyk.js';
 import { CodecError } from './wasm.js';
 
@@ -41,6 +42,10 @@ function loadJpegImage(): JpegImageClass {
 
 /** The ink amounts of a 4-component (Adobe CMYK or YCCK) JPEG. */
 export function cmykJpegSamples(bytes: Uint8Array, maxPixels: number): CmykImage {
+  // SOF9-11 and SOF13-15: jpeg-js has no arithmetic decoder and would fail on an unknown marker
+  if (jpegSegments(bytes)?.some((s) => isSof(s.marker) && s.marker >= 0xc9)) {
+    throw new CodecError('CMYK JPEG decode failed: arithmetic coding is not supported for CMYK JPEGs (only for RGB and greyscale ones)');
+  }
   const JpegImage = loadJpegImage();
   const d = new JpegImage();
   // the pool's budget already admitted this image; jpeg-js's own caps are set just above it

@@ -1,7 +1,11 @@
-// CMYK samples to sRGB. With the file's own CMYK profile: LittleCMS (lcms-wasm), relative
-// colorimetric with black-point compensation, as libvips (sharp) converts. Without one: the plain
-// formula R = 255(1-C)(1-K) and its siblings that most viewers fall back to, noted as approximate
-// (no redistributable CMYK profile is reachable here: Debian main ships none, Ghostscript's are AGPL).
+// CMYK samples to sRGB. With the file's own CMYK profile: LittleCMS (lcms-wasm), perceptual
+// intent, sharp's (libvips') choice and the usual one for photographs; LittleCMS adds black-point
+// compensation itself (its sRGB profile is ICC v4). Within 1 level of ImageMagick's perceptual
+// conversion (test/input-formats.test.ts). Relative colorimetric without compensation keeps the
+// print's paper-grey black (means ~20 levels too light on a dark photo); with it, the means are
+// up to 2 levels from ImageMagick's perceptual ones. Without a profile: the plain formula R = 255(1-C)(1-K) and its siblings that
+// most viewers fall back to, noted as approximate (no redistributable CMYK profile is reachable
+// here: Debian main ships none, Ghostscript's are AGPL).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -42,8 +46,7 @@ const SIG_CMYK = 0x434d594b;
 // lcms pixel formats: COLORSPACE_SH(PT_CMYK=6)|CHANNELS_SH(4)|BYTES_SH(1); PT_RGB=4, 3 channels
 const TYPE_CMYK_8 = (6 << 16) | (4 << 3) | 1;
 const TYPE_RGB_8 = (4 << 16) | (3 << 3) | 1;
-const INTENT_RELATIVE_COLORIMETRIC = 1;
-const FLAGS_BLACKPOINTCOMPENSATION = 0x2000;
+const INTENT_PERCEPTUAL = 0;
 /** Rows per cmsDoTransform call: lcms-wasm copies input and output through its heap each call. */
 const CHUNK_PIXELS = 1 << 20;
 
@@ -56,7 +59,7 @@ export async function cmykToSrgb(img: CmykImage, icc: Uint8Array | null): Promis
   const profile = m && icc ? m.cmsOpenProfileFromMem(icc, icc.length) : 0;
   if (m && profile && m.cmsGetColorSpace(profile) === SIG_CMYK) {
     const srgb = m.cmsCreate_sRGBProfile();
-    const t = m.cmsCreateTransform(profile, TYPE_CMYK_8, srgb, TYPE_RGB_8, INTENT_RELATIVE_COLORIMETRIC, FLAGS_BLACKPOINTCOMPENSATION);
+    const t = m.cmsCreateTransform(profile, TYPE_CMYK_8, srgb, TYPE_RGB_8, INTENT_PERCEPTUAL, 0);
     m.cmsCloseProfile(profile);
     m.cmsCloseProfile(srgb);
     if (!t) throw new CodecError('CMYK conversion failed: the embedded profile cannot be used');

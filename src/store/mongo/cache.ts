@@ -23,7 +23,7 @@ export class MongoCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const doc = await this.#c.contentCache.findOne({ _id: JSON.stringify([tenantId, sourceSha256, settings]) });
-    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), quality: doc.quality ?? null, score: doc.score ?? null } : null;
+    return doc ? { outputKey: doc.outputKey, format: doc.format, bytesOut: doc.bytesOut, ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), quality: doc.quality ?? null, score: doc.score ?? null, ...(doc.note ? { note: doc.note } : {}) } : null;
   }
 
   async putCachedOutput(tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
@@ -34,7 +34,7 @@ export class MongoCache implements CachePart {
     const doc = await this.#c.validators.findOne({ _id: JSON.stringify([tenantId, url, settings]) });
     return doc ? {
       etag: doc.etag ?? null, lastModified: doc.lastModified ?? null, outputKey: doc.outputKey, format: doc.format, bytesIn: doc.bytesIn, bytesOut: doc.bytesOut,
-      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), quality: doc.quality ?? null, score: doc.score ?? null,
+      ...(doc.renditionKeys ? { renditionKeys: doc.renditionKeys } : {}), quality: doc.quality ?? null, score: doc.score ?? null, ...(doc.note ? { note: doc.note } : {}),
     } : null;
   }
 
@@ -47,7 +47,7 @@ export class MongoCache implements CachePart {
 export async function writeCachedOutput(c: Collections, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
   await c.contentCache.replaceOne(
     { _id: JSON.stringify([tenantId, sourceSha256, settings]) },
-    { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, quality: o.quality ?? null, score: o.score ?? null, updatedAt: now },
+    { outputKey: o.outputKey, format: o.format, bytesOut: o.bytesOut, renditionKeys: o.renditionKeys ?? null, quality: o.quality ?? null, score: o.score ?? null, note: o.note ?? null, updatedAt: now },
     { upsert: true },
   ).catch((err) => { if (!isDuplicateKey(err)) throw err; });
 }
@@ -58,7 +58,7 @@ export async function writeValidators(c: Collections, tenantId: string, url: str
     { _id: JSON.stringify([tenantId, url, settings]) },
     {
       etag: v.etag, lastModified: v.lastModified, outputKey: v.outputKey, format: v.format, bytesIn: v.bytesIn, bytesOut: v.bytesOut,
-      renditionKeys: v.renditionKeys ?? null, quality: v.quality ?? null, score: v.score ?? null, updatedAt: now,
+      renditionKeys: v.renditionKeys ?? null, quality: v.quality ?? null, score: v.score ?? null, note: v.note ?? null, updatedAt: now,
     },
     { upsert: true },
   ).catch((err) => { if (!isDuplicateKey(err)) throw err; });

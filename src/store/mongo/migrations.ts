@@ -121,6 +121,23 @@ const MIGRATIONS: Migration[] = [
       await c.validators.updateMany({ quality: { $exists: false } }, { $set: { quality: null, score: null } });
     },
   },
+  {
+    version: 11,
+    description: 'notes on the content cache and the URL validators (a reused image says what its first import said)',
+    async up(c) {
+      // An entry made since notes exist (version 8) takes the note of an item that has its
+      // output; older entries, like the items of their time, have none. Noted items are few
+      // (input-only formats, animations), so this walks them, not the cache.
+      const noted = c.items.find({ note: { $type: 'string' }, outputKey: { $type: 'string' } }, { projection: { outputKey: 1, note: 1 } });
+      for await (const item of noted) {
+        const unset = { outputKey: item.outputKey!, note: { $exists: false } };
+        await c.contentCache.updateMany(unset, { $set: { note: item.note! } });
+        await c.validators.updateMany(unset, { $set: { note: item.note! } });
+      }
+      await c.contentCache.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+      await c.validators.updateMany({ note: { $exists: false } }, { $set: { note: null } });
+    },
+  },
 ];
 
 export const MONGO_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -45,12 +45,12 @@ export type KeyDoc = Doc<ApiKeyRecord>;
 export type LockDoc = { _id: string; owner: string; until: number };
 /** _id: JSON [tenant, source sha256, settings] */
 export type CacheDoc = {
-  _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; quality?: number | null; score?: number | null; updatedAt: number;
+  _id: string; outputKey: string; format: string; bytesOut: number; renditionKeys?: Record<string, string> | null; quality?: number | null; score?: number | null; note?: string | null; updatedAt: number;
 };
 /** _id: JSON [tenant, url, settings] */
 export type ValidatorsDoc = {
   _id: string; etag: string | null; lastModified: string | null; outputKey: string; format: string; bytesIn: number; bytesOut: number;
-  renditionKeys?: Record<string, string> | null; quality?: number | null; score?: number | null; updatedAt: number;
+  renditionKeys?: Record<string, string> | null; quality?: number | null; score?: number | null; note?: string | null; updatedAt: number;
 };
 export type MetaDoc = { _id: string; version: number };
 /** One committed upload (the per-minute quota); _id: the request id. */

@@ -24,11 +24,11 @@ export class SqliteCache implements CachePart {
 
   async getCachedOutput(tenantId: string, sourceSha256: string, settings: string): Promise<ReusableOutput | null> {
     const res = await run(this.#ctx.db,
-      'SELECT output_key, format, bytes_out, rendition_keys, quality, score FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
+      'SELECT output_key, format, bytes_out, rendition_keys, quality, score, note FROM content_cache WHERE tenant_id = ? AND source_sha256 = ? AND settings = ?',
       [tenantId, sourceSha256, settings]);
     const r = res.rows[0];
     return r ? {
-      outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score),
+      outputKey: String(r.output_key), format: String(r.format), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score), ...withNote(r.note),
     } : null;
   }
 
@@ -41,7 +41,7 @@ export class SqliteCache implements CachePart {
     const r = res.rows[0];
     return r ? {
       etag: str(r.etag), lastModified: str(r.last_modified), outputKey: String(r.output_key), format: String(r.format),
-      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score),
+      bytesIn: Number(r.bytes_in), bytesOut: Number(r.bytes_out), ...withRenditions(r.rendition_keys), quality: num(r.quality), score: num(r.score), ...withNote(r.note),
     } : null;
   }
 
@@ -59,15 +59,20 @@ function withRenditions(column: unknown): { renditionKeys?: Record<string, strin
 /** The content cache row, inside the caller's transaction (also written with a completion). */
 export async function writeCachedOutput(tx: Transaction, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
   await run(tx,
-    `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.quality ?? null, o.score ?? null, now]);
+    `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, note, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, sourceSha256, settings, o.outputKey, o.format, o.bytesOut, renditionKeysColumn(o.renditionKeys), o.quality ?? null, o.score ?? null, o.note ?? null, now]);
 }
 
 /** The URL validators row, inside the caller's transaction (also written with a completion). */
 export async function writeValidators(tx: Transaction, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
   await run(tx,
-    `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.quality ?? null, v.score ?? null, now]);
+    `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, note, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [tenantId, url, settings, v.etag, v.lastModified, v.outputKey, v.format, v.bytesIn, v.bytesOut, renditionKeysColumn(v.renditionKeys), v.quality ?? null, v.score ?? null, v.note ?? null, now]);
+}
+
+/** An entry's note, present only when it has one (as the item it was made for had). */
+function withNote(column: unknown): { note?: string } {
+  return typeof column === 'string' ? { note: column } : {};
 }

@@ -217,6 +217,20 @@ const MIGRATIONS: Migration[] = [
       `);
     },
   },
+  {
+    version: 11,
+    description: 'notes on the content cache and the URL validators (a reused image says what its first import said)',
+    async up(db) {
+      // An entry made since notes exist (version 8) takes the note of an item that has its
+      // output (items_output index); older entries, like the items of their time, have none.
+      await db.executeMultiple(`
+        ALTER TABLE content_cache ADD COLUMN note TEXT;
+        ALTER TABLE url_validators ADD COLUMN note TEXT;
+        UPDATE content_cache SET note = (SELECT note FROM items WHERE items.output_key = content_cache.output_key AND items.note IS NOT NULL LIMIT 1);
+        UPDATE url_validators SET note = (SELECT note FROM items WHERE items.output_key = url_validators.output_key AND items.note IS NOT NULL LIMIT 1);
+      `);
+    },
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
