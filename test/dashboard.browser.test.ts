@@ -10,6 +10,7 @@ import { browserUnavailable, openBrowser, type BrowserSession } from './helpers/
 import { startImageServer, type ImageServer } from './helpers/image-server.js';
 import { ROOT, startTestService, type TestService } from './helpers/service.js';
 import { until } from './helpers/poll.js';
+import { OUTPUT_OPTION_FIELDS } from '../src/codecs/output-options.js';
 
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', name)));
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -50,6 +51,11 @@ describe.skipIf(browserUnavailable !== null)('the dashboard in a browser', () =>
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
     await page.locator('#file').setInputFiles({ name: 'products.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.getByLabel('Quality, 1 to 100').fill('80');
+    // the number inputs take their limits from the options table
+    const limits = (id: string) => page.locator(`#${id}`).evaluate((e) => [(e as HTMLInputElement).min, (e as HTMLInputElement).max]);
+    const { quality_target: target, max_width: width } = OUTPUT_OPTION_FIELDS;
+    expect(await limits('quality_target')).toEqual([String(target.min), String(target.max)]);
+    expect(await limits('max_width')).toEqual([String(width.min), String(width.max)]);
     const [posted, answer] = await Promise.all([
       page.waitForRequest((r) => r.url() === `${base}/api/v1/upload`),
       page.waitForResponse((r) => r.url() === `${base}/api/v1/upload`),

@@ -6,7 +6,7 @@ import {
   api, apiKey, ApiError, getJson, readEvents, WEBHOOK_EVENTS,
   type Delivery, type Product, type Progress, type RenditionOptions, type RequestStatus, type RequestSummary, type Status, type Webhook, type WebhookSecret,
 } from './api.js';
-import { OUTPUT_FORMATS, OUTPUT_OPTION_NAMES } from '../src/codecs/output-options.js';
+import { OUTPUT_FORMATS, OUTPUT_OPTION_FIELDS, OUTPUT_OPTION_NAMES } from '../src/codecs/output-options.js';
 import { breakableUrl, byId, bytesText, h, sleep, when } from './dom.js';
 
 const FINAL = new Set<Status>(['completed', 'failed', 'cancelled']);
@@ -171,8 +171,14 @@ async function followList(): Promise<void> {
 // ---- upload ----------------------------------------------------------------------------------
 
 const OPTION_FIELDS = [...OUTPUT_OPTION_NAMES, 'webhook_url'];
-// the format list is the server's own (index.html holds only "Server default")
+// the format list and the number limits are the options table's (index.html holds neither)
 byId<HTMLSelectElement>('format').append(...OUTPUT_FORMATS.map((f) => new Option(f, f)));
+for (const [name, field] of Object.entries(OUTPUT_OPTION_FIELDS)) {
+  if (field.kind !== 'integer') continue;
+  const input = byId<HTMLInputElement>(name);
+  if (input.type === 'number') Object.assign(input, { min: String(field.min), max: String(field.max) });
+  for (const range of document.querySelectorAll(`[data-range-of="${name}"]`)) range.textContent = `${field.min} to ${field.max}`;
+}
 
 byId<HTMLFormElement>('upload-form').addEventListener('submit', async (e) => {
   e.preventDefault();
