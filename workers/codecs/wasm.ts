@@ -62,6 +62,8 @@ function quietly<T>(fn: () => T): T {
 interface Made<T> {
   module: T;
   memory: WebAssembly.Memory | null;
+  /** lets go of whatever outside the Lazy still holds the instance (its glue's module state) */
+  release?: () => void;
 }
 
 const instances: Lazy<unknown>[] = [];
@@ -70,6 +72,7 @@ const instances: Lazy<unknown>[] = [];
 export class Lazy<T> {
   private value: Promise<T> | undefined;
   private memory: WebAssembly.Memory | null = null;
+  private releaseMade: (() => void) | undefined;
   /** how many times an instance was made in this thread */
   made = 0;
   constructor(
@@ -83,6 +86,7 @@ export class Lazy<T> {
       (m) => {
         this.made++;
         this.memory = m.memory;
+        this.releaseMade = m.release;
         return m.module;
       },
       (err: unknown) => {
@@ -103,6 +107,8 @@ export class Lazy<T> {
   reset(): void {
     this.value = undefined;
     this.memory = null;
+    this.releaseMade?.();
+    this.releaseMade = undefined;
   }
 }
 
@@ -260,8 +266,13 @@ export async function wasmBindgen<M extends { initSync(m: unknown): unknown }>(g
   const mod = await importGlue<M>(glue, INIT_GUARD, 'function initSync(module) {');
   const module = wasmModule(wasm);
   // (with the shipped glue, initSync hands back its first instance: correct, only not renewed)
-  const exports = quietly(() => mod.initSync(objectInit ? { module } : module));
-  return { module: mod, memory: findMemory(exports) };
+  const init = () => quietly(() => mod.initSync(objectInit ? { module } : module));
+  const exports = init();
+  // Dropping the Lazy is not enough: the glue's module state (`wasm`, its cached views of the
+  // memory) holds the instance until the next initSync, so a grown memory stayed resident after
+  // its image: 324 MiB of PNG decoder after an 8000x6000 PNG (bench/diag/large-memory.ts). A
+  // fresh instance (its initial memory, ~1 MiB) swapped in lets the grown one go.
+  return { module: mod, memory: findMemory(exports), release: patchedGlue.has(glue) ? () => void init() : undefined };
 }
 
 /** Runs one synchronous codec call: output captured, failures turned into CodecError, and the
