@@ -9,9 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { CodecError, type Raster } from '../../src/codecs/types.js';
+import { collectGarbage } from '../../src/pipeline/collect-garbage.js';
 import type { InstanceStats } from '../../src/pipeline/compress-task.js';
 
 export { CodecError };
@@ -160,27 +159,7 @@ export function grownBytes(limitBytes = keepLimit): number {
   return total;
 }
 
-let gc: (() => void) | null | undefined;
-
-/** A full GC where the runtime offers one (Node: --expose-gc set at run time; Bun: Bun.gc). */
-export function collectGarbage(): void {
-  if (gc === undefined) {
-    gc = null;
-    const g = globalThis as { gc?: () => void; Bun?: { gc(sync: boolean): void } };
-    if (typeof g.gc === 'function') gc = g.gc;
-    else if (g.Bun) gc = () => g.Bun!.gc(true);
-    else {
-      try {
-        setFlagsFromString('--expose-gc');
-        const fn = runInNewContext('gc') as unknown;
-        if (typeof fn === 'function') gc = fn as () => void;
-      } catch {
-        // no way to force it here: the memory goes back at the next collection
-      }
-    }
-  }
-  gc?.();
-}
+export { collectGarbage };
 
 type EmscriptenFactory<M> = (opts: Record<string, unknown>) => Promise<M>;
 
