@@ -106,8 +106,13 @@ export class Lazy<T> {
   reset(): void {
     this.value = undefined;
     this.memory = null;
-    this.releaseMade?.();
+    const release = this.releaseMade;
     this.releaseMade = undefined;
+    try {
+      release?.();
+    } catch {
+      // the glue keeps the old instance until the next one is made: only later, not lost
+    }
   }
 }
 
