@@ -1,5 +1,5 @@
 // Child process of the "large images" bench (bench/large-images.ts): a CompressPool at default
-// settings runs the JPEG files named on the command line, all submitted at once, while this
+// settings runs the image files named on the command line, all submitted at once, while this
 // process samples its own resident set. Prints one JSON line: idle, peak and settled RSS. The third
 // argument is JSON: the output options ({} for the defaults) and the pool's shrinkOnLoad switch.
 import { readFileSync } from 'node:fs';

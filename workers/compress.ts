@@ -277,7 +277,7 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
     // The source bytes are still referenced by Piscina's message until the next task arrives, so
     // they are let go by hand first (146 MB for an 8000x6000 PNG of a photo with alpha).
     if (large) {
-      if (!ok || !sharesSource(out!, task.bytes)) dropSource(task.bytes);
+      if (task.ownBytes && (!ok || !sharesSource(out!, task.bytes))) dropSource(task.bytes);
       collectGarbage();
     }
   }

@@ -420,7 +420,7 @@ export class CompressPool {
     timer.unref?.();
     try {
       const own = bytes.slice();
-      const task: CompressTask = { bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}) };
+      const task: CompressTask = { bytes: own, ownBytes: true, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}) };
       let result: CompressResult;
       try {
         result = (await this.piscina.run(task, { signal: ctl.signal, transferList: [own.buffer] })) as CompressResult;
