@@ -2,9 +2,9 @@
 // run on large images goes. Runs the files one after another through a 2-thread CompressPool at
 // the defaults (as the bench large section does, but one at a time), and after each image, and
 // again after a settle, prints the peak RSS while it ran, the main thread's memoryUsage() and
-// /proc/self/smaps split into: the main heap ([heap]), WASM memories and other big mmaps
-// (anonymous regions of >= 1 GiB reserved: WASM memories reserve their whole 4-10 GiB range),
-// 64 MiB-reserved regions (glibc's per-thread malloc arenas), other anonymous memory, and files.
+// /proc/self/smaps split into the main heap ([heap]), anonymous memory and files, with every
+// region holding more than 16 MiB listed as kind:size/resident MiB (a grown WASM memory or a
+// large ArrayBuffer is a region of its own; a thread's malloc arena is at most 64 MiB).
 import { readFileSync } from 'node:fs';
 import { DEFAULT_OUTPUT_OPTIONS } from '../../src/codecs/output-options.js';
 import { CompressPool } from '../../src/pipeline/pool.js';
@@ -15,7 +15,7 @@ const files = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const together = process.argv.includes('--together');
 
 function smaps(): Record<string, number | string> {
-  const out: Record<string, number> = { heap: 0, wasmOrHuge: 0, arenas: 0, anonOther: 0, files: 0 };
+  const out: Record<string, number> = { heap: 0, anon: 0, files: 0 };
   let kind = '';
   let size = 0;
   const big: string[] = [];
@@ -24,7 +24,7 @@ function smaps(): Record<string, number | string> {
     if (head) {
       size = Number(BigInt(`0x${head[2]}`) - BigInt(`0x${head[1]}`));
       const name = head[3]!;
-      kind = name === '[heap]' ? 'heap' : name.startsWith('/') ? 'files' : size >= 1024 * MiB ? 'wasmOrHuge' : size === 64 * MiB || size === 128 * MiB ? 'arenas' : 'anonOther';
+      kind = name === '[heap]' ? 'heap' : name.startsWith('/') ? 'files' : 'anon';
       continue;
     }
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
