@@ -1,5 +1,5 @@
 // Child process of the "large images" bench (bench/large-images.ts): a CompressPool at default
-// settings runs the JPEG files named on the command line, all submitted at once, while this
+// settings runs the image files named on the command line, all submitted at once, while this
 // process samples its own resident set. Prints one JSON line: idle, peak and settled RSS. The third
 // argument is JSON: the output options ({} for the defaults) and the pool's shrinkOnLoad switch.
 import { readFileSync } from 'node:fs';
@@ -30,11 +30,13 @@ const idle = status().rss;
 let peak = idle;
 const sampler = setInterval(() => (peak = Math.max(peak, status().rss)), 50);
 const t0 = Date.now();
-let inputs: Uint8Array[] | null = files.map((f) => new Uint8Array(readFileSync(f)));
-const results = await Promise.allSettled(inputs.map((b) => pool.compress(b, { options })));
+// each source is held only while its image runs and each output only until it is counted, as the
+// runner holds a download until compress() returns and an output until it is stored
+const outputs = await Promise.all(files.map((f) => pool.compress(new Uint8Array(readFileSync(f)), { options }).then(
+  (r) => ({ width: r.width, height: r.height, bytesIn: r.bytesIn, bytesOut: r.bytesOut, outcome: r.outcome }),
+  (err: unknown) => ({ error: String(err) }),
+)));
 const seconds = (Date.now() - t0) / 1000;
-inputs = null;
-const outputs = results.map((r) => (r.status === 'fulfilled' ? { width: r.value.width, height: r.value.height, bytesIn: r.value.bytesIn, bytesOut: r.value.bytesOut, outcome: r.value.outcome } : { error: String(r.reason) }));
 const afterLast = status().rss;
 await sleep(settleMs);
 clearInterval(sampler);

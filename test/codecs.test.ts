@@ -520,6 +520,26 @@ describe('embind glue', () => {
     expect((await CODECS.png.decode(fixture('chelsea.png'))).width).toBe(451);
     expect(instanceStats().made['png-dec']).toBe(made + 1);
   });
+
+  it("gives a dropped wasm-bindgen instance's grown memory back to the system (the glue no longer holds it)", async () => {
+    const { releaseGrown, instanceStats } = await import('../workers/codecs.js');
+    const { collectGarbage } = await import('../src/pipeline/collect-garbage.js');
+    const sharp = (await import('sharp')).default;
+    const [width, height] = [2500, 2000];
+    const noise = Buffer.alloc(width * height * 3);
+    for (let i = 0, s = 1; i < noise.length; i++) noise[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+    let png: Uint8Array | null = new Uint8Array(await sharp(noise, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer());
+    releaseGrown(0);
+    expect((await CODECS.png.decode(png)).width).toBe(width);
+    png = null;
+    const grown = instanceStats().live['png-dec']!;
+    expect(grown).toBeGreaterThan(40 * 2 ** 20);
+    collectGarbage();
+    const before = process.memoryUsage().rss;
+    releaseGrown(0);
+    collectGarbage();
+    expect(before - process.memoryUsage().rss).toBeGreaterThan(grown / 2);
+  });
 });
 
 describe('the table answers for every part of the service', () => {

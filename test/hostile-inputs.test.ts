@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
-import { CompressPool } from '../src/pipeline/pool.js';
+import { CompressPool, DEFAULT_DECODE_MEMORY_MB } from '../src/pipeline/pool.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { hasTool } from './helpers/tools.js';
 
@@ -68,30 +68,38 @@ describe('refusals name what arrived', () => {
   });
 });
 
+/** The HEIC fixture with its item count (iinf: one item per grid tile) set to n. */
+function heicWithItems(n: number): Uint8Array {
+  const heic = fixture('rocket-small.heic').slice();
+  const at = Buffer.from(heic).indexOf('iinf');
+  expect(at).toBeGreaterThan(0);
+  if (heic[at + 4] === 0) heic.set([n >> 8, n & 0xff], at + 8);
+  else heic.set([0, 0, n >> 8, n & 0xff], at + 8);
+  return heic;
+}
+
+/** Hostile and truncated files of the input-only formats, and the refusal each must get. */
+const HOSTILE: [string, Uint8Array, RegExp][] = [
+  ['a GIF whose logical screen is 65535x65535', gif([65535, 65535], [1, 1]), /too large/],
+  ['a GIF whose first frame is 65535x65535 in a 1x1 screen', gif([1, 1], [65535, 65535]), /GIF refused: its first frame/],
+  ['a TIFF whose strip lies far past the end', tiff({ count: 0x7fffffff }), /TIFF decode failed: truncated/],
+  ['a TIFF declaring 100000x100000', tiff({ width: 100_000, height: 100_000 }), /too large/],
+  ['a BMP with the most negative height', bmp(4, -0x80000000), /BMP refused: invalid size/],
+  ['a BMP with a huge height', bmp(4, 1_000_000_000), /too large|truncated/],
+  ['a BMP cut short', bmp(400, 400), /BMP decode failed: truncated/],
+  ['a TIFF cut short', tiff().subarray(0, 40), /TIFF decode failed/],
+  ['a GIF cut after its header', gif([10, 10], [10, 10]).subarray(0, 13), /GIF decode failed/],
+  ['a HEIC cut in half', fixture('rocket-small.heic').subarray(0, 30_000), /HEIF decode failed/],
+  ['a TIFF declaring 7000x7000 (under the pixel limit) whose strip lies far past the end', tiff({ width: 7000, height: 7000, count: 0x7fffffff }), /TIFF decode failed: truncated/],
+];
+
 describe('hostile and truncated input-only files', () => {
-  it.each([
-    ['a GIF whose logical screen is 65535x65535', gif([65535, 65535], [1, 1]), /too large/],
-    ['a GIF whose first frame is 65535x65535 in a 1x1 screen', gif([1, 1], [65535, 65535]), /GIF refused: its first frame/],
-    ['a TIFF whose strip lies far past the end', tiff({ count: 0x7fffffff }), /TIFF decode failed: truncated/],
-    ['a TIFF declaring 100000x100000', tiff({ width: 100_000, height: 100_000 }), /too large/],
-    ['a BMP with the most negative height', bmp(4, -0x80000000), /BMP refused: invalid size/],
-    ['a BMP with a huge height', bmp(4, 1_000_000_000), /too large|truncated/],
-    ['a BMP cut short', bmp(400, 400), /BMP decode failed: truncated/],
-    ['a TIFF cut short', tiff().subarray(0, 40), /TIFF decode failed/],
-    ['a GIF cut after its header', gif([10, 10], [10, 10]).subarray(0, 13), /GIF decode failed/],
-    ['a HEIC cut in half', fixture('rocket-small.heic').subarray(0, 30_000), /HEIF decode failed/],
-  ])('%s is refused with a clear error', async (_name, input, message) => {
+  it.each(HOSTILE)('%s is refused with a clear error', async (_name, input, message) => {
     await expect(pool.compress(input, opts)).rejects.toThrow(message);
   });
 
   it('a HEIC declaring 50 000 items (tiles) is refused from its header', async () => {
-    const heic = fixture('rocket-small.heic').slice();
-    const at = Buffer.from(heic).indexOf('iinf');
-    expect(at).toBeGreaterThan(0);
-    const version = heic[at + 4]!;
-    if (version === 0) heic.set([50_000 >> 8, 50_000 & 0xff], at + 8);
-    else heic.set([0, 0, 50_000 >> 8, 50_000 & 0xff], at + 8);
-    await expect(pool.compress(heic, opts)).rejects.toThrow(/HEIF refused: 50000 items/);
+    await expect(pool.compress(heicWithItems(50_000), opts)).rejects.toThrow(/HEIF refused: 50000 items/);
   });
 
   it('a TIFF whose IFD chain loops to itself: the first page only, decoded', async () => {
@@ -134,6 +142,56 @@ async function apng(frames: number): Promise<Uint8Array> {
   const ihdrEnd = 8 + 12 + 13;
   return new Uint8Array(Buffer.concat([png.subarray(0, ihdrEnd), acTL, fcTL, png.subarray(ihdrEnd)]));
 }
+
+/** The process's resident set now and, where Linux can reset it (clear_refs 5), its peak since the last reset. */
+function residentSet(): { rss: number; hwm: number | null } {
+  try {
+    const kb = Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    return { rss: process.memoryUsage().rss, hwm: Number.isFinite(kb) ? kb * 1024 : null };
+  } catch {
+    return { rss: process.memoryUsage().rss, hwm: null };
+  }
+}
+function resetPeak(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('hostile files leave the process up and its memory bounded', () => {
+  it('RSS stays under idle + MAX_DECODE_MEMORY_MB while every hostile file goes through the real pool, twice', async () => {
+    await pool.compress(fixture('rocket-small.jpg'), opts); // threads warm, as a running service's are
+    const idle = residentSet().rss;
+    const exact = resetPeak();
+    let peak = idle;
+    // sampled too, for systems where the peak cannot be reset: a decoder filling a gigabyte takes far longer than 10 ms
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    const refusals: string[] = [];
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (const [name, input, message] of [...HOSTILE, ['a HEIC declaring 50 000 tiles', heicWithItems(50_000), /HEIF refused/] as const]) {
+          const err = await pool.compress(input, opts).then(() => null, (e: unknown) => e);
+          expect(String(err), name).toMatch(message);
+          refusals.push(name);
+        }
+        // an IFD chain looping to itself is decoded (its first page), not refused
+        expect((await pool.compress(tiff({ next: 8 }), opts)).width).toBe(2);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    const hwm = residentSet().hwm;
+    if (exact && hwm !== null) peak = Math.max(peak, hwm);
+    expect(refusals).toHaveLength(2 * (HOSTILE.length + 1));
+    expect(peak - idle).toBeLessThan(DEFAULT_DECODE_MEMORY_MB * 1024 * 1024);
+    // and the process is up and working: a real image still goes through
+    const r = await pool.compress(fixture('rocket-small.jpg'), opts);
+    expect((await independentDecode(r.bytes)).width).toBe(640);
+  });
+});
 
 const hasAvifenc = hasTool('avifenc', '--version');
 if (!hasAvifenc) console.log('hostile-inputs: `avifenc` (libavif-bin) is missing, so the animated AVIF is not tested (.ci/run installs it)');

@@ -94,9 +94,10 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
     // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
     // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
-    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (coefficients
-    // as Int16 per component, its 4-channel output, then the sRGB conversion): measured ~22 B/px.
-    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(2 * MiB, 10)) },
+    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (its
+    // components, the 4-channel output, the sRGB conversion through LittleCMS or the formula):
+    // measured 52 B/px with the RGBA out, 12 MiB fixed with a profile (bench/diag/input-decoder-memory.ts).
+    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(12 * MiB, 48) : decoding(2 * MiB, 10)) },
     scaledDecode: {
       accepts: (b) => jpegComponents(b) !== 4,
       memory: (b, scale) => {
@@ -198,8 +199,9 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     embedIcc: null,
     sourceQuality: null,
     scaledDecode: null,
-    // omggif: the first frame's LZW indices (1 B/px) painted into the screen's RGBA; other frames never decoded
-    memory: { decode: decoding(1 * MiB, 1), encode: neverEncoded },
+    // omggif: the first frame's LZW indices painted into the screen's RGBA; other frames never
+    // decoded. Measured 5.4 B/px with the RGBA out (bench/diag/input-decoder-memory.ts)
+    memory: { decode: decoding(1 * MiB, 1.4), encode: neverEncoded },
   },
   tiff: {
     format: 'tiff',
@@ -217,8 +219,11 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     embedIcc: null,
     sourceQuality: null,
     scaledDecode: null,
-    // utif2: a copy of the file, the decompressed samples (up to 10 B/px: 16-bit RGBA or CMYK+alpha), then RGBA
-    memory: { decode: decoding(2 * MiB, 10), encode: neverEncoded },
+    // utif2: a copy of the file, the decompressed samples, then RGBA (and LittleCMS for CMYK).
+    // Measured with the RGBA out (bench/diag/input-decoder-memory.ts): 8-bit RGB LZW 10.8 B/px,
+    // 16-bit RGB Deflate 20.5, CMYK LZW with a profile 22.1 (8 MiB fixed); 16-bit with a fourth
+    // channel and alpha holds 2 B/px more of samples: 24 B/px covers every layout admitted
+    memory: { decode: decoding(8 * MiB, 20), encode: neverEncoded },
   },
   bmp: {
     format: 'bmp',
@@ -236,8 +241,8 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     embedIcc: null,
     sourceQuality: null,
     scaledDecode: null,
-    // read here, straight from the file into RGBA
-    memory: { decode: decoding(0, 0), encode: neverEncoded },
+    // read here, straight from the file into RGBA: measured 6.6 B/px with it, 3 MiB fixed (bench/diag/input-decoder-memory.ts)
+    memory: { decode: decoding(3 * MiB, 2.6), encode: neverEncoded },
   },
   heif: {
     format: 'heif',
@@ -256,8 +261,10 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     embedIcc: null,
     sourceQuality: null,
     scaledDecode: null,
-    // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out
-    memory: { decode: decoding(24 * MiB, 10), encode: neverEncoded },
+    // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out:
+    // measured 11.7 B/px with the copy (bench/diag/input-decoder-memory.ts); fixed: a fresh
+    // instance's initial memory, as the grown one is dropped after a large image
+    memory: { decode: decoding(24 * MiB, 7.7), encode: neverEncoded },
   },
 };
 

@@ -22,6 +22,8 @@ export interface CompressTask {
   nameKey?: Uint8Array;
   /** the pool reserved room for the target's lean encoder only (plan.memoryLeanBytes) */
   lean?: boolean;
+  /** `bytes` were transferred to the thread, which may detach them once done (the pool's tasks) */
+  ownBytes?: boolean;
 }
 
 /** Drop the grown codec instances this thread kept (the pool needs the room, or has gone idle). */

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../codecs/output-options.js';
 import { planImage, type ImagePlan } from '../codecs/plan.js';
+import { collectGarbage } from './collect-garbage.js';
 import type { Rendition } from '../codecs/renditions.js';
 import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from './compress-task.js';
 import { RetainedMemory } from './retained-memory.js';
@@ -83,6 +84,17 @@ export const DEFAULT_TASK_TIMEOUT_MS = 120_000;
 /** See MAX_DECODE_MEMORY_MB in README.md: fits one 50-megapixel JPEG, and 2 threads in ~1.2 GB. */
 export const DEFAULT_DECODE_MEMORY_MB = 1024;
 const MB = 1024 * 1024;
+
+/**
+ * After an image this large (declared pixels, or source bytes) the main thread collects soon
+ * after: its source copy and its output, once the caller has written it, are hundreds of MB that
+ * an idle event loop would otherwise keep (146 MB of source for an 8000x6000 PNG with alpha).
+ * Twice a 12 MP photo, so the usual images never pay for a full collection.
+ */
+const LARGE_IMAGE_PIXELS = 24_000_000;
+const LARGE_SOURCE_BYTES = 32 * MB;
+/** How long after a large image the main thread collects: time for the caller to store and drop its output. */
+const COLLECT_AFTER_MS = 200;
 
 export interface CompressTiming {
   /** Output format; null when compression failed. */
@@ -253,6 +265,7 @@ export class CompressPool {
   private releasing: Promise<void> | null = null;
   private readonly releases = { blocked: 0, idle: 0 };
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private collectTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: CompressPoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new Error('CompressPool: threads must be a positive integer');
@@ -310,6 +323,16 @@ export class CompressPool {
       this.releasing = null;
       this.memory.drain();
     });
+  }
+
+  /** A main-thread collection a little later (one for a burst of large images). */
+  private collectSoon(): void {
+    if (this.collectTimer || this.closed) return;
+    this.collectTimer = setTimeout(() => {
+      this.collectTimer = undefined;
+      collectGarbage();
+    }, COLLECT_AFTER_MS);
+    this.collectTimer.unref?.();
   }
 
   private scheduleIdleRelease(): void {
@@ -402,7 +425,7 @@ export class CompressPool {
     try {
       const own = bytes.slice();
       const task: CompressTask = {
-        bytes: own, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(nameKey ? { nameKey } : {}),
+        bytes: own, ownBytes: true, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(nameKey ? { nameKey } : {}),
         ...(previousQuality !== undefined && { previousQuality }),
       };
       let result: CompressResult;
@@ -425,6 +448,7 @@ export class CompressPool {
       this.memory.release(need);
       this.release();
       this.scheduleIdleRelease();
+      if (plan.declared.width * plan.declared.height >= LARGE_IMAGE_PIXELS || bytes.length >= LARGE_SOURCE_BYTES) this.collectSoon();
     }
   }
 
@@ -473,6 +497,7 @@ export class CompressPool {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.collectTimer);
     for (const w of this.waiters.splice(0)) w.reject(new Error('compress pool is closed'));
     await this.piscina.close();
   }

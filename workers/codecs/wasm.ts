@@ -9,9 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { CodecError, type Raster } from '../../src/codecs/types.js';
+import { collectGarbage } from '../../src/pipeline/collect-garbage.js';
 import type { InstanceStats } from '../../src/pipeline/compress-task.js';
 
 export { CodecError };
@@ -62,6 +61,8 @@ function quietly<T>(fn: () => T): T {
 interface Made<T> {
   module: T;
   memory: WebAssembly.Memory | null;
+  /** lets go of whatever outside the Lazy still holds the instance (its glue's module state) */
+  release?: () => void;
 }
 
 const instances: Lazy<unknown>[] = [];
@@ -70,6 +71,7 @@ const instances: Lazy<unknown>[] = [];
 export class Lazy<T> {
   private value: Promise<T> | undefined;
   private memory: WebAssembly.Memory | null = null;
+  private releaseMade: (() => void) | undefined;
   /** how many times an instance was made in this thread */
   made = 0;
   constructor(
@@ -83,6 +85,7 @@ export class Lazy<T> {
       (m) => {
         this.made++;
         this.memory = m.memory;
+        this.releaseMade = m.release;
         return m.module;
       },
       (err: unknown) => {
@@ -103,6 +106,13 @@ export class Lazy<T> {
   reset(): void {
     this.value = undefined;
     this.memory = null;
+    const release = this.releaseMade;
+    this.releaseMade = undefined;
+    try {
+      release?.();
+    } catch {
+      // the glue keeps the old instance until the next one is made: only later, not lost
+    }
   }
 }
 
@@ -154,27 +164,7 @@ export function grownBytes(limitBytes = keepLimit): number {
   return total;
 }
 
-let gc: (() => void) | null | undefined;
-
-/** A full GC where the runtime offers one (Node: --expose-gc set at run time; Bun: Bun.gc). */
-export function collectGarbage(): void {
-  if (gc === undefined) {
-    gc = null;
-    const g = globalThis as { gc?: () => void; Bun?: { gc(sync: boolean): void } };
-    if (typeof g.gc === 'function') gc = g.gc;
-    else if (g.Bun) gc = () => g.Bun!.gc(true);
-    else {
-      try {
-        setFlagsFromString('--expose-gc');
-        const fn = runInNewContext('gc') as unknown;
-        if (typeof fn === 'function') gc = fn as () => void;
-      } catch {
-        // no way to force it here: the memory goes back at the next collection
-      }
-    }
-  }
-  gc?.();
-}
+export { collectGarbage };
 
 type EmscriptenFactory<M> = (opts: Record<string, unknown>) => Promise<M>;
 
@@ -260,8 +250,13 @@ export async function wasmBindgen<M extends { initSync(m: unknown): unknown }>(g
   const mod = await importGlue<M>(glue, INIT_GUARD, 'function initSync(module) {');
   const module = wasmModule(wasm);
   // (with the shipped glue, initSync hands back its first instance: correct, only not renewed)
-  const exports = quietly(() => mod.initSync(objectInit ? { module } : module));
-  return { module: mod, memory: findMemory(exports) };
+  const init = () => quietly(() => mod.initSync(objectInit ? { module } : module));
+  const exports = init();
+  // Dropping the Lazy is not enough: the glue's module state (`wasm`, its cached views of the
+  // memory) holds the instance until the next initSync, so a grown memory stayed resident after
+  // its image: 324 MiB of PNG decoder after an 8000x6000 PNG (bench/diag/large-memory.ts). A
+  // fresh instance (its initial memory, ~1 MiB) swapped in lets the grown one go.
+  return { module: mod, memory: findMemory(exports), release: patchedGlue.has(glue) ? () => void init() : undefined };
 }
 
 /** Runs one synchronous codec call: output captured, failures turned into CodecError, and the
