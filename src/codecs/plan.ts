@@ -53,11 +53,21 @@ export interface ImagePlan {
   memoryLeanBytes: number | null;
 }
 
+/** Taps the resizer gives each output pixel on one axis: Lanczos3's 6 widened by the reduction, plus the edges. */
+const resizeTaps = (inSide: number, outSide: number) => Math.min(inSide, Math.ceil(6 * Math.max(1, inSide / outSide)) + 2);
+
 /**
- * The resizer's WASM memory holds its input, a float copy and the output (measured
- * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
+ * The resizer's WASM memory (wasm/resize/resize.c): its output, a ring of horizontally filtered
+ * rows (output width x vertical taps, 16 B per float RGBA pixel), one float input row, the
+ * weights and a 1 MiB chunk of input rows; never the whole input. The 1.5 MiB fixed part is the
+ * module's own memory, the chunk and malloc's slack (bench/diag/codec-memory.ts compares this
+ * with fresh instances: 0.2-0.5 MiB above the measured memory, 0.75 to 48 MP inputs).
  */
-export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+export function resizeMemory(from: Dimensions, to: Dimensions): number {
+  const tapsH = resizeTaps(from.width, to.width);
+  const tapsV = resizeTaps(from.height, to.height);
+  return 1.5 * 1024 * 1024 + 4 * to.width * to.height + 16 * to.width * tapsV + 16 * from.width + 4 * (to.width * tapsH + to.height * tapsV) + 8 * (to.width + to.height);
+}
 
 /**
  * The integer box factor a downscale starts with before Lanczos3 (workers/codecs/resize.ts): the
@@ -143,7 +153,7 @@ export function planImage(
     const shrunkPixels = shrunk.width * shrunk.height;
     const leanEncode = lean ? leanOf(o) : undefined;
     return [
-      resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
+      resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunk, o.output) + 4 * outPixels : 0,
       4 * outPixels + (leanEncode ? leanEncode(outPixels) : Math.max(o.target.memory.encode(outPixels), o.opaqueTarget.memory.encode(outPixels))),
     ];
   };
