@@ -105,12 +105,16 @@ function lanczos3(m: Exports, image: Raster, width: number, height: number): Uin
   return out;
 }
 
-export async function resize(image: Raster, width: number, height: number): Promise<Raster> {
-  if (width === image.width && height === image.height) return image;
-  const shrunk = boxShrink(image, preShrinkFactor(image, { width, height }));
-  const data = await call(resizer, 'Resize', (m) => lanczos3(m, shrunk, width, height));
+/** Lanczos3 over every pixel of `image` (no box pre-shrink). */
+export async function lanczos3Resize(image: Raster, width: number, height: number): Promise<Raster> {
+  const data = await call(resizer, 'Resize', (m) => lanczos3(m, image, width, height));
   // opaque in, opaque out: the kernel's taps sum to 1, so alpha stays 255 exactly
   return image.opaque ? { data, width, height, opaque: true } : { data, width, height };
+}
+
+export async function resize(image: Raster, width: number, height: number): Promise<Raster> {
+  if (width === image.width && height === image.height) return image;
+  return lanczos3Resize(boxShrink(image, preShrinkFactor(image, { width, height })), width, height);
 }
 
 export const instances = [resizer];
