@@ -63,6 +63,11 @@ describe('Lanczos3 resizer (wasm/resize)', () => {
     for (let i = 0; i < data.length; i += 4) data.set([200, 17, 93, 255], i);
     const out = await lanczos3Resize({ data, width: 203, height: 101, opaque: true }, 37, 19);
     for (let i = 0; i < out.data.length; i += 4) expect(Array.from(out.data.subarray(i, i + 4))).toEqual([200, 17, 93, 255]);
+    // 40000 -> 3 with no box pre-shrink: 40000 taps per pixel, more than the module's stack holds
+    const wide = new Uint8ClampedArray(40000 * 2 * 4);
+    for (let i = 0; i < wide.length; i += 4) wide.set([9, 250, 120, 255], i);
+    const few = await lanczos3Resize({ data: wide, width: 40000, height: 2, opaque: true }, 3, 1);
+    expect(Array.from(few.data)).toEqual([9, 250, 120, 255, 9, 250, 120, 255, 9, 250, 120, 255]);
   });
 
   it.each([

@@ -62,14 +62,19 @@ static int axis_init(axis_t *a, int in, int out) {
   a->start = malloc(sizeof(int) * out);
   a->count = malloc(sizeof(int) * out);
   a->w = malloc(sizeof(float) * out * a->span);
-  if (!a->start || !a->count || !a->w) return 0;
+  /* on the heap: a large reduction has more taps than the 256 KiB stack holds */
+  double *taps = malloc(sizeof(double) * a->span);
+  if (!a->start || !a->count || !a->w || !taps) {
+    free(taps);
+    return 0;
+  }
   for (int o = 0; o < out; o++) {
     const double centre = (o + 0.5) * scale;
     int left = (int)floor(centre - support), right = (int)ceil(centre + support);
     if (left < 0) left = 0;
     if (right > in) right = in;
     if (right - left > a->span) right = left + a->span;
-    double taps[right - left], sum = 0;
+    double sum = 0;
     for (int i = left; i < right; i++) sum += taps[i - left] = lanczos3((i + 0.5 - centre) / fs);
     /* drop zero taps at both ends (the kernel is 0 at its edges) */
     while (right - left > 1 && taps[0] == 0) left++, memmove(taps, taps + 1, sizeof(double) * (right - left));
@@ -79,6 +84,7 @@ static int axis_init(axis_t *a, int in, int out) {
     float *w = a->w + (size_t)o * a->span;
     for (int i = 0; i < right - left; i++) w[i] = (float)(taps[i] / sum);
   }
+  free(taps);
   return 1;
 }
 
