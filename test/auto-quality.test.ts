@@ -114,13 +114,13 @@ describe('searchQuality', () => {
   });
 
   it('counts a search for each output it applies to, renditions included, with a JPEG shrunk on load', () => {
-    // 600x400 stored, orientation 6: upright 400x600; the largest output (100x150) lets it decode at 1/2
+    // 600x400 stored, orientation 6: upright 400x600; the largest output (100x150) is a quarter: it decodes at 1/4
     const bytes = fixture('coffee-orient6.jpg');
     const base: OutputOptions = { ...DEFAULT_OUTPUT_OPTIONS, max_height: 150 };
     const thumb = (o: Partial<OutputOptions>): Rendition => ({ ...base, name: 'thumb', format: 'webp', max_height: 75, ...o });
     const plan = (options: Partial<OutputOptions>, rendition: Partial<OutputOptions>) => planImage(bytes, { ...base, ...options }, 50_000_000, [thumb(rendition)]);
     const fixed = plan({}, {});
-    expect(fixed.decodeScale).toBe(2);
+    expect(fixed.decodeScale).toBe(4);
     expect([fixed.output, fixed.renditions[0]!.output]).toEqual([{ width: 100, height: 150 }, { width: 50, height: 75 }]);
     const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out);
     // with every step kept at once, each search adds exactly its own memory, on its own output's size

@@ -244,12 +244,12 @@ describe('renditions with shrink-on-load and progressive', () => {
     for (let i = 0; i < raw.length; i++) raw[i] = (i * 7) % 251;
     const bytes = new Uint8Array(await sharp(raw, { raw: { width: 1600, height: 1200, channels: 3 } }).jpeg({ quality: 90 }).toBuffer());
     const base = { ...DEFAULT_OUTPUT_OPTIONS, format: 'jpeg' as const, quality: 70, max_width: 100 };
-    // alone, 100 px of 1600 is 16x: 1/8; with a 400 px rendition (4x: box k = 2) the one decode is at 1/2
+    // alone, 100 px of 1600 is 16x: 1/8; with a 400 px rendition (4x) the one decode is at 1/4
     expect(planImage(bytes, base, 50_000_000).decodeScale).toBe(8);
     const renditions = parseRenditions('[{"name":"big","max_width":400,"progressive":true},{"name":"tiny","max_width":50}]', base);
     const plan = planImage(bytes, base, 50_000_000, renditions);
     expect(plan.largestOutput).toEqual({ width: 400, height: 300 });
-    expect([plan.decodeScale, plan.decoded]).toEqual([2, { width: 800, height: 600 }]);
+    expect([plan.decodeScale, plan.decoded]).toEqual([4, { width: 400, height: 300 }]);
     // a full-size rendition leaves no room to shrink on load
     expect(planImage(bytes, base, 50_000_000, parseRenditions('[{"name":"all","max_width":4000}]', base)).decodeScale).toBe(1);
     // the memory plan counts the scaled decode: less than the same set decoded at full size

@@ -1,11 +1,11 @@
-// Shrink-on-load: the plan picks the DCT scale a JPEG decodes at (the largest that leaves Lanczos3
-// its 1.5x reduction, the same rule as the box pre-shrink) and counts that decode's memory; the
+// Shrink-on-load: the plan picks the DCT scale a JPEG decodes at (the largest no larger than the
+// whole reduction, sharp's default rule) and counts that decode's memory; the
 // pool's threads decode at it. Outputs are checked with the independent decoder (dimensions,
 // orientation) and against the full-size path (a pool with shrinkOnLoad off) by mean colour.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
-import { planImage, preShrinkFactor, shrinkOnLoadScale } from '../src/codecs/plan.js';
+import { planImage, shrinkOnLoadScale } from '../src/codecs/plan.js';
 import { CODECS } from '../src/codecs/table.js';
 import { CompressPool } from '../src/pipeline/pool.js';
 import { fixture, independentDecode as decode, type Pixels } from './helpers/decode.js';
@@ -57,24 +57,27 @@ function meanDiff(a: Pixels, b: Pixels): number {
 }
 
 describe('the plan', () => {
-  it('picks the largest DCT scale no larger than the box pre-shrink', async () => {
+  it('picks the largest DCT scale no larger than the whole reduction', async () => {
     const cases: [number, number, Partial<OutputOptions>, number][] = [
-      [6000, 4000, { max_width: 1600 }, 2], // 3.75x: k = 2
-      [8000, 6000, { max_width: 1600 }, 2], // 5x: k = 3
-      [8000, 6000, { max_width: 1000 }, 4], // 8x: k = 5
-      [8000, 6000, { max_width: 660 }, 8], // 12.1x: k = 8
+      [6000, 4000, { max_width: 1600 }, 2], // 3.75x
+      [8000, 6000, { max_width: 1600 }, 4], // 5x
+      [8000, 6000, { max_width: 2000 }, 4], // 4x exactly: Lanczos3 has nothing left to do
+      [8000, 6000, { max_width: 1000 }, 8], // 8x
+      [8000, 6000, { max_width: 660 }, 8], // 12.1x
       [8000, 6000, { max_height: 100 }, 8], // 60x: never more than 1/8
-      [3000, 2000, { max_width: 1001 }, 1], // 2.997x: k = 1
-      [3000, 2000, { max_width: 999 }, 2], // 3.003x: k = 2
+      [3000, 2000, { max_width: 1501 }, 1], // 1.999x
+      [3000, 2000, { max_width: 1500 }, 2], // 2x
+      [3001, 2001, { max_width: 1500 }, 2], // 2.0007x: the scaled decode rounds up to 1501x1001
       [3000, 2000, {}, 1], // not resized
     ];
     for (const [w, h, o, scale] of cases) {
       const plan = planImage(await flatJpeg(w, h), opts(o), MAX_PIXELS);
       expect(plan.decodeScale, `${w}x${h} ${JSON.stringify(o)}`).toBe(scale);
       expect(plan.decoded).toEqual({ width: Math.ceil(w / scale), height: Math.ceil(h / scale) });
-      // Lanczos3 keeps at least its 1.5x reduction after the scaled decode
-      if (scale > 1) expect(Math.min(plan.decoded.width / plan.output.width, plan.decoded.height / plan.output.height)).toBeGreaterThanOrEqual(1.5);
-      expect(shrinkOnLoadScale({ width: w, height: h }, plan.output)).toBeLessThanOrEqual(Math.max(1, preShrinkFactor({ width: w, height: h }, plan.output)));
+      // never enlarged after the scaled decode
+      expect(plan.decoded.width).toBeGreaterThanOrEqual(plan.output.width);
+      expect(plan.decoded.height).toBeGreaterThanOrEqual(plan.output.height);
+      expect(shrinkOnLoadScale({ width: w, height: h }, plan.output)).toBe(scale);
     }
   });
 
@@ -90,8 +93,8 @@ describe('the plan', () => {
     const plan = planImage(fixture('coffee-orient6.jpg'), opts({ max_height: 75 }), MAX_PIXELS);
     expect(plan.upright).toEqual({ width: 400, height: 600 });
     expect(plan.output).toEqual({ width: 50, height: 75 });
-    expect(plan.decodeScale).toBe(4);
-    expect(plan.decoded).toEqual({ width: 150, height: 100 });
+    expect(plan.decodeScale).toBe(8);
+    expect(plan.decoded).toEqual({ width: 75, height: 50 });
   });
 
   it('reserves for the scaled decode; a progressive file still holds every coefficient', async () => {
@@ -100,11 +103,11 @@ describe('the plan', () => {
     const o = opts({ max_width: 1600 });
     const scaled = planImage(seq, o, MAX_PIXELS).memoryBytes;
     const full = planImage(seq, o, MAX_PIXELS, [], { shrinkOnLoad: false }).memoryBytes;
-    // the 1/2 decode holds a quarter of the full one, but the resizer's input grows (the box
-    // pre-shrink after it is 1, where it was 3): the job's peak falls little (bench large section)
-    const decodeOnly = (scale: 1 | 2) => CODECS.jpeg.scaledDecode!.memory(seq, scale)!;
-    expect(decodeOnly(2)).toBeLessThan(decodeOnly(1) / 3.5);
-    expect(scaled).toBeLessThan(full);
+    // 5x decodes at 1/4: a sixteenth of the full decode; the resizer holds no copy of its input,
+    // so the job's peak is the encode of the 1600x1200 output (bench large section)
+    const decodeOnly = (scale: 1 | 4) => CODECS.jpeg.scaledDecode!.memory(seq, scale)!;
+    expect(decodeOnly(4)).toBeLessThan(decodeOnly(1) / 12);
+    expect(scaled).toBeLessThan(full / 8);
     // 4:2:0: 128 B per 8x8 block, 1.5 blocks per 64 px: 3 B per source pixel at any scale
     const progDecode = CODECS.jpeg.scaledDecode!.memory(prog, 8)!;
     expect(progDecode - CODECS.jpeg.scaledDecode!.memory(seq, 8)! - (prog.length - seq.length)).toBe(3 * 8000 * 6000);
@@ -144,7 +147,7 @@ describe('the pool', () => {
   it('applies the EXIF orientation after a scaled decode', async () => {
     const bytes = fixture('coffee-orient6.jpg');
     const o = opts({ max_height: 75 });
-    expect(planImage(bytes, o, MAX_PIXELS).decodeScale).toBe(4);
+    expect(planImage(bytes, o, MAX_PIXELS).decodeScale).toBe(8);
     const a = await shrinking.compress(bytes, { options: o });
     const b = await full.compress(bytes, { options: o });
     const [da, db] = [await decode(a.bytes), await decode(b.bytes)];
@@ -163,7 +166,7 @@ describe('the pool', () => {
   it('keeps the ICC profile through a scaled decode', async () => {
     const source = new Uint8Array(await sharp(await photo(1600, 1200)).withIccProfile('p3').jpeg({ quality: 90 }).toBuffer());
     const r = await shrinking.compress(source, { options: opts({ max_width: 200 }) });
-    expect(planImage(source, opts({ max_width: 200 }), MAX_PIXELS).decodeScale).toBe(4);
+    expect(planImage(source, opts({ max_width: 200 }), MAX_PIXELS).decodeScale).toBe(8);
     const meta = await sharp(r.bytes).metadata();
     expect(meta.icc?.length).toBeGreaterThan(0);
     expect((await decode(r.bytes)).width).toBe(200);

@@ -21,7 +21,7 @@ export { MOZJPEG_OPTIONS, type MozJpegOptions } from './codecs/jpeg.js';
 export { encodePng, PNG_OPTIONS, type PngEncodeReport, type PngOptions } from './codecs/png.js';
 export { WEBP_OPTIONS } from './codecs/webp.js';
 export { AVIF_OPTIONS } from './codecs/avif.js';
-export { resize, RESIZE_OPTIONS } from './codecs/resize.js';
+export { resize } from './codecs/resize.js';
 export { grownBytes, instanceStats, patchedGlue, releaseGrown } from './codecs/wasm.js';
 
 export type LoadedRow = CodecRow & Codec & { format: ImageFormat };

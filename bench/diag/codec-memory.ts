@@ -1,8 +1,11 @@
 // node dist/bench/diag/codec-memory.js: how much WASM memory each codec step holds, per pixel.
 // Each step runs on a fresh instance for two image sizes; the slope between them is the per-pixel
-// cost and the rest the fixed part. The table's `memory` columns and RESIZE_MEMORY come from here.
+// cost and the rest the fixed part. The table's `memory` columns come from here; the resizer, whose
+// memory follows its output and the kernel's taps rather than its input, is compared with its
+// model (plan.ts's resizeMemory) size by size.
 import sharp from 'sharp';
 import { CODECS, encodePng, instanceStats, releaseGrown, resize } from '../../workers/codecs.js';
+import { boxShrunk, preShrinkFactor, resizeMemory } from '../../src/codecs/plan.js';
 import type { Raster } from '../../src/codecs/types.js';
 
 /** A photo-like test image: gradients plus noise (compresses like a photo, not like a flat fill). */
@@ -58,5 +61,19 @@ await measure('webp decode', (_, e) => CODECS.webp.decode(e.webp!));
 await measure('webp encode', (img) => CODECS.webp.encode(img, { quality: 50 }));
 await measure('avif decode', (_, e) => CODECS.avif.decode(e.avif!));
 await measure('avif encode', (img) => CODECS.avif.encode(img, { quality: 50 }));
-await measure('resize to 1/2 width', (img) => resize(img, img.width >> 1, img.height >> 1));
-await measure('resize to 1/8 width', (img) => resize(img, img.width >> 3, img.height >> 3));
+
+// The resizer on a fresh instance each time, inputs opaque (the photo) and not (same bytes).
+const resizes = [[1000, 750, 500, 375], [3000, 2250, 1500, 1125], [3000, 2250, 375, 281], [3000, 2000, 1600, 1067], [4000, 3000, 1600, 1200], [8000, 6000, 1600, 1200], [6000, 4000, 320, 213]] as const;
+for (const [iw, ih, ow, oh] of resizes) {
+  const img = photo(iw, ih);
+  for (const opaque of [true, false]) {
+    releaseGrown(0);
+    await resize({ ...img, ...(opaque ? { opaque } : {}) }, ow, oh);
+    const measured = instanceStats().live.resize ?? 0;
+    const to = { width: ow, height: oh };
+    // the resizer's input is what the box pre-shrink leaves
+    const model = resizeMemory(boxShrunk(img, preShrinkFactor(img, to)), to);
+    console.log(`resize ${`${iw}x${ih} -> ${ow}x${oh}`.padEnd(24)} ${opaque ? 'opaque' : 'alpha '} measured ${(measured / MiB).toFixed(2).padStart(6)} MiB  model ${(model / MiB).toFixed(2).padStart(6)} MiB  (${((model - measured) / MiB).toFixed(2)})`);
+  }
+}
+releaseGrown(0);

@@ -57,11 +57,21 @@ export interface ImagePlan {
   memoryLeanBytes: number | null;
 }
 
+/** Taps the resizer gives each output pixel on one axis: Lanczos3's 6 widened by the reduction, plus the edges. */
+const resizeTaps = (inSide: number, outSide: number) => Math.min(inSide, Math.ceil(6 * Math.max(1, inSide / outSide)) + 2);
+
 /**
- * The resizer's WASM memory holds its input, a float copy and the output (measured
- * with bench/diag/codec-memory.ts: 33 B/px of input at 1/2 scale, 22 at 1/8).
+ * The resizer's WASM memory (wasm/resize/resize.c): its output, a ring of horizontally filtered
+ * rows (output width x vertical taps, 16 B per float RGBA pixel), one float input row, the
+ * weights and a 1 MiB chunk of input rows; never the whole input. The 1.5 MiB fixed part is the
+ * module's own memory, the chunk and malloc's slack (bench/diag/codec-memory.ts compares this
+ * with fresh instances: 0.2-0.5 MiB above the measured memory, 0.75 to 48 MP inputs).
  */
-export const resizeMemory = (inPixels: number, outPixels: number) => 1024 * 1024 + 22 * inPixels + 46 * outPixels;
+export function resizeMemory(from: Dimensions, to: Dimensions): number {
+  const tapsH = resizeTaps(from.width, to.width);
+  const tapsV = resizeTaps(from.height, to.height);
+  return 1.5 * 1024 * 1024 + 4 * to.width * to.height + 16 * to.width * tapsV + 16 * from.width + 4 * (to.width * tapsH + to.height * tapsV) + 8 * (to.width + to.height);
+}
 
 /** Output formats quality=auto searches; AVIF stays at a fixed quality, PNG has none (its palette rule). */
 export const AUTO_QUALITY_FORMATS: readonly ImageFormat[] = ['jpeg', 'webp'];
@@ -86,13 +96,17 @@ export function preShrinkFactor(from: Dimensions, to: Dimensions): number {
 }
 
 /**
- * The largest DCT scale (1/2, 1/4, 1/8) that is no larger a shrink than preShrinkFactor's box:
- * the same rule, so Lanczos3 is still left at least its 1.5x reduction. A 24 MP photo to 1600 px
- * wide decodes at 1/2, a 48 MP one (8000 px) at 1/2 too (5x: k = 3), to 1000 px at 1/4.
+ * The DCT scale (1/2, 1/4, 1/8) a JPEG decodes at: the largest that is no larger than the whole
+ * reduction, sharp's default (fastShrinkOnLoad), so Lanczos3 may be left anything from 1x to 2x.
+ * The DCT-domain scaling is itself a band-limited downscale; measured with
+ * bench/diag/shrink-rule.ts (docs/performance.md), 8000x6000 to 1600x1200 through the 1/4 decode
+ * scores 89.9 SSIMULACRA2 against Lanczos3 over the full-size decode (mean difference 0.9 of 255),
+ * 90.6 against sharp's own full-size Lanczos3. Never enlarges: libjpeg rounds each side up.
+ * A 24 MP photo to 1600 px wide decodes at 1/2, a 48 MP one (8000 px) at 1/4, to 1000 px at 1/8.
  */
 export function shrinkOnLoadScale(from: Dimensions, to: Dimensions): DecodeScale {
-  const k = preShrinkFactor(from, to);
-  return k >= 8 ? 8 : k >= 4 ? 4 : k >= 2 ? 2 : 1;
+  const factor = Math.min(from.width / to.width, from.height / to.height);
+  return factor >= 8 ? 8 : factor >= 4 ? 4 : factor >= 2 ? 2 : 1;
 }
 
 export interface PlanSettings {
@@ -165,7 +179,7 @@ export function planImage(
     const shrunkPixels = shrunk.width * shrunk.height;
     const leanEncode = lean ? leanOf(o) : undefined;
     return [
-      resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunkPixels, outPixels) + 4 * outPixels : 0,
+      resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunk, o.output) + 4 * outPixels : 0,
       4 * outPixels + (leanEncode ? leanEncode(outPixels) + searchOf(o, o.target) : Math.max(
         o.target.memory.encode(outPixels) + searchOf(o, o.target), o.opaqueTarget.memory.encode(outPixels) + searchOf(o, o.opaqueTarget),
       )),

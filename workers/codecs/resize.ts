@@ -1,25 +1,36 @@
-// Downscaling: an integer box shrink in JS, then Lanczos3 with Squoosh's resizer (@jsquash/resize:
-// the Rust `resize` crate in WASM) for the rest.
+// Downscaling: an integer box shrink in JS, then Lanczos3 with our resizer (wasm/resize/resize.c
+// built to WebAssembly) for the rest. One instance per thread, made on first use (wasm.ts's Lazy:
+// dropped after the step once it grew past the keep limit).
+import { readFileSync } from 'node:fs';
 import { boxShrunk, preShrinkFactor } from '../../src/codecs/plan.js';
 import type { Raster } from '../../src/codecs/types.js';
-import { call, checkRaster, Lazy, wasmBindgen } from './wasm.js';
+import { call, CodecError, Lazy } from './wasm.js';
 
-interface SquooshResize {
-  initSync(m: unknown): unknown;
-  resize(input: Uint8Array, iw: number, ih: number, ow: number, oh: number, method: number, premultiply: boolean, linearRgb: boolean): Uint8ClampedArray;
+/** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
+const WASM_FILE = new URL('../../wasm/resize/resize.wasm', import.meta.url);
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  _initialize(): void;
+  rz_begin(iw: number, ih: number, ow: number, oh: number, premultiply: number): number;
+  rz_input(): number;
+  rz_output(): number;
+  rz_chunk_rows(): number;
+  rz_push(rows: number): void;
+  rz_rows_out(): number;
+  rz_end(): void;
 }
 
-/**
- * Lanczos3 (method 3 of triangle, catrom, mitchell, lanczos3). The crate widens the kernel by the
- * scale factor when shrinking, which is what antialiases a downscale. Filtering is in gamma
- * space, as sharp, libvips and imgproxy do: linear light cost 2.9x the time on a 6 MP input (668
- * against 230 ms, one thread) for a difference seen only on fine high-contrast texture. Alpha is
- * premultiplied (no halo against transparency) unless the decoder said the image is opaque, where
- * it changes nothing and costs 1.6x.
- */
-export const RESIZE_OPTIONS = { method: 3, linearRgb: false } as const;
 
-const resizer = new Lazy('resize', () => wasmBindgen<SquooshResize>('@jsquash/resize/lib/resize/pkg/squoosh_resize.js', '@jsquash/resize/lib/resize/pkg/squoosh_resize_bg.wasm', false));
+let compiled: WebAssembly.Module | undefined;
+
+// The module imports nothing (no WASI call is linked), so it loads the same on Node, Bun and Deno.
+const resizer = new Lazy('resize', async () => {
+  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
+  const exports = new WebAssembly.Instance(compiled, {}).exports as unknown as Exports;
+  exports._initialize();
+  return { module: exports, memory: exports.memory };
+});
 
 /**
  * Averages k×k blocks (partial blocks at the right and bottom edges over the pixels they have);
@@ -69,18 +80,41 @@ export function boxShrink(image: Raster, k: number): Raster {
   return { data: out, width: ow, height: oh, ...(opaque ? { opaque: true } : {}) };
 }
 
+/**
+ * Lanczos3 in the module, its support widened by the reduction factor on each axis (what
+ * antialiases a downscale). Filtering is in gamma space, as sharp, libvips and imgproxy do: linear
+ * light cost 2.9x the time on a 6 MP input (Squoosh's resizer, 668 against 230 ms) for a
+ * difference seen only on fine high-contrast texture. Alpha is premultiplied (no halo against
+ * transparency) unless the decoder said the image is opaque, where it changes nothing. The rows
+ * stream in a chunk at a time, so the module never holds the whole input.
+ */
+function lanczos3(m: Exports, image: Raster, width: number, height: number): Uint8ClampedArray {
+  const { data, width: iw, height: ih } = image;
+  if (!m.rz_begin(iw, ih, width, height, image.opaque ? 0 : 1)) throw new CodecError(`Resize failed: out of memory for ${iw}x${ih} to ${width}x${height}`);
+  // rz_begin made every allocation: the memory does not grow (and its views stay valid) below
+  const chunk = m.rz_chunk_rows();
+  const input = new Uint8Array(m.memory.buffer, m.rz_input(), chunk * iw * 4);
+  for (let y = 0; y < ih; y += chunk) {
+    const rows = Math.min(chunk, ih - y);
+    input.set(data.subarray(y * iw * 4, (y + rows) * iw * 4));
+    m.rz_push(rows);
+  }
+  if (m.rz_rows_out() !== height) throw new CodecError(`Resize failed: ${m.rz_rows_out()} of ${height} rows made`);
+  const out = new Uint8ClampedArray(m.memory.buffer, m.rz_output(), width * height * 4).slice();
+  m.rz_end();
+  return out;
+}
+
+/** Lanczos3 over every pixel of `image` (no box pre-shrink). */
+export async function lanczos3Resize(image: Raster, width: number, height: number): Promise<Raster> {
+  const data = await call(resizer, 'Resize', (m) => lanczos3(m, image, width, height));
+  // opaque in, opaque out: the kernel's taps sum to 1, so alpha stays 255 exactly
+  return image.opaque ? { data, width, height, opaque: true } : { data, width, height };
+}
+
 export async function resize(image: Raster, width: number, height: number): Promise<Raster> {
   if (width === image.width && height === image.height) return image;
-  const shrunk = boxShrink(image, preShrinkFactor(image, { width, height }));
-  const { method, linearRgb } = RESIZE_OPTIONS;
-  const premultiply = !shrunk.opaque;
-  const input = new Uint8Array(shrunk.data.buffer, shrunk.data.byteOffset, shrunk.data.byteLength);
-  const data = await call(resizer, 'Resize', (m) => m.resize(input, shrunk.width, shrunk.height, width, height, method, premultiply, linearRgb));
-  const out = checkRaster({ data, width, height }, 'Resize');
-  if (!image.opaque) return out;
-  // the kernel's rounding may leave 254 in a constant alpha channel: keep opaque exactly opaque
-  for (let i = 3; i < out.data.length; i += 4) out.data[i] = 255;
-  return { ...out, opaque: true };
+  return lanczos3Resize(boxShrink(image, preShrinkFactor(image, { width, height })), width, height);
 }
 
 export const instances = [resizer];
