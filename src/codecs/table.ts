@@ -94,8 +94,9 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
     // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
     // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
-    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (coefficients
-    // as Int16 per component, its 4-channel output, then the sRGB conversion): measured ~22 B/px.
+    // header jpegFrame cannot read. CMYK/YCCK files are decoded at full size to CMYK samples (4 B/px
+    // in the module and its copy out), a progressive one keeping up to 8 B/px of coefficients, then
+    // converted to RGBA (4 B/px): ~20 B/px besides the file; the 22 measured for jpeg-js is kept.
     memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(4 * MiB, 22) : decoding(2 * MiB, 10)) },
     scaledDecode: {
       accepts: (b) => jpegComponents(b) !== 4,
