@@ -1,8 +1,8 @@
 // End-to-end smoke test of the built server (`npm run build` first) on one runtime:
 //   node scripts/smoke.mjs bun|deno|node
 // Starts a local image server (node:http on 127.0.0.1, port 0) serving the fixtures (JPEG, PNG,
-// WebP, and the input-only GIF, TIFF, BMP, HEIC and a CMYK JPEG) from
-// test/fixtures, starts dist/src/main.js on the runtime with an empty data dir and
+// WebP, and the input-only GIF, TIFF, BMP, HEIC and a CMYK JPEG) from test/fixtures and a CMYK
+// JPEG with its profile made with sharp, starts dist/src/main.js on the runtime with an empty data dir and
 // FETCH_ALLOWLIST=127.0.0.1/32, uploads a CSV of those images plus one URL that answers 404, waits
 // for the request to finish, then checks: each good image has an output URL that GET /images/<key>
 // serves with the right content type and bytes of the same format (magic bytes), and a `thumb`
@@ -82,6 +82,13 @@ for (const img of IMAGES) {
     process.exit(1);
   }
 }
+// A CMYK JPEG with its profile, made here (libvips' CMYK profile is ~1 MB, too big to commit): its
+// colours go through LittleCMS's module (wasm/lcms2) on this runtime.
+const { default: sharp } = await import('sharp');
+IMAGES.push({
+  file: 'rocket-cmyk-profile.jpg', format: 'jpeg', mime: 'image/jpeg',
+  bytes: await sharp(join(root, 'test/fixtures/rocket-small.jpg')).toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 90 }).toBuffer(),
+});
 const MISSING = 'missing.jpg';
 
 let child = null;

@@ -83,8 +83,8 @@ const kinds: [string, Maker][] = [
   ['TIFF CMYK + profile (utif2 + LittleCMS)', viaSharp((s) => s.toColourspace('cmyk').withIccProfile('cmyk').tiff({ compression: 'lzw' }))],
   ['BMP 24-bit (ours)', tool((png, file) => execFileSync('convert', [png, `bmp3:${file}`], { stdio: 'ignore' }))],
   ['HEIC (libheif-js)', tool((png, file) => execFileSync('heif-enc', ['-q', '50', png, '-o', file], { stdio: 'ignore' }))],
-  ['CMYK JPEG, no profile (jpeg-js)', viaSharp((s) => s.toColourspace('cmyk').jpeg({ quality: 90 }))],
-  ['CMYK JPEG + profile (jpeg-js + LittleCMS)', viaSharp((s) => s.toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 90 }))],
+  ['CMYK JPEG, no profile (libjpeg)', viaSharp((s) => s.toColourspace('cmyk').jpeg({ quality: 90 }))],
+  ['CMYK JPEG + profile (libjpeg + LittleCMS)', viaSharp((s) => s.toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 90 }))],
 ];
 const sizes = [[256, 192], [1000, 750], [3000, 2250]] as const;
 

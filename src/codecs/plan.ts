@@ -151,8 +151,8 @@ export function planImage(
   // Every output fits inside the same upright image, so the widest is also the tallest.
   const largestOutput = all.reduce((a, b) => (b.output.width * b.output.height > a.output.width * a.output.height ? b : a)).output;
   // The one decode serves every output, so it may shrink on load only as far as the largest output
-  // allows. A CMYK JPEG goes to jpeg-js at full size (workers/codecs/jpeg.ts), so only the
-  // decoder's own files scale.
+  // allows. A CMYK JPEG is decoded at full size (workers/codecs/jpeg.ts), so only the decoder's
+  // other files scale.
   const scalable = source.scaledDecode?.accepts(bytes) ?? false;
   const anyResized = largestOutput.width * largestOutput.height !== pixels;
   const decodeScale = anyResized && shrinkOnLoad && scalable ? shrinkOnLoadScale(upright, largestOutput) : 1;

@@ -94,10 +94,11 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
     // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
     // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
-    // header jpegFrame cannot read. CMYK/YCCK files go through jpeg-js at full size (its
-    // components, the 4-channel output, the sRGB conversion through LittleCMS or the formula):
-    // measured 52 B/px with the RGBA out, 12 MiB fixed with a profile (bench/diag/input-decoder-memory.ts).
-    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(12 * MiB, 48) : decoding(2 * MiB, 10)) },
+    // header jpegFrame cannot read. CMYK/YCCK files are decoded by libjpeg at full size to CMYK
+    // samples, then converted to RGBA through LittleCMS 2.19 (wasm/lcms2) or the formula: measured
+    // 14.5 B/px with the RGBA out, 6.2 MiB fixed with a profile (bench/diag/input-decoder-memory.ts);
+    // a progressive file keeps up to 8 B/px more of coefficients, hence 22.
+    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(7 * MiB, 22) : decoding(2 * MiB, 10)) },
     scaledDecode: {
       accepts: (b) => jpegComponents(b) !== 4,
       memory: (b, scale) => {

@@ -1,16 +1,18 @@
-// CMYK samples to sRGB. With the file's own CMYK profile: LittleCMS (lcms-wasm), perceptual
-// intent, sharp's (libvips') choice and the usual one for photographs; LittleCMS adds black-point
-// compensation itself (its sRGB profile is ICC v4). Within 1 level of ImageMagick's perceptual
-// conversion (test/input-formats.test.ts). Relative colorimetric without compensation keeps the
-// print's paper-grey black (means ~20 levels too light on a dark photo); with it, the means are
-// up to 2 levels from ImageMagick's perceptual ones. Without a profile: the plain formula R = 255(1-C)(1-K) and its siblings that
-// most viewers fall back to, noted as approximate (no redistributable CMYK profile is reachable
-// here: Debian main ships none, Ghostscript's are AGPL).
+// CMYK samples to sRGB. With the file's own CMYK profile: LittleCMS 2.19 built to WebAssembly by
+// wasm/lcms2/build.sh (the version sharp ships), with sharp's (libvips') settings: perceptual
+// intent, the usual one for photographs, and no black-point compensation flag (LittleCMS adds it
+// itself, its sRGB profile being ICC v4). Every pixel within 1 level of sharp's conversion of the
+// same file (test/cmyk.test.ts). Relative colorimetric without compensation keeps the print's
+// paper-grey black (means ~20 levels too light on a dark photo). Without a usable CMYK profile:
+// the plain formula R = 255(1-C)(1-K) and its siblings that most viewers fall back to, noted as
+// approximate (no redistributable CMYK profile is reachable here: Debian main ships none,
+// Ghostscript's are AGPL).
+//
+// The pixels go through the module a chunk at a time, so its memory stays small whatever the
+// image's size.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import type { Raster } from '../../src/codecs/types.js';
-import { CodecError } from './wasm.js';
+import { CodecError, Lazy, wasiStubs } from './wasm.js';
 
 export const NO_PROFILE_NOTE = 'no CMYK profile: approximate colours';
 
@@ -21,65 +23,89 @@ export interface CmykImage {
   height: number;
 }
 
-interface Lcms {
-  cmsOpenProfileFromMem(data: Uint8Array, size: number): number;
-  cmsCloseProfile(p: number): void;
-  cmsCreate_sRGBProfile(): number;
-  cmsGetColorSpace(p: number): number;
-  cmsCreateTransform(inP: number, inFmt: number, outP: number, outFmt: number, intent: number, flags: number): number;
-  cmsDeleteTransform(t: number): void;
-  cmsDoTransform(t: number, input: Uint8Array, pixels: number): Uint8Array;
+/** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
+const WASM_FILE = new URL('../../wasm/lcms2/lcms2.wasm', import.meta.url);
+
+/** wasm/lcms2/cmyk.c */
+interface Exports {
+  memory: WebAssembly.Memory;
+  _initialize(): void;
+  lc_malloc(size: number): number;
+  lc_status(): number;
+  lc_error(): number;
+  lc_cmyk_transform(icc: number, length: number): number;
+  lc_run(transform: number, input: number, output: number, pixels: number): void;
 }
 
-const require = createRequire(import.meta.url);
-let lcms: Promise<Lcms> | undefined;
-function loadLcms(): Promise<Lcms> {
-  lcms ??= (async () => {
-    const glue = require.resolve('lcms-wasm/dist/lcms.js');
-    const { instantiate } = (await import(pathToFileURL(glue).href)) as { instantiate(o: object): Promise<Lcms> };
-    return instantiate({ wasmBinary: readFileSync(require.resolve('lcms-wasm/dist/lcms.wasm')), print: () => {}, printErr: () => {} });
-  })();
-  return lcms;
+/** lc_status after a failed lc_cmyk_transform */
+const LC_BAD_PROFILE = 1;
+const LC_NOT_CMYK = 2;
+/** Pixels per lc_run call: 256 KiB in and 256 KiB out of the module's memory. */
+const CHUNK_PIXELS = 1 << 16;
+
+let compiled: WebAssembly.Module | undefined;
+
+const lcms = new Lazy('lcms2', async () => {
+  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
+  const wasi = wasiStubs(compiled, (code) => {
+    throw new Error(`exit(${code})`);
+  });
+  const exports = new WebAssembly.Instance(compiled, { wasi_snapshot_preview1: wasi }).exports as unknown as Exports;
+  exports._initialize();
+  return { module: exports, memory: exports.memory };
+});
+
+function cString(m: Exports, ptr: number): string {
+  const bytes = new Uint8Array(m.memory.buffer, ptr, 255);
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
 }
 
-const SIG_CMYK = 0x434d594b;
-// lcms pixel formats: COLORSPACE_SH(PT_CMYK=6)|CHANNELS_SH(4)|BYTES_SH(1); PT_RGB=4, 3 channels
-const TYPE_CMYK_8 = (6 << 16) | (4 << 3) | 1;
-const TYPE_RGB_8 = (4 << 16) | (3 << 3) | 1;
-const INTENT_PERCEPTUAL = 0;
-/** Rows per cmsDoTransform call: lcms-wasm copies input and output through its heap each call. */
-const CHUNK_PIXELS = 1 << 20;
+function alloc(m: Exports, size: number): number {
+  const ptr = m.lc_malloc(size);
+  if (ptr === 0) throw new CodecError('CMYK conversion failed: out of memory');
+  return ptr;
+}
+
+/** Converts through the profile into out; false when the profile is unreadable or not for CMYK. */
+async function convertWithProfile(img: CmykImage, icc: Uint8Array, out: Uint8ClampedArray): Promise<boolean> {
+  const m = await lcms.get();
+  const pixels = img.width * img.height;
+  try {
+    const profile = alloc(m, Math.max(1, icc.length));
+    new Uint8Array(m.memory.buffer, profile, icc.length).set(icc);
+    const transform = m.lc_cmyk_transform(profile, icc.length);
+    if (transform === 0) {
+      const status = m.lc_status();
+      if (status === LC_BAD_PROFILE || status === LC_NOT_CMYK) return false;
+      throw new CodecError(`CMYK conversion failed: the embedded profile cannot be used (${cString(m, m.lc_error()) || 'LittleCMS gave no reason'})`);
+    }
+    const chunk = Math.max(1, Math.min(CHUNK_PIXELS, pixels));
+    const input = alloc(m, chunk * 4);
+    const output = alloc(m, chunk * 4);
+    for (let p = 0; p < pixels; p += chunk) {
+      const n = Math.min(chunk, pixels - p);
+      new Uint8Array(m.memory.buffer, input, n * 4).set(img.data.subarray(p * 4, (p + n) * 4));
+      m.lc_run(transform, input, output, n);
+      out.set(new Uint8Array(m.memory.buffer, output, n * 4), p * 4);
+    }
+    return true;
+  } catch (err) {
+    if (err instanceof CodecError) throw err;
+    throw new CodecError(`CMYK conversion failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    // A fresh instance for every image (~0.2 ms to make): whatever a damaged profile does inside
+    // the module stays with its own image, and nothing needs freeing.
+    lcms.reset();
+  }
+}
 
 /** The CMYK image as opaque sRGB RGBA; `notes` says when the colours are approximate. */
 export async function cmykToSrgb(img: CmykImage, icc: Uint8Array | null): Promise<Raster> {
   const { width, height, data } = img;
   const pixels = width * height;
   const out = new Uint8ClampedArray(pixels * 4);
-  const m = icc ? await loadLcms() : null;
-  const profile = m && icc ? m.cmsOpenProfileFromMem(icc, icc.length) : 0;
-  if (m && profile && m.cmsGetColorSpace(profile) === SIG_CMYK) {
-    const srgb = m.cmsCreate_sRGBProfile();
-    const t = m.cmsCreateTransform(profile, TYPE_CMYK_8, srgb, TYPE_RGB_8, INTENT_PERCEPTUAL, 0);
-    m.cmsCloseProfile(profile);
-    m.cmsCloseProfile(srgb);
-    if (!t) throw new CodecError('CMYK conversion failed: the embedded profile cannot be used');
-    try {
-      for (let p = 0; p < pixels; p += CHUNK_PIXELS) {
-        const n = Math.min(CHUNK_PIXELS, pixels - p);
-        const rgb = m.cmsDoTransform(t, data.subarray(p * 4, (p + n) * 4), n);
-        for (let i = 0, o = p * 4; i < n * 3; i += 3, o += 4) {
-          out[o] = rgb[i]!;
-          out[o + 1] = rgb[i + 1]!;
-          out[o + 2] = rgb[i + 2]!;
-          out[o + 3] = 255;
-        }
-      }
-    } finally {
-      m.cmsDeleteTransform(t);
-    }
-    return { data: out, width, height, opaque: true, srgb: true };
-  }
-  if (m && profile) m.cmsCloseProfile(profile);
+  if (icc && (await convertWithProfile(img, icc, out))) return { data: out, width, height, opaque: true, srgb: true };
   for (let i = 0; i < pixels * 4; i += 4) {
     const k = 255 - data[i + 3]!;
     out[i] = ((255 - data[i]!) * k + 127) / 255;

@@ -1,11 +1,11 @@
 // JPEG: libjpeg-turbo's decoder (libjpeg.ts: full size or shrunk on load) and MozJPEG's encoder
 // (@jsquash/jpeg). libjpeg decodes full size in 0.88x the time of @jsquash's MozJPEG decoder
-// (bench/diag/libjpeg.ts), so it serves every decode but CMYK/YCCK (jpeg-js, cmyk-jpeg.ts).
-import { jpegComponents, jpegDimensions, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
+// (bench/diag/libjpeg.ts), so it serves every decode; CMYK/YCCK files as CMYK samples for
+// LittleCMS (cmyk.ts).
+import { jpegComponents, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
 import { cmykToSrgb } from './cmyk.js';
-import { cmykJpegSamples } from './cmyk-jpeg.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
-import { decodeJpeg, instances as libjpegInstances } from './libjpeg.js';
+import { decodeJpeg, decodeJpegCmyk, instances as libjpegInstances } from './libjpeg.js';
 import { call, CodecError, emscripten, Lazy, ownBytes } from './wasm.js';
 
 export interface MozJpegOptions {
@@ -78,10 +78,11 @@ export const jpeg: Codec = {
     // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it
     // (libjpeg.ts also makes a premature end of the scan data fatal).
     if (!jpegHasEnd(bytes)) throw new CodecError('JPEG decode failed: truncated (no end-of-image marker)');
-    // CMYK and YCCK: jpeg-js behind its seam (cmyk-jpeg.ts), at full size (the plan never scales them)
+    // CMYK and YCCK: libjpeg's ink amounts (Adobe's inversion undone, YCCK made CMYK), at full
+    // size (the plan never scales them), through the file's profile
     if (jpegComponents(bytes) === 4) {
-      const d = jpegDimensions(bytes);
-      return cmykToSrgb(cmykJpegSamples(bytes, d ? d.width * d.height : 0), readJpegIcc(bytes));
+      const { data, width, height } = await decodeJpegCmyk(bytes);
+      return cmykToSrgb({ data: new Uint8Array(data.buffer, data.byteOffset, data.length), width, height }, readJpegIcc(bytes));
     }
     // JPEG has no alpha: the raster says so (opaque), which spares the JPEG target's flatten pass,
     // a full read of the pixels (~3% of a 12 MP re-encode's thread time in a --cpu-prof profile)

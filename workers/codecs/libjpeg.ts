@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { jpegScaledSize, type JpegScale } from '../../src/codecs/jpeg-scale.js';
 import { CodecError, type Dimensions, type Raster } from '../../src/codecs/types.js';
-import { Lazy } from './wasm.js';
+import { Lazy, wasiStubs } from './wasm.js';
 
 export { jpegScaledSize, type JpegScale };
 
@@ -32,15 +32,10 @@ function instantiate(): { module: Exports; memory: WebAssembly.Memory } {
   compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
   let memory: WebAssembly.Memory | undefined;
   // The few WASI calls wasi-libc links (stdio behind libjpeg's default message printer, exit
-  // behind its default error_exit) are never reached: both are replaced in decoder.c. Stubbed so
-  // the module needs no WASI host and loads the same on Node, Bun and Deno.
-  const wasi: Record<string, (...args: number[]) => number> = {};
-  for (const imp of WebAssembly.Module.imports(compiled)) {
-    if (imp.module !== 'wasi_snapshot_preview1') continue;
-    wasi[imp.name] = imp.name === 'proc_exit'
-      ? (code) => { throw new LibjpegAbort(`exit(${code})`); }
-      : () => 52; // ENOSYS
-  }
+  // behind its default error_exit) are never reached: both are replaced in decoder.c.
+  const wasi = wasiStubs(compiled, (code) => {
+    throw new LibjpegAbort(`exit(${code})`);
+  });
   const env = {
     jd_throw(ptr: number, length: number): never {
       throw new LibjpegAbort(String.fromCharCode(...new Uint8Array(memory!.buffer, ptr, Math.min(length, 200))));

@@ -29,6 +29,27 @@ export function wasmModule(spec: string): WebAssembly.Module {
 
 export const wasmBytes = (spec: string): Uint8Array => readFileSync(require.resolve(spec));
 
+/** wasi-libc's errno values the stubs answer with */
+const WASI_EBADF = 8;
+const WASI_ENOSYS = 52;
+
+/**
+ * Stand-ins for the WASI calls wasi-libc links into our own C modules (wasm/*: stdio, exit, the
+ * clock, preopened directories), none of which their work reaches: so such a module needs no WASI
+ * host and loads the same on Node, Bun and Deno. fd_prestat_get answers "no such descriptor", the
+ * end of the list libc's start-up walks (any other error makes it exit); proc_exit calls `exit`,
+ * which must throw; everything else fails with ENOSYS (a clock that fails reads as -1: LittleCMS
+ * only dates the profiles it creates).
+ */
+export function wasiStubs(module: WebAssembly.Module, exit: (code: number) => never): Record<string, (...args: number[]) => number> {
+  const wasi: Record<string, (...args: number[]) => number> = {};
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.module !== 'wasi_snapshot_preview1') continue;
+    wasi[imp.name] = imp.name === 'proc_exit' ? (code) => exit(code) : imp.name === 'fd_prestat_get' ? () => WASI_EBADF : () => WASI_ENOSYS;
+  }
+  return wasi;
+}
+
 // Some codec glue builds `new ImageData(...)`, which Node lacks.
 if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
   (globalThis as Record<string, unknown>).ImageData = class ImageData {
