@@ -32,6 +32,11 @@ export interface CompressOptions {
   previousQuality?: number;
   /** Key of the HMAC-SHA256 the thread computes over the output (result.nameMac), off the event loop. */
   nameKey?: Uint8Array;
+  /**
+   * The caller gives `bytes` up: when they are the whole of their own ArrayBuffer, it is moved to
+   * the thread (and detached here) instead of copied. Off by default: the caller keeps its bytes.
+   */
+  handOver?: boolean;
 }
 
 export interface CompressPoolOptions {
@@ -364,7 +369,7 @@ export class CompressPool {
    * entered a codec).
    */
   async compress(bytes: Uint8Array, opts: CompressOptions | AbortSignal = {}): Promise<CompressResult> {
-    const { signal, onAdmitted, nameKey, options = DEFAULT_OUTPUT_OPTIONS, renditions = [], previousQuality } = opts instanceof AbortSignal ? { signal: opts } : opts;
+    const { signal, onAdmitted, nameKey, handOver, options = DEFAULT_OUTPUT_OPTIONS, renditions = [], previousQuality } = opts instanceof AbortSignal ? { signal: opts } : opts;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     if (this.closed) throw new Error('compress pool is closed');
@@ -423,7 +428,7 @@ export class CompressPool {
     timer = setTimeout(check, limit);
     timer.unref?.();
     try {
-      const own = bytes.slice();
+      const own = handOver && ownsWholeBuffer(bytes) ? bytes : bytes.slice();
       const task: CompressTask = {
         bytes: own, ownBytes: true, plan, started: startedAt, submittedAt, keepInstances, reservedBytes: need, ...(lean ? { lean } : {}), ...(nameKey ? { nameKey } : {}),
         ...(previousQuality !== undefined && { previousQuality }),
@@ -541,4 +546,9 @@ export class CompressPool {
       w.resolve();
     }
   }
+}
+
+/** The view covers all of an ArrayBuffer (not shared, not a slice of a pooled slab): it can be transferred. */
+function ownsWholeBuffer(bytes: Uint8Array): bytes is Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
 }

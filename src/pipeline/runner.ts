@@ -171,8 +171,9 @@ export class PipelineRunner {
           outcome: { ok: true, outputKey, format, bytesIn, bytesOut, renditionKeys: renditionKeys ?? null, outcome: 'reused', quality: quality ?? null, score: score ?? null, note: note ?? null },
         };
       }
+      const bytesIn = source.bytes.length; // the bytes are handed to the pool thread below
       const validatorsOf = (o: ReusableOutput) => source.etag || source.lastModified
-        ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn: source.bytes.length } }
+        ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn } }
         : undefined;
       // The same bytes made into an output before, by this tenant with these settings: no decode,
       // no encode. Web Crypto hashes on libuv's thread pool, not on the event loop.
@@ -181,7 +182,7 @@ export class PipelineRunner {
       if (cached && (await this.#allStored(cached))) {
         const validators = validatorsOf(cached);
         return {
-          outcome: { ok: true, ...cached, bytesIn: source.bytes.length, outcome: 'reused' },
+          outcome: { ok: true, ...cached, bytesIn, outcome: 'reused' },
           ...(validators ? { remember: { tenantId, settings, validators } } : {}),
         };
       }
@@ -192,6 +193,8 @@ export class PipelineRunner {
         options,
         renditions,
         signal,
+        // the download is this image's alone: moved to the thread, not copied
+        handOver: true,
         // Named by an HMAC under the deployment's secret, not a plain hash: whoever has the same
         // photo cannot compute the name and probe /images/ for another tenant's output. The pool
         // thread computes it.

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CachePart } from '../compose.js';
 import type { ReusableOutput, UrlValidators } from '../types.js';
-import type { Transaction } from '@libsql/client';
+import type { SqlTransaction } from './connection.js';
 import { run, type SqliteContext } from './context.js';
 import { num, renditionKeysColumn, renditionKeysOf, str } from './mappers.js';
 
@@ -57,7 +57,7 @@ function withRenditions(column: unknown): { renditionKeys?: Record<string, strin
 }
 
 /** The content cache row, inside the caller's transaction (also written with a completion). */
-export async function writeCachedOutput(tx: Transaction, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
+export async function writeCachedOutput(tx: SqlTransaction, tenantId: string, sourceSha256: string, settings: string, o: ReusableOutput, now: number): Promise<void> {
   await run(tx,
     `INSERT OR REPLACE INTO content_cache (tenant_id, source_sha256, settings, output_key, format, bytes_out, rendition_keys, quality, score, note, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -65,7 +65,7 @@ export async function writeCachedOutput(tx: Transaction, tenantId: string, sourc
 }
 
 /** The URL validators row, inside the caller's transaction (also written with a completion). */
-export async function writeValidators(tx: Transaction, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
+export async function writeValidators(tx: SqlTransaction, tenantId: string, url: string, settings: string, v: UrlValidators, now: number): Promise<void> {
   await run(tx,
     `INSERT OR REPLACE INTO url_validators (tenant_id, url, settings, etag, last_modified, output_key, format, bytes_in, bytes_out, rendition_keys, quality, score, note, updated_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -1,6 +1,6 @@
 // What every part of the SQLite store shares: the client, the write transaction (serialised
 // by the process's mutex for the file, see openSqliteStore) and small statement helpers.
-import type { Client, InArgs, Transaction } from '@libsql/client';
+import type { SqlArgs, SqlClient, SqlTransaction } from './connection.js';
 import { INVISIBLE_STATUSES, OPEN_STATUSES } from '../lifecycle.js';
 import type { Mutex } from '../mutex.js';
 
@@ -21,16 +21,16 @@ export const OPEN = sqlIn(OPEN_STATUSES);
 export const VISIBLE = `status NOT IN ${sqlIn(INVISIBLE_STATUSES)}`;
 
 export class SqliteContext {
-  readonly db: Client;
+  readonly db: SqlClient;
   readonly #writes: Mutex;
 
-  constructor(db: Client, writes: Mutex) {
+  constructor(db: SqlClient, writes: Mutex) {
     this.db = db;
     this.#writes = writes;
   }
 
   /** Runs fn in one IMMEDIATE transaction, serialised with this process's other writes. */
-  write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  write<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.#writes.run(async () => {
       const tx = await this.db.transaction('write');
       try {
@@ -58,4 +58,4 @@ export function itemIdOf(id: string): number | null {
 }
 
 /** Executes one statement on the client or inside a transaction. */
-export const run = (on: Client | Transaction, sql: string, args: InArgs = []) => on.execute({ sql, args });
+export const run = (on: SqlClient | SqlTransaction, sql: string, args: SqlArgs = []) => on.execute({ sql, args });

@@ -1,5 +1,5 @@
 // Rows to records: the SQLite store's column names and encodings in one place.
-import type { Row } from '@libsql/client';
+import type { SqlRow as Row } from './connection.js';
 import type { RequestOptions } from '../../codecs/renditions.js';
 import type { ClaimCandidate } from '../lifecycle.js';
 import type { ApiKeyRecord, DeliveryAttempt, DeliveryRecord, EventType, ItemRecord, RequestRecord, Subscription } from '../types.js';

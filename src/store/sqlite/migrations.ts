@@ -3,7 +3,7 @@
 // several processes starting at once on one file apply each migration exactly once.
 // Release 0.1.0 wrote no version (0): migration 1 is its schema, written so that it is a
 // no-op on a file 0.1.0 made.
-import type { Client } from '@libsql/client';
+import type { SqlClient } from './connection.js';
 
 interface Migration {
   version: number;
@@ -236,11 +236,11 @@ const MIGRATIONS: Migration[] = [
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
 /** Brings the file up to SQLITE_SCHEMA_VERSION; refuses a file written by a newer release. */
-export async function migrateSqlite(client: Client): Promise<void> {
+export async function migrateSqlite(client: SqlClient): Promise<void> {
   for (;;) {
     const tx = await client.transaction('write');
     try {
-      const current = Number((await tx.execute('PRAGMA user_version')).rows[0]![0]);
+      const current = Number((await tx.execute('PRAGMA user_version')).rows[0]!.user_version);
       if (current > SQLITE_SCHEMA_VERSION) {
         throw new Error(`the store was written by a newer release (schema ${current}; this one knows up to ${SQLITE_SCHEMA_VERSION})`);
       }

@@ -1,6 +1,6 @@
 // The SQLite store's pipeline: claims, leases, completions (a request settles in the same
 // transaction as its last completion) and the queue's counts.
-import type { Transaction } from '@libsql/client';
+import type { SqlTransaction } from './connection.js';
 import type { PipelinePart } from '../compose.js';
 import { claimFairly, counterDelta, ITEM, ITEM_ACTIONS, itemResult, REQUEST_ACTIONS, settledStatus, transitionEvent } from '../lifecycle.js';
 import type { ChargeInput, CompleteInput, CompleteResult, ItemRecord } from '../types.js';
@@ -118,7 +118,7 @@ export class SqlitePipeline implements PipelinePart {
 }
 
 /** Counts one codec attempt inside the caller's transaction (see Store.chargeAttempt). */
-async function chargeOne(tx: Transaction, input: ChargeInput): Promise<number | null> {
+async function chargeOne(tx: SqlTransaction, input: ChargeInput): Promise<number | null> {
   const id = itemIdOf(input.itemId);
   if (id === null) return null;
   const res = await run(tx,
@@ -128,7 +128,7 @@ async function chargeOne(tx: Transaction, input: ChargeInput): Promise<number | 
 }
 
 /** Records one item's outcome inside the caller's transaction (see Store.completeItems). */
-async function completeOne(tx: Transaction, input: CompleteInput): Promise<CompleteResult> {
+async function completeOne(tx: SqlTransaction, input: CompleteInput): Promise<CompleteResult> {
   const { outcome, now } = input;
   const itemId = itemIdOf(input.itemId);
   if (itemId === null) return { applied: false };

@@ -1,5 +1,5 @@
 // Requests in the SQLite store: ingest (begin → appendBatch* → commit | abort) and reads.
-import type { InArgs, InStatement, Transaction } from '@libsql/client';
+import type { SqlArgs, SqlTransaction } from './connection.js';
 import type { RequestsPart } from '../compose.js';
 import { ITEM, newestFirstCursor, pageOf, REQUEST, REQUEST_ACTIONS, serialCursor } from '../lifecycle.js';
 import { InFlightLimitError, UPLOAD_LOG_KEEP_MS, type BeginInput, type BeginResult, type CommitExtra, type ItemRecord, type Page, type ProductRecord, type RequestRecord } from '../types.js';
@@ -42,7 +42,7 @@ export class SqliteRequests implements RequestsPart {
     if (products.length === 0) return;
     const now = Date.now();
     await this.#ctx.write(async (tx) => {
-      const stmts: InStatement[] = [];
+      const stmts: Array<{ sql: string; args: SqlArgs }> = [];
       for (let i = 0; i < products.length; i += INSERT_CHUNK) {
         const chunk = products.slice(i, i + INSERT_CHUNK);
         stmts.push({
@@ -140,7 +140,7 @@ export class SqliteRequests implements RequestsPart {
 }
 
 /** Inside the commit's write transaction, which serialises commits across processes. */
-async function assertRoomInFlight(tx: Transaction, requestId: string, limit: number): Promise<void> {
+async function assertRoomInFlight(tx: SqlTransaction, requestId: string, limit: number): Promise<void> {
   const res = await run(tx,
     `SELECT (SELECT COUNT(*) FROM items WHERE request_id = ?) AS images,
        (SELECT COALESCE(SUM(total - done - failed), 0) FROM requests
@@ -151,11 +151,11 @@ async function assertRoomInFlight(tx: Transaction, requestId: string, limit: num
   if (images + inFlight > limit) throw new InFlightLimitError(images, inFlight, limit);
 }
 
-async function deleteIngesting(tx: Transaction, ids: string[]): Promise<void> {
+async function deleteIngesting(tx: SqlTransaction, ids: string[]): Promise<void> {
   for (const id of ids) {
     // Only an ingesting request (or the orphans of one) is removed: never a committed one's data.
     const notCommitted = `NOT EXISTS (SELECT 1 FROM requests WHERE id = ? AND ${VISIBLE})`;
-    const args: InArgs = [id, id];
+    const args: SqlArgs = [id, id];
     await tx.batch([
       { sql: `DELETE FROM items WHERE request_id = ? AND ${notCommitted}`, args },
       { sql: `DELETE FROM products WHERE request_id = ? AND ${notCommitted}`, args },

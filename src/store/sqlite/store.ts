@@ -10,12 +10,11 @@
 // row mappers beside them.
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { createClient, type Client } from '@libsql/client';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../storage/private-files.js';
 import { ComposedStore } from '../compose.js';
 import { Mutex } from '../mutex.js';
 import { SqliteCache } from './cache.js';
+import { SqliteConnections, type SqlClient } from './connection.js';
 import { run, SqliteContext } from './context.js';
 import { SqliteKeys } from './keys.js';
 import { SqliteOperations } from './operations.js';
@@ -35,7 +34,7 @@ export async function openSqliteStore(file: string, opts: { busyTimeoutMs?: numb
   // Private whatever the umask; SQLite gives the -wal and -shm files the mode of this one.
   mkdirSync(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
   closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
-  const client = createClient({ url: pathToFileURL(file).href, timeout: opts.busyTimeoutMs ?? 10_000 });
+  const client = new SqliteConnections(file, { timeoutMs: opts.busyTimeoutMs ?? 10_000 });
   // journal_mode is persistent in the file; the others are per connection and are the
   // defaults we want (synchronous=FULL keeps a commit durable across power loss too).
   await client.execute('PRAGMA journal_mode = WAL');
@@ -49,7 +48,7 @@ export class SqliteStore extends ComposedStore {
   readonly backend = 'sqlite' as const;
   readonly #ctx: SqliteContext;
 
-  constructor(db: Client, writes: Mutex) {
+  constructor(db: SqlClient, writes: Mutex) {
     const ctx = new SqliteContext(db, writes);
     super({
       requests: new SqliteRequests(ctx), pipeline: new SqlitePipeline(ctx), operations: new SqliteOperations(ctx),
@@ -61,7 +60,7 @@ export class SqliteStore extends ComposedStore {
   // ---- lifecycle ------------------------------------------------------------------------
 
   async schemaVersion(): Promise<number> {
-    return Number((await run(this.#ctx.db, 'PRAGMA user_version')).rows[0]![0]);
+    return Number((await run(this.#ctx.db, 'PRAGMA user_version')).rows[0]!.user_version);
   }
 
   async ping(): Promise<void> {
