@@ -11,6 +11,8 @@ import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
 import type { Rendition } from '../src/codecs/renditions.js';
 import { CODECS } from '../src/codecs/table.js';
+import { instanceStats } from '../workers/codecs/wasm.js';
+import { ssimulacra2PreparedBytes } from '../workers/metrics/ssimulacra2-wasm.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { image, reference } from './helpers/ssimulacra2.js';
@@ -93,6 +95,41 @@ describe('searchQuality', () => {
     expect(r.reached).toBe(false);
     expect(encodes).toBeLessThanOrEqual(MAX_ENCODES);
     expect(r.quality).toBe(100);
+  });
+
+  it('frees the prepared source after each search, failed or not', async () => {
+    // the scorer prepares the source (about 48 B/px) in the module's memory, which never shrinks:
+    // a leak would grow it by that much per search
+    const failing = () =>
+      searchQuality({
+        source: detailed,
+        target: 70,
+        start: 50,
+        encode: async (q) => {
+          if (q !== 50) throw new Error('encoder failed');
+          return jpeg.encode(detailed, { quality: q });
+        },
+        decode: (b) => jpeg.decode(b),
+      });
+    await expect(failing()).rejects.toThrow(/encoder failed/);
+    await run(detailed, jpeg, 70, 50);
+    const before = instanceStats().live.ssimulacra2;
+    expect(before).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) {
+      await expect(failing()).rejects.toThrow(/encoder failed/);
+      await run(detailed, jpeg, 70, 50);
+    }
+    expect(4 * ssimulacra2PreparedBytes(detailed.width, detailed.height)).toBeGreaterThan(2 ** 16); // more than a wasm page would grow
+    expect(instanceStats().live.ssimulacra2).toBe(before);
+  });
+
+  it('counts the prepared source in its memory, and its alpha twice', () => {
+    const prepared = ssimulacra2PreparedBytes(1500, 1000);
+    expect(prepared).toBeGreaterThan(45 * 1500 * 1000);
+    expect(autoQualityMemoryBytes(1500, 1000)).toBeGreaterThan(prepared + 5 * 1500 * 1000);
+    expect(autoQualityMemoryBytes(1500, 1000, true) - autoQualityMemoryBytes(1500, 1000)).toBe(prepared);
+    // past the limit the scorer streams: 10 B/px and its rows
+    expect(autoQualityMemoryBytes(8000, 6000)).toBeLessThan(11 * 8000 * 6000);
   });
 
   it('refuses a target outside 30-95', async () => {
