@@ -1,17 +1,28 @@
 /*
  * SSIMULACRA2 2.0 (Jon Sneyers, Cloudinary; libjxl tools/ssimulacra2) for the pool threads, built
  * to wasm32-wasi by build.sh beside this file and loaded by workers/metrics/ssimulacra2-wasm.ts.
- * Written for this repository as a line-by-line port of workers/metrics/ssimulacra2.ts (which
- * explains the metric and why the blur runs in single precision over whole rows and columns);
- * the arithmetic is the same: where the TypeScript rounds a double expression to float32
- * (Math.fround, or a store into a Float32Array), this rounds the same double expression with a
- * (float) cast, so both give the same scores (wasm has no scalar fused multiply-add; the
- * double-then-float form is what the TypeScript computes too). Compiled with -ffp-contract=off so
- * clang does not fuse anything the TypeScript does not.
+ * Written for this repository as a port of workers/metrics/ssimulacra2.ts (which explains the
+ * metric and why the blur runs in single precision over whole rows and columns), vectorised with
+ * wasm SIMD (128-bit: 4 floats or 2 doubles).
  *
- * Memory: as the TypeScript, rows stream through; scales 2..5 are kept whole (2 B per source
- * pixel for both images) and about S2_BYTES_PER_COLUMN per source column. ssimulacra2-wasm.ts
- * states it for the memory plan.
+ * The scores are sensitive to rounding well below a float's precision (the recursive blur's
+ * poles sit on the unit circle, so rounding differences accumulate in the variances): measured,
+ * rounding the blur's products to float before adding moved scores by 3 points, float cube roots
+ * by 0.35, float sums in the downsampling by 0.15. So every step rounds where the TypeScript
+ * rounds: where it rounds a double expression to float32 (Math.fround, or a store into a
+ * Float32Array), this computes that expression in double (f64x2 halves) and rounds it once. Only
+ * the error maps (plain float expressions summed per row) run in float, and the cube root is a
+ * Halley iteration to double precision instead of libm's cbrt: scores stay within 1e-6 of the
+ * TypeScript's. Compiled with -ffp-contract=off so clang fuses nothing the TypeScript does not.
+ *
+ * A search scores several candidates against one source: s2_prepare keeps the source's side
+ * (XYB, blurred mean and variance per scale, 9 float planes: about 48 B per source pixel) and
+ * s2_score_prepared streams only the candidate. s2_score streams both and keeps nothing.
+ *
+ * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
+ * runs 4 to 16 rows at once, one per SIMD lane); the 8-bit images' scales 2..5 are kept whole
+ * (1 B per source pixel each) and PASS_ROWS rows per scale. ssimulacra2-wasm.ts states it for the
+ * memory plan.
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,7 +32,9 @@
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
-enum { SCALES = 6, CHUNK_ROWS = 32, LOAD_ROWS = 16, NPOLE = 5, RING = 2 * NPOLE + 1 };
+/* BATCH rows enter the blurs together (their horizontal blurs fill the SIMD lanes); the rings
+   hold the 2N + 1 rows the vertical blur reads plus the rest of a batch. */
+enum { SCALES = 6, CHUNK_ROWS = 32, LOAD_ROWS = 16, NPOLE = 5, BATCH = 4, RING = 2 * NPOLE + 1 + BATCH - 1 };
 static const double C2 = 0.0009;
 
 /* Charalampidis' recursive Gaussian, sigma 1.5: computed at start-up as ssimulacra2.ts does. */
@@ -362,10 +375,13 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
 }
 
-/* jobs rows (a multiple of 4) blurred horizontally, up to MAX_GROUPS x 4 at a time. */
+/* jobs rows (a multiple of 4) blurred horizontally, up to MAX_GROUPS x 4 at a time, in calls
+   of about equal size (a call of one group is latency-bound). */
 static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *in, v128_t *out) {
+  int calls = (jobs / 4 + MAX_GROUPS - 1) / MAX_GROUPS;
   while (jobs > 0) {
-    int groups = jobs / 4 < MAX_GROUPS ? jobs / 4 : MAX_GROUPS;
+    int groups = (jobs / 4 + calls - 1) / calls;
+    calls--;
     switch (groups) {
       case 1: blur_rows(src, dst, w, in, out, 1); break;
       case 2: blur_rows(src, dst, w, in, out, 2); break;
@@ -458,7 +474,7 @@ static void error_row(const float *a, const float *b, const float *m1, const flo
 
 /* Quantities blurred per channel: the source a, the candidate b, a^2, b^2, ab. */
 enum { QA, QB, QAA, QBB, QAB, QUANTITIES };
-enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
+enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
 
 /*
  * One pass over one scale, rows streaming through the two recursive blurs (the vertical one keeps
@@ -472,7 +488,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
   const int S = stride_of(w);
   const int source_side = pa != 0, candidate_side = pb != 0;
   /* every buffer of this scale in one block (rows of S floats): XYB rings (2 x 3 x RING),
-     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2 in double), 5 outputs, 9
+     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2 in double), 5 outputs, 9 x BATCH
      products, one zero and one scratch row, two load chunks (2 x 3 x LOAD_ROWS, plus a vector),
      blur_rows' interleaved rows (2 x 4 x MAX_GROUPS, plus the padding): PASS_ROWS */
   size_t floats = PASS_ROWS * (size_t)S + 6 * 4 + 4 * MAX_GROUPS * (PAD_LEFT + PAD_RIGHT);
@@ -494,9 +510,9 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
     vprev[q] = (double *)TAKE(6 * S);
     vprev2[q] = (double *)TAKE(6 * S);
   }
-  float *mu[QUANTITIES], *prod[9];
+  float *mu[QUANTITIES], *prod[9 * BATCH];
   for (int q = 0; q < QUANTITIES; q++) mu[q] = TAKE(S);
-  for (int q = 0; q < 9; q++) prod[q] = TAKE(S);
+  for (int q = 0; q < 9 * BATCH; q++) prod[q] = TAKE(S);
   float *zero = TAKE(S), *scratch = TAKE(S);
   float *chunk_a[3], *chunk_b[3];
   for (int c = 0; c < 3; c++) {
@@ -510,46 +526,48 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
 
   for (int n = -NPOLE + 1; n < h; n++) {
     int top = n - NPOLE - 1, bottom = n + NPOLE - 1;
-    if (bottom < h) {
-      int y = bottom;
-      if (y >= chunk_start + LOAD_ROWS) {
-        chunk_start = y;
-        int end = y + LOAD_ROWS < h ? y + LOAD_ROWS : h;
-        size_t count = (size_t)(end - y) * w;
-        if (source_side) {
-          pyramid_rows(pa, level, y, end, chunk_a, 0);
-          if (pa->failed) goto fail;
-          to_positive_xyb(chunk_a[0], chunk_a[1], chunk_a[2], count);
-        }
-        if (candidate_side) {
-          pyramid_rows(pb, level, y, end, chunk_b, 0);
-          if (pb->failed) goto fail;
-          to_positive_xyb(chunk_b[0], chunk_b[1], chunk_b[2], count);
-        }
-      }
-      int slot = y % RING;
-      size_t off = (size_t)(y - chunk_start) * w;
-      /* the row's horizontal blurs, four at a time */
-      const float *src[16];
-      float *dst[16];
+    if (bottom < h && bottom % BATCH == 0) {
+      /* rows bottom .. bottom + BATCH - 1 enter: XYB, products, horizontal blurs */
+      const float *src[16 * BATCH];
+      float *dst[16 * BATCH];
       int jobs = 0;
-      for (int c = 0; c < 3; c++) {
-        float **H = hor[slot] + c * QUANTITIES;
-        float *A = keep ? keep->a[c] + (size_t)y * S : ref ? ref->a[c] + (size_t)y * S : xa[slot][c];
-        if (source_side) {
-          memcpy(A, chunk_a[c] + off, w * sizeof(float));
-          multiply(A, A, prod[3 * c], S);
-          src[jobs] = A, dst[jobs++] = H[QA];
-          src[jobs] = prod[3 * c], dst[jobs++] = H[QAA];
+      for (int y = bottom; y < bottom + BATCH && y < h; y++) {
+        if (y >= chunk_start + LOAD_ROWS) {
+          chunk_start = y;
+          int end = y + LOAD_ROWS < h ? y + LOAD_ROWS : h;
+          size_t count = (size_t)(end - y) * w;
+          if (source_side) {
+            pyramid_rows(pa, level, y, end, chunk_a, 0);
+            if (pa->failed) goto fail;
+            to_positive_xyb(chunk_a[0], chunk_a[1], chunk_a[2], count);
+          }
+          if (candidate_side) {
+            pyramid_rows(pb, level, y, end, chunk_b, 0);
+            if (pb->failed) goto fail;
+            to_positive_xyb(chunk_b[0], chunk_b[1], chunk_b[2], count);
+          }
         }
-        if (candidate_side) {
-          float *B = xb[slot][c];
-          memcpy(B, chunk_b[c] + off, w * sizeof(float));
-          multiply(B, B, prod[3 * c + 1], S);
-          multiply(A, B, prod[3 * c + 2], S);
-          src[jobs] = B, dst[jobs++] = H[QB];
-          src[jobs] = prod[3 * c + 1], dst[jobs++] = H[QBB];
-          src[jobs] = prod[3 * c + 2], dst[jobs++] = H[QAB];
+        int slot = y % RING;
+        size_t off = (size_t)(y - chunk_start) * w;
+        float **P = prod + 9 * (y - bottom);
+        for (int c = 0; c < 3; c++) {
+          float **H = hor[slot] + c * QUANTITIES;
+          float *A = keep ? keep->a[c] + (size_t)y * S : ref ? ref->a[c] + (size_t)y * S : xa[slot][c];
+          if (source_side) {
+            memcpy(A, chunk_a[c] + off, w * sizeof(float));
+            multiply(A, A, P[3 * c], S);
+            src[jobs] = A, dst[jobs++] = H[QA];
+            src[jobs] = P[3 * c], dst[jobs++] = H[QAA];
+          }
+          if (candidate_side) {
+            float *B = xb[slot][c];
+            memcpy(B, chunk_b[c] + off, w * sizeof(float));
+            multiply(B, B, P[3 * c + 1], S);
+            multiply(A, B, P[3 * c + 2], S);
+            src[jobs] = B, dst[jobs++] = H[QB];
+            src[jobs] = P[3 * c + 1], dst[jobs++] = H[QBB];
+            src[jobs] = P[3 * c + 2], dst[jobs++] = H[QAB];
+          }
         }
       }
       while (jobs % 4) src[jobs] = zero, dst[jobs++] = scratch;
@@ -685,8 +703,8 @@ EXPORT(s2_score) double s2_score(const uint8_t *ref, const uint8_t *dist, int wi
 
 /*
  * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
- * XYB, blurred mean and variance at every scale (S2_PREPARED_BYTES_PER_PIXEL, about 48 B per
- * source pixel). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
+ * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
+ * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
  */
 EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
   init();
