@@ -30,6 +30,10 @@
 #include <string.h>
 #include <wasm_simd128.h>
 
+/* f32x4 <-> two f64x2 halves */
+#define LO(v) wasm_f64x2_promote_low_f32x4(v)
+#define HI(v) wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(v, v, 1, 0))
+#define JOIN(lo, hi) wasm_i64x2_shuffle(lo, hi, 0, 2) /* the low floats of two demoted halves */
 #define EXPORT(name) __attribute__((export_name(#name)))
 
 /* BATCH rows enter the blurs together (their horizontal blurs fill the SIMD lanes); the rings
@@ -225,7 +229,18 @@ static void pyramid_rows(Pyramid *p, int level, int y0, int y1, float *out[3], s
       const float *bottom = s + (size_t)(yb - a0) * in_w;
       float *row = o + at + (size_t)(y - y0) * w;
       /* in double, as the TypeScript: float sums moved scores by 0.15 */
-      for (int x = 0; x < pairs; x++) row[x] = (float)(((double)top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1]) * 0.25);
+      int x = 0;
+      for (; x + 4 <= pairs; x += 4) {
+        v128_t t0 = wasm_v128_load(top + 2 * x), t1 = wasm_v128_load(top + 2 * x + 4);
+        v128_t b0 = wasm_v128_load(bottom + 2 * x), b1 = wasm_v128_load(bottom + 2 * x + 4);
+        v128_t te = wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6), to = wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7);
+        v128_t be = wasm_i32x4_shuffle(b0, b1, 0, 2, 4, 6), bo = wasm_i32x4_shuffle(b0, b1, 1, 3, 5, 7);
+        const v128_t quarter = wasm_f64x2_splat(0.25);
+        v128_t lo = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(LO(te), LO(to)), LO(be)), LO(bo)), quarter);
+        v128_t hi = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(HI(te), HI(to)), HI(be)), HI(bo)), quarter);
+        wasm_v128_store(row + x, JOIN(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi)));
+      }
+      for (; x < pairs; x++) row[x] = (float)(((double)top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1]) * 0.25);
       if (pairs < w) row[pairs] = (float)(((double)top[in_w - 1] + top[in_w - 1] + bottom[in_w - 1] + bottom[in_w - 1]) * 0.25);
     }
   }
@@ -297,9 +312,6 @@ static void prepared_free(Prepared *p) {
  * to float first accumulates into the variances and moved scores by 3 points. Wasm has no float
  * FMA: those steps run in f64x2 halves, the state kept in both forms.
  */
-#define LO(v) wasm_f64x2_promote_low_f32x4(v)
-#define HI(v) wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(v, v, 1, 0))
-#define JOIN(lo, hi) wasm_i64x2_shuffle(lo, hi, 0, 2) /* the low floats of two demoted halves */
 
 enum { PAD_LEFT = 2 * NPOLE, PAD_RIGHT = NPOLE, MAX_GROUPS = 4 };
 
