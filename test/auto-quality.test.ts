@@ -139,7 +139,10 @@ describe('searchQuality', () => {
   });
 
   it('states the memory the plan counts for it (src/codecs/plan.ts)', () => {
-    for (const [w, h] of [[192, 160], [4000, 3000]] as const) expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+    for (const [w, h] of [[192, 160], [4000, 3000], [8000, 6000]] as const) {
+      expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+      expect(autoQualityMemory({ width: w, height: h }, true)).toBe(autoQualityMemoryBytes(w, h, true));
+    }
     // and the plan adds it (with the target decoder's) to the encode step of JPEG and WebP outputs only
     const bytes = fixture('rocket-small.jpg');
     const plan = (options: Partial<OutputOptions>) => planImage(bytes, { ...DEFAULT_OUTPUT_OPTIONS, ...options }, 50_000_000);
@@ -159,7 +162,7 @@ describe('searchQuality', () => {
     const fixed = plan({}, {});
     expect(fixed.decodeScale).toBe(4);
     expect([fixed.output, fixed.renditions[0]!.output]).toEqual([{ width: 100, height: 150 }, { width: 50, height: 75 }]);
-    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out);
+    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out, format === 'webp');
     // with every step kept at once, each search adds exactly its own memory, on its own output's size
     const renditionAuto = plan({}, { quality: 'auto', quality_target: 80 });
     expect([renditionAuto.auto, renditionAuto.renditions[0]!.auto]).toEqual([null, { target: 80 }]);
