@@ -11,6 +11,8 @@ import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
 import type { Rendition } from '../src/codecs/renditions.js';
 import { CODECS } from '../src/codecs/table.js';
+import { instanceStats } from '../workers/codecs/wasm.js';
+import { ssimulacra2PreparedBytes } from '../workers/metrics/ssimulacra2-wasm.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
 import { fixture, independentDecode } from './helpers/decode.js';
 import { image, reference } from './helpers/ssimulacra2.js';
@@ -95,6 +97,41 @@ describe('searchQuality', () => {
     expect(r.quality).toBe(100);
   });
 
+  it('frees the prepared source after each search, failed or not', async () => {
+    // the scorer prepares the source (about 48 B/px) in the module's memory, which never shrinks:
+    // a leak would grow it by that much per search
+    const failing = () =>
+      searchQuality({
+        source: detailed,
+        target: 70,
+        start: 50,
+        encode: async (q) => {
+          if (q !== 50) throw new Error('encoder failed');
+          return jpeg.encode(detailed, { quality: q });
+        },
+        decode: (b) => jpeg.decode(b),
+      });
+    await expect(failing()).rejects.toThrow(/encoder failed/);
+    await run(detailed, jpeg, 70, 50);
+    const before = instanceStats().live.ssimulacra2;
+    expect(before).toBeGreaterThan(0);
+    for (let i = 0; i < 4; i++) {
+      await expect(failing()).rejects.toThrow(/encoder failed/);
+      await run(detailed, jpeg, 70, 50);
+    }
+    expect(4 * ssimulacra2PreparedBytes(detailed.width, detailed.height)).toBeGreaterThan(2 ** 16); // more than a wasm page would grow
+    expect(instanceStats().live.ssimulacra2).toBe(before);
+  });
+
+  it('counts the prepared source in its memory, and its alpha twice', () => {
+    const prepared = ssimulacra2PreparedBytes(1500, 1000);
+    expect(prepared).toBeGreaterThan(45 * 1500 * 1000);
+    expect(autoQualityMemoryBytes(1500, 1000)).toBeGreaterThan(prepared + 5 * 1500 * 1000);
+    expect(autoQualityMemoryBytes(1500, 1000, true) - autoQualityMemoryBytes(1500, 1000)).toBe(prepared);
+    // past the limit the scorer streams: 10 B/px and its rows
+    expect(autoQualityMemoryBytes(8000, 6000)).toBeLessThan(11 * 8000 * 6000);
+  });
+
   it('refuses a target outside 30-95', async () => {
     const input = { source: smooth, start: 50, encode: () => Promise.resolve(new Uint8Array()), decode: () => Promise.resolve(smooth) };
     await expect(searchQuality({ ...input, target: 29 })).rejects.toThrow(/30-95/);
@@ -102,7 +139,10 @@ describe('searchQuality', () => {
   });
 
   it('states the memory the plan counts for it (src/codecs/plan.ts)', () => {
-    for (const [w, h] of [[192, 160], [4000, 3000]] as const) expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+    for (const [w, h] of [[192, 160], [4000, 3000], [8000, 6000]] as const) {
+      expect(autoQualityMemory({ width: w, height: h })).toBe(autoQualityMemoryBytes(w, h));
+      expect(autoQualityMemory({ width: w, height: h }, true)).toBe(autoQualityMemoryBytes(w, h, true));
+    }
     // and the plan adds it (with the target decoder's) to the encode step of JPEG and WebP outputs only
     const bytes = fixture('rocket-small.jpg');
     const plan = (options: Partial<OutputOptions>) => planImage(bytes, { ...DEFAULT_OUTPUT_OPTIONS, ...options }, 50_000_000);
@@ -122,7 +162,7 @@ describe('searchQuality', () => {
     const fixed = plan({}, {});
     expect(fixed.decodeScale).toBe(4);
     expect([fixed.output, fixed.renditions[0]!.output]).toEqual([{ width: 100, height: 150 }, { width: 50, height: 75 }]);
-    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out);
+    const searchOf = (format: 'jpeg' | 'webp', out: { width: number; height: number }) => CODECS[format].memory.decode(out.width * out.height) + autoQualityMemory(out, format === 'webp');
     // with every step kept at once, each search adds exactly its own memory, on its own output's size
     const renditionAuto = plan({}, { quality: 'auto', quality_target: 80 });
     expect([renditionAuto.auto, renditionAuto.renditions[0]!.auto]).toEqual([null, { target: 80 }]);

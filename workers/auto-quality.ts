@@ -12,7 +12,7 @@
 // passes (the target is out of reach even at 100) it returns the best scoring attempt with
 // reached: false.
 import type { Raster } from '../src/codecs/types.js';
-import { ssimulacra2Scorer, ssimulacra2ScorerMemoryBytes } from './metrics/ssimulacra2-wasm.js';
+import { ssimulacra2PreparedBytes, ssimulacra2Scorer, ssimulacra2ScorerMemoryBytes } from './metrics/ssimulacra2-wasm.js';
 
 export const MIN_TARGET = 30;
 export const MAX_TARGET = 95;
@@ -24,6 +24,12 @@ export const MAX_ENCODES = 6;
  * the reference as well.
  */
 export const MARGIN = 1;
+/**
+ * The scorer prepares the source once per search (about 48 B per pixel and background, each
+ * candidate's score a third cheaper) while that stays under this; larger images (over about
+ * 14 MP opaque, 7 MP with alpha) stream both images through every score instead (10 B/px).
+ */
+export const REUSE_LIMIT_BYTES = 640 * 2 ** 20;
 
 export interface AutoQualityInput {
   /** the decoded, upright source raster the outputs are judged against */
@@ -84,7 +90,8 @@ export async function searchQuality(input: AutoQualityInput): Promise<AutoQualit
   if (!(input.target >= MIN_TARGET && input.target <= MAX_TARGET)) throw new RangeError(`quality target must be ${MIN_TARGET}-${MAX_TARGET}, got ${input.target}`);
   const target = input.target + (input.margin ?? MARGIN);
   const max = Math.min(MAX_ENCODES, Math.max(1, Math.floor(input.maxEncodes ?? MAX_ENCODES)));
-  const scorer = input.score ? null : await ssimulacra2Scorer(source, { alpha: input.alpha ?? false });
+  const alpha = input.alpha ?? false;
+  const scorer = input.score ? null : await ssimulacra2Scorer(source, { alpha, reuse: reuses(source.width, source.height, alpha) });
   try {
     return await search(input, target, max, input.score ?? ((_a: Raster, b: Raster) => scorer!.score(b)));
   } finally {
@@ -150,11 +157,16 @@ function nextQuality(target: number, fail: Tried | undefined, pass: Tried | unde
   return Math.min(hi - 1, Math.max(lo + 1, Math.min(100, Math.max(1, q))));
 }
 
+function reuses(width: number, height: number, alpha: boolean): boolean {
+  return (alpha ? 2 : 1) * ssimulacra2PreparedBytes(width, height) <= REUSE_LIMIT_BYTES;
+}
+
 /**
  * Bytes the search holds besides the source raster, the encoder and the decoder (which holds the
- * decoded candidate): the scorer's (src/codecs/plan.ts's autoQualityMemory says the same). The
+ * decoded candidate): the scorer's, prepared source included (src/codecs/plan.ts's
+ * autoQualityMemory says the same). alpha: the search judges alpha (two prepared sources). The
  * encoded attempts (at most 6 outputs, each far smaller than the raster) are not counted.
  */
-export function autoQualityMemoryBytes(width: number, height: number): number {
-  return ssimulacra2ScorerMemoryBytes(width, height);
+export function autoQualityMemoryBytes(width: number, height: number, alpha = false): number {
+  return ssimulacra2ScorerMemoryBytes(width, height, { alpha, reuse: reuses(width, height, alpha) });
 }

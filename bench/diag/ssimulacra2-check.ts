@@ -1,7 +1,8 @@
 // node dist/bench/diag/ssimulacra2-check.js <corpus dir> [--mp12 N] [--photos N]
 //
 // Validates the scorer the quality=auto search uses (wasm/ssimulacra2, the WebAssembly port of
-// workers/metrics/ssimulacra2.ts with the same arithmetic) against the
+// workers/metrics/ssimulacra2.ts rounding where it rounds: scores within 1e-6 of it; its one-call
+// path, which scores exactly as the prepared one the search uses) against the
 // reference, calc-s2-rust at full size (bench/quality-metric.ts). Sources: every corpus image
 // (upright, decoded by sharp) and N (default 2) generated 4000x3000 photos (bench/mp12.ts's). Each
 // is encoded by the pipeline's own codecs at JPEG q30/50/70/90 and WebP q75, decoded by them

@@ -78,11 +78,18 @@ export const AUTO_QUALITY_FORMATS: readonly ImageFormat[] = ['jpeg', 'webp'];
 
 /**
  * What the quality=auto search holds besides the output raster and the encoder (workers/auto-quality.ts,
- * autoQualityMemoryBytes, which a test keeps equal to this): the source and one candidate copied
- * into the scorer's module (8 B/px), its kept scales (2 B/px) and its streaming rows (2460 B per
- * column). The decoded candidate is the target decoder's (its memory.decode).
+ * autoQualityMemoryBytes, which a test keeps equal to this): the scorer's module memory. While the
+ * prepared source (9 float planes per scale, about 48 B/px; two with alpha, judged on two greys)
+ * stays within 640 MiB the scorer keeps it, plus one 8-bit copy and its kept scales (5 B/px);
+ * beyond, it streams both images (10 B/px). Plus its streaming rows (4500 B per column). The
+ * decoded candidate is the target decoder's (its memory.decode).
  */
-export const autoQualityMemory = ({ width, height }: Dimensions) => 10 * width * height + 2460 * width;
+export function autoQualityMemory({ width, height }: Dimensions, alpha = false): number {
+  let prepared = 0;
+  for (let level = 0, w = width, h = height; level < 6 && w >= 8 && h >= 8; level++, w = (w + 1) >> 1, h = (h + 1) >> 1) prepared += 36 * Math.ceil(w / 4) * 4 * h;
+  const kept = (alpha ? 2 : 1) * prepared;
+  return (kept <= 640 * 2 ** 20 ? kept : 5 * width * height) + 5 * width * height + 4500 * width;
+}
 
 /**
  * The integer box factor a downscale starts with before Lanczos3 (workers/codecs/resize.ts): the
@@ -170,7 +177,7 @@ export function planImage(
   // quality=auto: the search decodes each candidate with the output format's decoder and scores it
   // against that output's raster, during the output's encode step
   const searchOf = (o: (typeof all)[number], row: OutputRow) =>
-    (o.auto && AUTO_QUALITY_FORMATS.includes(row.format) ? CODECS[row.format].memory.decode(o.output.width * o.output.height) + autoQualityMemory(o.output) : 0);
+    (o.auto && AUTO_QUALITY_FORMATS.includes(row.format) ? CODECS[row.format].memory.decode(o.output.width * o.output.height) + autoQualityMemory(o.output, row.format === 'webp') : 0); // WebP keeps alpha: counted as judged on two greys
   const leanOf = (o: (typeof all)[number]) => (o.target === o.opaqueTarget ? o.target.memory.encodeLean : undefined);
   const outputSteps = (o: (typeof all)[number], lean: boolean) => {
     const outPixels = o.output.width * o.output.height;

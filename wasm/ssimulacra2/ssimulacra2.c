@@ -1,26 +1,44 @@
 /*
  * SSIMULACRA2 2.0 (Jon Sneyers, Cloudinary; libjxl tools/ssimulacra2) for the pool threads, built
  * to wasm32-wasi by build.sh beside this file and loaded by workers/metrics/ssimulacra2-wasm.ts.
- * Written for this repository as a line-by-line port of workers/metrics/ssimulacra2.ts (which
- * explains the metric and why the blur runs in single precision over whole rows and columns);
- * the arithmetic is the same: where the TypeScript rounds a double expression to float32
- * (Math.fround, or a store into a Float32Array), this rounds the same double expression with a
- * (float) cast, so both give the same scores (wasm has no scalar fused multiply-add; the
- * double-then-float form is what the TypeScript computes too). Compiled with -ffp-contract=off so
- * clang does not fuse anything the TypeScript does not.
+ * Written for this repository as a port of workers/metrics/ssimulacra2.ts (which explains the
+ * metric and why the blur runs in single precision over whole rows and columns), vectorised with
+ * wasm SIMD (128-bit: 4 floats or 2 doubles).
  *
- * Memory: as the TypeScript, rows stream through; scales 2..5 are kept whole (2 B per source
- * pixel for both images) and about S2_BYTES_PER_COLUMN per source column. ssimulacra2-wasm.ts
- * states it for the memory plan.
+ * The scores are sensitive to rounding well below a float's precision (the recursive blur's
+ * poles sit on the unit circle, so rounding differences accumulate in the variances): measured,
+ * rounding the blur's products to float before adding moved scores by 3 points, float cube roots
+ * by 0.35, float sums in the downsampling by 0.15. So every step rounds where the TypeScript
+ * rounds: where it rounds a double expression to float32 (Math.fround, or a store into a
+ * Float32Array), this computes that expression in double (f64x2 halves) and rounds it once. Only
+ * the error maps (plain float expressions summed per row) run in float, and the cube root is a
+ * Halley iteration to double precision instead of libm's cbrt: scores stay within 1e-6 of the
+ * TypeScript's. Compiled with -ffp-contract=off so clang fuses nothing the TypeScript does not.
+ *
+ * A search scores several candidates against one source: s2_prepare keeps the source's side
+ * (XYB, blurred mean and variance per scale, 9 float planes: about 48 B per source pixel) and
+ * s2_score_prepared streams only the candidate. s2_score streams both and keeps nothing.
+ *
+ * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
+ * runs 4 to 16 rows at once, one per SIMD lane); the 8-bit images' scales 2..5 are kept whole
+ * (1 B per source pixel each) and PASS_ROWS rows per scale. ssimulacra2-wasm.ts states it for the
+ * memory plan.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wasm_simd128.h>
 
+/* f32x4 <-> two f64x2 halves */
+#define LO(v) wasm_f64x2_promote_low_f32x4(v)
+#define HI(v) wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(v, v, 1, 0))
+#define JOIN(lo, hi) wasm_i64x2_shuffle(lo, hi, 0, 2) /* the low floats of two demoted halves */
 #define EXPORT(name) __attribute__((export_name(#name)))
 
-enum { SCALES = 6, CHUNK_ROWS = 32, LOAD_ROWS = 16, NPOLE = 5, RING = 2 * NPOLE + 1 };
+/* BATCH rows enter the blurs together (their horizontal blurs fill the SIMD lanes); the rings
+   hold the 2N + 1 rows the vertical blur reads plus the rest of a batch. */
+enum { SCALES = 6, CHUNK_ROWS = 32, LOAD_ROWS = 16, NPOLE = 5, BATCH = 4, RING = 2 * NPOLE + 1 + BATCH - 1 };
 static const double C2 = 0.0009;
 
 /* Charalampidis' recursive Gaussian, sigma 1.5: computed at start-up as ssimulacra2.ts does. */
@@ -75,36 +93,84 @@ static void init(void) {
 
 static const double M00 = 0.3, M01 = 0.622, M02 = 0.078;
 static const double M10 = 0.23, M11 = 0.692, M12 = 0.078;
-static const double M20 = 0.24342268924547819, M21 = 0.20476744424496821;
+static const double M20 = 0.24342268924547819, M21 = 0.20476744424496821, M22 = 1 - M20 - M21;
 static const double BIAS = 0.0037930732552754493;
 
-static void to_positive_xyb(float *r, float *g, float *b, size_t n) {
-  const double M22 = 1 - M20 - M21, cbrt_bias = cbrt(BIAS);
-  for (size_t i = 0; i < n; i++) {
-    double R0 = r[i], G0 = g[i], B0 = b[i];
-    double l = cbrt(fmax(0, M00 * R0 + M01 * G0 + M02 * B0 + BIAS)) - cbrt_bias;
-    double m = cbrt(fmax(0, M10 * R0 + M11 * G0 + M12 * B0 + BIAS)) - cbrt_bias;
-    double s = cbrt(fmax(0, M20 * R0 + M21 * G0 + M22 * B0 + BIAS)) - cbrt_bias;
-    double y = 0.5 * (l + m);
-    r[i] = (float)(0.5 * (l - m) + 0.5);
-    g[i] = (float)(y + 0.05);
-    b[i] = (float)(s - y + 1.1);
-  }
+/* One Halley step for y ~ cbrt(x), error e -> about e^3. */
+#define HALLEY(T, y, x) \
+  do { \
+    v128_t y3_ = wasm_##T##_mul(wasm_##T##_mul(y, y), y); \
+    y = wasm_##T##_div(wasm_##T##_mul(y, wasm_##T##_add(y3_, wasm_##T##_add(x, x))), wasm_##T##_add(wasm_##T##_add(y3_, y3_), x)); \
+  } while (0)
+
+/*
+ * Cube roots of 4 doubles x in [BIAS, 1.01] (opsin mixes of linear RGB plus the bias), in two
+ * f64x2 halves: a float bit-trick start (about 4 % off), a Halley step in float (cubic
+ * convergence: 1e-4) and one in double (1e-12: the float results round as from libm's cbrt).
+ * cbrt itself does not vectorise; float-precision roots moved scores by 0.35.
+ */
+static inline void cbrt4(v128_t *lo, v128_t *hi) {
+  v128_t xf = wasm_i64x2_shuffle(wasm_f32x4_demote_f64x2_zero(*lo), wasm_f32x4_demote_f64x2_zero(*hi), 0, 2);
+  /* bits / 3 + magic, the division in float on bits >> 8 (exact below 2^24) */
+  v128_t third = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(xf, 8)), wasm_f32x4_splat(1.0f / 3));
+  v128_t y = wasm_i32x4_add(wasm_i32x4_shl(wasm_i32x4_trunc_sat_f32x4(third), 8), wasm_i32x4_splat(709921077));
+  HALLEY(f32x4, y, xf);
+  v128_t ylo = wasm_f64x2_promote_low_f32x4(y), yhi = wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(y, y, 1, 0));
+  HALLEY(f64x2, ylo, *lo);
+  HALLEY(f64x2, yhi, *hi);
+  *lo = ylo;
+  *hi = yhi;
 }
 
-/* --- the pyramid, row by row -------------------------------------------------------------------- */
+/* Linear RGB planes to the positive XYB the metric compares, in place, in double as the
+   TypeScript does; n rounded up to 4 (the planes are padded). */
+static void to_positive_xyb(float *r, float *g, float *b, size_t n) {
+  const v128_t half = wasm_f64x2_splat(0.5), zero = wasm_f64x2_splat(0), bias = wasm_f64x2_splat(BIAS), cb = wasm_f64x2_splat(cbrt(BIAS));
+#define MIX(a, b_, c) wasm_f64x2_max(zero, wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_splat(a), R[k]), wasm_f64x2_mul(wasm_f64x2_splat(b_), G[k])), wasm_f64x2_mul(wasm_f64x2_splat(c), B[k])), bias))
+  for (size_t i = 0; i < n; i += 4) {
+    v128_t r4 = wasm_v128_load(r + i), g4 = wasm_v128_load(g + i), b4 = wasm_v128_load(b + i);
+    v128_t R[2] = {wasm_f64x2_promote_low_f32x4(r4), wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(r4, r4, 1, 0))};
+    v128_t G[2] = {wasm_f64x2_promote_low_f32x4(g4), wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(g4, g4, 1, 0))};
+    v128_t B[2] = {wasm_f64x2_promote_low_f32x4(b4), wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(b4, b4, 1, 0))};
+    v128_t l[2], m[2], s[2], out[3][2];
+    for (int k = 0; k < 2; k++) {
+      l[k] = MIX(M00, M01, M02);
+      m[k] = MIX(M10, M11, M12);
+      s[k] = MIX(M20, M21, M22);
+    }
+    cbrt4(&l[0], &l[1]);
+    cbrt4(&m[0], &m[1]);
+    cbrt4(&s[0], &s[1]);
+    for (int k = 0; k < 2; k++) {
+      v128_t L = wasm_f64x2_sub(l[k], cb), M = wasm_f64x2_sub(m[k], cb), S = wasm_f64x2_sub(s[k], cb);
+      v128_t y = wasm_f64x2_mul(half, wasm_f64x2_add(L, M));
+      out[0][k] = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(half, wasm_f64x2_sub(L, M)), half));
+      out[1][k] = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(y, wasm_f64x2_splat(0.05)));
+      out[2][k] = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_sub(S, y), wasm_f64x2_splat(1.1)));
+    }
+    wasm_v128_store(r + i, wasm_i64x2_shuffle(out[0][0], out[0][1], 0, 2));
+    wasm_v128_store(g + i, wasm_i64x2_shuffle(out[1][0], out[1][1], 0, 2));
+    wasm_v128_store(b + i, wasm_i64x2_shuffle(out[2][0], out[2][1], 0, 2));
+  }
+#undef MIX
+}
+
+/* --- the pyramid of linear RGB, row by row ------------------------------------------------------ */
 
 static int size_at(int n, int level) {
   for (int l = 0; l < level; l++) n = (n + 1) >> 1;
   return n;
 }
 
+/* Rows are padded to a multiple of 4 floats so every row loop runs whole vectors. */
+static int stride_of(int w) { return (w + 3) & ~3; }
+
 typedef struct {
   const uint8_t *data;
   int width, height;
   int has_background;
   double background;
-  float *kept[SCALES][3];
+  float *kept[SCALES][3]; /* scales 2.. whole (width w, unpadded) */
   int failed;
 } Pyramid;
 
@@ -131,7 +197,7 @@ static void bytes_rows(Pyramid *p, int y0, int y1, float *out[3], size_t at) {
   }
 }
 
-/* Rows [y0, y1) of `level` into out (planar, the level's width) at offset `at`. */
+/* Rows [y0, y1) of `level` into out (planar, the level's width, unpadded) at offset `at`. */
 static void pyramid_rows(Pyramid *p, int level, int y0, int y1, float *out[3], size_t at) {
   int w = size_at(p->width, level);
   if (p->kept[level][0]) {
@@ -153,18 +219,29 @@ static void pyramid_rows(Pyramid *p, int level, int y0, int y1, float *out[3], s
   }
   for (int c = 0; c < 3; c++) src[c] = block + c * n;
   pyramid_rows(p, level - 1, a0, a1, src, 0);
+  int pairs = in_w / 2; /* columns made of two inputs; an odd last one repeats its input */
   for (int c = 0; c < 3; c++) {
     const float *s = src[c];
     float *o = out[c];
     for (int y = y0; y < y1; y++) {
-      size_t top = (size_t)(2 * y - a0) * in_w;
+      const float *top = s + (size_t)(2 * y - a0) * in_w;
       int yb = 2 * y + 1 < in_h - 1 ? 2 * y + 1 : in_h - 1;
-      size_t bottom = (size_t)(yb - a0) * in_w;
-      size_t row = at + (size_t)(y - y0) * w;
-      for (int x = 0; x < w; x++) {
-        int xa = 2 * x, xb = xa + 1 < in_w - 1 ? xa + 1 : in_w - 1;
-        o[row + x] = (float)(((double)s[top + xa] + s[top + xb] + s[bottom + xa] + s[bottom + xb]) * 0.25);
+      const float *bottom = s + (size_t)(yb - a0) * in_w;
+      float *row = o + at + (size_t)(y - y0) * w;
+      /* in double, as the TypeScript: float sums moved scores by 0.15 */
+      int x = 0;
+      for (; x + 4 <= pairs; x += 4) {
+        v128_t t0 = wasm_v128_load(top + 2 * x), t1 = wasm_v128_load(top + 2 * x + 4);
+        v128_t b0 = wasm_v128_load(bottom + 2 * x), b1 = wasm_v128_load(bottom + 2 * x + 4);
+        v128_t te = wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6), to = wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7);
+        v128_t be = wasm_i32x4_shuffle(b0, b1, 0, 2, 4, 6), bo = wasm_i32x4_shuffle(b0, b1, 1, 3, 5, 7);
+        const v128_t quarter = wasm_f64x2_splat(0.25);
+        v128_t lo = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(LO(te), LO(to)), LO(be)), LO(bo)), quarter);
+        v128_t hi = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(HI(te), HI(to)), HI(be)), HI(bo)), quarter);
+        wasm_v128_store(row + x, JOIN(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi)));
       }
+      for (; x < pairs; x++) row[x] = (float)(((double)top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1]) * 0.25);
+      if (pairs < w) row[pairs] = (float)(((double)top[in_w - 1] + top[in_w - 1] + bottom[in_w - 1] + bottom[in_w - 1]) * 0.25);
     }
   }
   free(block);
@@ -205,165 +282,354 @@ static int pyramid_init(Pyramid *p, const uint8_t *data, int width, int height, 
   return 1;
 }
 
-/* --- the error maps ----------------------------------------------------------------------------- */
+/* --- the prepared source ------------------------------------------------------------------------ */
 
-/* One row of the horizontal recursive blur, in single precision like the reference. */
-static void blur_row(const float *src, int w, float *dst) {
-  float p1 = 0, p3 = 0, p5 = 0, q1 = 0, q3 = 0, q5 = 0;
-  const float n1 = NK[0], n3 = NK[1], n5 = NK[2];
-  const double e1 = NEG_DK[0], e3 = NEG_DK[1], e5 = NEG_DK[2];
+/* What a candidate is compared with, per scale and channel: the source's XYB, its blurred mean
+   mu1 and its blurred variance sigma11 - mu1^2 (padded rows). Made once per search. */
+typedef struct {
+  int w, h;
+  float *block, *a[3], *mu[3], *var[3];
+} RefLevel;
+
+typedef struct {
+  int width, height, scales, has_background;
+  double background;
+  RefLevel level[SCALES];
+} Prepared;
+
+static void prepared_free(Prepared *p) {
+  if (!p) return;
+  for (int l = 0; l < SCALES; l++) free(p->level[l].block);
+  free(p);
+}
+
+/* --- the blurs ---------------------------------------------------------------------------------- */
+
+/*
+ * The blurs must round exactly where the TypeScript does: each pole's update is a fused
+ * multiply-add there (a double product and sum rounded once to float, as libjxl and calc-s2-rust
+ * compute it with FMA), and the filter's poles sit on the unit circle, so rounding the product
+ * to float first accumulates into the variances and moved scores by 3 points. Wasm has no float
+ * FMA: those steps run in f64x2 halves, the state kept in both forms.
+ */
+
+enum { PAD_LEFT = 2 * NPOLE, PAD_RIGHT = NPOLE, MAX_GROUPS = 4 };
+
+/* The 4x4 transpose between four rows and four interleaved vectors. */
+static inline void transpose4(v128_t r0, v128_t r1, v128_t r2, v128_t r3, v128_t out[4]) {
+  v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+  v128_t t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+  out[0] = wasm_i64x2_shuffle(t0, t1, 0, 2);
+  out[1] = wasm_i64x2_shuffle(t0, t1, 1, 3);
+  out[2] = wasm_i64x2_shuffle(t2, t3, 0, 2);
+  out[3] = wasm_i64x2_shuffle(t2, t3, 1, 3);
+}
+
+/*
+ * The horizontal recursive blur of 4 * K rows at once, one per lane: each four rows are
+ * interleaved (transposed block by block, zero beyond both ends as the filter wants), run through
+ * the recursion as vectors (K independent ones per step, so their latencies overlap), and written
+ * back. in: K * (PAD_LEFT + stride + PAD_RIGHT) vectors, out: K * stride. Rows have `stride`
+ * floats (w rounded up to 4).
+ */
+static inline __attribute__((always_inline)) void blur_rows(const float *const *src, float *const *dst, int w, v128_t *in, v128_t *out, const int K) {
+  const int stride = stride_of(w);
+  const v128_t zero = wasm_f32x4_splat(0);
+  for (int i = 0; i < PAD_LEFT * K; i++) in[i] = zero;
+  for (int g = 0; g < K; g++) {
+    const float *const *s = src + 4 * g;
+    for (int x = 0; x < stride; x += 4) {
+      v128_t t[4];
+      transpose4(wasm_v128_load(s[0] + x), wasm_v128_load(s[1] + x), wasm_v128_load(s[2] + x), wasm_v128_load(s[3] + x), t);
+      for (int i = 0; i < 4; i++) in[(PAD_LEFT + x + i) * K + g] = t[i];
+    }
+  }
+  for (int i = (PAD_LEFT + w) * K; i < (PAD_LEFT + stride + PAD_RIGHT) * K; i++) in[i] = zero;
+  const v128_t n1 = wasm_f32x4_splat(NK[0]), n3 = wasm_f32x4_splat(NK[1]), n5 = wasm_f32x4_splat(NK[2]);
+  const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]), e5 = wasm_f64x2_splat(NEG_DK[2]);
+  /* per pole: o[n-1] as floats (p) and as two double halves (pl, ph), o[n-2] (q) */
+  v128_t p1[MAX_GROUPS], p3[MAX_GROUPS], p5[MAX_GROUPS], q1[MAX_GROUPS], q3[MAX_GROUPS], q5[MAX_GROUPS];
+  v128_t pl1[MAX_GROUPS], pl3[MAX_GROUPS], pl5[MAX_GROUPS], ph1[MAX_GROUPS], ph3[MAX_GROUPS], ph5[MAX_GROUPS];
+  for (int g = 0; g < K; g++) {
+    p1[g] = p3[g] = p5[g] = q1[g] = q3[g] = q5[g] = zero;
+    pl1[g] = pl3[g] = pl5[g] = ph1[g] = ph3[g] = ph5[g] = zero;
+  }
+  /* o[n] = n2 (x[n-N-1] + x[n+N-1]) - o[n-2] - d1 o[n-1], from n = 1-N (the first with input) */
+  const v128_t *left = in + (PAD_LEFT - NPOLE - 1) * K, *right = in + (PAD_LEFT + NPOLE - 1) * K;
+#define POLE(k)                                                                                              \
+  do {                                                                                                       \
+    v128_t t = wasm_f32x4_sub(wasm_f32x4_mul(sum, n##k), q##k[g]);                                           \
+    v128_t lo = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(e##k, pl##k[g]), LO(t)));         \
+    v128_t hi = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(e##k, ph##k[g]), HI(t)));         \
+    q##k[g] = p##k[g];                                                                                       \
+    p##k[g] = JOIN(lo, hi);                                                                                  \
+    pl##k[g] = LO(lo);                                                                                       \
+    ph##k[g] = LO(hi);                                                                                       \
+  } while (0)
   for (int n = -NPOLE + 1; n < w; n++) {
-    int l = n - NPOLE - 1, r = n + NPOLE - 1;
-    float sum = (l >= 0 ? src[l] : 0.0f) + (r < w ? src[r] : 0.0f);
-    float o1 = sum * n1, o3 = sum * n3, o5 = sum * n5;
-    o1 = o1 - q1;
-    o3 = o3 - q3;
-    o5 = o5 - q5;
-    q1 = p1;
-    q3 = p3;
-    q5 = p5;
-    o1 = (float)(e1 * p1 + o1);
-    o3 = (float)(e3 * p3 + o3);
-    o5 = (float)(e5 * p5 + o5);
-    p1 = o1;
-    p3 = o3;
-    p5 = o5;
-    if (n >= 0) dst[n] = (o1 + o3) + o5;
+    for (int g = 0; g < K; g++) {
+      v128_t sum = wasm_f32x4_add(left[n * K + g], right[n * K + g]);
+      POLE(1);
+      POLE(3);
+      POLE(5);
+      if (n >= 0) out[n * K + g] = wasm_f32x4_add(wasm_f32x4_add(p1[g], p3[g]), p5[g]);
+    }
+  }
+#undef POLE
+  for (int i = w * K; i < stride * K; i++) out[i] = zero;
+  for (int g = 0; g < K; g++) {
+    float *const *d = dst + 4 * g;
+    for (int x = 0; x < stride; x += 4) {
+      v128_t t[4];
+      transpose4(out[x * K + g], out[(x + 1) * K + g], out[(x + 2) * K + g], out[(x + 3) * K + g], t);
+      for (int i = 0; i < 4; i++) wasm_v128_store(d[i] + x, t[i]);
+    }
   }
 }
 
-/* The vertical recursive blur of one quantity, state per column: advances one row. */
-static void vertical_step(float *restrict prev, float *restrict prev2, const float *restrict top, const float *restrict bottom, int w,
+/* jobs rows (a multiple of 4) blurred horizontally, up to MAX_GROUPS x 4 at a time, in calls
+   of about equal size (a call of one group is latency-bound). */
+static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *in, v128_t *out) {
+  int calls = (jobs / 4 + MAX_GROUPS - 1) / MAX_GROUPS;
+  while (jobs > 0) {
+    int groups = (jobs / 4 + calls - 1) / calls;
+    calls--;
+    switch (groups) {
+      case 1: blur_rows(src, dst, w, in, out, 1); break;
+      case 2: blur_rows(src, dst, w, in, out, 2); break;
+      case 3: blur_rows(src, dst, w, in, out, 3); break;
+      default: blur_rows(src, dst, w, in, out, 4); break;
+    }
+    src += 4 * groups;
+    dst += 4 * groups;
+    jobs -= 4 * groups;
+  }
+}
+
+/* The vertical recursive blur of one quantity, state per column in double (values that are
+   floats, poles 1, 3, 5 in three rows): reads o[n-1] from `last`, o[n-2] from `older` and
+   overwrites `older` with o[n] (the caller swaps the two); out (or NULL) gets the blurred row.
+   o = sum n2 - (o[n-1] d1 + o[n-2]), each side rounded to float as the TypeScript. */
+static void vertical_step(const double *restrict last, double *restrict older, const float *restrict top, const float *restrict bottom, int stride,
                           float *restrict out) {
-  float *p1 = prev, *p3 = prev + w, *p5 = prev + 2 * w;
-  float *r1 = prev2, *r3 = prev2 + w, *r5 = prev2 + 2 * w;
-  const float n1 = NK[0], n3 = NK[1], n5 = NK[2];
-  const double d1 = DK[0], d3 = DK[1], d5 = DK[2];
-  for (int x = 0; x < w; x++) {
-    float sum = top[x] + bottom[x];
-    float o1 = (float)((double)sum * n1 - (double)(float)(p1[x] * d1 + r1[x]));
-    float o3 = (float)((double)sum * n3 - (double)(float)(p3[x] * d3 + r3[x]));
-    float o5 = (float)((double)sum * n5 - (double)(float)(p5[x] * d5 + r5[x]));
-    r1[x] = p1[x];
-    r3[x] = p3[x];
-    r5[x] = p5[x];
-    p1[x] = o1;
-    p3[x] = o3;
-    p5[x] = o5;
-    if (out) out[x] = (o1 + o3) + o5;
+  const v128_t n1 = wasm_f64x2_splat(NK[0]), n3 = wasm_f64x2_splat(NK[1]), n5 = wasm_f64x2_splat(NK[2]);
+  const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]), d5 = wasm_f64x2_splat(DK[2]);
+#define POLE(k, row, s, half)                                                                                          \
+  do {                                                                                                                 \
+    size_t at = (size_t)(row) * stride + x + 2 * (half);                                                               \
+    v128_t X = LO(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(wasm_v128_load(last + at), d##k), wasm_v128_load(older + at)))); \
+    v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n##k), X));                               \
+    wasm_v128_store(older + at, LO(O));                                                                                \
+    o##k[half] = O;                                                                                                    \
+  } while (0)
+  for (int x = 0; x < stride; x += 4) {
+    v128_t sum = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
+    v128_t slo = LO(sum), shi = HI(sum);
+    v128_t o1[2], o3[2], o5[2];
+    POLE(1, 0, slo, 0);
+    POLE(1, 0, shi, 1);
+    POLE(3, 1, slo, 0);
+    POLE(3, 1, shi, 1);
+    POLE(5, 2, slo, 0);
+    POLE(5, 2, shi, 1);
+    if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(JOIN(o1[0], o1[1]), JOIN(o3[0], o3[1])), JOIN(o5[0], o5[1])));
   }
+#undef POLE
 }
 
-/* Error-map sums of one scale: per channel SSIM error d, d^4; ringing, ^4; blurring, ^4. */
-static int score_level(Pyramid *pa, Pyramid *pb, int level, int w, int h, double s[18]) {
-  /* every buffer of this scale in one block: XYB rings (2 x 3 x RING), horizontal-blur ring
-     (15 x RING), vertical state (3 x 5 x 3 x 2), 5 outputs, one product, one zero row, two load
-     chunks (2 x 3 x LOAD_ROWS) */
-  size_t rows = 6 * RING + 15 * RING + 90 + 5 + 1 + 1 + 6 * LOAD_ROWS;
-  float *block = calloc(rows * (size_t)w, sizeof(float));
+static void multiply(const float *a, const float *b, float *out, int stride) {
+  for (int x = 0; x < stride; x += 4) wasm_v128_store(out + x, wasm_f32x4_mul(wasm_v128_load(a + x), wasm_v128_load(b + x)));
+}
+
+static double lanes_sum(v128_t v) {
+  return ((double)wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + ((double)wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+/* One row of the error maps of one channel into s[0..5]: SSIM error d, d^4; ringing, ^4; blurring, ^4. */
+static void error_row(const float *a, const float *b, const float *m1, const float *var1, const float *m2, const float *s22, const float *s12, int w,
+                      double s[6]) {
+  const v128_t zero = wasm_f32x4_splat(0), one = wasm_f32x4_splat(1), c2 = wasm_f32x4_splat((float)C2), two = wasm_f32x4_splat(2);
+  const v128_t iota = wasm_i32x4_make(0, 1, 2, 3);
+  v128_t ssim1 = zero, ssim4 = zero, ring1 = zero, ring4 = zero, blur1 = zero, blur4 = zero;
+  for (int x = 0; x < w; x += 4) {
+    v128_t valid = wasm_i32x4_lt(wasm_i32x4_add(iota, wasm_i32x4_splat(x)), wasm_i32x4_splat(w));
+    v128_t u1 = wasm_v128_load(m1 + x), u2 = wasm_v128_load(m2 + x);
+    v128_t md = wasm_f32x4_sub(u1, u2);
+    v128_t num_m = wasm_f32x4_sub(one, wasm_f32x4_mul(md, md));
+    v128_t num_s = wasm_f32x4_add(wasm_f32x4_mul(two, wasm_f32x4_sub(wasm_v128_load(s12 + x), wasm_f32x4_mul(u1, u2))), c2);
+    v128_t den_s = wasm_f32x4_add(wasm_f32x4_add(wasm_v128_load(var1 + x), wasm_f32x4_sub(wasm_v128_load(s22 + x), wasm_f32x4_mul(u2, u2))), c2);
+    v128_t e = wasm_f32x4_max(zero, wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_mul(num_m, num_s), den_s)));
+    e = wasm_v128_and(e, valid);
+    v128_t e2 = wasm_f32x4_mul(e, e);
+    ssim1 = wasm_f32x4_add(ssim1, e);
+    ssim4 = wasm_f32x4_add(ssim4, wasm_f32x4_mul(e2, e2));
+    /* (1 + |b - mu2|) / (1 + |a - mu1|) - 1, written so float keeps its precision */
+    v128_t da = wasm_f32x4_abs(wasm_f32x4_sub(wasm_v128_load(a + x), u1));
+    v128_t db = wasm_f32x4_abs(wasm_f32x4_sub(wasm_v128_load(b + x), u2));
+    v128_t d1 = wasm_v128_and(wasm_f32x4_div(wasm_f32x4_sub(db, da), wasm_f32x4_add(one, da)), valid);
+    v128_t q2 = wasm_f32x4_mul(d1, d1), q4 = wasm_f32x4_mul(q2, q2);
+    v128_t ring = wasm_f32x4_gt(d1, zero);
+    ring1 = wasm_f32x4_add(ring1, wasm_v128_and(d1, ring));
+    ring4 = wasm_f32x4_add(ring4, wasm_v128_and(q4, ring));
+    blur1 = wasm_f32x4_sub(blur1, wasm_v128_andnot(d1, ring));
+    blur4 = wasm_f32x4_add(blur4, wasm_v128_andnot(q4, ring));
+  }
+  s[0] += lanes_sum(ssim1);
+  s[1] += lanes_sum(ssim4);
+  s[2] += lanes_sum(ring1);
+  s[3] += lanes_sum(ring4);
+  s[4] += lanes_sum(blur1);
+  s[5] += lanes_sum(blur4);
+}
+
+/* --- one scale ---------------------------------------------------------------------------------- */
+
+/* Quantities blurred per channel: the source a, the candidate b, a^2, b^2, ab. */
+enum { QA, QB, QAA, QBB, QAB, QUANTITIES };
+enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
+
+/*
+ * One pass over one scale, rows streaming through the two recursive blurs (the vertical one keeps
+ * its state per column, so a row leaves the pass 2N rows after it entered). Three uses:
+ * - prepare (pb NULL): the source side only, kept whole in `keep`;
+ * - score against a prepared source (pa NULL): the candidate side, the source's from `ref`;
+ * - score both (pa, pb): everything streams (the one-call s2_score, which keeps nothing).
+ * s (scoring only): the 18 error-map sums of the scale.
+ */
+static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *keep, int level, int w, int h, double s[18]) {
+  const int S = stride_of(w);
+  const int source_side = pa != 0, candidate_side = pb != 0;
+  /* every buffer of this scale in one block (rows of S floats): XYB rings (2 x 3 x RING),
+     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2 in double), 5 outputs, 9 x BATCH
+     products, one zero and one scratch row, two load chunks (2 x 3 x LOAD_ROWS, plus a vector),
+     blur_rows' interleaved rows (2 x 4 x MAX_GROUPS, plus the padding): PASS_ROWS */
+  size_t floats = PASS_ROWS * (size_t)S + 6 * 4 + 4 * MAX_GROUPS * (PAD_LEFT + PAD_RIGHT);
+  float *block = aligned_alloc(16, floats * sizeof(float));
   if (!block) return 0;
+  memset(block, 0, floats * sizeof(float));
   float *next = block;
-#define TAKE(n) (next += (size_t)(n) * w, next - (size_t)(n) * w)
-  float *xa[RING][3], *xb[RING][3], *hor[RING][15];
+#define TAKE(n) (next += (size_t)(n), next - (size_t)(n))
+  float *xa[RING][3], *xb[RING][3], *hor[RING][QUANTITIES * 3];
   for (int i = 0; i < RING; i++)
     for (int c = 0; c < 3; c++) {
-      xa[i][c] = TAKE(1);
-      xb[i][c] = TAKE(1);
+      xa[i][c] = TAKE(S);
+      xb[i][c] = TAKE(S);
     }
   for (int i = 0; i < RING; i++)
-    for (int q = 0; q < 15; q++) hor[i][q] = TAKE(1);
-  float *vprev[15], *vprev2[15];
-  for (int q = 0; q < 15; q++) {
-    vprev[q] = TAKE(3);
-    vprev2[q] = TAKE(3);
+    for (int q = 0; q < QUANTITIES * 3; q++) hor[i][q] = TAKE(S);
+  double *vprev[QUANTITIES * 3], *vprev2[QUANTITIES * 3];
+  for (int q = 0; q < QUANTITIES * 3; q++) {
+    vprev[q] = (double *)TAKE(6 * S);
+    vprev2[q] = (double *)TAKE(6 * S);
   }
-  float *mu[5];
-  for (int q = 0; q < 5; q++) mu[q] = TAKE(1);
-  float *prod = TAKE(1);
-  float *zero = TAKE(1);
+  float *mu[QUANTITIES], *prod[9 * BATCH];
+  for (int q = 0; q < QUANTITIES; q++) mu[q] = TAKE(S);
+  for (int q = 0; q < 9 * BATCH; q++) prod[q] = TAKE(S);
+  float *zero = TAKE(S), *scratch = TAKE(S);
   float *chunk_a[3], *chunk_b[3];
   for (int c = 0; c < 3; c++) {
-    chunk_a[c] = TAKE(LOAD_ROWS);
-    chunk_b[c] = TAKE(LOAD_ROWS);
+    chunk_a[c] = TAKE(LOAD_ROWS * S + 4);
+    chunk_b[c] = TAKE(LOAD_ROWS * S + 4);
   }
+  v128_t *interleaved = (v128_t *)TAKE(4 * MAX_GROUPS * (PAD_LEFT + S + PAD_RIGHT)), *blurred = (v128_t *)TAKE(4 * MAX_GROUPS * S);
 #undef TAKE
   int chunk_start = -LOAD_ROWS;
-  memset(s, 0, 18 * sizeof(double));
+  if (s) memset(s, 0, 18 * sizeof(double));
 
   for (int n = -NPOLE + 1; n < h; n++) {
     int top = n - NPOLE - 1, bottom = n + NPOLE - 1;
-    if (bottom < h) {
-      int y = bottom;
-      if (y >= chunk_start + LOAD_ROWS) {
-        chunk_start = y;
-        int end = y + LOAD_ROWS < h ? y + LOAD_ROWS : h;
-        pyramid_rows(pa, level, y, end, chunk_a, 0);
-        pyramid_rows(pb, level, y, end, chunk_b, 0);
-        if (pa->failed || pb->failed) {
-          free(block);
-          return 0;
+    if (bottom < h && bottom % BATCH == 0) {
+      /* rows bottom .. bottom + BATCH - 1 enter: XYB, products, horizontal blurs */
+      const float *src[16 * BATCH];
+      float *dst[16 * BATCH];
+      int jobs = 0;
+      for (int y = bottom; y < bottom + BATCH && y < h; y++) {
+        if (y >= chunk_start + LOAD_ROWS) {
+          chunk_start = y;
+          int end = y + LOAD_ROWS < h ? y + LOAD_ROWS : h;
+          size_t count = (size_t)(end - y) * w;
+          if (source_side) {
+            pyramid_rows(pa, level, y, end, chunk_a, 0);
+            if (pa->failed) goto fail;
+            to_positive_xyb(chunk_a[0], chunk_a[1], chunk_a[2], count);
+          }
+          if (candidate_side) {
+            pyramid_rows(pb, level, y, end, chunk_b, 0);
+            if (pb->failed) goto fail;
+            to_positive_xyb(chunk_b[0], chunk_b[1], chunk_b[2], count);
+          }
         }
-        to_positive_xyb(chunk_a[0], chunk_a[1], chunk_a[2], (size_t)(end - y) * w);
-        to_positive_xyb(chunk_b[0], chunk_b[1], chunk_b[2], (size_t)(end - y) * w);
+        int slot = y % RING;
+        size_t off = (size_t)(y - chunk_start) * w;
+        float **P = prod + 9 * (y - bottom);
+        for (int c = 0; c < 3; c++) {
+          float **H = hor[slot] + c * QUANTITIES;
+          float *A = keep ? keep->a[c] + (size_t)y * S : ref ? ref->a[c] + (size_t)y * S : xa[slot][c];
+          if (source_side) {
+            memcpy(A, chunk_a[c] + off, w * sizeof(float));
+            multiply(A, A, P[3 * c], S);
+            src[jobs] = A, dst[jobs++] = H[QA];
+            src[jobs] = P[3 * c], dst[jobs++] = H[QAA];
+          }
+          if (candidate_side) {
+            float *B = xb[slot][c];
+            memcpy(B, chunk_b[c] + off, w * sizeof(float));
+            multiply(B, B, P[3 * c + 1], S);
+            multiply(A, B, P[3 * c + 2], S);
+            src[jobs] = B, dst[jobs++] = H[QB];
+            src[jobs] = P[3 * c + 1], dst[jobs++] = H[QBB];
+            src[jobs] = P[3 * c + 2], dst[jobs++] = H[QAB];
+          }
+        }
       }
-      int slot = y % RING;
-      size_t off = (size_t)(y - chunk_start) * w;
-      for (int c = 0; c < 3; c++) {
-        float *A = xa[slot][c], *B = xb[slot][c];
-        memcpy(A, chunk_a[c] + off, w * sizeof(float));
-        memcpy(B, chunk_b[c] + off, w * sizeof(float));
-        float **H = hor[slot];
-        blur_row(A, w, H[c * 5]);
-        blur_row(B, w, H[c * 5 + 1]);
-        for (int x = 0; x < w; x++) prod[x] = A[x] * A[x];
-        blur_row(prod, w, H[c * 5 + 2]);
-        for (int x = 0; x < w; x++) prod[x] = B[x] * B[x];
-        blur_row(prod, w, H[c * 5 + 3]);
-        for (int x = 0; x < w; x++) prod[x] = A[x] * B[x];
-        blur_row(prod, w, H[c * 5 + 4]);
-      }
+      while (jobs % 4) src[jobs] = zero, dst[jobs++] = scratch;
+      blur_jobs(src, dst, jobs, w, interleaved, blurred);
     }
     for (int c = 0; c < 3; c++) {
-      for (int q = 0; q < 5; q++) {
-        vertical_step(vprev[c * 5 + q], vprev2[c * 5 + q], top >= 0 ? hor[top % RING][c * 5 + q] : zero,
-                      bottom < h ? hor[bottom % RING][c * 5 + q] : zero, w, n >= 0 ? mu[q] : 0);
+      for (int q = 0; q < QUANTITIES; q++) {
+        int source_q = q == QA || q == QAA;
+        if (source_q ? !source_side : !candidate_side) continue;
+        int k = c * QUANTITIES + q;
+        float *out = n < 0 ? 0 : mu[q];
+        if (keep && n >= 0 && q == QA) out = keep->mu[c] + (size_t)n * S;
+        vertical_step(vprev[k], vprev2[k], top >= 0 ? hor[top % RING][k] : zero, bottom < h ? hor[bottom % RING][k] : zero, S, out);
+        double *swap = vprev[k];
+        vprev[k] = vprev2[k];
+        vprev2[k] = swap;
       }
       if (n < 0) continue;
-      const float *m1 = mu[0], *m2 = mu[1], *s11 = mu[2], *s22 = mu[3], *s12 = mu[4];
-      const float *a = xa[n % RING][c], *b = xb[n % RING][c];
-      double ssim1 = 0, ssim4 = 0, ring1 = 0, ring4 = 0, blur1 = 0, blur4 = 0;
-      const float c2 = (float)C2;
-      for (int x = 0; x < w; x++) {
-        float u1 = m1[x], u2 = m2[x];
-        float md = u1 - u2;
-        float num_m = (float)(1 - (double)md * md);
-        float num_s = (float)(2 * (double)(s12[x] - u1 * u2) + c2);
-        float den_s = ((s11[x] - u1 * u1) + (s22[x] - u2 * u2)) + c2;
-        double e = 1 - (double)((num_m * num_s) / den_s);
-        if (e < 0) e = 0;
-        double e2 = e * e;
-        ssim1 += e;
-        ssim4 += e2 * e2;
-        double d1 = (1 + fabs((double)(b[x] - u2))) / (1 + fabs((double)(a[x] - u1))) - 1;
-        double q2 = d1 * d1;
-        if (d1 > 0) {
-          ring1 += d1;
-          ring4 += q2 * q2;
-        } else {
-          blur1 -= d1;
-          blur4 += q2 * q2;
+      if (keep) {
+        /* sigma11 - mu1^2, as the SSIM term uses it */
+        const float *m1 = keep->mu[c] + (size_t)n * S;
+        float *v = keep->var[c] + (size_t)n * S;
+        for (int x = 0; x < S; x += 4) {
+          v128_t u = wasm_v128_load(m1 + x);
+          wasm_v128_store(v + x, wasm_f32x4_sub(wasm_v128_load(mu[QAA] + x), wasm_f32x4_mul(u, u)));
         }
+        continue;
       }
-      s[c * 6] += ssim1;
-      s[c * 6 + 1] += ssim4;
-      s[c * 6 + 2] += ring1;
-      s[c * 6 + 3] += ring4;
-      s[c * 6 + 4] += blur1;
-      s[c * 6 + 5] += blur4;
+      const float *a, *m1, *var1;
+      if (ref) {
+        a = ref->a[c] + (size_t)n * S;
+        m1 = ref->mu[c] + (size_t)n * S;
+        var1 = ref->var[c] + (size_t)n * S;
+      } else {
+        a = xa[n % RING][c];
+        m1 = mu[QA];
+        for (int x = 0; x < S; x += 4) {
+          v128_t u = wasm_v128_load(m1 + x);
+          wasm_v128_store(scratch + x, wasm_f32x4_sub(wasm_v128_load(mu[QAA] + x), wasm_f32x4_mul(u, u)));
+        }
+        var1 = scratch;
+      }
+      error_row(a, xb[n % RING][c], m1, var1, mu[QB], mu[QBB], mu[QAB], w, s + c * 6);
     }
   }
   free(block);
   return 1;
+fail:
+  free(block);
+  return 0;
 }
 
 /* SSIMULACRA2 2.0's weights (libjxl, October 2022), as calc-s2-rust carries them. */
@@ -385,21 +651,7 @@ static const double WEIGHTS[108] = {
     0.0, 0.9980928367837651, 0.012142430067163312,
 };
 
-static double score_on(const uint8_t *ref, const uint8_t *dist, int width, int height, int has_background, double background) {
-  Pyramid pa, pb;
-  double result = NAN; /* out of memory */
-  double sums[SCALES][18];
-  double pixels[SCALES];
-  int scales = 0;
-  if (!pyramid_init(&pa, ref, width, height, has_background, background)) goto done_a;
-  if (!pyramid_init(&pb, dist, width, height, has_background, background)) goto done_b;
-  for (int level = 0; level < SCALES; level++) {
-    int w = size_at(width, level), h = size_at(height, level);
-    if (w < 8 || h < 8) break;
-    if (!score_level(&pa, &pb, level, w, h, sums[level])) goto done_b;
-    pixels[level] = (double)w * h;
-    scales++;
-  }
+static double score_from_sums(double sums[SCALES][18], const double pixels[SCALES], int scales) {
   double sum = 0;
   for (int c = 0; c < 3; c++) {
     for (int scale = 0; scale < scales; scale++) {
@@ -416,7 +668,30 @@ static double score_on(const uint8_t *ref, const uint8_t *dist, int width, int h
     }
   }
   sum = sum * 17.829717797575952 - 1.634169143917183;
-  result = sum > 0 ? 100 - 10 * pow(sum, 0.5453261009510213) : 100;
+  return sum > 0 ? 100 - 10 * pow(sum, 0.5453261009510213) : 100;
+}
+
+static int scales_of(int width, int height) {
+  int scales = 0;
+  while (scales < SCALES && size_at(width, scales) >= 8 && size_at(height, scales) >= 8) scales++;
+  return scales;
+}
+
+/* dist against the prepared source (prep) or, without one, against ref streamed alongside. */
+static double score_on(const Prepared *prep, const uint8_t *ref, const uint8_t *dist, int width, int height, int has_background, double background) {
+  Pyramid pa, pb;
+  double result = NAN; /* out of memory */
+  double sums[SCALES][18], pixels[SCALES];
+  int scales = scales_of(width, height);
+  memset(&pa, 0, sizeof pa);
+  if (!prep && !pyramid_init(&pa, ref, width, height, has_background, background)) goto done_a;
+  if (!pyramid_init(&pb, dist, width, height, has_background, background)) goto done_b;
+  for (int level = 0; level < scales; level++) {
+    int w = size_at(width, level), h = size_at(height, level);
+    if (!level_pass(prep ? 0 : &pa, &pb, prep ? &prep->level[level] : 0, 0, level, w, h, sums[level])) goto done_b;
+    pixels[level] = (double)w * h;
+  }
+  result = score_from_sums(sums, pixels, scales);
 done_b:
   pyramid_free(&pb);
 done_a:
@@ -428,11 +703,59 @@ EXPORT(s2_malloc) void *s2_malloc(size_t n) { return malloc(n); }
 EXPORT(s2_free) void s2_free(void *p) { free(p); }
 
 /*
- * The score of dist against ref (both 8-bit RGBA, width x height, at least 8x8). background:
- * negative ignores alpha, else the grey (0..255) alpha is composited on. NaN when memory ran out (scores can be negative).
+ * The score of dist against ref (both 8-bit RGBA, width x height, at least 8x8), keeping nothing.
+ * background: negative ignores alpha, else the grey (0..255) alpha is composited on. NaN when
+ * memory ran out (scores can be negative).
  */
 EXPORT(s2_score) double s2_score(const uint8_t *ref, const uint8_t *dist, int width, int height, double background) {
   init();
   if (width < 8 || height < 8) return NAN;
-  return score_on(ref, dist, width, height, background >= 0, background);
+  return score_on(0, ref, dist, width, height, background >= 0, background);
 }
+
+/*
+ * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
+ * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
+ * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
+ */
+EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
+  init();
+  if (width < 8 || height < 8) return 0;
+  Prepared *p = calloc(1, sizeof *p);
+  if (!p) return 0;
+  p->width = width;
+  p->height = height;
+  p->has_background = background >= 0;
+  p->background = background;
+  p->scales = scales_of(width, height);
+  Pyramid pa;
+  if (!pyramid_init(&pa, ref, width, height, p->has_background, background)) goto fail;
+  for (int level = 0; level < p->scales; level++) {
+    RefLevel *l = &p->level[level];
+    l->w = size_at(width, level);
+    l->h = size_at(height, level);
+    size_t plane = (size_t)stride_of(l->w) * l->h;
+    l->block = aligned_alloc(16, 9 * plane * sizeof(float));
+    if (!l->block) goto fail;
+    memset(l->block, 0, 9 * plane * sizeof(float));
+    for (int c = 0; c < 3; c++) {
+      l->a[c] = l->block + c * plane;
+      l->mu[c] = l->block + (3 + c) * plane;
+      l->var[c] = l->block + (6 + c) * plane;
+    }
+    if (!level_pass(&pa, 0, 0, l, level, l->w, l->h, 0)) goto fail;
+  }
+  pyramid_free(&pa);
+  return p;
+fail:
+  pyramid_free(&pa);
+  prepared_free(p);
+  return 0;
+}
+
+/* The score of dist (8-bit RGBA, the prepared source's size) against the prepared source. */
+EXPORT(s2_score_prepared) double s2_score_prepared(const Prepared *prep, const uint8_t *dist) {
+  return score_on(prep, 0, dist, prep->width, prep->height, prep->has_background, prep->background);
+}
+
+EXPORT(s2_prepared_free) void s2_prepared_free(Prepared *p) { prepared_free(p); }

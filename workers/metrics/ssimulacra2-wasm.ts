@@ -1,12 +1,13 @@
 // The SSIMULACRA2 scorer the quality=auto search uses: wasm/ssimulacra2/ssimulacra2.c (a port of
-// ssimulacra2.ts, the same arithmetic) built to WebAssembly, about 10x faster than the TypeScript.
+// ssimulacra2.ts rounding where it rounds, vectorised with wasm SIMD) built to WebAssembly.
 // One instance per thread, made on first use (wasm.ts's Lazy: dropped after the step once it grew
-// past the keep limit). A scorer holds the source in the module's memory for the whole search, so
-// each candidate costs one copy of its own pixels.
+// past the keep limit). A search scores several candidates against one source, so a scorer can
+// prepare the source once (its XYB, blurred mean and variance at every scale, about 48 B per
+// pixel; `reuse`), which makes each candidate's score about a third cheaper; without it, every
+// score streams both images through and the scorer holds little more than the pixels.
 import { readFileSync } from 'node:fs';
 import type { Raster } from '../../src/codecs/types.js';
 import { Lazy } from '../codecs/wasm.js';
-import { ROW_BYTES_PER_COLUMN } from './ssimulacra2.js';
 
 /** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
 const WASM_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.meta.url);
@@ -17,6 +18,9 @@ interface Exports {
   s2_malloc(size: number): number;
   s2_free(ptr: number): void;
   s2_score(ref: number, dist: number, width: number, height: number, background: number): number;
+  s2_prepare(ref: number, width: number, height: number, background: number): number;
+  s2_score_prepared(prepared: number, dist: number): number;
+  s2_prepared_free(prepared: number): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -29,6 +33,13 @@ const module = new Lazy('ssimulacra2', async () => {
   return { module: exports, memory: exports.memory };
 });
 
+export interface ScorerOptions {
+  /** composite alpha on a dark and a light grey and keep the worse score, as libjxl's tool does; false ignores alpha */
+  alpha?: boolean;
+  /** prepare the source once for many scores (ssimulacra2PreparedBytes per background); default true */
+  reuse?: boolean;
+}
+
 export interface Scorer {
   /** SSIMULACRA2 of `output` (same size as the source) against the source. */
   score(output: Raster): number;
@@ -36,56 +47,72 @@ export interface Scorer {
   close(): void;
 }
 
-/**
- * A scorer against `source` (8-bit RGBA, at least 8x8). alpha: composite on a dark and a light
- * grey and keep the worse score, as libjxl's tool does; false ignores alpha.
- */
-export async function ssimulacra2Scorer(source: Raster, opts: { alpha?: boolean } = {}): Promise<Scorer> {
+/** libjxl's tool blends alpha on these greys and keeps the worse score; -1: alpha ignored. */
+const backgrounds = (alpha: boolean) => (alpha ? [0.1 * 255, 0.9 * 255] : [-1]);
+
+/** A scorer against `source` (8-bit RGBA, at least 8x8). */
+export async function ssimulacra2Scorer(source: Raster, opts: ScorerOptions = {}): Promise<Scorer> {
   const { width, height } = source;
   if (width < 8 || height < 8) throw new RangeError('ssimulacra2: images must be at least 8x8');
-  const m = await module.get();
   const n = width * height * 4;
   if (source.data.length !== n) throw new RangeError('ssimulacra2: RGBA buffers of width*height*4 bytes expected');
-  const ref = m.s2_malloc(n);
-  const dist = ref === 0 ? 0 : m.s2_malloc(n);
-  if (dist === 0) {
-    if (ref !== 0) m.s2_free(ref);
+  const m = await module.get();
+  const outOfMemory = (what: string): never => {
+    // the instance's memory may be left full: drop it (wasm memory never shrinks)
     module.reset();
-    throw new RangeError(`ssimulacra2: out of memory for ${width}x${height}`);
-  }
-  new Uint8Array(m.memory.buffer, ref, n).set(source.data);
-  let open = true;
-  const once = (background: number) => {
-    const s = m.s2_score(ref, dist, width, height, background);
-    if (Number.isNaN(s)) {
-      module.reset();
-      throw new RangeError(`ssimulacra2: out of memory scoring ${width}x${height}`);
-    }
-    return s;
+    throw new RangeError(`ssimulacra2: out of memory ${what} ${width}x${height}`);
   };
+  const reuse = opts.reuse ?? true;
+  const bgs = backgrounds(opts.alpha ?? false);
+  const ref = m.s2_malloc(n);
+  if (ref === 0) outOfMemory('for');
+  new Uint8Array(m.memory.buffer, ref, n).set(source.data);
+  // prepared: one state per background; the source copy is only needed while preparing
+  const prepared: number[] = [];
+  if (reuse) {
+    for (const bg of bgs) {
+      const p = m.s2_prepare(ref, width, height, bg);
+      if (p === 0) {
+        for (const q of prepared) m.s2_prepared_free(q);
+        m.s2_free(ref);
+        outOfMemory('preparing');
+      }
+      prepared.push(p);
+    }
+    m.s2_free(ref);
+  }
+  const dist = m.s2_malloc(n);
+  if (dist === 0) {
+    for (const q of prepared) m.s2_prepared_free(q);
+    if (!reuse) m.s2_free(ref);
+    outOfMemory('for');
+  }
+  let open = true;
+  const checked = (s: number) => (Number.isNaN(s) ? outOfMemory('scoring') : s);
   return {
     score(output: Raster): number {
       if (!open) throw new Error('ssimulacra2: scorer closed');
       if (output.width !== width || output.height !== height || output.data.length !== n) throw new RangeError(`ssimulacra2: sizes differ (${width}x${height} vs ${output.width}x${output.height})`);
       new Uint8Array(m.memory.buffer, dist, n).set(output.data);
-      // libjxl's tool: blend on dark and light grey, keep the worse
-      return opts.alpha ? Math.min(once(0.1 * 255), once(0.9 * 255)) : once(-1);
+      const scores = reuse ? prepared.map((p) => checked(m.s2_score_prepared(p, dist))) : bgs.map((bg) => checked(m.s2_score(ref, dist, width, height, bg)));
+      return Math.min(...scores);
     },
     close(): void {
       if (!open) return;
       open = false;
       // after a reset the memory belongs to a dropped instance: nothing to free
       if (module.live) {
-        m.s2_free(ref);
+        for (const p of prepared) m.s2_prepared_free(p);
+        if (!reuse) m.s2_free(ref);
         m.s2_free(dist);
       }
     },
   };
 }
 
-/** SSIMULACRA2 of `dist` against `ref` in one call. */
+/** SSIMULACRA2 of `dist` against `ref` in one call (nothing prepared). */
 export async function ssimulacra2Wasm(ref: Raster, dist: Raster, opts: { alpha?: boolean } = {}): Promise<number> {
-  const scorer = await ssimulacra2Scorer(ref, opts);
+  const scorer = await ssimulacra2Scorer(ref, { ...opts, reuse: false });
   try {
     return scorer.score(dist);
   } finally {
@@ -93,10 +120,31 @@ export async function ssimulacra2Wasm(ref: Raster, dist: Raster, opts: { alpha?:
   }
 }
 
+const SCALES = 6;
 /**
- * Bytes a scorer holds beyond the caller's rasters: the source and one candidate copied into the
- * module (8 B/px), the scales kept whole (2 B/px) and the streaming rows (per column).
+ * ssimulacra2.c's level_pass: PASS_ROWS rows of floats (rings of RING = 14 rows, vertical state,
+ * products of BATCH = 4 rows, load chunks, interleaved rows), plus the linear rows pyramid_init
+ * makes scale 2 from (3 x (128 + 64 / 2) rows).
  */
-export function ssimulacra2ScorerMemoryBytes(width: number, height: number): number {
-  return 10 * width * height + ROW_BYTES_PER_COLUMN * width;
+const PASS_ROWS = 6 * 14 + 15 * 14 + 180 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
+export const S2_BYTES_PER_COLUMN = PASS_ROWS * 4 + 3 * (128 + 32) * 4;
+
+/** Bytes of one prepared source (s2_prepare): 9 float planes (XYB, mean, variance) per scale, rows padded to 4. */
+export function ssimulacra2PreparedBytes(width: number, height: number): number {
+  let bytes = 0;
+  for (let level = 0, w = width, h = height; level < SCALES && w >= 8 && h >= 8; level++, w = (w + 1) >> 1, h = (h + 1) >> 1) {
+    bytes += 9 * 4 * (Math.ceil(w / 4) * 4) * h;
+  }
+  return bytes;
+}
+
+/**
+ * Bytes a scorer holds at its peak beyond the caller's rasters: one 8-bit copy (the source while
+ * preparing, then the candidate; 4 B/px) and its scales 2..5 (1 B/px); with reuse the prepared
+ * source (one per background), else the source's copy and scales too; and the streaming rows.
+ */
+export function ssimulacra2ScorerMemoryBytes(width: number, height: number, opts: ScorerOptions = {}): number {
+  const px = width * height;
+  const kept = (opts.reuse ?? true) ? backgrounds(opts.alpha ?? false).length * ssimulacra2PreparedBytes(width, height) : 5 * px;
+  return kept + 5 * px + S2_BYTES_PER_COLUMN * width;
 }
