@@ -5,7 +5,7 @@
 # Source: libjpeg-turbo 3.1.0 as vendored in the crates.io package turbojpeg-sys 1.2.0
 # (libjpeg-turbo/ inside the .crate), fetched with cargo into a scratch project and checked
 # against the SHA-256 below. LIBJPEG_CRATE=/path/to/turbojpeg-sys-1.2.0.crate skips the fetch.
-# Toolchain: Debian's clang, lld, wasi-libc and libclang-rt-dev-wasm32 (bookworm: clang 14).
+# Toolchain and link: wasm/toolchain.sh.
 # Only the decoder's sources are compiled: the 8-bit path plus the 12- and 16-bit variants that
 # jdmaster.c links (as libjpeg-turbo's CMakeLists.txt builds them), no SIMD assembly (none exists
 # for wasm; -msimd128 lets clang vectorise the C loops), no encoder, no TurboJPEG API.
@@ -15,30 +15,17 @@ CRATE_VERSION=1.2.0
 CRATE_SHA256=49b5a974bc59382d35927e3a07eef2ba9a24fe7227cefe52ec44b508e1b90f86
 LIBJPEG_TURBO_VERSION=3.1.0
 
+name=libjpeg
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(realpath -m "${1:-$here/libjpeg.wasm}")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-
-for tool in clang wasm-ld sha256sum; do
-  command -v "$tool" >/dev/null || { echo "build-libjpeg: $tool not found (apt-get install clang lld wasi-libc libclang-rt-dev-wasm32)" >&2; exit 1; }
-done
+source "$here/../toolchain.sh"
+require_wasm_toolchain
 
 # ---- the source -------------------------------------------------------------------------------
-crate="${LIBJPEG_CRATE:-}"
-if [ -z "$crate" ]; then
-  command -v cargo >/dev/null || { echo "build-libjpeg: cargo not found (needed to fetch turbojpeg-sys)" >&2; exit 1; }
-  mkdir -p "$work/fetch/src"
-  printf '[package]\nname = "fetch-libjpeg"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\nturbojpeg-sys = { version = "=%s", default-features = false }\n' \
-    "$CRATE_VERSION" >"$work/fetch/Cargo.toml"
-  : >"$work/fetch/src/lib.rs"
-  cargo fetch --quiet --manifest-path "$work/fetch/Cargo.toml"
-  crate="$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/turbojpeg-sys-$CRATE_VERSION.crate | head -n 1)"
-fi
-echo "$CRATE_SHA256  $crate" | sha256sum --check --quiet - \
-  || { echo "build-libjpeg: $crate does not have the expected SHA-256" >&2; exit 1; }
-tar -xzf "$crate" -C "$work"
-src="$work/turbojpeg-sys-$CRATE_VERSION/libjpeg-turbo/src"
+unpack_crate turbojpeg-sys "$CRATE_VERSION" "$CRATE_SHA256" "${LIBJPEG_CRATE:-}"
+src="$crate_root/libjpeg-turbo/src"
 grep -q "set(VERSION $LIBJPEG_TURBO_VERSION)" "$src/../CMakeLists.txt" \
   || { echo "build-libjpeg: the crate does not hold libjpeg-turbo $LIBJPEG_TURBO_VERSION" >&2; exit 1; }
 
@@ -98,8 +85,7 @@ dec16="jdapistd jdcolor jddiffct jdlossls jdmainct jdpostct jdsample jutils"
 dec12="$dec16 jdcoefct jddctmgr jdmerge jidctflt jidctfst jidctint jidctred jquant1 jquant2"
 dec8="$dec12 jcomapi jdapimin jdatasrc jdhuff jdicc jdinput jdlhuff jdmarker jdmaster jdphuff
       jerror jmemmgr jmemnobs jaricom jdarith"
-cflags=(--target=wasm32-wasi -O3 -msimd128 -mbulk-memory -mnontrapping-fptoint -msign-ext
-        -ffunction-sections -fdata-sections -DNO_GETENV -DNO_PUTENV
+cflags=("${WASM_CFLAGS[@]}" -DNO_GETENV -DNO_PUTENV
         "-ffile-prefix-map=$work=." -I "$cfg" -I "$src" -w)
 objs=()
 compile() { # bits name
@@ -114,10 +100,4 @@ for f in $dec8; do compile 8 "$f"; done
 clang "${cflags[@]}" -Wall -Wextra -c "$here/decoder.c" -o "$work/obj/decoder.o"
 objs+=("$work/obj/decoder.o")
 
-# A reactor (no main): JavaScript calls _initialize once, then the exported functions. Memory
-# grows as images need it, up to wasm32's 4 GiB.
-clang --target=wasm32-wasi -mexec-model=reactor -O3 -nostartfiles /usr/lib/wasm32-wasi/crt1-reactor.o \
-  -Wl,--gc-sections -Wl,--strip-all -Wl,-z,stack-size=262144 -Wl,--max-memory=4294967296 \
-  "${objs[@]}" -o "$work/libjpeg.wasm"
-cp "$work/libjpeg.wasm" "$out"
-echo "build-libjpeg: $out ($(stat -c %s "$out") bytes) sha256 $(sha256sum "$out" | cut -d' ' -f1)"
+link_reactor "$out" "${objs[@]}"
