@@ -10,14 +10,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peakOf } from './peak-rss.js';
 
 const MiB = 1024 * 1024;
-
-function status(): { rss: number; hwm: number } {
-  const text = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
 
 if (process.argv[2] === 'child') {
   // child: node --expose-gc input-decoder-memory.js child WARM_FILE FILE
@@ -33,12 +28,12 @@ if (process.argv[2] === 'child') {
   const gc = (globalThis as { gc?: () => void }).gc!;
   gc();
   gc();
-  const before = status().rss;
-  writeFileSync('/proc/self/clear_refs', '5');
-  const row = rowFor(new Uint8Array(bytes))!;
-  const img = await SOURCES[row.format].decode(new Uint8Array(bytes), {});
-  const peak = status().hwm;
-  console.log(JSON.stringify({ pixels: img.width * img.height, bytes: peak - before }));
+  let pixels = 0;
+  const peak = await peakOf(async () => {
+    const img = await SOURCES[rowFor(new Uint8Array(bytes))!.format].decode(new Uint8Array(bytes), {});
+    pixels = img.width * img.height;
+  });
+  console.log(JSON.stringify({ pixels, bytes: peak }));
   process.exit(0);
 }
 
