@@ -2,14 +2,15 @@
 // against the npm alternatives on the same files. GIF: omggif (ours, first frame only) against
 // gifuct-js, both on the first frame (parseGIF + decompressFrame) and on every frame
 // (decompressFrames, its documented use), on the photo as one GIF and on a 30-frame GIF of it.
-// TIFF: utif2 (ours) against geotiff's readRasters of the first image, on LZW 8-bit and Deflate
-// 16-bit. "Ours" is the service's whole decode (workers/codecs/gif.ts, tiff.ts) including the
-// RGBA it hands out; gifuct-js hands out a frame-sized RGBA patch, geotiff the interleaved samples
-// (16-bit for 16-bit files), so their figures include no more work than ours. One thread,
-// interleaved, median of 7 after one warm-up; ms per megapixel of the image we use (the first
-// frame). Peak memory: each decode once more in a fresh child process, after a warm-up decode and
-// a collection, the peak resident set above the one before (bench/diag/peak-rss.ts).
-// The alternatives are not dependencies: `npm i --no-save gifuct-js geotiff` for a run.
+// TIFF: utif2 (ours) against geotiff's readRasters of the first image and image-js's tiff (its
+// first page), on LZW 8-bit and Deflate 16-bit. "Ours" is the service's whole decode
+// (workers/codecs/gif.ts, tiff.ts) including the RGBA it hands out; gifuct-js hands out a
+// frame-sized RGBA patch, geotiff and tiff the samples (16-bit for 16-bit files), so their figures
+// include no more work than ours. One thread, interleaved, median of 7 after one warm-up; ms per
+// megapixel of the image we use (the first frame). Peak memory: each decode once more in a fresh
+// child process, after a warm-up decode and a collection, the peak resident set above the one
+// before (bench/diag/peak-rss.ts).
+// The alternatives are not dependencies: `npm i --no-save gifuct-js geotiff tiff` for a run.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,9 @@ interface Gifuct {
   decompressFrame(frame: GifuctFrame, gct: unknown, patch: boolean): unknown;
   decompressFrames(gif: unknown, patch: boolean): unknown[];
 }
+interface TiffJs {
+  decode(b: Uint8Array, o: { pages: number[] }): unknown[];
+}
 interface GeoTiff {
   fromArrayBuffer(b: ArrayBuffer): Promise<{ getImage(i: number): Promise<{ readRasters(o: object): Promise<unknown> }> }>;
 }
@@ -37,7 +41,8 @@ interface GeoTiff {
 async function optional<T>(name: string): Promise<T | null> {
   try {
     return (await import(name)) as T;
-  } catch {
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
     console.log(`${name} is not installed (npm i --no-save ${name}): its rows are skipped`);
     return null;
   }
@@ -49,6 +54,7 @@ const ours: Decode = (bytes) => SOURCES[rowFor(bytes)!.format].decode(bytes, {})
 async function decoders(): Promise<Record<string, Decode | null>> {
   const gifuct = await optional<Gifuct>('gifuct-js');
   const geotiff = await optional<GeoTiff>('geotiff');
+  const tiffJs = await optional<TiffJs>('tiff');
   return {
     ours,
     'gifuct-js first frame': gifuct
@@ -61,6 +67,7 @@ async function decoders(): Promise<Record<string, Decode | null>> {
     geotiff: geotiff
       ? async (bytes) => (await (await geotiff.fromArrayBuffer(arrayBuffer(bytes))).getImage(0)).readRasters({ interleave: true })
       : null,
+    tiff: tiffJs ? async (bytes) => tiffJs.decode(bytes, { pages: [0] })[0] : null,
   };
 }
 
@@ -94,8 +101,8 @@ const all = await decoders();
 const cases: [string, Buffer, string[]][] = [
   ['GIF', await sharp(photo).gif().toBuffer(), ['ours', 'gifuct-js first frame', 'gifuct-js all frames']],
   ['GIF, 30 frames', await animation(30), ['ours', 'gifuct-js first frame', 'gifuct-js all frames']],
-  ['TIFF LZW 8-bit', await sharp(photo).tiff({ compression: 'lzw' }).toBuffer(), ['ours', 'geotiff']],
-  ['TIFF Deflate 16-bit', await sharp(photo).toColourspace('rgb16').tiff({ compression: 'deflate' }).toBuffer(), ['ours', 'geotiff']],
+  ['TIFF LZW 8-bit', await sharp(photo).tiff({ compression: 'lzw' }).toBuffer(), ['ours', 'geotiff', 'tiff']],
+  ['TIFF Deflate 16-bit', await sharp(photo).toColourspace('rgb16').tiff({ compression: 'deflate' }).toBuffer(), ['ours', 'geotiff', 'tiff']],
 ];
 const dir = mkdtempSync(join(tmpdir(), 'decoder-choice-'));
 const self = fileURLToPath(import.meta.url);
