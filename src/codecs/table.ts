@@ -176,30 +176,28 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
 /** input-only rows are never an encoder's target */
 const neverEncoded: MemoryCost = () => 0;
 const opaqueAsJpeg = (opaque: boolean): ImageFormat => (opaque ? 'jpeg' : 'png');
+/** What every input-only row shares: always converted, so no metadata to strip, no profile to embed, no quality to read, no scaled decode. */
+const INPUT_ONLY = { lossy: false, stripMetadata: () => null, embedIcc: null, sourceQuality: null, scaledDecode: null } as const;
 
 /**
  * Input-only rows: decoded, never written. Their decoders are plain JS or WASM from kept npm
- * packages (GIF omggif, TIFF utif2, HEIC libheif-js) or written here (BMP); see the README's
- * "Input formats" for why each, measured. Decode costs: bench/diag/codec-memory.ts method.
+ * packages (GIF omggif, TIFF utif2, HEIC libheif-js) or written here (BMP); why each, measured:
+ * docs/api.md "Input formats" and docs/performance.md. Decode costs: bench/diag/input-decoder-memory.ts.
  */
 export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
   gif: {
     format: 'gif',
     label: 'GIF',
     mime: 'image/gif',
+    ...INPUT_ONLY,
     extension: 'gif',
-    lossy: false,
     detect: detectGif,
     dimensions: gifDimensions,
     refusal: gifRefusal,
     // the palette is kept: a GIF of at most 256 colours comes out as a palette PNG
     originalAs: () => 'png',
     orientation: noOrientation,
-    stripMetadata: () => null,
     readIcc: async () => null,
-    embedIcc: null,
-    sourceQuality: null,
-    scaledDecode: null,
     // omggif: the first frame's LZW indices painted into the screen's RGBA; other frames never
     // decoded. Measured 5.4 B/px with the RGBA out (bench/diag/input-decoder-memory.ts)
     memory: { decode: decoding(1 * MiB, 1.4), encode: neverEncoded },
@@ -208,18 +206,14 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     format: 'tiff',
     label: 'TIFF',
     mime: 'image/tiff',
+    ...INPUT_ONLY,
     extension: 'tif',
-    lossy: false,
     detect: detectTiff,
     dimensions: tiffDimensions,
     refusal: tiffRefusal,
     originalAs: opaqueAsJpeg,
     orientation: tiffOrientation,
-    stripMetadata: () => null,
     readIcc: async (b) => readTiffIcc(b),
-    embedIcc: null,
-    sourceQuality: null,
-    scaledDecode: null,
     // utif2: a copy of the file, the decompressed samples, then RGBA (and LittleCMS for CMYK).
     // Measured with the RGBA out (bench/diag/input-decoder-memory.ts): 8-bit RGB LZW 10.8 B/px,
     // 16-bit RGB Deflate 20.5, CMYK LZW with a profile 22.1 (8 MiB fixed); 16-bit with a fourth
@@ -230,18 +224,14 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     format: 'bmp',
     label: 'BMP',
     mime: 'image/bmp',
+    ...INPUT_ONLY,
     extension: 'bmp',
-    lossy: false,
     detect: detectBmp,
     dimensions: bmpDimensions,
     refusal: bmpRefusal,
     originalAs: opaqueAsJpeg,
     orientation: noOrientation,
-    stripMetadata: () => null,
     readIcc: async () => null,
-    embedIcc: null,
-    sourceQuality: null,
-    scaledDecode: null,
     // read here, straight from the file into RGBA: measured 6.6 B/px with it, 3 MiB fixed (bench/diag/input-decoder-memory.ts)
     memory: { decode: decoding(3 * MiB, 2.6), encode: neverEncoded },
   },
@@ -249,19 +239,15 @@ export const INPUT_ONLY_CODECS: Readonly<Record<InputOnlyFormat, CodecRow>> = {
     format: 'heif',
     label: 'HEIC',
     mime: 'image/heif',
+    ...INPUT_ONLY,
     extension: 'heic',
-    lossy: false,
     detect: detectHeif,
     dimensions: heifDimensions,
     refusal: heifRefusal,
     originalAs: opaqueAsJpeg,
     // libheif applies irot/imir itself (heifDimensions reports the turned size)
     orientation: noOrientation,
-    stripMetadata: () => null,
     readIcc: async (b) => readHeifIcc(b),
-    embedIcc: null,
-    sourceQuality: null,
-    scaledDecode: null,
     // libheif (libde265): YUV planes, the RGBA it converts to inside WASM, and the copy out:
     // measured 11.7 B/px with the copy (bench/diag/input-decoder-memory.ts); fixed: a fresh
     // instance's initial memory, as the grown one is dropped after a large image
