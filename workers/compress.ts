@@ -20,7 +20,7 @@ import type { EncodeOptions, Raster } from '../src/codecs/types.js';
 import type { CompressOutcome, CompressOutput, CompressTask, EncodedOutput, CompressWorkerData, ReleaseTask, StatsTask, ThreadStats, WarmUpTask } from '../src/pipeline/compress-task.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { applyOrientation, CODECS, CodecError, grownBytes, instanceStats, releaseGrown, resize, SOURCES, warmUp } from './codecs.js';
-import { collectGarbage, setKeepLimit } from './codecs/wasm.js';
+import { collectGarbage, ownBytes, setKeepLimit } from './codecs/wasm.js';
 import { predictQuality, searchQuality } from './auto-quality.js';
 import { AUTO_QUALITY_FORMATS } from '../src/codecs/plan.js';
 
@@ -78,8 +78,6 @@ function isOpaque(image: Raster): boolean {
   for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
   return true;
 }
-
-const own = (b: Uint8Array) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
 
 /** Inputs whose decoded pixels (or file) pass these sizes get a collection after their task. */
 const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
@@ -156,7 +154,7 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     const result = (
       out: Uint8Array, outcome: CompressOutcome, measured: { quality: number | null; score: number | null } = { quality: null, score: null }, format: ImageFormat = target.format,
     ): EncodedOutput => ({
-      bytes: own(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome, ...measured,
+      bytes: ownBytes(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome, ...measured,
       note: notes.length > 0 ? notes.join('; ') : null,
     });
     // The output keeps the input's format and size: only then may the source itself be the output.
