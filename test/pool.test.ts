@@ -452,7 +452,7 @@ describe('memory budget in the pool', () => {
   const MiB = 2 ** 20;
 
   it('drops the codec instances a large image grew when the budget cannot hold them kept, so the next image gets fresh ones', async () => {
-    const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
+    const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~36 MiB
     const plan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
     const budgetMb = Math.ceil(plan.memoryBytes / MiB) + 1; // room for its largest step, not for all at once
     expect(reservationFor(plan, budgetMb * MiB, 1).keepInstances).toBe(false);

@@ -15,8 +15,6 @@ const WASM_FILE = new URL('../../wasm/mozjpeg/mozjpeg.wasm', import.meta.url);
 
 /** JE_ROWS in encoder.c */
 const ROWS = 16;
-/** JPEG_MAX_DIMENSION */
-const MAX_SIDE = 65500;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -72,12 +70,12 @@ export async function encodeMozjpeg(img: Raster, { quality, progressive = false 
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new CodecError(`JPEG encode failed: image is ${width}x${height}`);
   }
-  if (width > MAX_SIDE || height > MAX_SIDE) throw new CodecError(`JPEG encode failed: ${width}x${height} is beyond JPEG's ${MAX_SIDE} px a side`);
   if (data.length !== width * height * 4) throw new CodecError('JPEG encode failed: the pixel data does not match the size');
   if (!(quality >= 0 && quality <= 100)) throw new CodecError(`JPEG encode failed: quality ${quality} is not 0-100`);
   const m = await mozjpeg.get();
   parts = [];
   try {
+    // (sizes beyond JPEG's 65500 px a side are refused by encoder.c)
     const rowBuffer = m.je_start(width, height, Math.trunc(quality), progressive ? 1 : 0);
     const stride = width * 4;
     for (let y = 0; y < height; y += ROWS) {
