@@ -23,6 +23,14 @@ const ZIGZAG = [
 ];
 
 /** The DQT tables of a JPEG, in natural order, keyed by table id; plus the frame marker. */
+/** The first component's sampling factors (H << 4 | V) in the frame header. */
+function jpegLumaSampling(b: Uint8Array): number | undefined {
+  for (let i = 2; i + 12 <= b.length && b[i] === 0xff; i += 2 + ((b[i + 2]! << 8) | b[i + 3]!)) {
+    if (b[i + 1] === 0xc0 || b[i + 1] === 0xc1 || b[i + 1] === 0xc2) return b[i + 11];
+  }
+  return undefined;
+}
+
 function jpegTables(b: Uint8Array): { tables: Map<number, number[]>; sof: number[] } {
   const tables = new Map<number, number[]>();
   const sof: number[] = [];
@@ -317,6 +325,88 @@ describe('JPEG row (MozJPEG)', () => {
   });
 });
 
+describe('JPEG encoder (MozJPEG built by wasm/mozjpeg, fed by rows)', () => {
+  /** A smooth colour field with some texture: what a photo crop looks like to the encoder (its
+   * gradients spread over at least 64 px, so a 3-row strip is not one sharp edge after another). */
+  function field(width: number, height: number, grey = false) {
+    const data = new Uint8ClampedArray(width * height * 4);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = (y * width + x) * 4;
+        const r = 40 + (180 * x) / Math.max(64, width - 1) + 10 * Math.sin(y / 3);
+        data[i] = r;
+        data[i + 1] = grey ? r : 200 - (150 * y) / Math.max(64, height - 1);
+        data[i + 2] = grey ? r : 90 + 60 * Math.cos((x + y) / 7);
+        data[i + 3] = 255;
+      }
+    }
+    return { data, width, height };
+  }
+  const meanDiff = (a: Uint8ClampedArray, b: Uint8Array | Uint8ClampedArray) => {
+    let sum = 0;
+    for (let i = 0; i < a.length; i++) if (i % 4 !== 3) sum += Math.abs(a[i]! - b[i]!);
+    return sum / ((a.length / 4) * 3);
+  };
+
+  it('encodes odd sizes, sequential and progressive, each decoded by an independent decoder', async () => {
+    for (const [width, height] of [[1, 1], [17, 9], [4001, 3], [3, 33]] as const) {
+      const img = field(width, height);
+      for (const progressive of [false, true]) {
+        const out = await CODECS.jpeg.encode(img, { quality: 75, progressive });
+        const decoded = await independentDecode(out);
+        const what = `${width}x${height} ${progressive ? 'progressive' : 'sequential'}`;
+        expect([decoded.width, decoded.height], what).toEqual([width, height]);
+        expect(jpegTables(out).sof, what).toEqual([progressive ? 0xc2 : 0xc0]);
+        expect(meanDiff(img.data, decoded.data), what).toBeLessThan(6);
+      }
+    }
+  });
+
+  it('keeps a greyscale-looking image grey, and writes the subsampling cjpeg picks for the quality', async () => {
+    const grey = field(160, 96, true);
+    const out = await CODECS.jpeg.encode(grey, { quality: 50 });
+    const decoded = await independentDecode(out);
+    expect([decoded.width, decoded.height]).toEqual([160, 96]);
+    let chroma = 0;
+    for (let i = 0; i < decoded.data.length; i += 4) chroma = Math.max(chroma, Math.abs(decoded.data[i]! - decoded.data[i + 1]!), Math.abs(decoded.data[i]! - decoded.data[i + 2]!));
+    expect(chroma).toBeLessThanOrEqual(3);
+    expect(meanDiff(grey.data, decoded.data)).toBeLessThan(6);
+    // 4:2:0 below 80, 4:2:2 from 80, 4:4:4 from 90 (as @jsquash's encoder, cjpeg's auto subsampling)
+    const photo = await CODECS.jpeg.decode(fixture('rocket-small.jpg'));
+    for (const [quality, luma] of [[79, 0x22], [80, 0x21], [90, 0x11]] as const) {
+      const bytes = await CODECS.jpeg.encode(photo, { quality });
+      expect([(await independentDecode(bytes)).width], `q${quality}`).toEqual([640]);
+      expect(jpegLumaSampling(bytes), `q${quality}`).toBe(luma);
+    }
+  });
+
+  it('progressive output is smaller than sequential on a photo and decodes to the same picture', async () => {
+    const photo = await CODECS.jpeg.decode(fixture('rocket-small.jpg'));
+    const sequential = await CODECS.jpeg.encode(photo, { quality: 50 });
+    const progressive = await CODECS.jpeg.encode(photo, { quality: 50, progressive: true });
+    expect(progressive.length).toBeLessThan(sequential.length);
+    const [a, b] = [await independentDecode(sequential), await independentDecode(progressive)];
+    expect([b.width, b.height]).toEqual([640, 427]);
+    expect(meanDiff(a.data as Uint8ClampedArray, b.data)).toBeLessThan(1);
+  });
+
+  it('refuses an empty, mismatched or too large raster with a clear error, and the next encode works', async () => {
+    const { mozjpeg } = await import('../workers/codecs/mozjpeg.js');
+    await expect(CODECS.jpeg.encode({ data: new Uint8ClampedArray(0), width: 0, height: 5 }, { quality: 50 })).rejects.toThrow(/JPEG encode failed: image is 0x5/);
+    await expect(CODECS.jpeg.encode({ data: new Uint8ClampedArray(10), width: 2, height: 2 }, { quality: 50 })).rejects.toThrow(/does not match/);
+    // beyond JPEG's 65500 px a side: refused inside the module (its error_exit throws to JavaScript),
+    // and the instance it came from is dropped
+    await CODECS.jpeg.encode(field(8, 8), { quality: 50 });
+    const made = mozjpeg.made;
+    const wide = { data: new Uint8ClampedArray(65501 * 4).fill(128), width: 65501, height: 1 };
+    await expect(CODECS.jpeg.encode(wide, { quality: 50 })).rejects.toThrow(/JPEG encode failed: image too large for JPEG/);
+    expect(mozjpeg.live).toBe(false);
+    const out = await CODECS.jpeg.encode(field(17, 9), { quality: 50 });
+    expect([(await independentDecode(out)).width]).toEqual([17]);
+    expect(mozjpeg.made).toBe(made + 1);
+  });
+});
+
 describe('PNG row (palette or lossless OxiPNG)', () => {
   it('palette-reduces a photo whose palette keeps SSIM >= 0.90', async () => {
     const raster = await independentDecode(fixture('chelsea.png'));
@@ -504,10 +594,10 @@ function webpWithExif(webp: Uint8Array): Uint8Array {
 describe('embind glue', () => {
   it('loads every codec glue that has the byte-at-a-time copy with the faster one', async () => {
     const { patchedGlue } = await import('../workers/codecs.js');
-    await CODECS.jpeg.encode(await CODECS.jpeg.decode(fixture("rocket-small.jpg")), { quality: 50 });
+    await CODECS.webp.encode(await CODECS.jpeg.decode(fixture('rocket-small.jpg')), { quality: 50 });
     // If a codec release drops the pattern this fails: check bench/diag/embind-copy.ts again.
-    // (JPEGs decode with libjpeg-turbo, a plain WASI module with no embind glue: only the encoder's)
-    expect([...patchedGlue]).toEqual(expect.arrayContaining(['@jsquash/jpeg/codec/enc/mozjpeg_enc.js']));
+    // (JPEG is libjpeg-turbo and MozJPEG as plain WASI modules, no embind glue: WebP's encoder)
+    expect([...patchedGlue].some((g) => /^@jsquash\/webp\/codec\/enc\/webp_enc(_simd)?\.js$/.test(g))).toBe(true);
   });
 
   it('loads the wasm-bindgen glue so that a dropped instance is replaced, not kept (its init guard removed)', async () => {

@@ -452,7 +452,7 @@ describe('memory budget in the pool', () => {
   const MiB = 2 ** 20;
 
   it('drops the codec instances a large image grew when the budget cannot hold them kept, so the next image gets fresh ones', async () => {
-    const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~100 MiB
+    const big = await photoJpeg(3000, 2000); // 6 MP: MozJPEG's encoder grows to ~36 MiB
     const plan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
     const budgetMb = Math.ceil(plan.memoryBytes / MiB) + 1; // room for its largest step, not for all at once
     expect(reservationFor(plan, budgetMb * MiB, 1).keepInstances).toBe(false);
@@ -509,9 +509,11 @@ describe('memory budget in the pool', () => {
   it('an image that needs the room an idle thread keeps gets it: the thread lets go', async () => {
     const big = await photoJpeg(3000, 2000);
     const bigPlan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
-    const giant = await photoJpeg(4800, 3200);
+    // (22 MP: with the encoder's 6 B/px the kept instances are ~44 MiB, so the giant's need must
+    // come within that of the budget for it not to fit beside them)
+    const giant = await photoJpeg(5700, 3800);
     const giantPlan = planImage(giant, DEFAULT_OUTPUT_OPTIONS, 50_000_000);
-    // two threads; the 6 MP image keeps its instances (half the budget holds them); the 15 MP one
+    // two threads; the 6 MP image keeps its instances (half the budget holds them); the 22 MP one
     // then fits only if that thread lets them go
     const budgetMb = Math.ceil((2 * bigPlan.memoryKeepingBytes) / MiB);
     const budget = budgetMb * MiB;
@@ -524,7 +526,7 @@ describe('memory budget in the pool', () => {
       const kept = two.stats().memoryRetained;
       expect(kept + giantNeed).toBeGreaterThan(budget); // the giant does not fit beside what is kept
       const r = await two.compress(giant);
-      expect((await decode(r.bytes)).width).toBe(4800);
+      expect((await decode(r.bytes)).width).toBe(5700);
       expect(two.stats()).toMatchObject({ completed: 2, failed: 0, memoryInUse: 0 });
     } finally {
       await two.close();

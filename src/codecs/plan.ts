@@ -178,6 +178,8 @@ export function planImage(
   // against that output's raster, during the output's encode step
   const searchOf = (o: (typeof all)[number], row: OutputRow) =>
     (o.auto && AUTO_QUALITY_FORMATS.includes(row.format) ? CODECS[row.format].memory.decode(o.output.width * o.output.height) + autoQualityMemory(o.output, row.format === 'webp') : 0); // WebP keeps alpha: counted as judged on two greys
+  // quality=auto's search may encode at any quality: the encoder's worst case
+  const encodeOf = (o: (typeof all)[number]) => (o.auto ? { ...o.encode, quality: 100 } : o.encode);
   const leanOf = (o: (typeof all)[number]) => (o.target === o.opaqueTarget ? o.target.memory.encodeLean : undefined);
   const outputSteps = (o: (typeof all)[number], lean: boolean) => {
     const outPixels = o.output.width * o.output.height;
@@ -188,7 +190,7 @@ export function planImage(
     return [
       resized ? 4 * decodedPixels + (shrunkPixels < decodedPixels ? 4 * shrunkPixels : 0) + resizeMemory(shrunk, o.output) + 4 * outPixels : 0,
       4 * outPixels + (leanEncode ? leanEncode(outPixels) + searchOf(o, o.target) : Math.max(
-        o.target.memory.encode(outPixels) + searchOf(o, o.target), o.opaqueTarget.memory.encode(outPixels) + searchOf(o, o.opaqueTarget),
+        o.target.memory.encode(outPixels, encodeOf(o)) + searchOf(o, o.target), o.opaqueTarget.memory.encode(outPixels, encodeOf(o)) + searchOf(o, o.opaqueTarget),
       )),
     ];
   };

@@ -73,6 +73,21 @@ const linear = (fixed: number, perPixel: number): MemoryCost => (pixels) => fixe
 /** A decoder's WASM memory plus the 4 bytes per pixel of RGBA it copies out. */
 const decoding = (fixed: number, perPixel: number): MemoryCost => linear(fixed, perPixel + 4);
 
+/**
+ * MozJPEG's encode (wasm/mozjpeg), measured by bench/diag/mozjpeg-encoder.ts as WASM memory after
+ * one encode in a fresh instance at 0.5, 2 and 12 MP (a noisy photo, so large outputs): 0.7 MiB
+ * fixed plus two coefficient buffers, 6.0 B/px at 4:2:0 (quality < 80), 8.0 at 4:2:2 (80-89),
+ * 12.0 at 4:4:4 (90+); progressive adds the candidate scans MozJPEG's scan search keeps, up to
+ * 0.5, 1.2 and 7.3 B/px more (at quality 79, 89, 100). @jsquash's build held 15.9 B/px at
+ * quality 50 and 23.5 at 90 (the whole RGBA input copied in, and its output grown in place).
+ */
+export const jpegEncodeMemory: MemoryCost = (pixels, encode) => {
+  const quality = encode?.quality ?? 100;
+  const coefficients = quality >= 90 ? 12.1 : quality >= 80 ? 8.1 : 6.1;
+  const scans = encode && !encode.progressive ? 0 : quality >= 90 ? 7.5 : quality >= 80 ? 1.5 : 0.5;
+  return 1 * MiB + pixels * (coefficients + scans);
+};
+
 export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }> = {
   jpeg: {
     format: 'jpeg',
@@ -90,15 +105,16 @@ export const CODECS: Readonly<{ [F in ImageFormat]: OutputRow & { format: F } }>
     embedIcc: async (b, icc) => embedJpegIcc(b, icc),
     // only a file that is whole may be passed through undecoded
     sourceQuality: (b) => (jpegHasEnd(b) ? estimateJpegQuality(b) : null),
-    // MozJPEG's encoder holds the RGBA input, an RGB copy and the whole image's coefficients
-    // (Huffman optimisation needs them all before writing): 16 B/px. The decoder is libjpeg-turbo
+    // MozJPEG's encoder (wasm/mozjpeg, fed by rows: the RGBA stays outside it) holds the whole
+    // image's coefficients twice (Huffman optimisation and trellis need them all before writing):
+    // jpegEncodeMemory. The decoder is libjpeg-turbo
     // (workers/codecs/libjpeg.ts), whose cost the frame header gives at every scale; memory.decode
     // is its worst full-size cost (progressive 4:4:4 buffers 6 B/px of coefficients), for a frame
     // header jpegFrame cannot read. CMYK/YCCK files are decoded by libjpeg at full size to CMYK
     // samples, then converted to RGBA through LittleCMS 2.19 (wasm/lcms2) or the formula: measured
     // 14.5 B/px with the RGBA out, 6.2 MiB fixed with a profile (bench/diag/input-decoder-memory.ts);
     // a progressive file keeps up to 8 B/px more of coefficients, hence 22.
-    memory: { decode: decoding(2 * MiB, 10), encode: linear(5 * MiB, 16), decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(7 * MiB, 22) : decoding(2 * MiB, 10)) },
+    memory: { decode: decoding(2 * MiB, 10), encode: jpegEncodeMemory, decodeOf: (b) => (jpegComponents(b) === 4 ? decoding(7 * MiB, 22) : decoding(2 * MiB, 10)) },
     scaledDecode: {
       accepts: (b) => jpegComponents(b) !== 4,
       memory: (b, scale) => {

@@ -51,6 +51,7 @@ export interface Codec {
 /**
  * Bytes a step holds at its peak for an image of this many pixels: the codec instance's WASM
  * memory (which grows to fit the image) plus, for a decoder, the pixels copied out of it.
- * Measured with bench/diag/codec-memory.ts.
+ * Measured with bench/diag/codec-memory.ts. An encoder's cost may also depend on what it is told
+ * (JPEG: the quality picks the subsampling); without it, the worst case.
  */
-export type MemoryCost = (pixels: number) => number;
+export type MemoryCost = (pixels: number, encode?: EncodeOptions) => number;

@@ -1,12 +1,13 @@
 // JPEG: libjpeg-turbo's decoder (libjpeg.ts: full size or shrunk on load) and MozJPEG's encoder
-// (@jsquash/jpeg). libjpeg decodes full size in 0.88x the time of @jsquash's MozJPEG decoder
+// (mozjpeg.ts: our wasm build, fed by rows). libjpeg decodes full size in 0.88x the time of @jsquash's MozJPEG decoder
 // (bench/diag/libjpeg.ts), so it serves every decode; CMYK/YCCK files as CMYK samples for
 // LittleCMS (cmyk.ts).
 import { jpegComponents, jpegHasEnd, readJpegIcc } from '../../src/codecs/jpeg.js';
 import { cmykToSrgb } from './cmyk.js';
 import type { Codec, Raster } from '../../src/codecs/types.js';
 import { decodeJpeg, decodeJpegCmyk, instances as libjpegInstances } from './libjpeg.js';
-import { call, CodecError, emscripten, Lazy, ownBytes } from './wasm.js';
+import { encodeMozjpeg, mozjpeg } from './mozjpeg.js';
+import { CodecError } from './wasm.js';
 
 export interface MozJpegOptions {
   quality: number;
@@ -47,6 +48,9 @@ export interface MozJpegOptions {
  * clamp produce an "extended sequential" (SOF1, 16-bit DQT) file that some decoders reject; the
  * clamp is what sharp/libjpeg do too. Never set trellis_loops to 0: MozJPEG then emits garbage
  * without an error.
+ *
+ * These were @jsquash/jpeg's options; our build (wasm/mozjpeg/encoder.c) sets the same ones in C
+ * (quality and progressive come per call), so this object documents them and fixes `defaults`.
  */
 export const MOZJPEG_OPTIONS: MozJpegOptions = {
   quality: 50,
@@ -67,12 +71,6 @@ export const MOZJPEG_OPTIONS: MozJpegOptions = {
   chroma_quality: 50,
 };
 
-interface MozJpegEnc {
-  encode(data: Uint8ClampedArray, width: number, height: number, opts: MozJpegOptions): Uint8Array;
-}
-
-const enc = new Lazy('jpeg-enc', () => emscripten<MozJpegEnc>('@jsquash/jpeg/codec/enc/mozjpeg_enc.js', '@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'));
-
 export const jpeg: Codec = {
   async decode(bytes, { scale = 1 } = {}) {
     // libjpeg decodes a cut-off file into a grey-padded image with only a warning: refuse it
@@ -89,14 +87,12 @@ export const jpeg: Codec = {
     return decodeJpeg(bytes, { scale });
   },
   async encode(img, { quality, progressive = false }) {
-    // Progressive: MozJPEG's own scan script (jpeg_simple_progression). @jsquash's encoder only
-    // writes progressive scans with baseline:false (with baseline:true it silently writes
-    // sequential), so below quality ~70 table 3 keeps entries above 255 (16-bit DQT), as MozJPEG's
-    // cjpeg and Squoosh write by default; libjpeg-turbo (Chrome, Firefox) reads them.
-    const opts = { ...MOZJPEG_OPTIONS, quality, chroma_quality: quality, ...(progressive ? { progressive: true, baseline: false } : {}) };
-    return ownBytes(await call(enc, 'JPEG encode', (m) => m.encode(img.data, img.width, img.height, opts)));
+    // Progressive: MozJPEG's own scan script (jpeg_simple_progression) with baseline off, as
+    // @jsquash/Squoosh wrote it: below quality ~70 table 3 keeps entries above 255 (16-bit DQT), as
+    // MozJPEG's cjpeg writes by default; libjpeg-turbo (Chrome, Firefox) reads them.
+    return encodeMozjpeg(img, { quality, progressive });
   },
   defaults: MOZJPEG_OPTIONS,
 };
 
-export const instances = [...libjpegInstances, enc];
+export const instances = [...libjpegInstances, mozjpeg];

@@ -153,7 +153,7 @@ export function instanceStats(): InstanceStats {
  * Instances start at 1-16 MiB and grow to fit their largest image; up to this size they are kept
  * between images (instantiating again costs a few ms), beyond it dropped after the step unless the
  * pool reserved room to keep them (workers/compress.ts). 32 MiB keeps them for the usual 1-2 MP
- * product photos (MozJPEG's encoder holds 16 B/px).
+ * product photos (MozJPEG's encoder holds 6-12 B/px, wasm/mozjpeg).
  */
 let keepLimit = 32 * 1024 * 1024;
 
