@@ -1,11 +1,11 @@
 // The blob storage contract, on every backend: the local disk, and S3 against s3rver (an
 // independent S3-compatible server from npm) that this test starts on loopback.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalStorage } from '../src/storage/local.js';
 import { S3Storage } from '../src/storage/s3.js';
@@ -103,6 +103,26 @@ defineStorageContract('s3 (s3rver)', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('blob storage: local', () => {
+  it('dates a key put again now (the clean-up keeps it) and leaves no temporary file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'icp-blobs-'));
+    try {
+      const storage = new LocalStorage(join(dir, 'images'));
+      const bytes = new TextEncoder().encode('put again');
+      const key = keyOf(bytes, 'png');
+      await storage.put(key, bytes);
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      utimesSync(storage.pathOf(key), hourAgo, hourAgo);
+      expect(await storage.modifiedAt(key)).toBeLessThan(Date.now() - 3_000_000);
+      await storage.put(key, bytes);
+      expect(await storage.modifiedAt(key)).toBeGreaterThan(Date.now() - 600_000);
+      expect(readdirSync(dirname(storage.pathOf(key)))).toEqual([key]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('blob storage: s3 errors', () => {

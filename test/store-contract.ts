@@ -82,6 +82,22 @@ export function defineStoreContract(name: string, open: () => Promise<StoreHarne
       expect(await store.getRequest(id)).toMatchObject({ status: 'received', total: 20 });
     });
 
+    it('reads a request\'s owner and version alone, and follows the version as the request changes', async () => {
+      const id = randomUUID();
+      await store.beginRequest(begin({ id, idempotencyKey: null, webhookUrl: null, webhookSecret: null, now: 1000 }));
+      await store.appendBatch(id, products(1, 1));
+      expect(await store.getRequestVersion(id)).toBeNull(); // still ingesting: not visible
+      await store.commitRequest(id, 2000);
+      const committed = (await store.getRequest(id))!;
+      expect(await store.getRequestVersion(id)).toEqual({ tenantId: committed.tenantId, version: committed.version });
+      const [item] = await store.claimItems({ owner: 'v', limit: 5, leaseMs: 1000, now: 3000 });
+      expect(item?.requestId).toBe(id);
+      const claimed = await store.getRequestVersion(id);
+      expect(claimed!.version).toBeGreaterThan(committed.version);
+      expect(claimed!.version).toBe((await store.getRequest(id))!.version);
+      expect(await store.getRequestVersion(randomUUID())).toBeNull();
+    });
+
     it('abort and crash cleanup leave nothing behind', async () => {
       const id = randomUUID();
       await store.beginRequest(begin({ id, idempotencyKey: 'k-abort', webhookUrl: null, webhookSecret: null, now: 1000 }));

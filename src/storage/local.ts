@@ -1,7 +1,7 @@
 // Outputs on the local disk under IMAGE_STORAGE_PATH, fanned out by the first two hex digits.
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
 import { BLOB_KEY, contentTypeOf, type BlobStorage, type StoredBlob } from './types.js';
@@ -19,12 +19,18 @@ export class LocalStorage implements BlobStorage {
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const path = this.pathOf(key);
-    // Same key, same bytes: only mark it written now, which keeps it from the clean-up's grace check.
-    if (await utimes(path, new Date(), new Date()).then(() => true, () => false)) return;
-    await mkdir(join(this.root, key.slice(0, 2)), { recursive: true, mode: PRIVATE_DIR_MODE });
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    // Written whole, then renamed over the name: a key already there (same key, same bytes) is
+    // replaced and dated now, which keeps it from the clean-up's grace check. No probe for it and
+    // no mkdir first: each is a file-system round trip, and a failed probe an exception, on the
+    // event loop for every first import; the directory is made only when the write finds none.
+    const write = () => writeFile(tmp, bytes, { flush: true, mode: PRIVATE_FILE_MODE });
     try {
-      await writeFile(tmp, bytes, { flush: true, mode: PRIVATE_FILE_MODE });
+      await write().catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+        await mkdir(dirname(tmp), { recursive: true, mode: PRIVATE_DIR_MODE });
+        await write();
+      });
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });

@@ -8,7 +8,7 @@ import type {
 
 export type RequestsPart = Pick<Store,
   'beginRequest' | 'appendBatch' | 'commitRequest' | 'abortRequest' | 'cleanupIngesting'
-  | 'getRequest' | 'listRequests' | 'listProducts' | 'getItemsByUrl'>;
+  | 'getRequest' | 'getRequestVersion' | 'listRequests' | 'listProducts' | 'getItemsByUrl'>;
 export type PipelinePart = Pick<Store, 'claimItems' | 'chargeAttempt' | 'recordProgress' | 'renewLeases' | 'completeItems' | 'releaseItems' | 'pendingStats'>;
 export type OperationsPart = Pick<Store,
   'cancelRequest' | 'retryRequest' | 'deleteRequest' | 'purgeDeleting' | 'listExpiredRequests' | 'referencedOutputs' | 'tenantUsage' | 'tryLock'>;
@@ -45,6 +45,7 @@ export abstract class ComposedStore implements Store {
   abortRequest(requestId: string) { return this.#p.requests.abortRequest(requestId); }
   cleanupIngesting(before: number) { return this.#p.requests.cleanupIngesting(before); }
   getRequest(id: string) { return this.#p.requests.getRequest(id); }
+  getRequestVersion(id: string) { return this.#p.requests.getRequestVersion(id); }
   listRequests(opts: Opts & { tenantId: string | null }) { return this.#p.requests.listRequests(opts); }
   listProducts(requestId: string, opts: Opts) { return this.#p.requests.listProducts(requestId, opts); }
   getItemsByUrl(requestId: string, urls: string[]) { return this.#p.requests.getItemsByUrl(requestId, urls); }

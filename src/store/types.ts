@@ -296,6 +296,11 @@ export interface Store {
   // ---- reads ------------------------------------------------------------------------------
   /** A committed request (never an ingesting one), or null. Ownership is the caller's check. */
   getRequest(id: string): Promise<RequestRecord | null>;
+  /**
+   * A committed request's owner and version alone, or null: what a poll that already holds the
+   * current page needs (status answers 304 from it without reading the row and its options).
+   */
+  getRequestVersion(id: string): Promise<{ tenantId: string; version: number } | null>;
   /** Committed requests, newest first; only `tenantId`'s when given. */
   listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>>;
   /** Products ordered by serial; cursor from the previous page. */

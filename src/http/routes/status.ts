@@ -83,6 +83,8 @@ const csvRoute = createRoute({
   },
 });
 
+const etagOf = (version: number) => `"v${version}"`;
+
 export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; publicBaseUrl: string; jpegQuality: number }): void {
   const { store } = deps;
   const urlOf = imageUrl(deps.publicBaseUrl);
@@ -98,10 +100,17 @@ export function registerStatusRoutes(app: OpenAPIHono, deps: { store: Store; pub
   app.openapi(statusRoute, async (c) => {
     const { request_id } = c.req.valid('param');
     const { limit, cursor } = c.req.valid('query');
+    // The page is a function of (version, limit, cursor): same version, same bytes. A poll that
+    // holds a page is answered from the version alone while it matches, without the row.
+    const held = c.req.header('if-none-match')?.split(/\s*,\s*/);
+    if (held) {
+      const current = await store.getRequestVersion(request_id);
+      if (!current || !mayAccess(callerOf(c), current.tenantId)) throw notFound('Request ID not found');
+      const etag = etagOf(current.version);
+      if (held.includes(etag)) return c.body(null, 304, { etag }) as never;
+    }
     const request = await load(c, request_id);
-    // The page is a function of (version, limit, cursor): same version, same bytes.
-    const etag = `"v${request.version}"`;
-    if (c.req.header('if-none-match')?.split(/\s*,\s*/).includes(etag)) return c.body(null, 304, { etag }) as never;
+    const etag = etagOf(request.version);
     const key = `${request.id}\n${limit}\n${cursor ?? ''}`;
     let body = pages.get(key, request.version);
     if (body === undefined) {

@@ -160,6 +160,11 @@ export class MongoRequests implements RequestsPart {
     return doc ? toRequest(doc) : null;
   }
 
+  async getRequestVersion(id: string): Promise<{ tenantId: string; version: number } | null> {
+    const doc = await this.#c.requests.findOne({ _id: id, status: VISIBLE }, { projection: { tenantId: 1, version: 1 } });
+    return doc ? { tenantId: doc.tenantId, version: doc.version ?? 0 } : null;
+  }
+
   async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
     const before = newestFirstCursor.decode(opts.cursor);
     const filter: Record<string, unknown> = { status: VISIBLE };

@@ -107,6 +107,11 @@ export class SqliteRequests implements RequestsPart {
     return res.rows[0] ? toRequest(res.rows[0]) : null;
   }
 
+  async getRequestVersion(id: string): Promise<{ tenantId: string; version: number } | null> {
+    const row = (await run(this.#ctx.db, `SELECT tenant_id, version FROM requests WHERE id = ? AND ${VISIBLE}`, [id])).rows[0];
+    return row ? { tenantId: String(row.tenant_id), version: Number(row.version) } : null;
+  }
+
   async listRequests(opts: { tenantId: string | null; limit: number; cursor?: string | null }): Promise<Page<RequestRecord>> {
     const before = newestFirstCursor.decode(opts.cursor) ?? { at: Number.MAX_SAFE_INTEGER, id: '' };
     const tenant = opts.tenantId === null ? '' : 'AND tenant_id = ?';
