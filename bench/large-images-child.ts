@@ -30,9 +30,9 @@ const idle = status().rss;
 let peak = idle;
 const sampler = setInterval(() => (peak = Math.max(peak, status().rss)), 50);
 const t0 = Date.now();
-// each source is held only while its image runs and each output only until it is counted, as the
-// runner holds a download until compress() returns and an output until it is stored
-const outputs = await Promise.all(files.map((f) => pool.compress(new Uint8Array(readFileSync(f)), { options }).then(
+// each source is handed over to the pool as the runner hands over a download, and each output is
+// held only until it is counted, as the runner holds one until it is stored
+const outputs = await Promise.all(files.map((f) => pool.compress(readFileSync(f), { options, handOver: true }).then(
   (r) => ({ width: r.width, height: r.height, bytesIn: r.bytesIn, bytesOut: r.bytesOut, outcome: r.outcome }),
   (err: unknown) => ({ error: String(err) }),
 )));

@@ -506,6 +506,27 @@ describe('memory budget in the pool', () => {
     }
   });
 
+  it('an image over 16 MP lets go of every instance after its step, even where the budget would keep them', async () => {
+    const huge = await photoJpeg(5000, 3400); // 17 MP
+    const options = { ...DEFAULT_OUTPUT_OPTIONS, max_width: 1600 };
+    expect(reservationFor(planImage(huge, options, 50_000_000), 1024 * MiB, 1).keepInstances).toBe(true);
+    const single = new CompressPool({ threads: 1, maxPixels: 50_000_000, releaseIdleMs: 60_000 });
+    try {
+      await single.compress(fixture('rocket-small.jpg'));
+      expect((await single.threadStats()).live.libjpeg).toBeGreaterThan(0); // a small image's are kept
+      const r = await single.compress(huge, { options });
+      const out = await decode(r.bytes);
+      expect([out.width, out.height]).toEqual([1600, 1088]);
+      expect((await single.threadStats()).live).toEqual({}); // decoder, resizer and encoder let go
+      expect(single.stats().memoryRetained).toBe(0);
+      // and the next image is served by fresh instances
+      const again = await single.compress(fixture('rocket-small.jpg'));
+      expect((await decode(again.bytes)).width).toBeGreaterThan(0);
+    } finally {
+      await single.close();
+    }
+  });
+
   it('an image that needs the room an idle thread keeps gets it: the thread lets go', async () => {
     const big = await photoJpeg(3000, 2000);
     const bigPlan = planImage(big, DEFAULT_OUTPUT_OPTIONS, 50_000_000);

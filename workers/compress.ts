@@ -83,6 +83,10 @@ function isOpaque(image: Raster): boolean {
 const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
 const LARGE_PIXELS = 4_000_000;
 
+/** Images over this many pixels let go of their codec instances step by step (compressImage). */
+const STEPWISE_RELEASE_PIXELS = 16_000_000;
+const isLarge = (task: CompressTask) => task.bytes.length > LARGE_INPUT_BYTES || task.plan.declared.width * task.plan.declared.height > LARGE_PIXELS;
+
 /** What one output is: the request-level output or a rendition, as the plan gives it. */
 interface OutputTarget {
   target: ImageFormat;
@@ -104,8 +108,17 @@ interface OutputTarget {
  */
 async function compressImage(task: CompressTask): Promise<CompressOutput> {
   const { bytes, plan } = task;
+  const bytesIn = bytes.length;
+  const large = isLarge(task);
+  // An image beyond the usual camera's size lets go of every codec instance after its step (and
+  // collects), even where the pool has room to keep them: what one step grew is then not added to
+  // the next step's memory, as the plan counts each step on its own (48 MP JPEG at 1600 px: peak
+  // 59 -> 46 MiB above idle, bench/large-images.ts); making them again costs a few ms against
+  // the seconds such an image takes.
+  const stepwise = plan.declared.width * plan.declared.height > STEPWISE_RELEASE_PIXELS;
   const releaseGrownUnlessKept = () => {
-    if (!task.keepInstances) releaseGrown();
+    if (stepwise) releaseGrown(0);
+    else if (!task.keepInstances) releaseGrown();
   };
   const source = SOURCES[plan.source];
   logCodecRun(source.format, bytes.length);
@@ -124,10 +137,16 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     if (image.width !== plan.decoded.width || image.height !== plan.decoded.height) {
       throw new CodecError(`${source.format.toUpperCase()} decode failed: size differs from the header`);
     }
-    releaseGrownUnlessKept();
     if (image.notes) notes.push(...image.notes);
     opaque = isOpaque(image);
     srgb = image.srgb === true;
+    // A large source no output can pass through is not needed once decoded (its profile read):
+    // this thread owns it, so it goes with the decoder's memory.
+    if (large && task.ownBytes && !sourceMayBeOutput) {
+      await sourceIcc();
+      dropSource(bytes);
+    }
+    releaseGrownUnlessKept();
     upright = applyOrientation(image, plan.orientation);
     return upright;
   };
@@ -137,6 +156,10 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   // decoder converted to sRGB (its CMYK profile describes nothing in the output).
   const sourceIcc = async () => (srgb ? null : icc === undefined ? (icc = await source.readIcc(bytes)) : icc);
   const shared = plan.renditions.length > 0;
+  const outputs: Array<{ name: string | null; target: OutputTarget }> = [{ name: null, target: plan }, ...plan.renditions.map((r) => ({ name: r.name, target: r }))];
+  /** whether an output keeps the input's format and size, so the source itself may be what is returned */
+  const keepsShape = (format: ImageFormat, { width, height }: { width: number; height: number }) => format === plan.source && width === plan.upright.width && height === plan.upright.height;
+  const sourceMayBeOutput = outputs.some(({ target }) => keepsShape(target.target, target.output));
   /** the resized rasters made so far (before any flattening), to make smaller outputs from */
   const resizedSoFar: Raster[] = [];
   const startFor = (decoded: Raster, { width, height }: { width: number; height: number }): Raster => {
@@ -154,11 +177,11 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
     const result = (
       out: Uint8Array, outcome: CompressOutcome, measured: { quality: number | null; score: number | null } = { quality: null, score: null }, format: ImageFormat = target.format,
     ): EncodedOutput => ({
-      bytes: ownBytes(out), format, width: output.width, height: output.height, bytesIn: bytes.length, bytesOut: out.length, outcome, ...measured,
+      bytes: ownBytes(out), format, width: output.width, height: output.height, bytesIn, bytesOut: out.length, outcome, ...measured,
       note: notes.length > 0 ? notes.join('; ') : null,
     });
     // The output keeps the input's format and size: only then may the source itself be the output.
-    const sameShape = targetFormat === plan.source && output.width === plan.upright.width && output.height === plan.upright.height;
+    const sameShape = keepsShape(targetFormat, output);
 
     // Pass-through: re-encoding a JPEG that is already at or below the quality asked only loses
     // detail. Not when it needs rotating: its EXIF orientation goes with the stripped metadata. Not
@@ -169,11 +192,12 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
       if (stripped) return result(stripped, 'passed_through');
     }
 
-    const decoded = await decodeOnce();
+    let image = startFor(await decodeOnce(), output);
     if (opaqueTarget !== targetFormat && opaque) target = CODECS[opaqueTarget];
-    let image = startFor(decoded, output);
     if (image.width !== output.width || image.height !== output.height) {
       image = await resize(image, output.width, output.height);
+      // one output: the decoded pixels are not needed again (collected with the resizer)
+      if (!shared) upright = null;
       releaseGrownUnlessKept();
       if (shared) resizedSoFar.push(image);
     }
@@ -225,7 +249,6 @@ async function compressImage(task: CompressTask): Promise<CompressOutput> {
   };
 
   const pixels = (o: OutputTarget) => o.output.width * o.output.height;
-  const outputs: Array<{ name: string | null; target: OutputTarget }> = [{ name: null, target: plan }, ...plan.renditions.map((r) => ({ name: r.name, target: r }))];
   const made = new Map<string | null, EncodedOutput>();
   for (const { name, target } of [...outputs].sort((a, b) => pixels(b.target) - pixels(a.target))) {
     try {
@@ -289,7 +312,7 @@ export default async function compress(task: CompressTask | WarmUpTask | StatsTa
     return { threadId, ...instanceStats(), heapUsed, arrayBuffers } satisfies ThreadStats;
   }
   if (task.started && task.submittedAt !== undefined) Atomics.store(task.started, 0, Math.max(0, Date.now() - task.submittedAt) + 1);
-  const large = task.bytes.length > LARGE_INPUT_BYTES || task.plan.declared.width * task.plan.declared.height > LARGE_PIXELS;
+  const large = isLarge(task);
   takeOverKept(task);
   let out: CompressOutput;
   let ok = false;
