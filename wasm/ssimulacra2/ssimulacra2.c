@@ -490,8 +490,9 @@ enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROW
 
 /*
  * One pass over one scale, rows streaming through the two recursive blurs (the vertical one keeps
- * its state per column, so a row leaves the pass 2N rows after it entered). Three uses:
+ * its state per column, so a row leaves the pass 2N rows after it entered). Four uses:
  * - prepare (pb NULL): the source side only, kept whole in `keep`;
+ * - prepare while scoring the first candidate (pa, pb and keep): both sides, the source's kept;
  * - score against a prepared source (pa NULL): the candidate side, the source's from `ref`;
  * - score both (pa, pb): everything streams (the one-call s2_score, which keeps nothing).
  * s (scoring only): the 18 error-map sums of the scale.
@@ -606,7 +607,8 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
           v128_t u = wasm_v128_load(m1 + x);
           wasm_v128_store(v + x, wasm_f32x4_sub(wasm_v128_load(mu[QAA] + x), wasm_f32x4_mul(u, u)));
         }
-        continue;
+        if (!candidate_side) continue;
+        ref = keep; /* the candidate's error maps read the source's side as kept */
       }
       const float *a, *m1, *var1;
       if (ref) {
@@ -713,12 +715,7 @@ EXPORT(s2_score) double s2_score(const uint8_t *ref, const uint8_t *dist, int wi
   return score_on(0, ref, dist, width, height, background >= 0, background);
 }
 
-/*
- * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
- * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
- * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
- */
-EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
+static Prepared *prepare_on(const uint8_t *ref, const uint8_t *dist, int width, int height, double background, double *score) {
   init();
   if (width < 8 || height < 8) return 0;
   Prepared *p = calloc(1, sizeof *p);
@@ -728,8 +725,11 @@ EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int heigh
   p->has_background = background >= 0;
   p->background = background;
   p->scales = scales_of(width, height);
-  Pyramid pa;
+  Pyramid pa, pb;
+  double sums[SCALES][18], pixels[SCALES];
+  memset(&pb, 0, sizeof pb);
   if (!pyramid_init(&pa, ref, width, height, p->has_background, background)) goto fail;
+  if (dist && !pyramid_init(&pb, dist, width, height, p->has_background, background)) goto fail;
   for (int level = 0; level < p->scales; level++) {
     RefLevel *l = &p->level[level];
     l->w = size_at(width, level);
@@ -743,14 +743,36 @@ EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int heigh
       l->mu[c] = l->block + (3 + c) * plane;
       l->var[c] = l->block + (6 + c) * plane;
     }
-    if (!level_pass(&pa, 0, 0, l, level, l->w, l->h, 0)) goto fail;
+    if (!level_pass(&pa, dist ? &pb : 0, 0, l, level, l->w, l->h, dist ? sums[level] : 0)) goto fail;
+    pixels[level] = (double)l->w * l->h;
   }
+  if (dist) *score = score_from_sums(sums, pixels, p->scales);
   pyramid_free(&pa);
+  pyramid_free(&pb);
   return p;
 fail:
   pyramid_free(&pa);
+  pyramid_free(&pb);
   prepared_free(p);
   return 0;
+}
+
+/*
+ * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
+ * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
+ * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
+ */
+EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
+  return prepare_on(ref, 0, width, height, background, 0);
+}
+
+/*
+ * s2_prepare and the score of dist against ref in one pass (what s2_prepare then
+ * s2_score_prepared give, without the source's side computed twice): the first candidate of a
+ * search. *score gets the score; both images stay alive during the call.
+ */
+EXPORT(s2_prepare_scoring) Prepared *s2_prepare_scoring(const uint8_t *ref, const uint8_t *dist, int width, int height, double background, double *score) {
+  return prepare_on(ref, dist, width, height, background, score);
 }
 
 /* The score of dist (8-bit RGBA, the prepared source's size) against the prepared source. */
