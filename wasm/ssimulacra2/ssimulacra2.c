@@ -346,13 +346,13 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
   for (int i = (PAD_LEFT + w) * K; i < (PAD_LEFT + stride + PAD_RIGHT) * K; i++) in[i] = zero;
   const v128_t n1 = wasm_f32x4_splat(NK[0]), n3 = wasm_f32x4_splat(NK[1]), n5 = wasm_f32x4_splat(NK[2]);
-  const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]), e5 = wasm_f64x2_splat(NEG_DK[2]);
+  const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]);
   /* per pole: o[n-1] as floats (p) and as two double halves (pl, ph), o[n-2] (q) */
   v128_t p1[MAX_GROUPS], p3[MAX_GROUPS], p5[MAX_GROUPS], q1[MAX_GROUPS], q3[MAX_GROUPS], q5[MAX_GROUPS];
-  v128_t pl1[MAX_GROUPS], pl3[MAX_GROUPS], pl5[MAX_GROUPS], ph1[MAX_GROUPS], ph3[MAX_GROUPS], ph5[MAX_GROUPS];
+  v128_t pl1[MAX_GROUPS], pl3[MAX_GROUPS], ph1[MAX_GROUPS], ph3[MAX_GROUPS];
   for (int g = 0; g < K; g++) {
     p1[g] = p3[g] = p5[g] = q1[g] = q3[g] = q5[g] = zero;
-    pl1[g] = pl3[g] = pl5[g] = ph1[g] = ph3[g] = ph5[g] = zero;
+    pl1[g] = pl3[g] = ph1[g] = ph3[g] = zero;
   }
   /* o[n] = n2 (x[n-N-1] + x[n+N-1]) - o[n-2] - d1 o[n-1], from n = 1-N (the first with input) */
   const v128_t *left = in + (PAD_LEFT - NPOLE - 1) * K, *right = in + (PAD_LEFT + NPOLE - 1) * K;
@@ -371,7 +371,11 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
       v128_t sum = wasm_f32x4_add(left[n * K + g], right[n * K + g]);
       POLE(1);
       POLE(3);
-      POLE(5);
+      /* pole 5: d1 = -2 cos(pi / 2) is 1.2e-16 as a float, so d1 o[n-1] added in double to a float
+         leaves it as it is (the TypeScript's and calc-s2-rust's rounding): float steps only */
+      v128_t t5 = wasm_f32x4_sub(wasm_f32x4_mul(sum, n5), q5[g]);
+      q5[g] = p5[g];
+      p5[g] = t5;
       if (n >= 0) out[n * K + g] = wasm_f32x4_add(wasm_f32x4_add(p1[g], p3[g]), p5[g]);
     }
   }
@@ -413,7 +417,7 @@ static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *i
 static void vertical_step(const double *restrict last, double *restrict older, const float *restrict top, const float *restrict bottom, int stride,
                           float *restrict out) {
   const v128_t n1 = wasm_f64x2_splat(NK[0]), n3 = wasm_f64x2_splat(NK[1]), n5 = wasm_f64x2_splat(NK[2]);
-  const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]), d5 = wasm_f64x2_splat(DK[2]);
+  const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]);
 #define POLE(k, row, s, half)                                                                                          \
   do {                                                                                                                 \
     size_t at = (size_t)(row) * stride + x + 2 * (half);                                                               \
@@ -421,6 +425,14 @@ static void vertical_step(const double *restrict last, double *restrict older, c
     v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n##k), X));                               \
     wasm_v128_store(older + at, LO(O));                                                                                \
     o##k[half] = O;                                                                                                    \
+  } while (0)
+  /* pole 5: o[n-1] d1 + o[n-2] rounds to o[n-2] (d1 is 1.2e-16), so only the fused step is left */
+#define POLE5(s, half)                                                                                                 \
+  do {                                                                                                                 \
+    size_t at = (size_t)2 * stride + x + 2 * (half);                                                                   \
+    v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n5), wasm_v128_load(older + at)));        \
+    wasm_v128_store(older + at, LO(O));                                                                                \
+    o5[half] = O;                                                                                                      \
   } while (0)
   for (int x = 0; x < stride; x += 4) {
     v128_t sum = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
@@ -430,11 +442,12 @@ static void vertical_step(const double *restrict last, double *restrict older, c
     POLE(1, 0, shi, 1);
     POLE(3, 1, slo, 0);
     POLE(3, 1, shi, 1);
-    POLE(5, 2, slo, 0);
-    POLE(5, 2, shi, 1);
+    POLE5(slo, 0);
+    POLE5(shi, 1);
     if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(JOIN(o1[0], o1[1]), JOIN(o3[0], o3[1])), JOIN(o5[0], o5[1])));
   }
 #undef POLE
+#undef POLE5
 }
 
 static void multiply(const float *a, const float *b, float *out, int stride) {
