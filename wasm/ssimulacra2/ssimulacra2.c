@@ -410,44 +410,38 @@ static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *i
   }
 }
 
-/* The vertical recursive blur of one quantity, state per column in double (values that are
-   floats, poles 1, 3, 5 in three rows): reads o[n-1] from `last`, o[n-2] from `older` and
-   overwrites `older` with o[n] (the caller swaps the two); out (or NULL) gets the blurred row.
-   o = sum n2 - (o[n-1] d1 + o[n-2]), each side rounded to float as the TypeScript. */
-static void vertical_step(const double *restrict last, double *restrict older, const float *restrict top, const float *restrict bottom, int stride,
+/* The vertical recursive blur of one quantity, state per column (floats, poles 1, 3, 5 in three
+   rows): reads o[n-1] from `last`, o[n-2] from `older` and overwrites `older` with o[n] (the
+   caller swaps the two); out (or NULL) gets the blurred row.
+   o = sum n2 - (o[n-1] d1 + o[n-2]), each side rounded to float as the TypeScript, so each in
+   double (f64x2 halves). The state stays in float: a third of the memory traffic of double. */
+static void vertical_step(const float *restrict last, float *restrict older, const float *restrict top, const float *restrict bottom, int stride,
                           float *restrict out) {
   const v128_t n1 = wasm_f64x2_splat(NK[0]), n3 = wasm_f64x2_splat(NK[1]), n5 = wasm_f64x2_splat(NK[2]);
   const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]);
-#define POLE(k, row, s, half)                                                                                          \
+#define FUSED(a, b, op, c) wasm_f32x4_demote_f64x2_zero(wasm_f64x2_##op(wasm_f64x2_mul(a, b), c))
+#define POLE(k, row)                                                                                                   \
   do {                                                                                                                 \
-    size_t at = (size_t)(row) * stride + x + 2 * (half);                                                               \
-    v128_t X = LO(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(wasm_v128_load(last + at), d##k), wasm_v128_load(older + at)))); \
-    v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n##k), X));                               \
-    wasm_v128_store(older + at, LO(O));                                                                                \
-    o##k[half] = O;                                                                                                    \
-  } while (0)
-  /* pole 5: o[n-1] d1 + o[n-2] rounds to o[n-2] (d1 is 1.2e-16), so only the fused step is left */
-#define POLE5(s, half)                                                                                                 \
-  do {                                                                                                                 \
-    size_t at = (size_t)2 * stride + x + 2 * (half);                                                                   \
-    v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n5), wasm_v128_load(older + at)));        \
-    wasm_v128_store(older + at, LO(O));                                                                                \
-    o5[half] = O;                                                                                                      \
+    size_t at = (size_t)(row) * stride + x;                                                                            \
+    v128_t L = wasm_v128_load(last + at), R = wasm_v128_load(older + at);                                              \
+    v128_t X = JOIN(FUSED(LO(L), d##k, add, LO(R)), FUSED(HI(L), d##k, add, HI(R)));                                   \
+    o##k = JOIN(FUSED(slo, n##k, sub, LO(X)), FUSED(shi, n##k, sub, HI(X)));                                           \
+    wasm_v128_store(older + at, o##k);                                                                                 \
   } while (0)
   for (int x = 0; x < stride; x += 4) {
     v128_t sum = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
     v128_t slo = LO(sum), shi = HI(sum);
-    v128_t o1[2], o3[2], o5[2];
-    POLE(1, 0, slo, 0);
-    POLE(1, 0, shi, 1);
-    POLE(3, 1, slo, 0);
-    POLE(3, 1, shi, 1);
-    POLE5(slo, 0);
-    POLE5(shi, 1);
-    if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(JOIN(o1[0], o1[1]), JOIN(o3[0], o3[1])), JOIN(o5[0], o5[1])));
+    v128_t o1, o3, o5;
+    POLE(1, 0);
+    POLE(3, 1);
+    /* pole 5: o[n-1] d1 + o[n-2] rounds to o[n-2] (d1 is 1.2e-16), so only the fused step is left */
+    v128_t R = wasm_v128_load(older + (size_t)2 * stride + x);
+    o5 = JOIN(FUSED(slo, n5, sub, LO(R)), FUSED(shi, n5, sub, HI(R)));
+    wasm_v128_store(older + (size_t)2 * stride + x, o5);
+    if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(o1, o3), o5));
   }
 #undef POLE
-#undef POLE5
+#undef FUSED
 }
 
 static void multiply(const float *a, const float *b, float *out, int stride) {
@@ -499,7 +493,7 @@ static void error_row(const float *a, const float *b, const float *m1, const flo
 
 /* Quantities blurred per channel: the source a, the candidate b, a^2, b^2, ab. */
 enum { QA, QB, QAA, QBB, QAB, QUANTITIES };
-enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
+enum { PASS_ROWS = 6 * RING + 15 * RING + 90 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
 
 /*
  * One pass over one scale, rows streaming through the two recursive blurs (the vertical one keeps
@@ -514,7 +508,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
   const int S = stride_of(w);
   const int source_side = pa != 0, candidate_side = pb != 0;
   /* every buffer of this scale in one block (rows of S floats): XYB rings (2 x 3 x RING),
-     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2 in double), 5 outputs, 9 x BATCH
+     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2), 5 outputs, 9 x BATCH
      products, one zero and one scratch row, two load chunks (2 x 3 x LOAD_ROWS, plus a vector),
      blur_rows' interleaved rows (2 x 4 x MAX_GROUPS, plus the padding): PASS_ROWS */
   size_t floats = PASS_ROWS * (size_t)S + 6 * 4 + 4 * MAX_GROUPS * (PAD_LEFT + PAD_RIGHT);
@@ -531,10 +525,10 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
     }
   for (int i = 0; i < RING; i++)
     for (int q = 0; q < QUANTITIES * 3; q++) hor[i][q] = TAKE(S);
-  double *vprev[QUANTITIES * 3], *vprev2[QUANTITIES * 3];
+  float *vprev[QUANTITIES * 3], *vprev2[QUANTITIES * 3];
   for (int q = 0; q < QUANTITIES * 3; q++) {
-    vprev[q] = (double *)TAKE(6 * S);
-    vprev2[q] = (double *)TAKE(6 * S);
+    vprev[q] = TAKE(3 * S);
+    vprev2[q] = TAKE(3 * S);
   }
   float *mu[QUANTITIES], *prod[9 * BATCH];
   for (int q = 0; q < QUANTITIES; q++) mu[q] = TAKE(S);
@@ -607,7 +601,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
         float *out = n < 0 ? 0 : mu[q];
         if (keep && n >= 0 && q == QA) out = keep->mu[c] + (size_t)n * S;
         vertical_step(vprev[k], vprev2[k], top >= 0 ? hor[top % RING][k] : zero, bottom < h ? hor[bottom % RING][k] : zero, S, out);
-        double *swap = vprev[k];
+        float *swap = vprev[k];
         vprev[k] = vprev2[k];
         vprev2[k] = swap;
       }

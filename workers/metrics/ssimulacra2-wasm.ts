@@ -135,7 +135,7 @@ const SCALES = 6;
  * products of BATCH = 4 rows, load chunks, interleaved rows), plus the linear rows pyramid_init
  * makes scale 2 from (3 x (128 + 64 / 2) rows).
  */
-const PASS_ROWS = 6 * 14 + 15 * 14 + 180 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
+const PASS_ROWS = 6 * 14 + 15 * 14 + 90 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
 export const S2_BYTES_PER_COLUMN = PASS_ROWS * 4 + 3 * (128 + 32) * 4;
 
 /** Bytes of one prepared source (s2_prepare): 9 float planes (XYB, mean, variance) per scale, rows padded to 4. */
