@@ -17,7 +17,8 @@
  *
  * A search scores several candidates against one source: s2_prepare keeps the source's side
  * (XYB, blurred mean and variance per scale, 9 float planes: about 48 B per source pixel) and
- * s2_score_prepared streams only the candidate. s2_score streams both and keeps nothing.
+ * s2_score_prepared streams only the candidate; s2_prepare_scoring prepares while scoring the
+ * first candidate, in one pass. s2_score streams both and keeps nothing.
  *
  * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
  * runs 4 to 16 rows at once, one per SIMD lane); the 8-bit images' scales 2..5 are kept whole
