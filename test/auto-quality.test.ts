@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Codec, Raster } from '../src/codecs/types.js';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
-import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality } from '../workers/auto-quality.js';
+import { autoQualityMemoryBytes, MARGIN, MAX_ENCODES, predictQuality, searchQuality, TOLERANCE } from '../workers/auto-quality.js';
 import { autoQualityMemory, planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../src/codecs/output-options.js';
 import type { Rendition } from '../src/codecs/renditions.js';
@@ -54,14 +54,14 @@ describe('searchQuality', () => {
     await expectReached(detailed, b.bytes, 70);
   });
 
-  it.each([50, 70, 90])('respects target %i, with the lowest passing quality', async (target) => {
+  it.each([50, 70, 90])('respects target %i, within one quality of the lowest passing one or within the tolerance', async (target) => {
     const r = await run(detailed, jpeg, target, predictQuality(target));
     expect(r.reached).toBe(true);
     expect(r.score).toBeGreaterThanOrEqual(target + MARGIN);
     await expectReached(detailed, r.bytes, target);
-    if (r.quality > 1 && r.encodes < MAX_ENCODES) {
-      // the search stopped on a one-step bracket: one quality lower must miss
-      const lower = await jpeg.decode(await jpeg.encode(detailed, { quality: r.quality - 1 }));
+    if (r.quality > 2 && r.encodes < MAX_ENCODES && r.score > target + MARGIN + TOLERANCE) {
+      // the search stopped on a bracket of at most two qualities: two lower must miss
+      const lower = await jpeg.decode(await jpeg.encode(detailed, { quality: r.quality - 2 }));
       expect(ssimulacra2(detailed, lower)).toBeLessThan(target + MARGIN);
     }
   });
@@ -95,6 +95,82 @@ describe('searchQuality', () => {
     expect(r.reached).toBe(false);
     expect(encodes).toBeLessThanOrEqual(MAX_ENCODES);
     expect(r.quality).toBe(100);
+  });
+
+  describe('stopping rule (a synthetic metric: score = curve(quality))', () => {
+    const tiny: Raster = { data: new Uint8ClampedArray(8 * 8 * 4), width: 8, height: 8 };
+    /** runs the search on a made-up curve; returns the result and the qualities tried, in order */
+    async function synthetic(curve: (q: number) => number, start: number, opts: { tolerance?: number } = {}) {
+      const tried: number[] = [];
+      let last = 0;
+      const r = await searchQuality({
+        source: tiny,
+        target: 70,
+        start,
+        ...opts,
+        encode: (q) => {
+          tried.push(q);
+          last = q;
+          return Promise.resolve(new Uint8Array([q]));
+        },
+        decode: () => Promise.resolve(tiny),
+        score: () => curve(last),
+      });
+      expect(r.encodes).toBe(tried.length);
+      expect(r.encodes).toBeLessThanOrEqual(MAX_ENCODES);
+      return { r, tried, curve };
+    }
+    const goal = 70 + MARGIN;
+
+    it('stops at the first attempt that passes within the tolerance', async () => {
+      const line = (q: number) => 0.6 * q + 30; // q69 scores 71.4: inside [71, 71 + TOLERANCE]
+      expect(TOLERANCE).toBeGreaterThanOrEqual(1); // (the windows below assume it)
+      const { r, tried } = await synthetic(line, 69);
+      expect(tried).toEqual([69]);
+      expect(r).toMatchObject({ quality: 69, reached: true });
+      // a later attempt inside the window ends it too, although the bracket is still wide
+      const second = await synthetic(line, 50);
+      expect(second.tried.length).toBe(2);
+      expect(second.r.score).toBeGreaterThanOrEqual(goal);
+      expect(second.r.score).toBeLessThanOrEqual(goal + TOLERANCE);
+    });
+
+    it('with tolerance 0 goes on to the lowest passing quality', async () => {
+      const { r, tried } = await synthetic((q) => 0.6 * q + 30, 69, { tolerance: 0 });
+      // q69 scores 71.4, q68 70.8: 69 is the lowest passing, and the search must see 68 fail to know it
+      expect(r.quality).toBe(69);
+      expect(tried).toContain(68);
+    });
+
+    it('stops when one untried quality is left below the lowest passing one', async () => {
+      // a jump over the whole window: 60 below q75, 80 from there on (nothing scores inside [71, 73])
+      const jump = (q: number) => (q < 75 ? 60 : 80);
+      const { r, tried } = await synthetic(jump, 70);
+      const bracket = (qs: number[]) => Math.min(...qs.filter((q) => jump(q) >= goal)) - Math.max(...qs.filter((q) => jump(q) < goal));
+      expect(r.reached).toBe(true);
+      expect(bracket(tried)).toBeLessThanOrEqual(2);
+      expect(bracket(tried.slice(0, -1))).toBeGreaterThan(2); // and not one attempt later
+      expect(r.quality - 75).toBeLessThanOrEqual(1);
+    });
+
+    it('never returns a failing quality once one passed, and stops within 6 encodes, on bumpy curves and bad starts', async () => {
+      // deterministic pseudo-random curves: rising on average, with bumps that break monotonicity
+      let seed = 7;
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      for (let i = 0; i < 300; i++) {
+        const slope = 0.2 + 1.5 * random(), offset = 71 - slope * (1 + 99 * random()), bump = 3 * random(), phase = 10 * random();
+        const curve = (q: number) => offset + slope * q + bump * Math.sin(q / 3 + phase);
+        const start = 1 + Math.floor(100 * random());
+        const { r, tried } = await synthetic(curve, start, random() < 0.5 ? {} : { tolerance: 0 });
+        const passed = tried.filter((q) => curve(q) >= goal);
+        expect(r.reached).toBe(passed.length > 0);
+        if (passed.length > 0) {
+          expect(r.score).toBeGreaterThanOrEqual(goal);
+          expect(r.quality).toBe(Math.min(...passed)); // the lowest passing attempt
+        }
+        expect(new Set(tried).size).toBe(tried.length); // no quality encoded twice
+      }
+    });
   });
 
   it('frees the prepared source after each search, failed or not', async () => {

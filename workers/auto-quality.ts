@@ -5,12 +5,15 @@
 //
 // The search: encoder qualities are integers 1..100 and the score rises with them (nearly
 // monotonically), so it brackets the target between the highest failing and the lowest passing
-// quality tried. From the predicted start it steps by the measured slope (a default one until two
-// points exist) with a little overshoot, so the first step usually brackets; inside a bracket it
-// interpolates linearly (regula falsi) and rounds up. It stops when the bracket is one quality
-// wide or after maxEncodes (6) encodes, returning the lowest passing quality found; when nothing
-// passes (the target is out of reach even at 100) it returns the best scoring attempt with
-// reached: false.
+// quality tried. Every attempt costs an encode, a decode and a score, so it aims at a window
+// rather than at the exact lowest passing quality: it stops at the first attempt that passes by
+// at most TOLERANCE points, or when the bracket leaves one untried quality below the lowest
+// passing one (a quality step is 1-3 % of bytes; an attempt costs more than it saves). From the
+// predicted start it steps by the measured slope (a default one until two points exist) towards
+// the middle of the window; inside a bracket it interpolates linearly (regula falsi). It also
+// stops when the bracket is one quality wide or after maxEncodes (6) encodes, returning the
+// lowest passing quality found; when nothing passes (the target is out of reach even at 100) it
+// returns the best scoring attempt with reached: false.
 import type { Raster } from '../src/codecs/types.js';
 import { ssimulacra2PreparedBytes, ssimulacra2Scorer, ssimulacra2ScorerMemoryBytes } from './metrics/ssimulacra2-wasm.js';
 
@@ -25,9 +28,18 @@ export const MAX_ENCODES = 6;
  */
 export const MARGIN = 1;
 /**
- * The scorer prepares the source once per search (about 48 B per pixel and background, each
- * candidate's score a third cheaper) while that stays under this; larger images (over about
- * 14 MP opaque, 7 MP with alpha) stream both images through every score instead (10 B/px).
+ * An attempt scoring at most this many points above target + MARGIN ends the search. Replayed on
+ * the corpus's score curves (bench/diag/auto-search-sim.ts: JPEG q20-100, target 70, each search
+ * starting from the previous answer): mean encodes 4.3 with 0 (the lowest passing quality), 3.1
+ * with 1, 2.4 with 2 (the bracket rule included) at 1.7 % more bytes than the lowest passing
+ * qualities, 2.4 with 3 at 4.5 %.
+ */
+export const TOLERANCE = 2;
+/**
+ * The scorer prepares the source once per search, while scoring the first candidate (about 48 B
+ * per pixel and background; each later candidate's score a third cheaper) while that stays under
+ * this; larger images (over about 14 MP opaque, 7 MP with alpha) stream both images through every
+ * score instead (10 B/px).
  */
 export const REUSE_LIMIT_BYTES = 640 * 2 ** 20;
 
@@ -46,6 +58,8 @@ export interface AutoQualityInput {
   maxEncodes?: number;
   /** points added to the target while searching (default MARGIN) */
   margin?: number;
+  /** a passing attempt at most this many points above target + margin ends the search (default TOLERANCE; 0: the lowest passing quality) */
+  tolerance?: number;
   /** the metric; default SSIMULACRA2 (wasm/ssimulacra2, the port of workers/metrics/ssimulacra2.ts) */
   score?: (source: Raster, output: Raster) => number;
 }
@@ -72,10 +86,10 @@ export function predictQuality(target: number, previous?: number | null): number
   return Math.min(100, Math.max(1, Math.round(q)));
 }
 
-/** Score points gained per quality step before two points are measured (MozJPEG, q30-90). */
+/** Score points gained per quality step before any is measured (MozJPEG, q30-90). */
 const DEFAULT_SLOPE = 0.6;
-/** Steps overshoot by this much so the first step usually brackets the target. */
-const OVERSHOOT = 1.25;
+/** Slopes measured below this (a flat stretch of the curve) are not trusted for a step. */
+const MIN_SLOPE = 0.05;
 /** The largest step outside a bracket, in qualities. */
 const MAX_STEP = 25;
 
@@ -89,17 +103,18 @@ export async function searchQuality(input: AutoQualityInput): Promise<AutoQualit
   const { source } = input;
   if (!(input.target >= MIN_TARGET && input.target <= MAX_TARGET)) throw new RangeError(`quality target must be ${MIN_TARGET}-${MAX_TARGET}, got ${input.target}`);
   const target = input.target + (input.margin ?? MARGIN);
+  const tolerance = Math.max(0, input.tolerance ?? TOLERANCE);
   const max = Math.min(MAX_ENCODES, Math.max(1, Math.floor(input.maxEncodes ?? MAX_ENCODES)));
   const alpha = input.alpha ?? false;
   const scorer = input.score ? null : await ssimulacra2Scorer(source, { alpha, reuse: reuses(source.width, source.height, alpha) });
   try {
-    return await search(input, target, max, input.score ?? ((_a: Raster, b: Raster) => scorer!.score(b)));
+    return await search(input, target, tolerance, max, input.score ?? ((_a: Raster, b: Raster) => scorer!.score(b)));
   } finally {
     scorer?.close();
   }
 }
 
-async function search(input: AutoQualityInput, target: number, max: number, score: (source: Raster, output: Raster) => number): Promise<AutoQualityResult> {
+async function search(input: AutoQualityInput, target: number, tolerance: number, max: number, score: (source: Raster, output: Raster) => number): Promise<AutoQualityResult> {
   const { source } = input;
 
   const tried = new Map<number, Tried>();
@@ -115,13 +130,14 @@ async function search(input: AutoQualityInput, target: number, max: number, scor
     tried.set(q, t);
     if (t.score >= target) {
       if (!pass || q < pass.quality) pass = t;
+      if (t.score <= target + tolerance) break; // close enough: another attempt costs more than it saves
     } else if (!fail || q > fail.quality) fail = t;
 
     const lo = fail?.quality ?? 0; // quality 0 does not exist: "1 passes" ends the search too
     const hi = pass?.quality ?? 101;
-    if (hi - lo <= 1) break;
+    if (hi - lo <= (pass && tolerance > 0 ? 2 : 1)) break; // (with a tolerance, one untried quality is not worth an attempt)
     if (!pass && q >= 100) break; // out of reach
-    q = nextQuality(target, fail, pass, t, tried);
+    q = nextQuality(target + tolerance / 2, fail, pass, t, tried);
     if (tried.has(q)) break; // (cannot happen while lo < q < hi; kept as a guard against loops)
   }
 
@@ -129,29 +145,35 @@ async function search(input: AutoQualityInput, target: number, max: number, scor
   return { quality: best.quality, score: best.score, bytes: best.bytes, encodes: tried.size, reached: pass !== undefined };
 }
 
-function nextQuality(target: number, fail: Tried | undefined, pass: Tried | undefined, last: Tried, tried: Map<number, Tried>): number {
+/** The slope between `at` and the attempt nearest it, if it rises. */
+function slopeAt(at: Tried, tried: Map<number, Tried>): number | null {
+  let other: Tried | undefined;
+  for (const t of tried.values()) if (t !== at && (!other || Math.abs(t.quality - at.quality) < Math.abs(other.quality - at.quality))) other = t;
+  if (!other) return null;
+  const s = (at.score - other.score) / (at.quality - other.quality);
+  return s > MIN_SLOPE ? s : null;
+}
+
+/** aim: the score to step towards (the middle of the window that ends the search). */
+function nextQuality(aim: number, fail: Tried | undefined, pass: Tried | undefined, last: Tried, tried: Map<number, Tried>): number {
   const lo = fail?.quality ?? 0;
   const hi = pass?.quality ?? 101;
   let q: number;
   if (fail && pass) {
     // regula falsi inside the bracket, rounded up (the lowest passing quality is the answer)
     const slope = (pass.score - fail.score) / (pass.quality - fail.quality);
-    q = slope > 0 ? Math.ceil(fail.quality + (target - fail.score) / slope) : Math.round((lo + hi) / 2);
+    q = slope > 0 ? Math.ceil(fail.quality + (aim - fail.score) / slope) : Math.round((lo + hi) / 2);
     // safeguarded: the score curve is concave, so plain regula falsi creeps in from one end (q50 ->
     // 44 -> 39 -> 35 ...); kept in the middle half, every step shrinks the bracket by a quarter
     const quarter = Math.ceil((hi - lo) / 4);
     q = Math.min(hi - quarter, Math.max(lo + quarter, q));
   } else {
-    // one side known: step by the slope of the two nearest points tried, or the default
-    const pts = [...tried.values()].sort((a, b) => Math.abs(a.quality - last.quality) - Math.abs(b.quality - last.quality));
-    const other = pts[1];
-    let slope = DEFAULT_SLOPE;
-    if (other && other.quality !== last.quality) {
-      const s = (last.score - other.score) / (last.quality - other.quality);
-      if (s > 0.05) slope = s;
-    }
+    // one side known: step by the slope of the two nearest points tried, or the default (the
+    // slope of the previous image of the request did no better on the corpus: slopes vary more
+    // between images than the default is off)
+    const slope = slopeAt(last, tried) ?? DEFAULT_SLOPE;
     // at most MAX_STEP: far from the target the default slope says little (q50 -> q1 for a score 30 above)
-    const step = Math.max(-MAX_STEP, Math.min(MAX_STEP, ((target - last.score) / slope) * OVERSHOOT));
+    const step = Math.max(-MAX_STEP, Math.min(MAX_STEP, (aim - last.score) / slope));
     q = last.quality + (step > 0 ? Math.max(2, Math.ceil(step)) : Math.min(-2, Math.floor(step)));
   }
   return Math.min(hi - 1, Math.max(lo + 1, Math.min(100, Math.max(1, q))));

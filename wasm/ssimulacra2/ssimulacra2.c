@@ -17,7 +17,8 @@
  *
  * A search scores several candidates against one source: s2_prepare keeps the source's side
  * (XYB, blurred mean and variance per scale, 9 float planes: about 48 B per source pixel) and
- * s2_score_prepared streams only the candidate. s2_score streams both and keeps nothing.
+ * s2_score_prepared streams only the candidate; s2_prepare_scoring prepares while scoring the
+ * first candidate, in one pass. s2_score streams both and keeps nothing.
  *
  * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
  * runs 4 to 16 rows at once, one per SIMD lane); the 8-bit images' scales 2..5 are kept whole
@@ -346,13 +347,13 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
   for (int i = (PAD_LEFT + w) * K; i < (PAD_LEFT + stride + PAD_RIGHT) * K; i++) in[i] = zero;
   const v128_t n1 = wasm_f32x4_splat(NK[0]), n3 = wasm_f32x4_splat(NK[1]), n5 = wasm_f32x4_splat(NK[2]);
-  const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]), e5 = wasm_f64x2_splat(NEG_DK[2]);
+  const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]);
   /* per pole: o[n-1] as floats (p) and as two double halves (pl, ph), o[n-2] (q) */
   v128_t p1[MAX_GROUPS], p3[MAX_GROUPS], p5[MAX_GROUPS], q1[MAX_GROUPS], q3[MAX_GROUPS], q5[MAX_GROUPS];
-  v128_t pl1[MAX_GROUPS], pl3[MAX_GROUPS], pl5[MAX_GROUPS], ph1[MAX_GROUPS], ph3[MAX_GROUPS], ph5[MAX_GROUPS];
+  v128_t pl1[MAX_GROUPS], pl3[MAX_GROUPS], ph1[MAX_GROUPS], ph3[MAX_GROUPS];
   for (int g = 0; g < K; g++) {
     p1[g] = p3[g] = p5[g] = q1[g] = q3[g] = q5[g] = zero;
-    pl1[g] = pl3[g] = pl5[g] = ph1[g] = ph3[g] = ph5[g] = zero;
+    pl1[g] = pl3[g] = ph1[g] = ph3[g] = zero;
   }
   /* o[n] = n2 (x[n-N-1] + x[n+N-1]) - o[n-2] - d1 o[n-1], from n = 1-N (the first with input) */
   const v128_t *left = in + (PAD_LEFT - NPOLE - 1) * K, *right = in + (PAD_LEFT + NPOLE - 1) * K;
@@ -371,7 +372,11 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
       v128_t sum = wasm_f32x4_add(left[n * K + g], right[n * K + g]);
       POLE(1);
       POLE(3);
-      POLE(5);
+      /* pole 5: d1 = -2 cos(pi / 2) is 1.2e-16 as a float, so d1 o[n-1] added in double to a float
+         leaves it as it is (the TypeScript's and calc-s2-rust's rounding): float steps only */
+      v128_t t5 = wasm_f32x4_sub(wasm_f32x4_mul(sum, n5), q5[g]);
+      q5[g] = p5[g];
+      p5[g] = t5;
       if (n >= 0) out[n * K + g] = wasm_f32x4_add(wasm_f32x4_add(p1[g], p3[g]), p5[g]);
     }
   }
@@ -406,35 +411,38 @@ static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *i
   }
 }
 
-/* The vertical recursive blur of one quantity, state per column in double (values that are
-   floats, poles 1, 3, 5 in three rows): reads o[n-1] from `last`, o[n-2] from `older` and
-   overwrites `older` with o[n] (the caller swaps the two); out (or NULL) gets the blurred row.
-   o = sum n2 - (o[n-1] d1 + o[n-2]), each side rounded to float as the TypeScript. */
-static void vertical_step(const double *restrict last, double *restrict older, const float *restrict top, const float *restrict bottom, int stride,
+/* The vertical recursive blur of one quantity, state per column (floats, poles 1, 3, 5 in three
+   rows): reads o[n-1] from `last`, o[n-2] from `older` and overwrites `older` with o[n] (the
+   caller swaps the two); out (or NULL) gets the blurred row.
+   o = sum n2 - (o[n-1] d1 + o[n-2]), each side rounded to float as the TypeScript, so each in
+   double (f64x2 halves). The state stays in float: a third of the memory traffic of double. */
+static void vertical_step(const float *restrict last, float *restrict older, const float *restrict top, const float *restrict bottom, int stride,
                           float *restrict out) {
   const v128_t n1 = wasm_f64x2_splat(NK[0]), n3 = wasm_f64x2_splat(NK[1]), n5 = wasm_f64x2_splat(NK[2]);
-  const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]), d5 = wasm_f64x2_splat(DK[2]);
-#define POLE(k, row, s, half)                                                                                          \
+  const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]);
+#define FUSED(a, b, op, c) wasm_f32x4_demote_f64x2_zero(wasm_f64x2_##op(wasm_f64x2_mul(a, b), c))
+#define POLE(k, row)                                                                                                   \
   do {                                                                                                                 \
-    size_t at = (size_t)(row) * stride + x + 2 * (half);                                                               \
-    v128_t X = LO(wasm_f32x4_demote_f64x2_zero(wasm_f64x2_add(wasm_f64x2_mul(wasm_v128_load(last + at), d##k), wasm_v128_load(older + at)))); \
-    v128_t O = wasm_f32x4_demote_f64x2_zero(wasm_f64x2_sub(wasm_f64x2_mul(s, n##k), X));                               \
-    wasm_v128_store(older + at, LO(O));                                                                                \
-    o##k[half] = O;                                                                                                    \
+    size_t at = (size_t)(row) * stride + x;                                                                            \
+    v128_t L = wasm_v128_load(last + at), R = wasm_v128_load(older + at);                                              \
+    v128_t X = JOIN(FUSED(LO(L), d##k, add, LO(R)), FUSED(HI(L), d##k, add, HI(R)));                                   \
+    o##k = JOIN(FUSED(slo, n##k, sub, LO(X)), FUSED(shi, n##k, sub, HI(X)));                                           \
+    wasm_v128_store(older + at, o##k);                                                                                 \
   } while (0)
   for (int x = 0; x < stride; x += 4) {
     v128_t sum = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
     v128_t slo = LO(sum), shi = HI(sum);
-    v128_t o1[2], o3[2], o5[2];
-    POLE(1, 0, slo, 0);
-    POLE(1, 0, shi, 1);
-    POLE(3, 1, slo, 0);
-    POLE(3, 1, shi, 1);
-    POLE(5, 2, slo, 0);
-    POLE(5, 2, shi, 1);
-    if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(JOIN(o1[0], o1[1]), JOIN(o3[0], o3[1])), JOIN(o5[0], o5[1])));
+    v128_t o1, o3, o5;
+    POLE(1, 0);
+    POLE(3, 1);
+    /* pole 5: o[n-1] d1 + o[n-2] rounds to o[n-2] (d1 is 1.2e-16), so only the fused step is left */
+    v128_t R = wasm_v128_load(older + (size_t)2 * stride + x);
+    o5 = JOIN(FUSED(slo, n5, sub, LO(R)), FUSED(shi, n5, sub, HI(R)));
+    wasm_v128_store(older + (size_t)2 * stride + x, o5);
+    if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(o1, o3), o5));
   }
 #undef POLE
+#undef FUSED
 }
 
 static void multiply(const float *a, const float *b, float *out, int stride) {
@@ -486,12 +494,13 @@ static void error_row(const float *a, const float *b, const float *m1, const flo
 
 /* Quantities blurred per channel: the source a, the candidate b, a^2, b^2, ab. */
 enum { QA, QB, QAA, QBB, QAB, QUANTITIES };
-enum { PASS_ROWS = 6 * RING + 15 * RING + 180 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
+enum { PASS_ROWS = 6 * RING + 15 * RING + 90 + 5 + 9 * BATCH + 2 + 6 * LOAD_ROWS + 8 * MAX_GROUPS };
 
 /*
  * One pass over one scale, rows streaming through the two recursive blurs (the vertical one keeps
- * its state per column, so a row leaves the pass 2N rows after it entered). Three uses:
+ * its state per column, so a row leaves the pass 2N rows after it entered). Four uses:
  * - prepare (pb NULL): the source side only, kept whole in `keep`;
+ * - prepare while scoring the first candidate (pa, pb and keep): both sides, the source's kept;
  * - score against a prepared source (pa NULL): the candidate side, the source's from `ref`;
  * - score both (pa, pb): everything streams (the one-call s2_score, which keeps nothing).
  * s (scoring only): the 18 error-map sums of the scale.
@@ -500,7 +509,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
   const int S = stride_of(w);
   const int source_side = pa != 0, candidate_side = pb != 0;
   /* every buffer of this scale in one block (rows of S floats): XYB rings (2 x 3 x RING),
-     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2 in double), 5 outputs, 9 x BATCH
+     horizontal-blur ring (15 x RING), vertical state (15 x 3 x 2), 5 outputs, 9 x BATCH
      products, one zero and one scratch row, two load chunks (2 x 3 x LOAD_ROWS, plus a vector),
      blur_rows' interleaved rows (2 x 4 x MAX_GROUPS, plus the padding): PASS_ROWS */
   size_t floats = PASS_ROWS * (size_t)S + 6 * 4 + 4 * MAX_GROUPS * (PAD_LEFT + PAD_RIGHT);
@@ -517,10 +526,10 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
     }
   for (int i = 0; i < RING; i++)
     for (int q = 0; q < QUANTITIES * 3; q++) hor[i][q] = TAKE(S);
-  double *vprev[QUANTITIES * 3], *vprev2[QUANTITIES * 3];
+  float *vprev[QUANTITIES * 3], *vprev2[QUANTITIES * 3];
   for (int q = 0; q < QUANTITIES * 3; q++) {
-    vprev[q] = (double *)TAKE(6 * S);
-    vprev2[q] = (double *)TAKE(6 * S);
+    vprev[q] = TAKE(3 * S);
+    vprev2[q] = TAKE(3 * S);
   }
   float *mu[QUANTITIES], *prod[9 * BATCH];
   for (int q = 0; q < QUANTITIES; q++) mu[q] = TAKE(S);
@@ -593,7 +602,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
         float *out = n < 0 ? 0 : mu[q];
         if (keep && n >= 0 && q == QA) out = keep->mu[c] + (size_t)n * S;
         vertical_step(vprev[k], vprev2[k], top >= 0 ? hor[top % RING][k] : zero, bottom < h ? hor[bottom % RING][k] : zero, S, out);
-        double *swap = vprev[k];
+        float *swap = vprev[k];
         vprev[k] = vprev2[k];
         vprev2[k] = swap;
       }
@@ -606,7 +615,8 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
           v128_t u = wasm_v128_load(m1 + x);
           wasm_v128_store(v + x, wasm_f32x4_sub(wasm_v128_load(mu[QAA] + x), wasm_f32x4_mul(u, u)));
         }
-        continue;
+        if (!candidate_side) continue;
+        ref = keep; /* the candidate's error maps read the source's side as kept */
       }
       const float *a, *m1, *var1;
       if (ref) {
@@ -713,12 +723,7 @@ EXPORT(s2_score) double s2_score(const uint8_t *ref, const uint8_t *dist, int wi
   return score_on(0, ref, dist, width, height, background >= 0, background);
 }
 
-/*
- * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
- * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
- * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
- */
-EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
+static Prepared *prepare_on(const uint8_t *ref, const uint8_t *dist, int width, int height, double background, double *score) {
   init();
   if (width < 8 || height < 8) return 0;
   Prepared *p = calloc(1, sizeof *p);
@@ -728,8 +733,11 @@ EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int heigh
   p->has_background = background >= 0;
   p->background = background;
   p->scales = scales_of(width, height);
-  Pyramid pa;
+  Pyramid pa, pb;
+  double sums[SCALES][18], pixels[SCALES];
+  memset(&pb, 0, sizeof pb);
   if (!pyramid_init(&pa, ref, width, height, p->has_background, background)) goto fail;
+  if (dist && !pyramid_init(&pb, dist, width, height, p->has_background, background)) goto fail;
   for (int level = 0; level < p->scales; level++) {
     RefLevel *l = &p->level[level];
     l->w = size_at(width, level);
@@ -743,14 +751,36 @@ EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int heigh
       l->mu[c] = l->block + (3 + c) * plane;
       l->var[c] = l->block + (6 + c) * plane;
     }
-    if (!level_pass(&pa, 0, 0, l, level, l->w, l->h, 0)) goto fail;
+    if (!level_pass(&pa, dist ? &pb : 0, 0, l, level, l->w, l->h, dist ? sums[level] : 0)) goto fail;
+    pixels[level] = (double)l->w * l->h;
   }
+  if (dist) *score = score_from_sums(sums, pixels, p->scales);
   pyramid_free(&pa);
+  pyramid_free(&pb);
   return p;
 fail:
   pyramid_free(&pa);
+  pyramid_free(&pb);
   prepared_free(p);
   return 0;
+}
+
+/*
+ * Prepares ref (8-bit RGBA, at least 8x8; background as s2_score's) for s2_score_prepared: its
+ * XYB, blurred mean and variance at every scale (about 48 B per source pixel:
+ * ssimulacra2PreparedBytes in ssimulacra2-wasm.ts). ref may be freed afterwards. 0 when memory ran out; free with s2_prepared_free.
+ */
+EXPORT(s2_prepare) Prepared *s2_prepare(const uint8_t *ref, int width, int height, double background) {
+  return prepare_on(ref, 0, width, height, background, 0);
+}
+
+/*
+ * s2_prepare and the score of dist against ref in one pass (what s2_prepare then
+ * s2_score_prepared give, without the source's side computed twice): the first candidate of a
+ * search. *score gets the score; both images stay alive during the call.
+ */
+EXPORT(s2_prepare_scoring) Prepared *s2_prepare_scoring(const uint8_t *ref, const uint8_t *dist, int width, int height, double background, double *score) {
+  return prepare_on(ref, dist, width, height, background, score);
 }
 
 /* The score of dist (8-bit RGBA, the prepared source's size) against the prepared source. */

@@ -3,8 +3,10 @@
 // One instance per thread, made on first use (wasm.ts's Lazy: dropped after the step once it grew
 // past the keep limit). A search scores several candidates against one source, so a scorer can
 // prepare the source once (its XYB, blurred mean and variance at every scale, about 48 B per
-// pixel; `reuse`), which makes each candidate's score about a third cheaper; without it, every
-// score streams both images through and the scorer holds little more than the pixels.
+// pixel; `reuse`), which makes each candidate's score about a third cheaper; it does so while
+// scoring the first candidate (s2_prepare_scoring: one pass, so a search that stops at its first
+// attempt pays no more than one plain score). Without it, every score streams both images through
+// and the scorer holds little more than the pixels.
 import { readFileSync } from 'node:fs';
 import type { Raster } from '../../src/codecs/types.js';
 import { Lazy } from '../codecs/wasm.js';
@@ -19,6 +21,7 @@ interface Exports {
   s2_free(ptr: number): void;
   s2_score(ref: number, dist: number, width: number, height: number, background: number): number;
   s2_prepare(ref: number, width: number, height: number, background: number): number;
+  s2_prepare_scoring(ref: number, dist: number, width: number, height: number, background: number, score: number): number;
   s2_score_prepared(prepared: number, dist: number): number;
   s2_prepared_free(prepared: number): void;
 }
@@ -64,48 +67,54 @@ export async function ssimulacra2Scorer(source: Raster, opts: ScorerOptions = {}
   };
   const reuse = opts.reuse ?? true;
   const bgs = backgrounds(opts.alpha ?? false);
-  const ref = m.s2_malloc(n);
+  // the source's copy: with reuse, only until the first score has prepared it
+  let ref = m.s2_malloc(n);
   if (ref === 0) outOfMemory('for');
   new Uint8Array(m.memory.buffer, ref, n).set(source.data);
-  // prepared: one state per background; the source copy is only needed while preparing
-  const prepared: number[] = [];
-  if (reuse) {
-    for (const bg of bgs) {
-      const p = m.s2_prepare(ref, width, height, bg);
-      if (p === 0) {
-        for (const q of prepared) m.s2_prepared_free(q);
-        m.s2_free(ref);
-        outOfMemory('preparing');
-      }
-      prepared.push(p);
-    }
-    m.s2_free(ref);
-  }
-  const dist = m.s2_malloc(n);
+  const dist = m.s2_malloc(n + 8); // the candidate, then the score s2_prepare_scoring writes
   if (dist === 0) {
-    for (const q of prepared) m.s2_prepared_free(q);
-    if (!reuse) m.s2_free(ref);
+    m.s2_free(ref);
     outOfMemory('for');
   }
+  const prepared: number[] = []; // one state per background, made by the first score
   let open = true;
   const checked = (s: number) => (Number.isNaN(s) ? outOfMemory('scoring') : s);
+  const freeAll = () => {
+    for (const p of prepared) m.s2_prepared_free(p);
+    prepared.length = 0;
+    if (ref !== 0) m.s2_free(ref);
+    ref = 0;
+    m.s2_free(dist);
+  };
+  const prepareScoring = (bg: number): number => {
+    const p = m.s2_prepare_scoring(ref, dist, width, height, bg, dist + n);
+    if (p === 0) {
+      freeAll();
+      open = false;
+      outOfMemory('preparing');
+    }
+    prepared.push(p);
+    return checked(new DataView(m.memory.buffer).getFloat64(dist + n, true));
+  };
   return {
     score(output: Raster): number {
       if (!open) throw new Error('ssimulacra2: scorer closed');
       if (output.width !== width || output.height !== height || output.data.length !== n) throw new RangeError(`ssimulacra2: sizes differ (${width}x${height} vs ${output.width}x${output.height})`);
       new Uint8Array(m.memory.buffer, dist, n).set(output.data);
-      const scores = reuse ? prepared.map((p) => checked(m.s2_score_prepared(p, dist))) : bgs.map((bg) => checked(m.s2_score(ref, dist, width, height, bg)));
+      let scores: number[];
+      if (!reuse) scores = bgs.map((bg) => checked(m.s2_score(ref, dist, width, height, bg)));
+      else if (prepared.length === 0) {
+        scores = bgs.map(prepareScoring);
+        m.s2_free(ref);
+        ref = 0;
+      } else scores = prepared.map((p) => checked(m.s2_score_prepared(p, dist)));
       return Math.min(...scores);
     },
     close(): void {
       if (!open) return;
       open = false;
       // after a reset the memory belongs to a dropped instance: nothing to free
-      if (module.live) {
-        for (const p of prepared) m.s2_prepared_free(p);
-        if (!reuse) m.s2_free(ref);
-        m.s2_free(dist);
-      }
+      if (module.live) freeAll();
     },
   };
 }
@@ -126,7 +135,7 @@ const SCALES = 6;
  * products of BATCH = 4 rows, load chunks, interleaved rows), plus the linear rows pyramid_init
  * makes scale 2 from (3 x (128 + 64 / 2) rows).
  */
-const PASS_ROWS = 6 * 14 + 15 * 14 + 180 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
+const PASS_ROWS = 6 * 14 + 15 * 14 + 90 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
 export const S2_BYTES_PER_COLUMN = PASS_ROWS * 4 + 3 * (128 + 32) * 4;
 
 /** Bytes of one prepared source (s2_prepare): 9 float planes (XYB, mean, variance) per scale, rows padded to 4. */
@@ -139,12 +148,13 @@ export function ssimulacra2PreparedBytes(width: number, height: number): number 
 }
 
 /**
- * Bytes a scorer holds at its peak beyond the caller's rasters: one 8-bit copy (the source while
- * preparing, then the candidate; 4 B/px) and its scales 2..5 (1 B/px); with reuse the prepared
- * source (one per background), else the source's copy and scales too; and the streaming rows.
+ * Bytes a scorer holds at its peak beyond the caller's rasters: 8-bit copies of the source and the
+ * candidate (4 B/px each) and their scales 2..5 (1 B/px each), all alive while the first score
+ * prepares the source; with reuse the prepared source too (one per background); and the
+ * streaming rows.
  */
 export function ssimulacra2ScorerMemoryBytes(width: number, height: number, opts: ScorerOptions = {}): number {
   const px = width * height;
-  const kept = (opts.reuse ?? true) ? backgrounds(opts.alpha ?? false).length * ssimulacra2PreparedBytes(width, height) : 5 * px;
-  return kept + 5 * px + S2_BYTES_PER_COLUMN * width;
+  const kept = (opts.reuse ?? true) ? backgrounds(opts.alpha ?? false).length * ssimulacra2PreparedBytes(width, height) : 0;
+  return kept + 10 * px + S2_BYTES_PER_COLUMN * width;
 }
