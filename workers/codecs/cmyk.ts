@@ -10,9 +10,8 @@
 //
 // The pixels go through the module a chunk at a time, so its memory stays small whatever the
 // image's size.
-import { readFileSync } from 'node:fs';
 import type { Raster } from '../../src/codecs/types.js';
-import { CodecError, Lazy, wasiStubs } from './wasm.js';
+import { CodecError, instantiateReactor, Lazy, type ReactorExports } from './wasm.js';
 
 export const NO_PROFILE_NOTE = 'no CMYK profile: approximate colours';
 
@@ -27,9 +26,7 @@ export interface CmykImage {
 const WASM_FILE = new URL('../../wasm/lcms2/lcms2.wasm', import.meta.url);
 
 /** wasm/lcms2/cmyk.c */
-interface Exports {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
+interface Exports extends ReactorExports {
   lc_malloc(size: number): number;
   lc_status(): number;
   lc_error(): number;
@@ -43,17 +40,7 @@ const LC_NOT_CMYK = 2;
 /** Pixels per lc_run call: 256 KiB in and 256 KiB out of the module's memory. */
 const CHUNK_PIXELS = 1 << 16;
 
-let compiled: WebAssembly.Module | undefined;
-
-const lcms = new Lazy('lcms2', async () => {
-  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
-  const wasi = wasiStubs(compiled, (code) => {
-    throw new Error(`exit(${code})`);
-  });
-  const exports = new WebAssembly.Instance(compiled, { wasi_snapshot_preview1: wasi }).exports as unknown as Exports;
-  exports._initialize();
-  return { module: exports, memory: exports.memory };
-});
+const lcms = new Lazy('lcms2', async () => instantiateReactor<Exports>(WASM_FILE));
 
 function cString(m: Exports, ptr: number): string {
   const bytes = new Uint8Array(m.memory.buffer, ptr, 255);

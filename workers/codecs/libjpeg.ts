@@ -4,19 +4,16 @@
 // first use; its memory grows to fit the largest image (wasm.ts's keep limit drops it after a big
 // one). The module's error_exit calls jd_throw, which throws here: the wasm stack unwinds, the
 // allocations of that call are stranded, so after any error the instance is dropped.
-import { readFileSync } from 'node:fs';
 import { jpegScaledSize, type JpegScale } from '../../src/codecs/jpeg-scale.js';
 import { CodecError, type Dimensions, type Raster } from '../../src/codecs/types.js';
-import { Lazy, wasiStubs } from './wasm.js';
+import { instantiateReactor, Lazy, messageAt, type ReactorExports } from './wasm.js';
 
 export { jpegScaledSize, type JpegScale };
 
 /** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
 const WASM_FILE = new URL('../../wasm/libjpeg/libjpeg.wasm', import.meta.url);
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
+interface Exports extends ReactorExports {
   jd_malloc(size: number): number;
   jd_free(ptr: number): void;
   jd_header(data: number, length: number, scale: number): number;
@@ -26,26 +23,12 @@ interface Exports {
 /** What jd_throw carries out of the module: libjpeg's own message. */
 class LibjpegAbort extends Error {}
 
-let compiled: WebAssembly.Module | undefined;
-
 function instantiate(): { module: Exports; memory: WebAssembly.Memory } {
-  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
-  let memory: WebAssembly.Memory | undefined;
-  // The few WASI calls wasi-libc links (stdio behind libjpeg's default message printer, exit
-  // behind its default error_exit) are never reached: both are replaced in decoder.c.
-  const wasi = wasiStubs(compiled, (code) => {
-    throw new LibjpegAbort(`exit(${code})`);
-  });
-  const env = {
+  return instantiateReactor<Exports>(WASM_FILE, (memory) => ({
     jd_throw(ptr: number, length: number): never {
-      throw new LibjpegAbort(String.fromCharCode(...new Uint8Array(memory!.buffer, ptr, Math.min(length, 200))));
+      throw new LibjpegAbort(messageAt(memory(), ptr, length));
     },
-  };
-  const instance = new WebAssembly.Instance(compiled, { env, wasi_snapshot_preview1: wasi });
-  const exports = instance.exports as unknown as Exports;
-  memory = exports.memory;
-  exports._initialize();
-  return { module: exports, memory };
+  }), LibjpegAbort);
 }
 
 const libjpeg = new Lazy('libjpeg', async () => instantiate());

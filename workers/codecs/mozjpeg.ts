@@ -6,9 +6,8 @@
 // wasm.ts's keep limit drops it after a big image. The module's error_exit calls je_throw, which
 // throws here: the wasm stack unwinds, the encode's allocations are stranded, so after any error
 // the instance is dropped.
-import { readFileSync } from 'node:fs';
 import { CodecError, type Raster } from '../../src/codecs/types.js';
-import { Lazy, wasiStubs } from './wasm.js';
+import { instantiateReactor, Lazy, messageAt, type ReactorExports } from './wasm.js';
 
 /** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
 const WASM_FILE = new URL('../../wasm/mozjpeg/mozjpeg.wasm', import.meta.url);
@@ -16,9 +15,7 @@ const WASM_FILE = new URL('../../wasm/mozjpeg/mozjpeg.wasm', import.meta.url);
 /** JE_ROWS in encoder.c */
 const ROWS = 16;
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
+interface Exports extends ReactorExports {
   je_start(width: number, height: number, quality: number, progressive: number): number;
   je_write(rows: number): void;
   je_finish(): void;
@@ -27,32 +24,18 @@ interface Exports {
 /** What je_throw carries out of the module: MozJPEG's own message. */
 class MozjpegAbort extends Error {}
 
-let compiled: WebAssembly.Module | undefined;
-
 /** The parts of the file being written (one encode at a time per thread). */
 let parts: Uint8Array[] = [];
 
 function instantiate(): { module: Exports; memory: WebAssembly.Memory } {
-  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
-  let memory: WebAssembly.Memory | undefined;
-  // The few WASI calls wasi-libc links (stdio behind libjpeg's default message printer, exit
-  // behind its default error_exit) are never reached: both are replaced in encoder.c.
-  const wasi = wasiStubs(compiled, (code) => {
-    throw new MozjpegAbort(`exit(${code})`);
-  });
-  const env = {
+  return instantiateReactor<Exports>(WASM_FILE, (memory) => ({
     je_throw(ptr: number, length: number): never {
-      throw new MozjpegAbort(String.fromCharCode(...new Uint8Array(memory!.buffer, ptr, Math.min(length, 200))));
+      throw new MozjpegAbort(messageAt(memory(), ptr, length));
     },
     je_output(ptr: number, length: number): void {
-      parts.push(new Uint8Array(memory!.buffer, ptr, length).slice());
+      parts.push(new Uint8Array(memory().buffer, ptr, length).slice());
     },
-  };
-  const instance = new WebAssembly.Instance(compiled, { env, wasi_snapshot_preview1: wasi });
-  const exports = instance.exports as unknown as Exports;
-  memory = exports.memory;
-  exports._initialize();
-  return { module: exports, memory };
+  }), MozjpegAbort);
 }
 
 export const mozjpeg = new Lazy('jpeg-enc', async () => instantiate());

@@ -41,7 +41,7 @@ const WASI_ENOSYS = 52;
  * which must throw; everything else fails with ENOSYS (a clock that fails reads as -1: LittleCMS
  * only dates the profiles it creates).
  */
-export function wasiStubs(module: WebAssembly.Module, exit: (code: number) => never): Record<string, (...args: number[]) => number> {
+function wasiStubs(module: WebAssembly.Module, exit: (code: number) => never): Record<string, (...args: number[]) => number> {
   const wasi: Record<string, (...args: number[]) => number> = {};
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module !== 'wasi_snapshot_preview1') continue;
@@ -49,6 +49,46 @@ export function wasiStubs(module: WebAssembly.Module, exit: (code: number) => ne
   }
   return wasi;
 }
+
+/** What every module built by wasm/NAME/build.sh (a wasm32-wasi reactor) exports. */
+export interface ReactorExports {
+  memory: WebAssembly.Memory;
+  _initialize(): void;
+}
+
+const reactors = new Map<string, WebAssembly.Module>();
+
+/**
+ * An instance of one of our own modules (wasm/NAME/NAME.wasm; build.mjs copies wasm/ to dist/wasm/,
+ * so a URL relative to the caller is the same from source and from dist): compiled once per
+ * thread, WASI stubbed, `_initialize` run. `env` makes the module's own imports; they read the
+ * instance's memory through `memory()`, which is set before any of them can run. A proc_exit
+ * (never reached: each module's glue replaces libc's paths that exit) throws `Abort`.
+ */
+export function instantiateReactor<E extends ReactorExports>(
+  file: URL,
+  env: (memory: () => WebAssembly.Memory) => WebAssembly.ModuleImports = () => ({}),
+  Abort: new (message: string) => Error = Error,
+): { module: E; memory: WebAssembly.Memory } {
+  let compiledModule = reactors.get(file.href);
+  if (!compiledModule) {
+    compiledModule = new WebAssembly.Module(readFileSync(file));
+    reactors.set(file.href, compiledModule);
+  }
+  let memory: WebAssembly.Memory | undefined;
+  const wasi = wasiStubs(compiledModule, (code) => {
+    throw new Abort(`exit(${code})`);
+  });
+  const instance = new WebAssembly.Instance(compiledModule, { env: env(() => memory!), wasi_snapshot_preview1: wasi });
+  const module = instance.exports as unknown as E;
+  memory = module.memory;
+  module._initialize();
+  return { module, memory };
+}
+
+/** A message a module hands out as (pointer, length), such as libjpeg's error text: at most 200 characters. */
+export const messageAt = (memory: WebAssembly.Memory, ptr: number, length: number): string =>
+  String.fromCharCode(...new Uint8Array(memory.buffer, ptr, Math.min(length, 200)));
 
 // Some codec glue builds `new ImageData(...)`, which Node lacks.
 if (typeof (globalThis as { ImageData?: unknown }).ImageData === 'undefined') {
