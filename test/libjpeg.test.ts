@@ -186,6 +186,28 @@ describe('the libjpeg-turbo decoder', () => {
     await expect(decodeJpeg(whole, { scale: 3 as JpegScale })).rejects.toThrow(/scale must be 1, 2, 4 or 8/);
   });
 
+  it('refuses a progressive file of more than 500 scans (repeated scans: each walks every block) and decodes one of 500', async () => {
+    const progressive = photos['progressive 4:2:0']!;
+    const scans = scansOf(progressive);
+    // a first AC scan (Ss > 0, Ah = 0) repeated until the file holds `total` scans: each repeat
+    // decodes the same band again, and libjpeg only warns of it
+    const sos = (scan: { start: number }) => {
+      const at = scan.start + 5 + 2 * progressive[scan.start + 4]!; // past the marker, length, Ns and the components
+      return { ss: progressive[at]!, ah: progressive[at + 2]! >> 4 };
+    };
+    const band = scans.find((scan) => sos(scan).ss > 0 && sos(scan).ah === 0)!;
+    const withScans = (total: number) => {
+      const repeat = progressive.subarray(band.start, band.end);
+      const parts = [progressive.subarray(0, band.end), ...Array.from({ length: total - scans.length }, () => repeat), progressive.subarray(band.end)];
+      return new Uint8Array(Buffer.concat(parts));
+    };
+    expect(scansOf(withScans(501))).toHaveLength(501);
+    await expect(decodeJpeg(withScans(501))).rejects.toThrow(/^JPEG decode failed: .*more than 500 scans/);
+    expect(libjpeg!.live).toBe(false); // dropped after the error
+    const ok = await decodeJpeg(withScans(500), { scale: 4 });
+    expect([ok.width, ok.height]).toEqual([84, 63]);
+  });
+
   it('keeps one instance between images; its memory grows to fit and is reused', async () => {
     await decodeJpeg(photos['4:4:4']!);
     const made = libjpeg!.made;
@@ -282,3 +304,20 @@ describe('the libjpeg-turbo decoder outside vitest', () => {
     });
   }
 });
+
+/** The scans of a JPEG: each SOS segment with its entropy-coded data, as byte ranges. */
+function scansOf(jpeg: Uint8Array): Array<{ start: number; end: number }> {
+  const scans: Array<{ start: number; end: number }> = [];
+  let pos = 2;
+  while (pos + 4 <= jpeg.length && jpeg[pos] === 0xff && jpeg[pos + 1] !== 0xd9) {
+    const marker = jpeg[pos + 1]!;
+    let end = pos + 2 + ((jpeg[pos + 2]! << 8) | jpeg[pos + 3]!);
+    if (marker === 0xda) {
+      // entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a restart marker
+      while (end + 1 < jpeg.length && !(jpeg[end] === 0xff && jpeg[end + 1] !== 0 && (jpeg[end + 1]! < 0xd0 || jpeg[end + 1]! > 0xd7))) end++;
+      scans.push({ start: pos, end });
+    }
+    pos = end;
+  }
+  return scans;
+}

@@ -56,6 +56,19 @@ static void emit_message(j_common_ptr cinfo, int msg_level) {
 
 static void output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+static void fail(const char *message);
+
+/* A progressive file may repeat a scan (libjpeg only warns), and every scan walks the whole
+ * coefficient buffer, so a small file of thousands of tiny scans costs minutes of decoding. Real
+ * encoders write about 10 (MozJPEG's scan search, cjpeg's scripts); libjpeg-turbo's own fuzzers
+ * and TurboJPEG's scan limit guard at 500. */
+#define MAX_SCANS 500
+static void progress_monitor(j_common_ptr cinfo) {
+  if (cinfo->is_decompressor && ((j_decompress_ptr)cinfo)->input_scan_number > MAX_SCANS)
+    fail("more than 500 scans (a progressive JPEG built to exhaust decoders)");
+}
+static struct jpeg_progress_mgr progress = {progress_monitor, 0, 0, 0, 0};
+
 EXPORT("jd_malloc") void *jd_malloc(size_t size) { return malloc(size); }
 EXPORT("jd_free") void jd_free(void *ptr) { free(ptr); }
 
@@ -70,6 +83,7 @@ static void start(struct jpeg_decompress_struct *cinfo, struct jpeg_error_mgr *e
   err->output_message = output_message;
   if (scale != 1 && scale != 2 && scale != 4 && scale != 8) fail("scale must be 1, 2, 4 or 8");
   jpeg_create_decompress(cinfo);
+  cinfo->progress = &progress;
   jpeg_mem_src(cinfo, data, (unsigned long)length);
   jpeg_read_header(cinfo, TRUE);
   cinfo->scale_num = 1;
