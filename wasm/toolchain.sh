@@ -1,7 +1,9 @@
-# Sourced by wasm/*/build.sh, which set `name` (the module) and `work` (a scratch directory) first:
-# the wasm32-wasi toolchain check, the compiler flags every module starts from, the fetch of a
-# crates.io package that vendors C source, and the reactor link. Toolchain: Debian's clang, lld,
-# wasi-libc and libclang-rt-dev-wasm32 (bookworm: clang 14); the builds are bit-reproducible with it.
+# Sourced by wasm/*/build.sh, which sets `name` (the module) first: the build's folder (`here`), its
+# output (`out`: the script's first argument, else NAME.wasm beside it), a scratch directory
+# (`work`, removed on exit), the wasm32-wasi toolchain check, the compiler flags every module
+# starts from, the fetch of a crates.io package that vendors C source, and the reactor link.
+# Toolchain: Debian's clang, lld, wasi-libc and libclang-rt-dev-wasm32 (bookworm: clang 14); the
+# builds are bit-reproducible with it.
 
 WASM_CFLAGS=(--target=wasm32-wasi -O3 -msimd128 -mbulk-memory -mnontrapping-fptoint -msign-ext
              -ffunction-sections -fdata-sections)
@@ -44,3 +46,9 @@ link_reactor() {
   cp "$work/$name.wasm" "$out"
   echo "build-$name: $out ($(stat -c %s "$out") bytes) sha256 $(sha256sum "$out" | cut -d' ' -f1)"
 }
+
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$(realpath -m "${1:-$here/$name.wasm}")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+require_wasm_toolchain

@@ -16,12 +16,7 @@ CRATE_SHA256=264db0b78119c5a37d78bb41fb355daab29b3b29430b53cd92e3da51f0ab06cc
 LCMS_VERSION=2190
 
 name=lcms2
-here="$(cd "$(dirname "$0")" && pwd)"
-out="$(realpath -m "${1:-$here/lcms2.wasm}")"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-source "$here/../toolchain.sh"
-require_wasm_toolchain
+source "$(dirname "$0")/../toolchain.sh"
 
 # ---- the source -------------------------------------------------------------------------------
 unpack_crate lcms2-sys "$CRATE_VERSION" "$CRATE_SHA256" "${LCMS2_CRATE:-}"

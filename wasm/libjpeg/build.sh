@@ -16,12 +16,7 @@ CRATE_SHA256=49b5a974bc59382d35927e3a07eef2ba9a24fe7227cefe52ec44b508e1b90f86
 LIBJPEG_TURBO_VERSION=3.1.0
 
 name=libjpeg
-here="$(cd "$(dirname "$0")" && pwd)"
-out="$(realpath -m "${1:-$here/libjpeg.wasm}")"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-source "$here/../toolchain.sh"
-require_wasm_toolchain
+source "$(dirname "$0")/../toolchain.sh"
 
 # ---- the source -------------------------------------------------------------------------------
 unpack_crate turbojpeg-sys "$CRATE_VERSION" "$CRATE_SHA256" "${LIBJPEG_CRATE:-}"

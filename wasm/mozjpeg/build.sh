@@ -14,12 +14,7 @@ CRATE_VERSION=2.2.3
 CRATE_SHA256=7f0dc668bf9bf888c88e2fb1ab16a406d2c380f1d082b20d51dd540ab2aa70c1
 
 name=mozjpeg
-here="$(cd "$(dirname "$0")" && pwd)"
-out="$(realpath -m "${1:-$here/mozjpeg.wasm}")"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-source "$here/../toolchain.sh"
-require_wasm_toolchain
+source "$(dirname "$0")/../toolchain.sh"
 
 # ---- the source -------------------------------------------------------------------------------
 unpack_crate mozjpeg-sys "$CRATE_VERSION" "$CRATE_SHA256" "${MOZJPEG_CRATE:-}"

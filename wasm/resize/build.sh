@@ -6,12 +6,7 @@
 # -msimd128 for the wasm_simd128.h intrinsics the filters are written with.
 set -euo pipefail
 name=resize
-here="$(cd "$(dirname "$0")" && pwd)"
-out="$(realpath -m "${1:-$here/resize.wasm}")"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-source "$here/../toolchain.sh"
-require_wasm_toolchain
+source "$(dirname "$0")/../toolchain.sh"
 clang "${WASM_CFLAGS[@]}" -ffp-contract=off "-ffile-prefix-map=$here=." -Wall -Wextra -c "$here/resize.c" -o "$work/resize.o"
 # JavaScript calls rz_begin, rz_push per chunk of rows, rz_end.
 link_reactor "$out" "$work/resize.o"

@@ -6,12 +6,7 @@
 # match it); -msimd128 lets clang vectorise the column loops.
 set -euo pipefail
 name=ssimulacra2
-here="$(cd "$(dirname "$0")" && pwd)"
-out="$(realpath -m "${1:-$here/ssimulacra2.wasm}")"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-source "$here/../toolchain.sh"
-require_wasm_toolchain
+source "$(dirname "$0")/../toolchain.sh"
 clang "${WASM_CFLAGS[@]}" -ffp-contract=off "-ffile-prefix-map=$here=." -Wall -Wextra -c "$here/ssimulacra2.c" -o "$work/ssimulacra2.o"
 # JavaScript calls s2_score, or s2_prepare, s2_score_prepared per candidate and s2_prepared_free.
 link_reactor "$out" "$work/ssimulacra2.o"
