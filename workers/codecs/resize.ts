@@ -1,17 +1,14 @@
 // Downscaling: an integer box shrink in JS, then Lanczos3 with our resizer (wasm/resize/resize.c
 // built to WebAssembly) for the rest. One instance per thread, made on first use (wasm.ts's Lazy:
 // dropped after the step once it grew past the keep limit).
-import { readFileSync } from 'node:fs';
 import { boxShrunk, preShrinkFactor } from '../../src/codecs/plan.js';
 import type { Raster } from '../../src/codecs/types.js';
-import { call, CodecError, Lazy } from './wasm.js';
+import { call, CodecError, instantiateReactor, Lazy, type ReactorExports } from './wasm.js';
 
 /** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
 const WASM_FILE = new URL('../../wasm/resize/resize.wasm', import.meta.url);
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
+interface Exports extends ReactorExports {
   rz_begin(iw: number, ih: number, ow: number, oh: number, premultiply: number): number;
   rz_input(): number;
   rz_output(): number;
@@ -22,15 +19,8 @@ interface Exports {
 }
 
 
-let compiled: WebAssembly.Module | undefined;
-
 // The module imports nothing (no WASI call is linked), so it loads the same on Node, Bun and Deno.
-const resizer = new Lazy('resize', async () => {
-  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
-  const exports = new WebAssembly.Instance(compiled, {}).exports as unknown as Exports;
-  exports._initialize();
-  return { module: exports, memory: exports.memory };
-});
+const resizer = new Lazy('resize', async () => instantiateReactor<Exports>(WASM_FILE));
 
 /**
  * Averages k×k blocks (partial blocks at the right and bottom edges over the pixels they have);

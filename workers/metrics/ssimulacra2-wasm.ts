@@ -7,16 +7,13 @@
 // scoring the first candidate (s2_prepare_scoring: one pass, so a search that stops at its first
 // attempt pays no more than one plain score). Without it, every score streams both images through
 // and the scorer holds little more than the pixels.
-import { readFileSync } from 'node:fs';
 import type { Raster } from '../../src/codecs/types.js';
-import { Lazy } from '../codecs/wasm.js';
+import { instantiateReactor, Lazy, type ReactorExports } from '../codecs/wasm.js';
 
 /** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
 const WASM_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.meta.url);
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
+interface Exports extends ReactorExports {
   s2_malloc(size: number): number;
   s2_free(ptr: number): void;
   s2_score(ref: number, dist: number, width: number, height: number, background: number): number;
@@ -26,15 +23,8 @@ interface Exports {
   s2_prepared_free(prepared: number): void;
 }
 
-let compiled: WebAssembly.Module | undefined;
-
 // The module imports nothing (no WASI call is linked), so it loads the same on Node, Bun and Deno.
-const module = new Lazy('ssimulacra2', async () => {
-  compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
-  const exports = new WebAssembly.Instance(compiled, {}).exports as unknown as Exports;
-  exports._initialize();
-  return { module: exports, memory: exports.memory };
-});
+const module = new Lazy('ssimulacra2', async () => instantiateReactor<Exports>(WASM_FILE));
 
 export interface ScorerOptions {
   /** composite alpha on a dark and a light grey and keep the worse score, as libjxl's tool does; false ignores alpha */
