@@ -5,6 +5,7 @@
 // thread per image, N images in flight) over the same image bytes.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -81,6 +82,14 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
     // HTTP, fetch, store and runner run; the codecs run in pool threads)
     const cpu = { svc: [] as number[], raw: [] as number[], sharp: [] as number[], svcMain: [] as number[] };
     const loads: number[] = [];
+    // the main thread's full (mark-compact) collections during each service run: what moves its
+    // CPU figure between rounds (docs/performance.md)
+    const majorGcs: number[] = [];
+    let majors = 0;
+    const gcWatch = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+    });
+    gcWatch.observe({ entryTypes: ['gc'] });
     const svcOutcomes: Record<string, number>[] = [];
     // --profile DIR: the main thread's CPU profile over the service runs (the profiler's own cost
     // lands in the main-thread CPU figure of that run)
@@ -101,7 +110,9 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
         };
         if (which === 'svc') {
           if (profiler) await profiler.post('Profiler.start');
+          const majors0 = majors;
           const s = await runService(`r${r}`, images);
+          majorGcs.push(majors - majors0);
           if (profiler) {
             const { profile } = await profiler.post('Profiler.stop');
             mkdirSync(opts.profileDir!, { recursive: true });
@@ -117,9 +128,10 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
         account();
       }
       loads.push(loadavg()[0]!);
-      opts.log(`e2e round ${r + 1}: outcomes ${JSON.stringify(svcOutcomes.at(-1))}; main thread ${cpu.svcMain.at(-1)!.toFixed(2)} ms/image; service ${svc.at(-1)!.toFixed(0)} ms, raw pool ${rawMs.at(-1)!.toFixed(0)} ms, sharp pool ${sharpMs.at(-1)!.toFixed(0)} ms`);
+      opts.log(`e2e round ${r + 1}: outcomes ${JSON.stringify(svcOutcomes.at(-1))}; main thread ${cpu.svcMain.at(-1)!.toFixed(2)} ms/image, ${majorGcs.at(-1)} full GCs; service ${svc.at(-1)!.toFixed(0)} ms, raw pool ${rawMs.at(-1)!.toFixed(0)} ms, sharp pool ${sharpMs.at(-1)!.toFixed(0)} ms`);
     }
     profiler?.disconnect();
+    gcWatch.disconnect();
     const load = `load average ${median(loads).toFixed(1)} (1 min, median over rounds)`;
     const firstImports = svcOutcomes.every((o) => (o.compressed ?? 0) + (o.original_kept ?? 0) === images);
     const vsRaw = median(svc.map((s, i) => rawMs[i]! / s));
@@ -136,11 +148,11 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
       figure('e2e.raw_pool_vs_sharp_pool', 'Raw pool / sharp-mozjpeg pool throughput', round(rawVsSharp, 3), 'x', '>= 1.15x', rawVsSharp >= 1.15, load),
       figure('e2e.cpu_per_image_service', 'CPU per image, service (all threads)', round(median(cpu.svc), 1), 'ms'),
       figure('e2e.cpu_per_image_service_main', 'CPU per image, service main thread (HTTP+fetch+store+runner)', round(median(cpu.svcMain), 2), 'ms', '<= 3 ms', median(cpu.svcMain) <= 3,
-        `/proc/self/task/<pid>/stat utime+stime of the main thread over the run / images; the bench's image server and its uploading, polling client run in another thread (their CPU is in the all-threads figure); the service's answers to the polls (every 100 ms) are counted${profiler ? '; PROFILED run: includes the profiler' : ''}; ${load}`),
+        `/proc/self/task/<pid>/stat utime+stime of the main thread over the run / images; the bench's image server and its uploading, polling client run in another thread (their CPU is in the all-threads figure); the service's answers to the polls (every 100 ms) are counted; full GCs of the main thread per round ${majorGcs.join(', ')}${profiler ? '; PROFILED run: includes the profiler' : ''}; ${load}`),
       figure('e2e.cpu_per_image_raw', 'CPU per image, raw pool (all threads)', round(median(cpu.raw), 1), 'ms'),
       figure('e2e.cpu_per_image_sharp', 'CPU per image, sharp-mozjpeg pool (all threads)', round(median(cpu.sharp), 1), 'ms'),
     ];
-    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, cpuPerImageMs: cpu, loadavg1: loads, outcomes: svcOutcomes, } };
+    return { figures, detail: { images, threads, perProduct, serviceMs: svc, uploadMs: uploads, rawPoolMs: rawMs, sharpPoolMs: sharpMs, cpuPerImageMs: cpu, loadavg1: loads, outcomes: svcOutcomes, mainThreadFullGcs: majorGcs } };
   } finally {
     await service.stop();
     await raw.close();
