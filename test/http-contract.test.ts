@@ -3,11 +3,8 @@
 // work), both JSON routes answer a wrong Content-Type with 415, an empty auth header counts as
 // absent, and the document's server is relative so "Try it out" works by any address.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
@@ -15,11 +12,12 @@ import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
+import { serveOnLoopback, type LoopbackServer } from './helpers/service.js';
 
 const ADMIN = 'contract-admin-key';
 let dir: string;
 let store: Store;
-let server: Server;
+let server: LoopbackServer;
 let base: string;
 
 beforeAll(async () => {
@@ -30,13 +28,12 @@ beforeAll(async () => {
     CORS_ORIGINS: 'https://shop.example',
   });
   const app = createApp({ config, store, storage: new LocalStorage(join(dir, 'images')), log: createLogger({ LOG_LEVEL: 'silent' }), role: 'api' });
-  server = createServer(getRequestListener(app.fetch));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveOnLoopback(app.fetch);
+  base = server.base;
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await server.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -2,11 +2,8 @@
 // request's version alone: the row with its options is not read. Real SQLite store, real HTTP on
 // loopback; the store is wrapped only to count the reads the route makes.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
@@ -14,12 +11,12 @@ import { createLogger } from '../src/log.js';
 import { LocalStorage } from '../src/storage/local.js';
 import { openSqliteStore } from '../src/store/sqlite/store.js';
 import type { Store } from '../src/store/types.js';
-import { upload } from './helpers/service.js';
+import { serveOnLoopback, upload, type LoopbackServer } from './helpers/service.js';
 
 const ADMIN = 'status-admin-key';
 let dir: string;
 let store: Store;
-let server: Server;
+let server: LoopbackServer;
 let base: string;
 const calls = new Map<string, number>();
 
@@ -38,13 +35,12 @@ beforeAll(async () => {
   });
   const config = loadConfig({ DATA_DIR: dir, API_KEY: ADMIN, LOG_LEVEL: 'silent' });
   const app = createApp({ config, store: counted, storage: new LocalStorage(join(dir, 'images')), log: createLogger({ LOG_LEVEL: 'silent' }), role: 'api' });
-  server = createServer(getRequestListener(app.fetch));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveOnLoopback(app.fetch);
+  base = server.base;
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await server.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });

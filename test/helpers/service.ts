@@ -3,9 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
 import { createClient } from '@libsql/client';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -161,3 +163,18 @@ export async function storedCounts(dataDir: string): Promise<{ requests: number;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LoopbackServer {
+  base: string;
+  close(): Promise<void>;
+}
+
+/** An app's fetch handler served over loopback on a free port (no pool, no runner: the HTTP layer alone). */
+export async function serveOnLoopback(fetch: (req: Request) => Response | Promise<Response>): Promise<LoopbackServer> {
+  const server = createHttpServer(getRequestListener(fetch));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
