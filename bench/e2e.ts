@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import type { OutsideAnswer, OutsideInit, OutsideRun } from './e2e-outside.js';
 import { poolPass, POOL_DEFAULTS } from './pool-scaling.js';
 import { figure, type Figure } from './report.js';
-import { mainThreadCpuMs, mapLimit, median, now, processCpuMs, round } from './stats.js';
+import { mainThreadCpuMs, mapLimit, median, now, processCpuMs, round, threadCpuMs, threadIds } from './stats.js';
 
 export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { quick: boolean; log: (s: string) => void; profileDir?: string | null }) {
   const images = opts.quick ? 100 : 220; // --quick is a smoke run; the target is measured on >= 200
@@ -71,7 +71,11 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
     // warm-up: every thread of both pools has its codecs instantiated; sharp loaded
     await raw.ready();
     await poolPass(raw, bytes.slice(0, threads * 2));
+    // the threads the service starts with its first images: its download thread (src/net/download-thread.ts)
+    const threadsBefore = new Set(threadIds());
     await runService('warm', threads * 2);
+    const startedForImages = threadIds().filter((t) => !threadsBefore.has(t));
+    const startedCpuMs = () => startedForImages.reduce((sum, t) => sum + threadCpuMs(process.pid, t), 0);
     await mapLimit(bytes.slice(0, threads * 2), threads, (b) => sharp(b).rotate().jpeg({ quality: 50, mozjpeg: true }).toBuffer());
     const svc: number[] = [];
     const uploads: number[] = [];
@@ -80,7 +84,7 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
     const order = ['svc', 'raw', 'sharp'] as const;
     // CPU per image of each phase: whole process, and the main thread alone (where the service's
     // HTTP, fetch, store and runner run; the codecs run in pool threads)
-    const cpu = { svc: [] as number[], raw: [] as number[], sharp: [] as number[], svcMain: [] as number[] };
+    const cpu = { svc: [] as number[], raw: [] as number[], sharp: [] as number[], svcMain: [] as number[], svcDownload: [] as number[] };
     const loads: number[] = [];
     // the main thread's full (mark-compact) collections during each service run: what moves its
     // CPU figure between rounds (docs/performance.md)
@@ -104,9 +108,13 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
         const which = order[(k + r) % order.length]!;
         const p0 = processCpuMs();
         const m0 = mainThreadCpuMs();
+        const d0 = startedCpuMs();
         const account = () => {
           cpu[which].push((processCpuMs() - p0) / images);
-          if (which === 'svc') cpu.svcMain.push((mainThreadCpuMs() - m0) / images);
+          if (which === 'svc') {
+            cpu.svcMain.push((mainThreadCpuMs() - m0) / images);
+            cpu.svcDownload.push((startedCpuMs() - d0) / images);
+          }
         };
         if (which === 'svc') {
           if (profiler) await profiler.post('Profiler.start');
@@ -128,7 +136,7 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
         account();
       }
       loads.push(loadavg()[0]!);
-      opts.log(`e2e round ${r + 1}: outcomes ${JSON.stringify(svcOutcomes.at(-1))}; main thread ${cpu.svcMain.at(-1)!.toFixed(2)} ms/image, ${majorGcs.at(-1)} full GCs; service ${svc.at(-1)!.toFixed(0)} ms, raw pool ${rawMs.at(-1)!.toFixed(0)} ms, sharp pool ${sharpMs.at(-1)!.toFixed(0)} ms`);
+      opts.log(`e2e round ${r + 1}: outcomes ${JSON.stringify(svcOutcomes.at(-1))}; main thread ${cpu.svcMain.at(-1)!.toFixed(2)} ms/image, ${majorGcs.at(-1)} full GCs; download thread ${cpu.svcDownload.at(-1)!.toFixed(2)} ms/image; service ${svc.at(-1)!.toFixed(0)} ms, raw pool ${rawMs.at(-1)!.toFixed(0)} ms, sharp pool ${sharpMs.at(-1)!.toFixed(0)} ms`);
     }
     profiler?.disconnect();
     gcWatch.disconnect();
@@ -149,6 +157,8 @@ export async function e2eBench(jpegs: CorpusImage[], threads: number, opts: { qu
       figure('e2e.cpu_per_image_service', 'CPU per image, service (all threads)', round(median(cpu.svc), 1), 'ms'),
       figure('e2e.cpu_per_image_service_main', 'CPU per image, service main thread (HTTP+fetch+store+runner)', round(median(cpu.svcMain), 2), 'ms', '<= 3 ms', median(cpu.svcMain) <= 3,
         `/proc/self/task/<pid>/stat utime+stime of the main thread over the run / images; the bench's image server and its uploading, polling client run in another thread (their CPU is in the all-threads figure); the service's answers to the polls (every 100 ms) are counted; full GCs of the main thread per round ${majorGcs.join(', ')}${profiler ? '; PROFILED run: includes the profiler' : ''}; ${load}`),
+      figure('e2e.cpu_per_image_service_download', 'CPU per image, service download thread (sockets, HTTP parsing, SHA-256)', round(median(cpu.svcDownload), 2), 'ms', undefined, undefined,
+        `/proc/self/task/<tid>/stat of the ${startedForImages.length} thread(s) the service started with its first images (the download thread), over the run / images: work moved off the main thread, counted here and in the all-threads figure`),
       figure('e2e.cpu_per_image_raw', 'CPU per image, raw pool (all threads)', round(median(cpu.raw), 1), 'ms'),
       figure('e2e.cpu_per_image_sharp', 'CPU per image, sharp-mozjpeg pool (all threads)', round(median(cpu.sharp), 1), 'ms'),
     ];

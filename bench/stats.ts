@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 // Small numeric helpers: medians, timers, formatting.
 
 export function median(xs: readonly number[]): number {
@@ -57,6 +57,15 @@ export function threadCpuMs(pid = process.pid, tid = pid): number {
 
 /** CPU time (ms) of this process's main thread. */
 export const mainThreadCpuMs = (): number => threadCpuMs();
+
+/** This process's thread ids, from /proc (Linux); none elsewhere. */
+export function threadIds(): number[] {
+  try {
+    return readdirSync('/proc/self/task').map(Number);
+  } catch {
+    return [];
+  }
+}
 
 /** CPU time (ms) of another process, all its threads, from /proc (Linux); NaN elsewhere. */
 export const processCpuMsOf = (pid: number): number => procCpuMs(`/proc/${pid}/stat`);

@@ -126,7 +126,7 @@ describe('the import graph of src, workers, web, scripts and bench', () => {
     expect(cycles(folderGraph(fileGraph))).toEqual([]);
   });
 
-  it('src/ imports no worker file: it reaches them only by the path the pool loads (resolveWorkerFile)', () => {
+  it('src/ imports no worker file: it reaches them only by the path a thread is started from (resolveWorkerFile)', () => {
     const intoWorkers = [...fileGraph].filter(([file, imports]) => file.startsWith('src/') && imports.some((i) => i.startsWith('workers/')));
     expect(intoWorkers.map(([file]) => file)).toEqual([]);
   });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectFormat, jpegHasExif } from '../src/codecs/sniff.js';
-import { CompressPool, MemoryBudget, reservationFor, resolveWorkerFile } from '../src/pipeline/pool.js';
+import { CompressPool, MemoryBudget, reservationFor } from '../src/pipeline/pool.js';
+import { resolveWorkerFile } from '../src/runtime/worker-file.js';
 import { RetainedMemory } from '../src/pipeline/retained-memory.js';
 import { planImage } from '../src/codecs/plan.js';
 import { DEFAULT_OUTPUT_OPTIONS } from '../src/codecs/output-options.js';
@@ -110,7 +111,8 @@ afterAll(async () => {
 
 describe('CompressPool on the corpus', () => {
   it('finds the built worker when running TypeScript sources on Node', () => {
-    expect(resolveWorkerFile()).toMatch(/dist[\\/]workers[\\/]compress\.js$/);
+    expect(resolveWorkerFile('compress')).toMatch(/dist[\\/]workers[\\/]compress\.js$/);
+    expect(resolveWorkerFile('download')).toMatch(/dist[\\/]workers[\\/]download\.js$/);
   });
 
   it.each([

@@ -6,9 +6,7 @@
 // codec instances an image grew for the next one when the budget can hold them (see
 // `keepInstances` below); what idle threads keep counts against the budget too, and they let it
 // go when an image needs the room or the pool goes idle. The HTTP event loop never runs a codec.
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../codecs/output-options.js';
 import { planImage, type ImagePlan } from '../codecs/plan.js';
@@ -16,6 +14,7 @@ import { collectGarbage } from './collect-garbage.js';
 import type { Rendition } from '../codecs/renditions.js';
 import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from './compress-task.js';
 import { RetainedMemory } from './retained-memory.js';
+import { resolveWorkerFile } from '../runtime/worker-file.js';
 
 export type { CompressOutcome } from './compress-task.js';
 export type CompressResult = CompressOutput;
@@ -222,24 +221,6 @@ interface Waiter {
 }
 
 /**
- * Where the worker's JavaScript is, for each way this module can be running:
- * - dist/src/pipeline/pool.js (node dist/..., or Bun/Deno on the build): dist/workers/compress.js;
- * - src/pipeline/pool.ts on Bun or Deno, which load TypeScript in worker threads: workers/compress.ts;
- * - src/pipeline/pool.ts on Node (vitest, tsx): Node 20 worker threads cannot load .ts, so the
- *   built dist/workers/compress.js (from `npm run build`) is used.
- */
-export function resolveWorkerFile(moduleUrl: string = import.meta.url): string {
-  const here = fileURLToPath(moduleUrl);
-  const root = resolve(dirname(here), '..', '..'); // the project root, or dist/ when built
-  if (here.endsWith('.js')) return join(root, 'workers', 'compress.js');
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (g.Bun !== undefined || g.Deno !== undefined) return join(root, 'workers', 'compress.ts');
-  const built = join(root, 'dist', 'workers', 'compress.js');
-  if (!existsSync(built)) throw new Error(`compress worker not built: ${built} is missing (run "npm run build")`);
-  return built;
-}
-
-/**
  * What an image reserves in the budget. Keeping every codec instance (through the image, and after
  * it for the next one) needs all its steps' memory at once; that is done when each thread could
  * hold so much, so kept instances never starve another thread. Otherwise each grown instance is
@@ -286,7 +267,7 @@ export class CompressPool {
       retained: this.retained.buffer,
     };
     this.piscina = new Piscina({
-      filename: pathToFileURL(options.workerFile ?? resolveWorkerFile()).href,
+      filename: pathToFileURL(options.workerFile ?? resolveWorkerFile('compress')).href,
       minThreads: options.threads,
       maxThreads: options.threads,
       concurrentTasksPerWorker: 1,

@@ -1,10 +1,10 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
-// fetch → compress → write blob → record the outcome. Any number of runners, in one process or
+// fetch (in the download thread) → compress (in a pool thread) → write blob → record the outcome. Any number of runners, in one process or
 // many, share the work through the store alone.
-import { randomUUID, webcrypto } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { downloadIfChanged, downloadImage, FetchError, HostLimiter, redactUrl } from '../net/index.js';
+import { DownloadThread, FetchError, redactUrl } from '../net/index.js';
 import { blobKey, contentTypeOf, type BlobStorage } from '../storage/types.js';
 import { defaultOutputOptions, storedOutputOptions, type OutputOptions } from '../codecs/output-options.js';
 import { outputSetKey, type Rendition } from '../codecs/renditions.js';
@@ -54,7 +54,7 @@ interface RequestContext {
 export class PipelineRunner {
   readonly owner = `runner-${randomUUID()}`;
   readonly #deps: RunnerDeps;
-  readonly #limiter: HostLimiter;
+  readonly #downloads: DownloadThread;
   readonly #worker: LeasedWorker<ItemRecord>;
   readonly #charges: Array<Waiting<ChargeInput, number | null>> = [];
   readonly #completions: Array<Waiting<CompleteInput, CompleteResult>> = [];
@@ -73,9 +73,19 @@ export class PipelineRunner {
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
-    const { DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST, WORKER_THREADS } = deps.config;
-    this.#limiter = new HostLimiter({ global: DOWNLOAD_CONCURRENCY, perHost: DOWNLOAD_PER_HOST });
-    const { store, log } = deps;
+    const { config, store, log } = deps;
+    const { DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST, WORKER_THREADS } = config;
+    this.#downloads = new DownloadThread({
+      allowlist: config.FETCH_ALLOWLIST,
+      connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
+      timeoutMs: config.FETCH_TIMEOUT_MS,
+      retries: config.FETCH_RETRIES,
+      retryBaseMs: config.FETCH_RETRY_BASE_MS,
+      maxBytes: config.MAX_IMAGE_BYTES,
+      concurrency: DOWNLOAD_CONCURRENCY,
+      perHost: DOWNLOAD_PER_HOST,
+      logRefusals: log.isLevelEnabled('debug'),
+    }, log);
     this.#worker = new LeasedWorker<ItemRecord>({
       leaseMs: deps.config.LEASE_MS,
       minRenewMs: 250,
@@ -115,6 +125,7 @@ export class PipelineRunner {
    */
   async stop(graceMs = 10_000): Promise<void> {
     await this.#worker.stop(graceMs);
+    await this.#downloads.close();
     const released = await this.#deps.store.releaseItems(this.owner);
     if (released) this.#deps.log.info({ released }, 'released unfinished items for another runner');
   }
@@ -148,23 +159,11 @@ export class PipelineRunner {
     try {
       const context = await this.#requestOf(item.requestId);
       const { tenantId, options, renditions, settings } = context;
-      const fetchOptions = {
-        allowlist: config.FETCH_ALLOWLIST,
-        connectTimeoutMs: config.FETCH_CONNECT_TIMEOUT_MS,
-        timeoutMs: config.FETCH_TIMEOUT_MS,
-        retries: config.FETCH_RETRIES,
-        retryBaseMs: config.FETCH_RETRY_BASE_MS,
-        maxBytes: config.MAX_IMAGE_BYTES,
-        // The limiter's slots are taken inside the transport, per address actually connected to.
-        limiter: this.#limiter,
-        log: this.#deps.log,
-        signal,
-      };
       // A URL this tenant fetched before with these settings: ask whether it changed, and reuse
       // the earlier output on a 304 (the body is not downloaded again).
       const known = await store.getValidators(tenantId, item.url, settings);
       const usable = known && (await this.#allStored(known)) ? known : null;
-      const source = usable ? await downloadIfChanged(item.url, usable, fetchOptions) : await downloadImage(item.url, fetchOptions);
+      const source = await this.#downloads.download(item.url, usable, signal);
       if ('notModified' in source) {
         const { outputKey, format, bytesIn, bytesOut, renditionKeys, quality, score, note } = usable!;
         return {
@@ -176,8 +175,8 @@ export class PipelineRunner {
         ? { url: item.url, validators: { ...o, etag: source.etag, lastModified: source.lastModified, bytesIn } }
         : undefined;
       // The same bytes made into an output before, by this tenant with these settings: no decode,
-      // no encode. Web Crypto hashes on libuv's thread pool, not on the event loop.
-      const sha = Buffer.from(await webcrypto.subtle.digest('SHA-256', source.bytes)).toString('hex');
+      // no encode (the download thread hashed them).
+      const sha = source.sha256;
       const cached = await store.getCachedOutput(tenantId, sha, settings);
       if (cached && (await this.#allStored(cached))) {
         const validators = validatorsOf(cached);

@@ -1,0 +1,59 @@
+// The download thread: every image download of the process runs here, so the sockets, the HTTP
+// parsing, the body's buffers and its SHA-256 cost the event loop that serves the API nothing
+// (src/net/download-thread.ts starts it and asks). One per runner; it holds the runner's
+// connection limiter (DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST), so every limit works as before.
+import { createHash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { DownloadFailure, DownloadReply, DownloadRequest, DownloadThreadSettings } from '../src/net/download-task.js';
+import { downloadIfChanged, downloadImage, FetchError, HostLimiter, parseAllowlist, type DownloadOptions } from '../src/net/index.js';
+
+const settings = workerData as DownloadThreadSettings;
+const port = parentPort!;
+const post = (reply: DownloadReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
+
+const options: DownloadOptions = {
+  allowlist: parseAllowlist(settings.allowlist),
+  connectTimeoutMs: settings.connectTimeoutMs,
+  timeoutMs: settings.timeoutMs,
+  retries: settings.retries,
+  retryBaseMs: settings.retryBaseMs,
+  maxBytes: settings.maxBytes,
+  // slots are taken inside the transport, per address actually connected to
+  limiter: new HostLimiter({ global: settings.concurrency, perHost: settings.perHost }),
+  ...(settings.logRefusals ? { log: { debug: (obj: object, msg: string) => post({ type: 'refused', obj, msg }) } } : {}),
+};
+
+const running = new Map<number, AbortController>();
+
+port.on('message', (m: DownloadRequest) => {
+  if (m.type === 'abort') running.get(m.id)?.abort();
+  else void get(m.id, m.url, m.validators);
+});
+
+async function get(id: number, url: string, validators: Extract<DownloadRequest, { type: 'get' }>['validators']): Promise<void> {
+  const ctl = new AbortController();
+  running.set(id, ctl);
+  try {
+    const opts = { ...options, signal: ctl.signal };
+    const result = validators ? await downloadIfChanged(url, validators, opts) : await downloadImage(url, opts);
+    if ('notModified' in result) return post({ type: 'done', id, result });
+    const sha256 = createHash('sha256').update(result.bytes).digest('hex');
+    // the body's own ArrayBuffer (transport.ts) is moved to the runner, not copied
+    post({ type: 'done', id, result: { ...result, sha256 } }, [result.bytes.buffer as ArrayBuffer]);
+  } catch (err) {
+    post({ type: 'failed', id, error: describe(err) });
+  } finally {
+    running.delete(id);
+  }
+}
+
+function describe(err: unknown): DownloadFailure {
+  if (err instanceof FetchError) {
+    const { reason, kind, retryable, status, retryAfterMs, attempts } = err;
+    return {
+      message: err.message,
+      fetch: { reason, kind, retryable, attempts, ...(status !== undefined && { status }), ...(retryAfterMs !== undefined && { retryAfterMs }) },
+    };
+  }
+  return { message: err instanceof Error ? err.message : String(err) };
+}
