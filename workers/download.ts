@@ -1,7 +1,7 @@
-// The download thread: every image download of the process runs here, so the sockets, the HTTP
+// The download thread: every image download of a runner runs here, so the sockets, the HTTP
 // parsing, the body's buffers and its SHA-256 cost the event loop that serves the API nothing
-// (src/net/download-thread.ts starts it and asks). One per runner; it holds the runner's
-// connection limiter (DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST), so every limit works as before.
+// (src/net/download-thread.ts starts it and asks). It holds the runner's connection limiter
+// (DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST), so every limit works as before.
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DownloadFailure, DownloadReply, DownloadRequest, DownloadThreadSettings } from '../src/net/download-task.js';

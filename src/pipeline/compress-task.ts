@@ -1,6 +1,7 @@
 // What the pool and its threads (workers/compress.ts) say to each other: the task, the answer and
 // the thread's settings. A leaf both halves import, so the pool needs nothing from the worker
-// files but their path (resolveWorkerFile in src/runtime/worker-file.ts) and the threads nothing from the pool.
+// files but their path (resolveWorkerFile in src/runtime/worker-file.ts) and the threads nothing
+// from the pool.
 // Everything here is copied between threads (structured clone): plain data only.
 import type { ImageFormat } from '../codecs/formats.js';
 import type { ImagePlan } from '../codecs/plan.js';

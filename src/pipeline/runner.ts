@@ -1,6 +1,6 @@
 // A pipeline runner: claims work items from the store with leases and takes each one through
-// fetch (in the download thread) → compress (in a pool thread) → write blob → record the outcome. Any number of runners, in one process or
-// many, share the work through the store alone.
+// fetch (in its download thread) → compress (in a pool thread) → write blob → record the outcome.
+// Any number of runners, in one process or many, share the work through the store alone.
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';

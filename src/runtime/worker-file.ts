@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export type WorkerName = 'compress' | 'download';
 
-export function resolveWorkerFile(name: WorkerName, moduleUrl: string = import.meta.url): string {
-  const here = fileURLToPath(moduleUrl);
+export function resolveWorkerFile(name: WorkerName): string {
+  const here = fileURLToPath(import.meta.url);
   const root = resolve(dirname(here), '..', '..'); // the project root, or dist/ when built
   if (here.endsWith('.js')) return join(root, 'workers', `${name}.js`);
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
