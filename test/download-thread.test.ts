@@ -5,8 +5,10 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as perf, PerformanceObserver } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadThread, FetchError, type DownloadThreadSettings, type FetchedImage } from '../src/net/index.js';
+import { collectGarbage } from '../src/pipeline/collect-garbage.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { tempDir } from './helpers/service.js';
 
@@ -176,5 +178,26 @@ describe('DownloadThread', () => {
     await new Promise((r) => setTimeout(r, 50));
     await downloads.close();
     expect(await hanging).toMatchObject({ kind: 'aborted', reason: 'the service is stopping' });
+  });
+});
+
+describe('collectGarbage, which the download thread runs every 4 MiB it downloads', () => {
+  /** the kinds of collection (perf_hooks constants) that `run` caused */
+  async function collectionsDuring(run: () => void): Promise<number[]> {
+    const kinds: number[] = [];
+    const watch = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as PerformanceEntry & { detail: { kind: number } }).detail.kind);
+    });
+    watch.observe({ entryTypes: ['gc'] });
+    run();
+    await new Promise((r) => setTimeout(r, 50)); // the entries are delivered asynchronously
+    watch.disconnect();
+    return kinds;
+  }
+
+  it('collects the young generation alone when asked, and the whole heap by default', async () => {
+    const young = await collectionsDuring(() => collectGarbage('young'));
+    expect([young.includes(perf.NODE_PERFORMANCE_GC_MINOR), young.includes(perf.NODE_PERFORMANCE_GC_MAJOR)]).toEqual([true, false]);
+    expect(await collectionsDuring(() => collectGarbage())).toContain(perf.NODE_PERFORMANCE_GC_MAJOR);
   });
 });
