@@ -613,7 +613,7 @@ describe('embind glue', () => {
 
   it("gives a dropped wasm-bindgen instance's grown memory back to the system (the glue no longer holds it)", async () => {
     const { releaseGrown, instanceStats } = await import('../workers/codecs.js');
-    const { collectGarbage } = await import('../src/pipeline/collect-garbage.js');
+    const { collectGarbage } = await import('../src/runtime/collect-garbage.js');
     const sharp = (await import('sharp')).default;
     const [width, height] = [2500, 2000];
     const noise = Buffer.alloc(width * height * 3);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { constants as perf, PerformanceObserver } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DownloadThread, FetchError, type DownloadThreadSettings, type FetchedImage } from '../src/net/index.js';
-import { collectGarbage } from '../src/pipeline/collect-garbage.js';
+import { collectGarbage } from '../src/runtime/collect-garbage.js';
 import { BUILTIN, startImageServer, startTrap, type ImageServer, type Trap } from './helpers/image-server.js';
 import { tempDir } from './helpers/service.js';
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DownloadFailure, DownloadReply, DownloadRequest, DownloadThreadSettings } from '../src/net/download-task.js';
 import { downloadIfChanged, downloadImage, FetchError, HostLimiter, parseAllowlist, type DownloadOptions } from '../src/net/index.js';
-import { collectGarbage } from '../src/pipeline/collect-garbage.js';
+import { collectGarbage } from '../src/runtime/collect-garbage.js';
 
 const settings = workerData as DownloadThreadSettings;
 const port = parentPort!;

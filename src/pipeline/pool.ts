@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { DEFAULT_OUTPUT_OPTIONS, type OutputOptions } from '../codecs/output-options.js';
 import { planImage, type ImagePlan } from '../codecs/plan.js';
-import { collectGarbage } from './collect-garbage.js';
+import { collectGarbage } from '../runtime/collect-garbage.js';
 import type { Rendition } from '../codecs/renditions.js';
 import type { CompressOutput, CompressTask, CompressWorkerData, ReleaseTask, ThreadStats } from './compress-task.js';
 import { RetainedMemory } from './retained-memory.js';

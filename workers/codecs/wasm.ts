@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { CodecError, type Raster } from '../../src/codecs/types.js';
-import { collectGarbage } from '../../src/pipeline/collect-garbage.js';
+import { collectGarbage } from '../../src/runtime/collect-garbage.js';
 import type { InstanceStats } from '../../src/pipeline/compress-task.js';
 
 export { CodecError };
