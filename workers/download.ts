@@ -4,8 +4,8 @@
 // (DOWNLOAD_CONCURRENCY, DOWNLOAD_PER_HOST), so every limit works as before.
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { DownloadFailure, DownloadReply, DownloadRequest, DownloadThreadSettings } from '../src/net/download-task.js';
-import { downloadIfChanged, downloadImage, FetchError, HostLimiter, parseAllowlist, type DownloadOptions } from '../src/net/index.js';
+import { toFailure, type DownloadReply, type DownloadRequest, type DownloadThreadSettings } from '../src/net/download-task.js';
+import { downloadIfChanged, downloadImage, HostLimiter, parseAllowlist, type DownloadOptions, type Validators } from '../src/net/index.js';
 import { collectGarbage } from '../src/runtime/collect-garbage.js';
 
 const settings = workerData as DownloadThreadSettings;
@@ -41,7 +41,7 @@ port.on('message', (m: DownloadRequest) => {
   else void get(m.id, m.url, m.validators);
 });
 
-async function get(id: number, url: string, validators: Extract<DownloadRequest, { type: 'get' }>['validators']): Promise<void> {
+async function get(id: number, url: string, validators: Validators | null): Promise<void> {
   const ctl = new AbortController();
   running.set(id, ctl);
   try {
@@ -57,19 +57,8 @@ async function get(id: number, url: string, validators: Extract<DownloadRequest,
     // the body's own ArrayBuffer (transport.ts) is moved to the runner, not copied
     post({ type: 'done', id, result: { ...result, sha256 } }, [result.bytes.buffer as ArrayBuffer]);
   } catch (err) {
-    post({ type: 'failed', id, error: describe(err) });
+    post({ type: 'failed', id, error: toFailure(err) });
   } finally {
     running.delete(id);
   }
-}
-
-function describe(err: unknown): DownloadFailure {
-  if (err instanceof FetchError) {
-    const { reason, kind, retryable, status, retryAfterMs, attempts } = err;
-    return {
-      message: err.message,
-      fetch: { reason, kind, retryable, attempts, ...(status !== undefined && { status }), ...(retryAfterMs !== undefined && { retryAfterMs }) },
-    };
-  }
-  return { message: err instanceof Error ? err.message : String(err) };
 }

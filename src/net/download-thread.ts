@@ -6,14 +6,15 @@
 import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { resolveWorkerFile } from '../runtime/worker-file.js';
-import type { DownloadFailure, DownloadReply, DownloadRequest, DownloadThreadSettings, FetchedImage } from './download-task.js';
+import { fromFailure, type DownloadReply, type DownloadRequest, type DownloadThreadSettings, type FetchedImage } from './download-task.js';
+import type { GuardLog } from './address-guard.js';
 import { FetchError } from './errors.js';
 import type { NotModified, Validators } from './fetch-image.js';
 
 export type { DownloadThreadSettings, FetchedImage } from './download-task.js';
 
-export interface DownloadThreadLog {
-  debug(obj: object, msg: string): void;
+/** Where the guard's refusals (debug) and a dead thread (error) are logged. */
+export interface DownloadThreadLog extends GuardLog {
   error(obj: object, msg: string): void;
 }
 
@@ -98,7 +99,7 @@ export class DownloadThread {
     this.#pending.delete(m.id);
     this.#idleCheck(worker);
     if (m.type === 'done') waiting.resolve(m.result);
-    else waiting.reject(revive(m.error));
+    else waiting.reject(fromFailure(m.error));
   }
 
   /** An idle thread does not keep the process alive. */
@@ -114,12 +115,4 @@ export class DownloadThread {
     this.#pending.clear();
     for (const w of waiting) w.reject(err);
   }
-}
-
-function revive(failure: DownloadFailure): Error {
-  if (!failure.fetch) return new Error(failure.message);
-  const { reason, kind, retryable, status, retryAfterMs, attempts } = failure.fetch;
-  const err = new FetchError(reason, kind, retryable, { ...(status !== undefined && { status }), ...(retryAfterMs !== undefined && { retryAfterMs }) });
-  err.attempts = attempts;
-  return err;
 }
