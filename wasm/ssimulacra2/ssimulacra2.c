@@ -15,6 +15,12 @@
  * Halley iteration to double precision instead of libm's cbrt: scores stay within 1e-6 of the
  * TypeScript's. Compiled with -ffp-contract=off so clang fuses nothing the TypeScript does not.
  *
+ * Built twice (build.sh): ssimulacra2.wasm as above, and with S2_RELAXED_MADD defined,
+ * ssimulacra2-fma.wasm, whose blurs take each fused step as one f32x4.relaxed_madd (4 lanes, one
+ * rounding) instead of two f64x2 halves. Relaxed SIMD lets an engine compute relaxed_madd with or
+ * without the fusion; where it fuses (s2_fused_madd says so), the two builds give the same scores
+ * (bit for bit on 128 corpus pairs), and ssimulacra2-wasm.ts loads this one.
+ *
  * A search scores several candidates against one source: s2_prepare keeps the source's side
  * (XYB, blurred mean and variance per scale, 9 float planes: about 48 B per source pixel) and
  * s2_score_prepared streams only the candidate; s2_prepare_scoring prepares while scoring the
@@ -30,6 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <wasm_simd128.h>
+
+#ifdef S2_RELAXED_MADD
+/* a * b + c. clang 14 knows this instruction by its prototype name and opcode (f32x4.fma,
+   c + a * b, 0xfd 0xaf 0x01): build.sh rewrites each to the standard f32x4.relaxed_madd
+   (0xfd 0x85 0x02), which takes its operands as a * b + c, hence the order here. */
+typedef float s2_f32x4 __attribute__((vector_size(16)));
+#define MADD(a, b, c) ((v128_t)__builtin_wasm_fma_f32x4((s2_f32x4)(a), (s2_f32x4)(b), (s2_f32x4)(c)))
+#endif
 
 /* f32x4 <-> two f64x2 halves */
 #define LO(v) wasm_f64x2_promote_low_f32x4(v)
@@ -310,8 +324,9 @@ static void prepared_free(Prepared *p) {
  * The blurs must round exactly where the TypeScript does: each pole's update is a fused
  * multiply-add there (a double product and sum rounded once to float, as libjxl and calc-s2-rust
  * compute it with FMA), and the filter's poles sit on the unit circle, so rounding the product
- * to float first accumulates into the variances and moved scores by 3 points. Wasm has no float
- * FMA: those steps run in f64x2 halves, the state kept in both forms.
+ * to float first accumulates into the variances and moved scores by 3 points. Wasm SIMD has no
+ * float FMA: those steps run in f64x2 halves, the state kept in both forms, except in the
+ * S2_RELAXED_MADD build, where one relaxed_madd does each.
  */
 
 enum { PAD_LEFT = 2 * NPOLE, PAD_RIGHT = NPOLE, MAX_GROUPS = 4 };
@@ -347,6 +362,12 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
   for (int i = (PAD_LEFT + w) * K; i < (PAD_LEFT + stride + PAD_RIGHT) * K; i++) in[i] = zero;
   const v128_t n1 = wasm_f32x4_splat(NK[0]), n3 = wasm_f32x4_splat(NK[1]), n5 = wasm_f32x4_splat(NK[2]);
+#ifdef S2_RELAXED_MADD
+  const v128_t f1 = wasm_f32x4_splat(NEG_DK[0]), f3 = wasm_f32x4_splat(NEG_DK[1]);
+  /* per pole: o[n-1] (p), o[n-2] (q) */
+  v128_t p1[MAX_GROUPS], p3[MAX_GROUPS], p5[MAX_GROUPS], q1[MAX_GROUPS], q3[MAX_GROUPS], q5[MAX_GROUPS];
+  for (int g = 0; g < K; g++) p1[g] = p3[g] = p5[g] = q1[g] = q3[g] = q5[g] = zero;
+#else
   const v128_t e1 = wasm_f64x2_splat(NEG_DK[0]), e3 = wasm_f64x2_splat(NEG_DK[1]);
   /* per pole: o[n-1] as floats (p) and as two double halves (pl, ph), o[n-2] (q) */
   v128_t p1[MAX_GROUPS], p3[MAX_GROUPS], p5[MAX_GROUPS], q1[MAX_GROUPS], q3[MAX_GROUPS], q5[MAX_GROUPS];
@@ -355,8 +376,17 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
     p1[g] = p3[g] = p5[g] = q1[g] = q3[g] = q5[g] = zero;
     pl1[g] = pl3[g] = ph1[g] = ph3[g] = zero;
   }
+#endif
   /* o[n] = n2 (x[n-N-1] + x[n+N-1]) - o[n-2] - d1 o[n-1], from n = 1-N (the first with input) */
   const v128_t *left = in + (PAD_LEFT - NPOLE - 1) * K, *right = in + (PAD_LEFT + NPOLE - 1) * K;
+#ifdef S2_RELAXED_MADD
+#define POLE(k)                                                                                              \
+  do {                                                                                                       \
+    v128_t t = wasm_f32x4_sub(wasm_f32x4_mul(sum, n##k), q##k[g]);                                           \
+    q##k[g] = p##k[g];                                                                                       \
+    p##k[g] = MADD(f##k, p##k[g], t);                                                                        \
+  } while (0)
+#else
 #define POLE(k)                                                                                              \
   do {                                                                                                       \
     v128_t t = wasm_f32x4_sub(wasm_f32x4_mul(sum, n##k), q##k[g]);                                           \
@@ -367,6 +397,7 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
     pl##k[g] = LO(lo);                                                                                       \
     ph##k[g] = LO(hi);                                                                                       \
   } while (0)
+#endif
   for (int n = -NPOLE + 1; n < w; n++) {
     for (int g = 0; g < K; g++) {
       v128_t sum = wasm_f32x4_add(left[n * K + g], right[n * K + g]);
@@ -418,31 +449,44 @@ static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *i
    double (f64x2 halves). The state stays in float: a third of the memory traffic of double. */
 static void vertical_step(const float *restrict last, float *restrict older, const float *restrict top, const float *restrict bottom, int stride,
                           float *restrict out) {
+#ifdef S2_RELAXED_MADD
+  const v128_t n1 = wasm_f32x4_splat(NK[0]), n3 = wasm_f32x4_splat(NK[1]), n5 = wasm_f32x4_splat(NK[2]);
+  const v128_t d1 = wasm_f32x4_splat(DK[0]), d3 = wasm_f32x4_splat(DK[1]);
+#define FUSED_ADD(a, b, c) MADD(a, b, c)
+#define FUSED_SUB(a, b, c) MADD(a, b, wasm_f32x4_neg(c))
+#else
   const v128_t n1 = wasm_f64x2_splat(NK[0]), n3 = wasm_f64x2_splat(NK[1]), n5 = wasm_f64x2_splat(NK[2]);
   const v128_t d1 = wasm_f64x2_splat(DK[0]), d3 = wasm_f64x2_splat(DK[1]);
 #define FUSED(a, b, op, c) wasm_f32x4_demote_f64x2_zero(wasm_f64x2_##op(wasm_f64x2_mul(a, b), c))
+#define FUSED_ADD(a, b, c) JOIN(FUSED(LO(a), b, add, LO(c)), FUSED(HI(a), b, add, HI(c)))
+#define FUSED_SUB(a, b, c) JOIN(FUSED(a##lo, b, sub, LO(c)), FUSED(a##hi, b, sub, HI(c)))
+#endif
 #define POLE(k, row)                                                                                                   \
   do {                                                                                                                 \
     size_t at = (size_t)(row) * stride + x;                                                                            \
     v128_t L = wasm_v128_load(last + at), R = wasm_v128_load(older + at);                                              \
-    v128_t X = JOIN(FUSED(LO(L), d##k, add, LO(R)), FUSED(HI(L), d##k, add, HI(R)));                                   \
-    o##k = JOIN(FUSED(slo, n##k, sub, LO(X)), FUSED(shi, n##k, sub, HI(X)));                                           \
+    v128_t X = FUSED_ADD(L, d##k, R);                                                                                  \
+    o##k = FUSED_SUB(s, n##k, X);                                                                                      \
     wasm_v128_store(older + at, o##k);                                                                                 \
   } while (0)
   for (int x = 0; x < stride; x += 4) {
-    v128_t sum = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
-    v128_t slo = LO(sum), shi = HI(sum);
+    v128_t s = wasm_f32x4_add(wasm_v128_load(top + x), wasm_v128_load(bottom + x));
+#ifndef S2_RELAXED_MADD
+    v128_t slo = LO(s), shi = HI(s);
+#endif
     v128_t o1, o3, o5;
     POLE(1, 0);
     POLE(3, 1);
     /* pole 5: o[n-1] d1 + o[n-2] rounds to o[n-2] (d1 is 1.2e-16), so only the fused step is left */
     v128_t R = wasm_v128_load(older + (size_t)2 * stride + x);
-    o5 = JOIN(FUSED(slo, n5, sub, LO(R)), FUSED(shi, n5, sub, HI(R)));
+    o5 = FUSED_SUB(s, n5, R);
     wasm_v128_store(older + (size_t)2 * stride + x, o5);
     if (out) wasm_v128_store(out + x, wasm_f32x4_add(wasm_f32x4_add(o1, o3), o5));
   }
 #undef POLE
 #undef FUSED
+#undef FUSED_ADD
+#undef FUSED_SUB
 }
 
 static void multiply(const float *a, const float *b, float *out, int stride) {
@@ -710,6 +754,17 @@ done_a:
 }
 
 EXPORT(s2_malloc) void *s2_malloc(size_t n) { return malloc(n); }
+
+#ifdef S2_RELAXED_MADD
+/* 1 when this engine's relaxed_madd rounds once (then the scores are ssimulacra2.wasm's), 0 when
+   it multiplies and adds (then the blurs would round twice and move the scores: do not use this
+   build). (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24 fused and 0 unfused. */
+static volatile float probe_in[3] = {1.0f + 0x1p-12f, 1.0f + 0x1p-12f, -(1.0f + 0x1p-11f)};
+EXPORT(s2_fused_madd) int s2_fused_madd(void) {
+  v128_t r = MADD(wasm_f32x4_splat(probe_in[0]), wasm_f32x4_splat(probe_in[1]), wasm_f32x4_splat(probe_in[2]));
+  return wasm_f32x4_extract_lane(r, 0) == 0x1p-24f;
+}
+#endif
 EXPORT(s2_free) void s2_free(void *p) { free(p); }
 
 /*

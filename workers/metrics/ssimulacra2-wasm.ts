@@ -1,5 +1,6 @@
 // The SSIMULACRA2 scorer the quality=auto search uses: wasm/ssimulacra2/ssimulacra2.c (a port of
-// ssimulacra2.ts rounding where it rounds, vectorised with wasm SIMD) built to WebAssembly.
+// ssimulacra2.ts rounding where it rounds, vectorised with wasm SIMD) built to WebAssembly, in one
+// of its two builds (ssimulacra2Build).
 // One instance per thread, made on first use (wasm.ts's Lazy: dropped after the step once it grew
 // past the keep limit). A search scores several candidates against one source, so a scorer can
 // prepare the source once (its XYB, blurred mean and variance at every scale, about 48 B per
@@ -10,8 +11,10 @@
 import type { Raster } from '../../src/codecs/types.js';
 import { instantiateReactor, Lazy, type ReactorExports } from '../codecs/wasm.js';
 
-/** build.mjs copies wasm/ to dist/wasm/, so the path is the same from source and from dist. */
-const WASM_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.meta.url);
+/** build.mjs copies wasm/ to dist/wasm/, so the paths are the same from source and from dist. */
+const EXACT_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.meta.url);
+/** The same scorer with its blurs' fused steps as relaxed SIMD's relaxed_madd (ssimulacra2.c). */
+const FMA_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2-fma.wasm', import.meta.url);
 
 interface Exports extends ReactorExports {
   s2_malloc(size: number): number;
@@ -23,8 +26,32 @@ interface Exports extends ReactorExports {
   s2_prepared_free(prepared: number): void;
 }
 
-// The module imports nothing (no WASI call is linked), so it loads the same on Node, Bun and Deno.
-const module = new Lazy('ssimulacra2', async () => instantiateReactor<Exports>(WASM_FILE));
+export type Ssimulacra2Build = 'fma' | 'exact';
+let build: Ssimulacra2Build | undefined;
+
+/**
+ * The build this thread scores with, chosen once: 'fma' (ssimulacra2-fma.wasm, each blur step one
+ * four-lane relaxed_madd; about 1.6x faster per prepared score) where the engine compiles relaxed
+ * SIMD and its relaxed_madd rounds once, as on x86-64 with FMA and on arm64 in V8 (Node 22 and
+ * newer, the container's Node 24, Deno); else 'exact' (ssimulacra2.wasm, those steps in double
+ * halves): Node 20 refuses relaxed SIMD without a flag, and Bun's engine multiplies and adds. The
+ * two give the same scores (test/ssimulacra2.test.ts).
+ */
+export function ssimulacra2Build(): Ssimulacra2Build {
+  build ??= fusedMaddWorks() ? 'fma' : 'exact';
+  return build;
+}
+
+function fusedMaddWorks(): boolean {
+  try {
+    return instantiateReactor<ReactorExports & { s2_fused_madd(): number }>(FMA_FILE).module.s2_fused_madd() === 1;
+  } catch {
+    return false; // (an engine without relaxed SIMD refuses to compile the module)
+  }
+}
+
+// The modules import nothing (no WASI call is linked), so they load the same on Node, Bun and Deno.
+const module = new Lazy('ssimulacra2', async () => instantiateReactor<Exports>(ssimulacra2Build() === 'fma' ? FMA_FILE : EXACT_FILE));
 
 export interface ScorerOptions {
   /** composite alpha on a dark and a light grey and keep the worse score, as libjxl's tool does; false ignores alpha */
