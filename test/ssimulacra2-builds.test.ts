@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Raster } from '../src/codecs/types.js';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
+import { type Ssimulacra2Exports, ssimulacra2Instance } from '../workers/metrics/ssimulacra2-wasm.js';
 import { independentDecode } from './helpers/decode.js';
 import { photoLike } from './helpers/ssimulacra2.js';
 
@@ -19,26 +20,8 @@ const fmaBytes = readFileSync(wasmFile('ssimulacra2-fma.wasm'));
 const refusedByDefault = !WebAssembly.validate(fmaBytes);
 if (refusedByDefault) setFlagsFromString('--experimental-wasm-relaxed-simd');
 
-interface Build {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
-  s2_malloc(n: number): number;
-  s2_free(p: number): void;
-  s2_score(ref: number, dist: number, w: number, h: number, background: number): number;
-  s2_prepare(ref: number, w: number, h: number, background: number): number;
-  s2_score_prepared(prepared: number, dist: number): number;
-  s2_prepared_free(prepared: number): void;
-  s2_fused_madd?(): number;
-}
-
-function load(name: string): Build {
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(wasmFile(name))), {}).exports as unknown as Build;
-  exports._initialize();
-  return exports;
-}
-
 /** [one-call score, prepared score] of `dist` against `ref` on `background` (-1: alpha ignored). */
-function scores(m: Build, ref: Raster, dist: Raster, background: number): [number, number] {
+function scores(m: Ssimulacra2Exports, ref: Raster, dist: Raster, background: number): [number, number] {
   const n = ref.data.length;
   const a = m.s2_malloc(n);
   const b = m.s2_malloc(n);
@@ -54,8 +37,8 @@ function scores(m: Build, ref: Raster, dist: Raster, background: number): [numbe
 }
 
 describe('the scorer\'s relaxed-madd build', () => {
-  const exact = load('ssimulacra2.wasm');
-  const fma = load('ssimulacra2-fma.wasm');
+  const exact = ssimulacra2Instance('exact');
+  const fma = ssimulacra2Instance('fma');
   const fused = fma.s2_fused_madd!() === 1;
 
   it('gives ssimulacra2.wasm\'s scores bit for bit where the engine fuses relaxed_madd', async (ctx) => {

@@ -12,15 +12,21 @@ name="$1"
 shift
 here="$(cd "$(dirname "$0")/$name" && pwd)"
 checksums=("$here"/*.wasm.sha256)
-expected_of() { cut -d' ' -f1 "$1"; }
-for sum in "${checksums[@]}"; do
-  file="$(basename "$sum" .sha256)"
-  committed="$(sha256sum "$here/$file" | cut -d' ' -f1)"
-  if [ "$committed" != "$(expected_of "$sum")" ]; then
-    echo "$name wasm: FAILED: wasm/$name/$file is $committed, $file.sha256 says $(expected_of "$sum")" >&2
-    exit 1
-  fi
-done
+# compare DIR WHAT: every checksummed file as found in DIR against its .sha256; WHAT names DIR's copy.
+compare() {
+  local sum file expected actual
+  for sum in "${checksums[@]}"; do
+    file="$(basename "$sum" .sha256)"
+    expected="$(cut -d' ' -f1 "$sum")"
+    actual="$(sha256sum "$1/$file" | cut -d' ' -f1)"
+    if [ "$actual" != "$expected" ]; then
+      echo "$name wasm: FAILED: $file $2 is $actual, $file.sha256 says $expected" >&2
+      exit 1
+    fi
+    [ "$2" = "committed" ] || echo "$name wasm: $file $2, SHA-256 $actual matches the committed file"
+  done
+}
+compare "$here" committed
 missing=""
 for tool in clang wasm-ld "$@"; do "$tool" --version >/dev/null 2>&1 || missing="$missing $tool"; done
 [ -f /usr/lib/wasm32-wasi/libc.a ] || missing="$missing wasi-libc"
@@ -31,12 +37,4 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 bash "$here/build.sh" "$out/$name.wasm" >/dev/null
-for sum in "${checksums[@]}"; do
-  file="$(basename "$sum" .sha256)"
-  rebuilt="$(sha256sum "$out/$file" | cut -d' ' -f1)"
-  if [ "$rebuilt" != "$(expected_of "$sum")" ]; then
-    echo "$name wasm: FAILED: $file rebuilt from source is $rebuilt, the committed one is $(expected_of "$sum")" >&2
-    exit 1
-  fi
-  echo "$name wasm: $file rebuilt from source, SHA-256 $rebuilt matches the committed file"
-done
+compare "$out" "rebuilt from source"

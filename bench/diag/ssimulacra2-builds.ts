@@ -16,6 +16,7 @@ import sharp from 'sharp';
 import type { Raster } from '../../src/codecs/types.js';
 import { jpeg } from '../../workers/codecs/jpeg.js';
 import { webp } from '../../workers/codecs/webp.js';
+import { type Ssimulacra2Exports, ssimulacra2Instance } from '../../workers/metrics/ssimulacra2-wasm.js';
 import { loadCorpus } from '../corpus.js';
 import { median } from '../stats.js';
 
@@ -24,27 +25,10 @@ if (!positionals[0]) throw new Error('usage: ssimulacra2-builds <corpus dir> [--
 const fmaFile = new URL('../../wasm/ssimulacra2/ssimulacra2-fma.wasm', import.meta.url);
 if (!WebAssembly.validate(readFileSync(fmaFile))) setFlagsFromString('--experimental-wasm-relaxed-simd');
 
-interface Build {
-  memory: WebAssembly.Memory;
-  _initialize(): void;
-  s2_malloc(n: number): number;
-  s2_free(p: number): void;
-  s2_score(ref: number, dist: number, w: number, h: number, background: number): number;
-  s2_prepare(ref: number, w: number, h: number, background: number): number;
-  s2_score_prepared(prepared: number, dist: number): number;
-  s2_prepared_free(prepared: number): void;
-  s2_fused_madd?(): number;
-}
-
-function load(file: URL): Build {
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {}).exports as unknown as Build;
-  exports._initialize();
-  return exports;
-}
-const builds: [string, Build][] = [['exact', load(new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.meta.url))], ['fma', load(fmaFile)]];
+const builds: [string, Ssimulacra2Exports][] = [['exact', ssimulacra2Instance('exact')], ['fma', ssimulacra2Instance('fma')]];
 console.log(`relaxed_madd fused on this engine: ${builds[1]![1].s2_fused_madd!() === 1}`);
 
-const put = (m: Build, img: Raster) => {
+const put = (m: Ssimulacra2Exports, img: Raster) => {
   const p = m.s2_malloc(img.data.length);
   if (p === 0) throw new Error('out of memory');
   new Uint8Array(m.memory.buffer, p, img.data.length).set(img.data);

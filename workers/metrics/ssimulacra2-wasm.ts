@@ -16,7 +16,8 @@ const EXACT_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2.wasm', import.met
 /** The same scorer with its blurs' fused steps as relaxed SIMD's relaxed_madd (ssimulacra2.c). */
 const FMA_FILE = new URL('../../wasm/ssimulacra2/ssimulacra2-fma.wasm', import.meta.url);
 
-interface Exports extends ReactorExports {
+/** What both builds export (the relaxed-madd build also its probe). */
+export interface Ssimulacra2Exports extends ReactorExports {
   s2_malloc(size: number): number;
   s2_free(ptr: number): void;
   s2_score(ref: number, dist: number, width: number, height: number, background: number): number;
@@ -24,6 +25,8 @@ interface Exports extends ReactorExports {
   s2_prepare_scoring(ref: number, dist: number, width: number, height: number, background: number, score: number): number;
   s2_score_prepared(prepared: number, dist: number): number;
   s2_prepared_free(prepared: number): void;
+  /** ssimulacra2-fma.wasm only: 1 when this engine's relaxed_madd rounds once */
+  s2_fused_madd?(): number;
 }
 
 export type Ssimulacra2Build = 'fma' | 'exact';
@@ -42,16 +45,21 @@ export function ssimulacra2Build(): Ssimulacra2Build {
   return build;
 }
 
+/** A fresh instance of one build, for comparing the two (tests, bench/diag); scoring goes through ssimulacra2Scorer. */
+export function ssimulacra2Instance(which: Ssimulacra2Build): Ssimulacra2Exports {
+  return instantiateReactor<Ssimulacra2Exports>(which === 'fma' ? FMA_FILE : EXACT_FILE).module;
+}
+
 function fusedMaddWorks(): boolean {
   try {
-    return instantiateReactor<ReactorExports & { s2_fused_madd(): number }>(FMA_FILE).module.s2_fused_madd() === 1;
+    return ssimulacra2Instance('fma').s2_fused_madd?.() === 1;
   } catch {
     return false; // (an engine without relaxed SIMD refuses to compile the module)
   }
 }
 
 // The modules import nothing (no WASI call is linked), so they load the same on Node, Bun and Deno.
-const module = new Lazy('ssimulacra2', async () => instantiateReactor<Exports>(ssimulacra2Build() === 'fma' ? FMA_FILE : EXACT_FILE));
+const module = new Lazy('ssimulacra2', async () => instantiateReactor<Ssimulacra2Exports>(ssimulacra2Build() === 'fma' ? FMA_FILE : EXACT_FILE));
 
 export interface ScorerOptions {
   /** composite alpha on a dark and a light grey and keep the worse score, as libjxl's tool does; false ignores alpha */
