@@ -68,7 +68,7 @@ export async function autoBench(corpus: CorpusImage[], opts: { quick: boolean; l
   }
   const corpusSet = (rows: Row[]) => rows.filter((r) => !r.name.startsWith('generated-'));
 
-  if (process.env.BENCH_ENGINE_DEFAULTS !== '1' && process.versions.node && Number(process.versions.node.split('.')[0]) < 22) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (process.env.BENCH_ENGINE_DEFAULTS !== '1' && Number(process.versions.node.split('.')[0]) < 22) setFlagsFromString('--experimental-wasm-relaxed-simd');
   const build = ssimulacra2Build();
   log(`auto: scorer build ${build}`);
 

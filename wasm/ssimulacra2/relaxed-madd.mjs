@@ -2,7 +2,8 @@
 // as the prototype's f32x4.fma (0xfd 0xaf 0x01); engines take only the standard encoding,
 // f32x4.relaxed_madd (0xfd 0x85 0x02, same length). Rewrites every occurrence and refuses unless
 // there are exactly SITES of them (the f32x4.fma instructions llvm-objdump counts in the object,
-// passed by build.sh), so no constant or other instruction that happens to hold those bytes is touched.
+// passed by build.sh): a constant or another instruction holding those bytes would be rewritten
+// too, and the count stops the build when that happens.
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const [input, output, sites] = process.argv.slice(2);

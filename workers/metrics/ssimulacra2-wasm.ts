@@ -38,7 +38,7 @@ let build: Ssimulacra2Build | undefined;
  * SIMD and its relaxed_madd rounds once, as on x86-64 with FMA and on arm64 in V8 (Node 22 and
  * newer, the container's Node 24, Deno); else 'exact' (ssimulacra2.wasm, those steps in double
  * halves): Node 20 refuses relaxed SIMD without a flag, and Bun's engine multiplies and adds. The
- * two give the same scores (test/ssimulacra2.test.ts).
+ * two give the same scores (test/ssimulacra2-builds.test.ts).
  */
 export function ssimulacra2Build(): Ssimulacra2Build {
   build ??= fusedMaddWorks() ? 'fma' : 'exact';
