@@ -17,7 +17,6 @@
 // - jpeg-recompress's approach side by side: the same search scoring with SSIM (ssim.js) against
 //   an SSIM target, that target set to the median SSIM of the SSIMULACRA2-searched outputs (the
 //   same typical quality): its bytes, and how many of its outputs fall under 70 on SSIMULACRA2.
-import { setFlagsFromString } from 'node:v8';
 import sharp from 'sharp';
 import ssimJs from 'ssim.js';
 import type { Raster } from '../src/codecs/types.js';
@@ -27,6 +26,7 @@ import { ssimulacra2Build, ssimulacra2Scorer } from '../workers/metrics/ssimulac
 import type { CorpusImage } from './corpus.js';
 import { generatedPhoto } from './generated-photo.js';
 import { referenceSsimulacra2 } from './quality-metric.js';
+import { enableRelaxedSimd } from './relaxed-simd.js';
 import { figure, type Figure } from './report.js';
 import { median, now, round, sum } from './stats.js';
 
@@ -68,7 +68,7 @@ export async function autoBench(corpus: CorpusImage[], opts: { quick: boolean; l
   }
   const corpusSet = (rows: Row[]) => rows.filter((r) => !r.name.startsWith('generated-'));
 
-  if (process.env.BENCH_ENGINE_DEFAULTS !== '1' && Number(process.versions.node.split('.')[0]) < 22) setFlagsFromString('--experimental-wasm-relaxed-simd');
+  if (process.env.BENCH_ENGINE_DEFAULTS !== '1') enableRelaxedSimd();
   const build = ssimulacra2Build();
   log(`auto: scorer build ${build}`);
 

@@ -8,22 +8,20 @@
 // on the first 1 MP or larger image: the one-call score, the preparation and a prepared candidate,
 // for each build. On Node 20 relaxed SIMD is turned on here (Node 22 and newer have it); the
 // relaxed-madd build is only meaningful where its probe (s2_fused_madd) reads 1, which is printed.
-import { readFileSync } from 'node:fs';
 import { cpuUsage } from 'node:process';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
 import sharp from 'sharp';
 import type { Raster } from '../../src/codecs/types.js';
 import { jpeg } from '../../workers/codecs/jpeg.js';
 import { webp } from '../../workers/codecs/webp.js';
 import { type Ssimulacra2Exports, ssimulacra2Instance } from '../../workers/metrics/ssimulacra2-wasm.js';
 import { loadCorpus } from '../corpus.js';
+import { enableRelaxedSimd } from '../relaxed-simd.js';
 import { median } from '../stats.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { runs: { type: 'string', default: '5' } } });
 if (!positionals[0]) throw new Error('usage: ssimulacra2-builds <corpus dir> [--runs N]');
-const fmaFile = new URL('../../wasm/ssimulacra2/ssimulacra2-fma.wasm', import.meta.url);
-if (!WebAssembly.validate(readFileSync(fmaFile))) setFlagsFromString('--experimental-wasm-relaxed-simd');
+enableRelaxedSimd();
 
 const builds: [string, Ssimulacra2Exports][] = [['exact', ssimulacra2Instance('exact')], ['fma', ssimulacra2Instance('fma')]];
 console.log(`relaxed_madd fused on this engine: ${builds[1]![1].s2_fused_madd!() === 1}`);
