@@ -39,7 +39,7 @@ export const TOLERANCE = 2;
  * The scorer prepares the source once per search, while scoring the first candidate (about 48 B
  * per pixel and background; each later candidate's score a third cheaper) while that stays under
  * this; larger images (over about 14 MP opaque, 7 MP with alpha) stream both images through every
- * score instead (10 B/px).
+ * score instead (15.5 B/px: ssimulacra2ScorerMemoryBytes).
  */
 export const REUSE_LIMIT_BYTES = 640 * 2 ** 20;
 

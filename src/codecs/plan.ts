@@ -81,15 +81,16 @@ export const AUTO_QUALITY_FORMATS: readonly ImageFormat[] = ['jpeg', 'webp'];
  * autoQualityMemoryBytes, which a test keeps equal to this): the scorer's module memory. While the
  * prepared source (9 float planes per scale, about 48 B/px; two with alpha, judged on two greys)
  * stays within 640 MiB the scorer keeps it (made while scoring the first candidate); beyond, it
- * streams both images. Either way 8-bit copies of the source and the candidate with their kept
- * scales (10 B/px), and its streaming rows (4140 B per column). The decoded candidate is the
- * target decoder's (its memory.decode).
+ * streams both images. Either way 8-bit copies of the source and the candidate (8 B/px), the
+ * linear planes of two half-size scales of each (7.5 B/px), and its streaming rows (2220 B per
+ * column). The decoded candidate is the target decoder's (its memory.decode).
  */
 export function autoQualityMemory({ width, height }: Dimensions, alpha = false): number {
   let prepared = 0;
   for (let level = 0, w = width, h = height; level < 6 && w >= 8 && h >= 8; level++, w = (w + 1) >> 1, h = (h + 1) >> 1) prepared += 36 * Math.ceil(w / 4) * 4 * h;
   const kept = (alpha ? 2 : 1) * prepared;
-  return (kept <= 640 * 2 ** 20 ? kept : 0) + 10 * width * height + 4140 * width;
+  const pyramid = 12 * (Math.ceil(width / 2) * Math.ceil(height / 2) + Math.ceil(width / 4) * Math.ceil(height / 4));
+  return (kept <= 640 * 2 ** 20 ? kept : 0) + 8 * width * height + 2 * pyramid + 2220 * width;
 }
 
 /**

@@ -27,9 +27,10 @@
  * first candidate, in one pass. s2_score streams both and keeps nothing.
  *
  * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
- * runs 4 to 16 rows at once, one per SIMD lane); the 8-bit images' scales 2..5 are kept whole
- * (1 B per source pixel each) and PASS_ROWS rows per scale. ssimulacra2-wasm.ts states it for the
- * memory plan.
+ * runs 4 to 8 rows at once, 16 in the exact build, one per SIMD lane); scale 0 is read from the
+ * 8-bit image, and each later scale is made whole by the pass over the scale before it (at most
+ * scales 1 and 2 at once: 3.75 B per source pixel and image), plus PASS_ROWS rows per scale.
+ * ssimulacra2-wasm.ts states it for the memory plan.
  */
 #include <math.h>
 #include <stdint.h>
@@ -170,7 +171,7 @@ static void to_positive_xyb(float *r, float *g, float *b, size_t n) {
 #undef MIX
 }
 
-/* --- the pyramid of linear RGB, row by row ------------------------------------------------------ */
+/* --- the pyramid of linear RGB, scale by scale ------------------------------------------------- */
 
 static int size_at(int n, int level) {
   for (int l = 0; l < level; l++) n = (n + 1) >> 1;
@@ -180,20 +181,26 @@ static int size_at(int n, int level) {
 /* Rows are padded to a multiple of 4 floats so every row loop runs whole vectors. */
 static int stride_of(int w) { return (w + 3) & ~3; }
 
+/*
+ * One image's linear RGB at the scale being scored: scale 0 straight from the 8-bit pixels, each
+ * later scale whole, made by the pass over the scale before it as its rows went by (each pixel
+ * converted and each scale downsampled once). Alive at once: this scale's planes and the next's.
+ */
 typedef struct {
   const uint8_t *data;
-  int width, height;
+  int width, height, scales;
   int has_background;
   double background;
-  float *kept[SCALES][3]; /* scales 2.. whole (width w, unpadded) */
-  int failed;
+  int level;          /* the scale level_rows hands out */
+  float *rows[3];     /* that scale whole (width w, unpadded); level 0 reads data instead */
+  float *next[3];     /* the next scale, filled while this one streams; NULL at the last */
 } Pyramid;
 
-static void bytes_rows(Pyramid *p, int y0, int y1, float *out[3], size_t at) {
+static void bytes_rows(const Pyramid *p, int y0, int y1, float *out[3]) {
   const uint8_t *d = p->data;
   size_t end = (size_t)y1 * p->width * 4;
   float *r = out[0], *g = out[1], *b = out[2];
-  size_t o = at;
+  size_t o = 0;
   if (!p->has_background) {
     for (size_t i = (size_t)y0 * p->width * 4; i < end; i += 4, o++) {
       r[o] = LINEAR[d[i]];
@@ -212,89 +219,81 @@ static void bytes_rows(Pyramid *p, int y0, int y1, float *out[3], size_t at) {
   }
 }
 
-/* Rows [y0, y1) of `level` into out (planar, the level's width, unpadded) at offset `at`. */
-static void pyramid_rows(Pyramid *p, int level, int y0, int y1, float *out[3], size_t at) {
-  int w = size_at(p->width, level);
-  if (p->kept[level][0]) {
-    for (int c = 0; c < 3; c++) memcpy(out[c] + at, p->kept[level][c] + (size_t)y0 * w, (size_t)(y1 - y0) * w * sizeof(float));
-    return;
-  }
-  if (level == 0) {
-    bytes_rows(p, y0, y1, out, at);
-    return;
-  }
-  int in_h = size_at(p->height, level - 1), in_w = size_at(p->width, level - 1);
-  int a0 = 2 * y0, a1 = 2 * y1 < in_h ? 2 * y1 : in_h;
-  size_t n = (size_t)(a1 - a0) * in_w;
-  float *src[3];
-  float *block = malloc(3 * n * sizeof(float));
-  if (!block) {
-    p->failed = 1;
-    return;
-  }
-  for (int c = 0; c < 3; c++) src[c] = block + c * n;
-  pyramid_rows(p, level - 1, a0, a1, src, 0);
+/* Rows [oy0, oy1) of the half-size plane `out` (width w) from the rows of `in` (width in_w,
+   in_h rows in all) that start at row a0: each the mean of a 2x2 block, the last row and
+   column repeated where the size is odd. */
+static void downsample_rows(const float *in, int a0, int in_w, int in_h, float *out, int w, int oy0, int oy1) {
   int pairs = in_w / 2; /* columns made of two inputs; an odd last one repeats its input */
-  for (int c = 0; c < 3; c++) {
-    const float *s = src[c];
-    float *o = out[c];
-    for (int y = y0; y < y1; y++) {
-      const float *top = s + (size_t)(2 * y - a0) * in_w;
-      int yb = 2 * y + 1 < in_h - 1 ? 2 * y + 1 : in_h - 1;
-      const float *bottom = s + (size_t)(yb - a0) * in_w;
-      float *row = o + at + (size_t)(y - y0) * w;
-      /* in double, as the TypeScript: float sums moved scores by 0.15 */
-      int x = 0;
-      for (; x + 4 <= pairs; x += 4) {
-        v128_t t0 = wasm_v128_load(top + 2 * x), t1 = wasm_v128_load(top + 2 * x + 4);
-        v128_t b0 = wasm_v128_load(bottom + 2 * x), b1 = wasm_v128_load(bottom + 2 * x + 4);
-        v128_t te = wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6), to = wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7);
-        v128_t be = wasm_i32x4_shuffle(b0, b1, 0, 2, 4, 6), bo = wasm_i32x4_shuffle(b0, b1, 1, 3, 5, 7);
-        const v128_t quarter = wasm_f64x2_splat(0.25);
-        v128_t lo = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(LO(te), LO(to)), LO(be)), LO(bo)), quarter);
-        v128_t hi = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(HI(te), HI(to)), HI(be)), HI(bo)), quarter);
-        wasm_v128_store(row + x, JOIN(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi)));
-      }
-      for (; x < pairs; x++) row[x] = (float)(((double)top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1]) * 0.25);
-      if (pairs < w) row[pairs] = (float)(((double)top[in_w - 1] + top[in_w - 1] + bottom[in_w - 1] + bottom[in_w - 1]) * 0.25);
+  for (int y = oy0; y < oy1; y++) {
+    const float *top = in + (size_t)(2 * y - a0) * in_w;
+    int yb = 2 * y + 1 < in_h - 1 ? 2 * y + 1 : in_h - 1;
+    const float *bottom = in + (size_t)(yb - a0) * in_w;
+    float *row = out + (size_t)y * w;
+    /* in double, as the TypeScript: float sums moved scores by 0.15 */
+    int x = 0;
+    for (; x + 4 <= pairs; x += 4) {
+      v128_t t0 = wasm_v128_load(top + 2 * x), t1 = wasm_v128_load(top + 2 * x + 4);
+      v128_t b0 = wasm_v128_load(bottom + 2 * x), b1 = wasm_v128_load(bottom + 2 * x + 4);
+      v128_t te = wasm_i32x4_shuffle(t0, t1, 0, 2, 4, 6), to = wasm_i32x4_shuffle(t0, t1, 1, 3, 5, 7);
+      v128_t be = wasm_i32x4_shuffle(b0, b1, 0, 2, 4, 6), bo = wasm_i32x4_shuffle(b0, b1, 1, 3, 5, 7);
+      const v128_t quarter = wasm_f64x2_splat(0.25);
+      v128_t lo = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(LO(te), LO(to)), LO(be)), LO(bo)), quarter);
+      v128_t hi = wasm_f64x2_mul(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(HI(te), HI(to)), HI(be)), HI(bo)), quarter);
+      wasm_v128_store(row + x, JOIN(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi)));
     }
-  }
-  free(block);
-}
-
-static void pyramid_free(Pyramid *p) {
-  for (int l = 0; l < SCALES; l++) {
-    free(p->kept[l][0]);
-    for (int c = 0; c < 3; c++) p->kept[l][c] = 0;
+    for (; x < pairs; x++) row[x] = (float)(((double)top[2 * x] + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1]) * 0.25);
+    if (pairs < w) row[pairs] = (float)(((double)top[in_w - 1] + top[in_w - 1] + bottom[in_w - 1] + bottom[in_w - 1]) * 0.25);
   }
 }
 
-static int pyramid_init(Pyramid *p, const uint8_t *data, int width, int height, int has_background, double background) {
+static void pyramid_init(Pyramid *p, const uint8_t *data, int width, int height, int scales, int has_background, double background) {
   memset(p, 0, sizeof *p);
   p->data = data;
   p->width = width;
   p->height = height;
+  p->scales = scales;
   p->has_background = has_background;
   p->background = background;
-  for (int level = 2; level < SCALES; level++) {
-    int w = size_at(width, level), h = size_at(height, level);
-    if (w < 8 || h < 8) break;
-    size_t n = (size_t)w * h;
-    float *block = malloc(3 * n * sizeof(float));
-    if (!block) return 0;
-    float *planes[3] = {block, block + n, block + 2 * n};
-    if (level == 2) {
-      for (int y0 = 0; y0 < h; y0 += CHUNK_ROWS) pyramid_rows(p, 2, y0, y0 + CHUNK_ROWS < h ? y0 + CHUNK_ROWS : h, planes, (size_t)y0 * w);
-    } else {
-      pyramid_rows(p, level, 0, h, planes, 0);
-    }
-    if (p->failed) {
-      free(block);
-      return 0;
-    }
-    for (int c = 0; c < 3; c++) p->kept[level][c] = planes[c];
-  }
+  p->level = -1;
+}
+
+static void planes_free(float *planes[3]) {
+  free(planes[0]);
+  for (int c = 0; c < 3; c++) planes[c] = 0;
+}
+
+static void pyramid_free(Pyramid *p) {
+  planes_free(p->rows);
+  planes_free(p->next);
+}
+
+/* Moves on to scale `level` (the next one): what the last pass made becomes the rows, and the
+   scale after it gets its planes. 0 when memory ran out. */
+static int pyramid_enter(Pyramid *p, int level) {
+  planes_free(p->rows);
+  memcpy(p->rows, p->next, sizeof p->rows);
+  for (int c = 0; c < 3; c++) p->next[c] = 0;
+  p->level = level;
+  if (level + 1 >= p->scales) return 1;
+  size_t n = (size_t)size_at(p->width, level + 1) * size_at(p->height, level + 1);
+  float *block = malloc(3 * n * sizeof(float));
+  if (!block) return 0;
+  for (int c = 0; c < 3; c++) p->next[c] = block + c * n;
   return 1;
+}
+
+/* Rows [y0, y1) of the current scale into out (planar, the scale's width, unpadded), and, when
+   y0 is even, the rows of the next scale they make (the passes load even-aligned chunks). */
+static void pyramid_rows(Pyramid *p, int y0, int y1, float *out[3]) {
+  int w = size_at(p->width, p->level), h = size_at(p->height, p->level);
+  if (p->level == 0) {
+    bytes_rows(p, y0, y1, out);
+  } else {
+    for (int c = 0; c < 3; c++) memcpy(out[c], p->rows[c] + (size_t)y0 * w, (size_t)(y1 - y0) * w * sizeof(float));
+  }
+  if (!p->next[0]) return;
+  int nw = size_at(p->width, p->level + 1);
+  for (int c = 0; c < 3; c++) downsample_rows(out[c], y0, w, h, p->next[c], nw, y0 / 2, (y1 + 1) / 2);
 }
 
 /* --- the prepared source ------------------------------------------------------------------------ */
@@ -423,10 +422,19 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
 }
 
-/* jobs rows (a multiple of 4) blurred horizontally, up to MAX_GROUPS x 4 at a time, in calls
-   of about equal size (a call of one group is latency-bound). */
+/* Row groups blurred at once. The relaxed-madd build's 2 groups of pole state fit x86-64's 16
+   vector registers (4 spill: measured a fifth slower per score); the exact build's longer
+   dependency chains (double halves) gain from 4 more than the spills cost. */
+#ifdef S2_RELAXED_MADD
+enum { GROUPS = 2 };
+#else
+enum { GROUPS = MAX_GROUPS };
+#endif
+
+/* jobs rows (a multiple of 4) blurred horizontally, up to GROUPS x 4 at a time, in calls of
+   about equal size. */
 static void blur_jobs(const float **src, float **dst, int jobs, int w, v128_t *in, v128_t *out) {
-  int calls = (jobs / 4 + MAX_GROUPS - 1) / MAX_GROUPS;
+  int calls = (jobs / 4 + GROUPS - 1) / GROUPS;
   while (jobs > 0) {
     int groups = (jobs / 4 + calls - 1) / calls;
     calls--;
@@ -557,6 +565,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
      products, one zero and one scratch row, two load chunks (2 x 3 x LOAD_ROWS, plus a vector),
      blur_rows' interleaved rows (2 x 4 x MAX_GROUPS, plus the padding): PASS_ROWS */
   size_t floats = PASS_ROWS * (size_t)S + 6 * 4 + 4 * MAX_GROUPS * (PAD_LEFT + PAD_RIGHT);
+  if ((pa && !pyramid_enter(pa, level)) || (pb && !pyramid_enter(pb, level))) return 0;
   float *block = aligned_alloc(16, floats * sizeof(float));
   if (!block) return 0;
   memset(block, 0, floats * sizeof(float));
@@ -602,13 +611,11 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
           int end = y + LOAD_ROWS < h ? y + LOAD_ROWS : h;
           size_t count = (size_t)(end - y) * w;
           if (source_side) {
-            pyramid_rows(pa, level, y, end, chunk_a, 0);
-            if (pa->failed) goto fail;
+            pyramid_rows(pa, y, end, chunk_a);
             to_positive_xyb(chunk_a[0], chunk_a[1], chunk_a[2], count);
           }
           if (candidate_side) {
-            pyramid_rows(pb, level, y, end, chunk_b, 0);
-            if (pb->failed) goto fail;
+            pyramid_rows(pb, y, end, chunk_b);
             to_positive_xyb(chunk_b[0], chunk_b[1], chunk_b[2], count);
           }
         }
@@ -620,6 +627,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
           float *A = keep ? keep->a[c] + (size_t)y * S : ref ? ref->a[c] + (size_t)y * S : xa[slot][c];
           if (source_side) {
             memcpy(A, chunk_a[c] + off, w * sizeof(float));
+            memset(A + w, 0, (S - w) * sizeof(float)); /* (a kept plane's padding is not cleared before) */
             multiply(A, A, P[3 * c], S);
             src[jobs] = A, dst[jobs++] = H[QA];
             src[jobs] = P[3 * c], dst[jobs++] = H[QAA];
@@ -681,9 +689,6 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
   }
   free(block);
   return 1;
-fail:
-  free(block);
-  return 0;
 }
 
 /* SSIMULACRA2 2.0's weights (libjxl, October 2022), as calc-s2-rust carries them. */
@@ -738,17 +743,16 @@ static double score_on(const Prepared *prep, const uint8_t *ref, const uint8_t *
   double sums[SCALES][18], pixels[SCALES];
   int scales = scales_of(width, height);
   memset(&pa, 0, sizeof pa);
-  if (!prep && !pyramid_init(&pa, ref, width, height, has_background, background)) goto done_a;
-  if (!pyramid_init(&pb, dist, width, height, has_background, background)) goto done_b;
+  if (!prep) pyramid_init(&pa, ref, width, height, scales, has_background, background);
+  pyramid_init(&pb, dist, width, height, scales, has_background, background);
   for (int level = 0; level < scales; level++) {
     int w = size_at(width, level), h = size_at(height, level);
-    if (!level_pass(prep ? 0 : &pa, &pb, prep ? &prep->level[level] : 0, 0, level, w, h, sums[level])) goto done_b;
+    if (!level_pass(prep ? 0 : &pa, &pb, prep ? &prep->level[level] : 0, 0, level, w, h, sums[level])) goto done;
     pixels[level] = (double)w * h;
   }
   result = score_from_sums(sums, pixels, scales);
-done_b:
+done:
   pyramid_free(&pb);
-done_a:
   pyramid_free(&pa);
   return result;
 }
@@ -791,16 +795,16 @@ static Prepared *prepare_on(const uint8_t *ref, const uint8_t *dist, int width, 
   Pyramid pa, pb;
   double sums[SCALES][18], pixels[SCALES];
   memset(&pb, 0, sizeof pb);
-  if (!pyramid_init(&pa, ref, width, height, p->has_background, background)) goto fail;
-  if (dist && !pyramid_init(&pb, dist, width, height, p->has_background, background)) goto fail;
+  pyramid_init(&pa, ref, width, height, p->scales, p->has_background, background);
+  if (dist) pyramid_init(&pb, dist, width, height, p->scales, p->has_background, background);
   for (int level = 0; level < p->scales; level++) {
     RefLevel *l = &p->level[level];
     l->w = size_at(width, level);
     l->h = size_at(height, level);
     size_t plane = (size_t)stride_of(l->w) * l->h;
+    /* not cleared: the pass writes every row whole (the XYB rows' padding zeroed as they are copied) */
     l->block = aligned_alloc(16, 9 * plane * sizeof(float));
     if (!l->block) goto fail;
-    memset(l->block, 0, 9 * plane * sizeof(float));
     for (int c = 0; c < 3; c++) {
       l->a[c] = l->block + c * plane;
       l->mu[c] = l->block + (3 + c) * plane;

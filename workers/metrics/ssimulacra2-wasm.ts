@@ -157,11 +157,10 @@ export async function ssimulacra2Wasm(ref: Raster, dist: Raster, opts: { alpha?:
 const SCALES = 6;
 /**
  * ssimulacra2.c's level_pass: PASS_ROWS rows of floats (rings of RING = 14 rows, vertical state,
- * products of BATCH = 4 rows, load chunks, interleaved rows), plus the linear rows pyramid_init
- * makes scale 2 from (3 x (128 + 64 / 2) rows).
+ * products of BATCH = 4 rows, load chunks, interleaved rows).
  */
 const PASS_ROWS = 6 * 14 + 15 * 14 + 90 + 5 + 9 * 4 + 2 + 6 * 16 + 8 * 4;
-export const S2_BYTES_PER_COLUMN = PASS_ROWS * 4 + 3 * (128 + 32) * 4;
+export const S2_BYTES_PER_COLUMN = PASS_ROWS * 4;
 
 /** Bytes of one prepared source (s2_prepare): 9 float planes (XYB, mean, variance) per scale, rows padded to 4. */
 export function ssimulacra2PreparedBytes(width: number, height: number): number {
@@ -174,12 +173,13 @@ export function ssimulacra2PreparedBytes(width: number, height: number): number 
 
 /**
  * Bytes a scorer holds at its peak beyond the caller's rasters: 8-bit copies of the source and the
- * candidate (4 B/px each) and their scales 2..5 (1 B/px each), all alive while the first score
+ * candidate (4 B/px each) and, for each, the linear planes of two half-size scales (ssimulacra2.c's
+ * Pyramid: scales 1 and 2 while scale 1 is scored, 3.75 B/px), all alive while the first score
  * prepares the source; with reuse the prepared source too (one per background); and the
  * streaming rows.
  */
 export function ssimulacra2ScorerMemoryBytes(width: number, height: number, opts: ScorerOptions = {}): number {
-  const px = width * height;
   const kept = (opts.reuse ?? true) ? backgrounds(opts.alpha ?? false).length * ssimulacra2PreparedBytes(width, height) : 0;
-  return kept + 10 * px + S2_BYTES_PER_COLUMN * width;
+  const pyramid = 12 * (Math.ceil(width / 2) * Math.ceil(height / 2) + Math.ceil(width / 4) * Math.ceil(height / 4));
+  return kept + 8 * width * height + 2 * pyramid + S2_BYTES_PER_COLUMN * width;
 }
