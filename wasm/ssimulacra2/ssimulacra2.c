@@ -127,9 +127,12 @@ static const double BIAS = 0.0037930732552754493;
  */
 static inline void cbrt4(v128_t *lo, v128_t *hi) {
   v128_t xf = wasm_i64x2_shuffle(wasm_f32x4_demote_f64x2_zero(*lo), wasm_f32x4_demote_f64x2_zero(*hi), 0, 2);
-  /* bits / 3 + magic, the division in float on bits >> 8 (exact below 2^24) */
-  v128_t third = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(xf, 8)), wasm_f32x4_splat(1.0f / 3));
-  v128_t y = wasm_i32x4_add(wasm_i32x4_shl(wasm_i32x4_trunc_sat_f32x4(third), 8), wasm_i32x4_splat(709921077));
+  /* bits / 3 + magic, the division in float on bits >> 8 (exact below 2^24), rounded to an
+     integer by adding 2^23: that float holds the integer in its low 23 bits, and the shift by 8
+     drops its exponent (no trunc_sat, which V8 guards against NaN and overflow in several
+     instructions) */
+  v128_t third = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(xf, 8)), wasm_f32x4_splat(1.0f / 3)), wasm_f32x4_splat(0x1p23f));
+  v128_t y = wasm_i32x4_add(wasm_i32x4_shl(third, 8), wasm_i32x4_splat(709921077));
   HALLEY(f32x4, y, xf);
   v128_t ylo = wasm_f64x2_promote_low_f32x4(y), yhi = wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(y, y, 1, 0));
   HALLEY(f64x2, ylo, *lo);
@@ -142,7 +145,7 @@ static inline void cbrt4(v128_t *lo, v128_t *hi) {
    TypeScript does; n rounded up to 4 (the planes are padded). */
 static void to_positive_xyb(float *r, float *g, float *b, size_t n) {
   const v128_t half = wasm_f64x2_splat(0.5), zero = wasm_f64x2_splat(0), bias = wasm_f64x2_splat(BIAS), cb = wasm_f64x2_splat(cbrt(BIAS));
-#define MIX(a, b_, c) wasm_f64x2_max(zero, wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_splat(a), R[k]), wasm_f64x2_mul(wasm_f64x2_splat(b_), G[k])), wasm_f64x2_mul(wasm_f64x2_splat(c), B[k])), bias))
+#define MIX(a, b_, c) wasm_f64x2_pmax(zero, wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_splat(a), R[k]), wasm_f64x2_mul(wasm_f64x2_splat(b_), G[k])), wasm_f64x2_mul(wasm_f64x2_splat(c), B[k])), bias))
   for (size_t i = 0; i < n; i += 4) {
     v128_t r4 = wasm_v128_load(r + i), g4 = wasm_v128_load(g + i), b4 = wasm_v128_load(b + i);
     v128_t R[2] = {wasm_f64x2_promote_low_f32x4(r4), wasm_f64x2_promote_low_f32x4(wasm_i64x2_shuffle(r4, r4, 1, 0))};
@@ -518,7 +521,7 @@ static void error_row(const float *a, const float *b, const float *m1, const flo
     v128_t num_m = wasm_f32x4_sub(one, wasm_f32x4_mul(md, md));
     v128_t num_s = wasm_f32x4_add(wasm_f32x4_mul(two, wasm_f32x4_sub(wasm_v128_load(s12 + x), wasm_f32x4_mul(u1, u2))), c2);
     v128_t den_s = wasm_f32x4_add(wasm_f32x4_add(wasm_v128_load(var1 + x), wasm_f32x4_sub(wasm_v128_load(s22 + x), wasm_f32x4_mul(u2, u2))), c2);
-    v128_t e = wasm_f32x4_max(zero, wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_mul(num_m, num_s), den_s)));
+    v128_t e = wasm_f32x4_pmax(zero, wasm_f32x4_sub(one, wasm_f32x4_div(wasm_f32x4_mul(num_m, num_s), den_s)));
     e = wasm_v128_and(e, valid);
     v128_t e2 = wasm_f32x4_mul(e, e);
     ssim1 = wasm_f32x4_add(ssim1, e);
