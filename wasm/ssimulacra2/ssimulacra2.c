@@ -27,7 +27,7 @@
  * first candidate, in one pass. s2_score streams both and keeps nothing.
  *
  * Memory: rows stream through (the vertical blur keeps its state per column, the horizontal one
- * runs 4 to 8 rows at once, 16 in the exact build, one per SIMD lane); scale 0 is read from the
+ * runs 4 rows at once, up to 16 in the exact build, one per SIMD lane); scale 0 is read from the
  * 8-bit image, and each later scale is made whole by the pass over the scale before it (at most
  * scales 1 and 2 at once: 3.75 B per source pixel and image), plus PASS_ROWS rows per scale.
  * ssimulacra2-wasm.ts states it for the memory plan.
@@ -436,11 +436,12 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
   }
 }
 
-/* Row groups blurred at once. The relaxed-madd build's 2 groups of pole state fit x86-64's 16
-   vector registers (4 spill: measured a fifth slower per score); the exact build's longer
-   dependency chains (double halves) gain from 4 more than the spills cost. */
+/* Row groups blurred at once. In the relaxed-madd build one group's pole state and constants fit
+   x86-64's 16 vector registers (measured per score on x86-64 with FMA: 2 groups 2-9 % slower, 4
+   spill and cost a fifth); the exact build's longer dependency chains (double halves) gain from
+   4 more than the spills cost. */
 #ifdef S2_RELAXED_MADD
-enum { GROUPS = 2 };
+enum { GROUPS = 1 };
 #else
 enum { GROUPS = MAX_GROUPS };
 #endif
