@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { jpeg } from '../workers/codecs/jpeg.js';
 import { webp } from '../workers/codecs/webp.js';
 import { ssimulacra2 } from '../workers/metrics/ssimulacra2.js';
-import { ssimulacra2Scorer, ssimulacra2Wasm } from '../workers/metrics/ssimulacra2-wasm.js';
+import { ssimulacra2Instance, ssimulacra2Scorer, ssimulacra2ScorerMemoryBytes, ssimulacra2Wasm } from '../workers/metrics/ssimulacra2-wasm.js';
 import { independentDecode } from './helpers/decode.js';
 import { photoLike, reference } from './helpers/ssimulacra2.js';
 
@@ -73,6 +73,36 @@ describe('ssimulacra2', () => {
       expect(prepared.score(oddOut)).toBe(one); // the first score prepares the source in the same pass
       expect(prepared.score(oddOut)).toBe(one); // later ones score against what it kept
       prepared.close();
+    }
+  });
+
+  it('grows its module memory no further than the plan counts (ssimulacra2ScorerMemoryBytes), streaming or preparing', () => {
+    const [w, h] = [1003, 701]; // odd sizes: every scale's edge rows and columns
+    const src = photoLike(w, h, 5);
+    const dist = { ...src, data: src.data.map((v, i) => (i % 4 === 3 ? v : v ^ (i % 7))) };
+    for (const reuse of [false, true]) {
+      const m = ssimulacra2Instance('exact'); // (both builds allocate alike)
+      const start = m.memory.buffer.byteLength;
+      const n = w * h * 4;
+      const a = m.s2_malloc(n);
+      const b = m.s2_malloc(n + 8);
+      new Uint8Array(m.memory.buffer, a, n).set(src.data);
+      new Uint8Array(m.memory.buffer, b, n).set(dist.data);
+      let score: number;
+      if (reuse) {
+        const prepared = m.s2_prepare_scoring(a, b, w, h, -1, b + n);
+        expect(prepared).not.toBe(0);
+        score = new DataView(m.memory.buffer).getFloat64(b + n, true);
+        expect(m.s2_score_prepared(prepared, b)).toBe(score);
+      } else {
+        score = m.s2_score(a, b, w, h, -1);
+      }
+      expect(score).toBeGreaterThan(0);
+      expect(score).toBeLessThan(100);
+      const grown = m.memory.buffer.byteLength - start;
+      const planned = ssimulacra2ScorerMemoryBytes(w, h, { reuse });
+      expect(grown).toBeLessThanOrEqual(planned);
+      expect(grown).toBeGreaterThan(0.8 * planned); // the plan is not a loose bound either
     }
   });
 
