@@ -54,7 +54,7 @@ typedef float s2_f32x4 __attribute__((vector_size(16)));
 
 /* BATCH rows enter the blurs together (their horizontal blurs fill the SIMD lanes); the rings
    hold the 2N + 1 rows the vertical blur reads plus the rest of a batch. */
-enum { SCALES = 6, CHUNK_ROWS = 32, LOAD_ROWS = 16, NPOLE = 5, BATCH = 4, RING = 2 * NPOLE + 1 + BATCH - 1 };
+enum { SCALES = 6, LOAD_ROWS = 16, NPOLE = 5, BATCH = 4, RING = 2 * NPOLE + 1 + BATCH - 1 };
 static const double C2 = 0.0009;
 
 /* Charalampidis' recursive Gaussian, sigma 1.5: computed at start-up as ssimulacra2.ts does. */
@@ -147,8 +147,8 @@ enum { XYB_BLOCK = 256 };
 /* Linear RGB planes to the positive XYB the metric compares, in place, in double as the
    TypeScript does; n rounded up to 4 (the planes are padded). Three loops per block (mixes, cube
    roots, XYB) rather than one: each keeps its constants and temporaries in registers, and the cube
-   roots' long dependency chains overlap across iterations (1.6x faster than one loop doing all,
-   which spilled). */
+   roots' long dependency chains overlap across iterations (about 1.2x faster than one loop doing
+   all, which spilled). */
 static void to_positive_xyb(float *r, float *g, float *b, size_t n) {
   const v128_t half = wasm_f64x2_splat(0.5), zero = wasm_f64x2_splat(0), bias = wasm_f64x2_splat(BIAS), cb = wasm_f64x2_splat(cbrt(BIAS));
   v128_t lms[3][XYB_BLOCK / 2]; /* per mix, two doubles per vector */
@@ -205,7 +205,7 @@ typedef struct {
   int width, height, scales;
   int has_background;
   double background;
-  int level;          /* the scale level_rows hands out */
+  int level;          /* the scale pyramid_rows hands out */
   float *rows[3];     /* that scale whole (width w, unpadded); level 0 reads data instead */
   float *next[3];     /* the next scale, filled while this one streams; NULL at the last */
 } Pyramid;
@@ -438,7 +438,7 @@ static inline __attribute__((always_inline)) void blur_rows(const float *const *
 
 /* Row groups blurred at once. In the relaxed-madd build one group's pole state and constants fit
    x86-64's 16 vector registers (measured per score on x86-64 with FMA: 2 groups 2-9 % slower, 4
-   spill and cost a fifth); the exact build's longer dependency chains (double halves) gain from
+   spill and make a first score a quarter slower); the exact build's longer dependency chains (double halves) gain from
    4 more than the spills cost. */
 #ifdef S2_RELAXED_MADD
 enum { GROUPS = 1 };
@@ -552,7 +552,7 @@ static inline __attribute__((always_inline)) void error_step(ErrorSums *t, const
 }
 
 /* One row of the error maps of one channel into s[0..5]: SSIM error d, d^4; ringing, ^4; blurring,
-   ^4. Whole vectors first, then the last one masked (a mask in every step cost about a tenth). */
+   ^4. Whole vectors first, then the last one masked (not a mask in every step). */
 static void error_row(const float *a, const float *b, const float *m1, const float *var1, const float *m2, const float *s22, const float *s12, int w,
                       double s[6]) {
   const v128_t zero = wasm_f32x4_splat(0);
@@ -653,7 +653,7 @@ static int level_pass(Pyramid *pa, Pyramid *pb, const RefLevel *ref, RefLevel *k
           float *A = keep ? keep->a[c] + (size_t)y * S : ref ? ref->a[c] + (size_t)y * S : xa[slot][c];
           if (source_side) {
             memcpy(A, chunk_a[c] + off, w * sizeof(float));
-            memset(A + w, 0, (S - w) * sizeof(float)); /* (a kept plane's padding is not cleared before) */
+            memset(A + w, 0, (S - w) * sizeof(float)); /* a kept plane is not cleared beforehand */
             multiply(A, A, P[3 * c], S);
             src[jobs] = A, dst[jobs++] = H[QA];
             src[jobs] = P[3 * c], dst[jobs++] = H[QAA];
