@@ -32,7 +32,7 @@ import { generatedPhoto } from './generated-photo.js';
 import { referenceSsimulacra2 } from './quality-metric.js';
 import { enableRelaxedSimd } from './relaxed-simd.js';
 import { figure, type Figure } from './report.js';
-import { median, now, processCpuMs, round, sum } from './stats.js';
+import { median, round, sum, timedRuns } from './stats.js';
 
 const TARGET = 70;
 
@@ -65,21 +65,6 @@ interface Row {
   decodeMs: number;
 }
 
-/** `fn` run `runs` times: its last value, and the medians of its CPU time (this process) and wall-clock time. */
-async function measured<T>(runs: number, fn: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  let value: T | undefined;
-  for (let r = 0; r < runs; r++) {
-    const c = processCpuMs();
-    const t = now();
-    value = await fn();
-    wall.push(now() - t);
-    cpu.push(processCpuMs() - c);
-  }
-  return { value: value!, cpuMs: median(cpu), wallMs: median(wall) };
-}
-
 export async function autoBench(corpus: CorpusImage[], opts: { quick: boolean; log: (s: string) => void; mp12?: number }) {
   const { log } = opts;
   const sources: Source[] = [];
@@ -103,12 +88,12 @@ export async function autoBench(corpus: CorpusImage[], opts: { quick: boolean; l
   for (const s of sources) {
     const start = predictQuality(TARGET, previous);
     const runs = s.mp > 4 ? 1 : 3;
-    const search = await measured(runs, () => searchOf(s, start));
+    const search = await timedRuns(runs, () => searchOf(s, start));
     const found = search.value;
     previous = found.quality;
-    const fixed = await measured(runs, () => jpeg.encode(s.img, { quality: found.quality }));
+    const fixed = await timedRuns(runs, () => jpeg.encode(s.img, { quality: found.quality }));
     // the source's decode, for the whole-image ratio (sharp: near our libjpeg's speed)
-    const decode = await measured(runs, () => sharp(s.bytes).raw().toBuffer());
+    const decode = await timedRuns(runs, () => sharp(s.bytes).raw().toBuffer());
     const ref = await reference(s.img, await jpeg.decode(found.bytes));
     rows.push({ name: s.name, mp: s.mp, auto: { quality: found.quality, score: found.score, bytes: found.bytes.length, encodes: found.encodes, ms: search.cpuMs, wallMs: search.wallMs, reference: ref }, ssim: null, oracle: null, fixedEncodeMs: fixed.cpuMs, fixedEncodeWallMs: fixed.wallMs, decodeMs: decode.cpuMs });
     log(`auto: ${s.name} q${found.quality} score ${found.score.toFixed(2)} (calc-s2 ${ref.toFixed(2)}) ${found.bytes.length} B, ${found.encodes} encodes, ${Math.round(search.cpuMs)} ms CPU (one encode ${Math.round(fixed.cpuMs)} ms; wall clock ${Math.round(search.wallMs)} and ${Math.round(fixed.wallMs)} ms)`);
@@ -117,7 +102,7 @@ export async function autoBench(corpus: CorpusImage[], opts: { quick: boolean; l
   // the floor of any first guess: each search again, started at the answer it found (it may still
   // take more than one encode: when that quality scores above the window, the search checks below)
   for (const [i, s] of sources.entries()) {
-    const again = await measured(s.mp > 4 ? 1 : 3, () => searchOf(s, rows[i]!.auto.quality));
+    const again = await timedRuns(s.mp > 4 ? 1 : 3, () => searchOf(s, rows[i]!.auto.quality));
     rows[i]!.oracle = { encodes: again.value.encodes, ms: again.cpuMs };
   }
 

@@ -87,3 +87,25 @@ export function processCpuMs(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 }
+
+/** CPU time (ms) of the whole process while `fn` runs (synchronous work). */
+export function cpuMsOf(fn: () => void): number {
+  const c = processCpuMs();
+  fn();
+  return processCpuMs() - c;
+}
+
+/** `fn` run `runs` times: its last value, and the medians of its process CPU time and wall-clock time. */
+export async function timedRuns<T>(runs: number, fn: () => Promise<T>): Promise<{ value: T; cpuMs: number; wallMs: number }> {
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  let value: T | undefined;
+  for (let r = 0; r < runs; r++) {
+    const c = processCpuMs();
+    const t = now();
+    value = await fn();
+    wall.push(now() - t);
+    cpu.push(processCpuMs() - c);
+  }
+  return { value: value!, cpuMs: median(cpu), wallMs: median(wall) };
+}

@@ -8,7 +8,6 @@
 // on the first 1 MP or larger image: the one-call score, the preparation and a prepared candidate,
 // for each build. On Node 20 relaxed SIMD is turned on here (Node 22 and newer have it); the
 // relaxed-madd build is only meaningful where its probe (s2_fused_madd) reads 1, which is printed.
-import { cpuUsage } from 'node:process';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import type { Raster } from '../../src/codecs/types.js';
@@ -17,7 +16,7 @@ import { webp } from '../../workers/codecs/webp.js';
 import { type Ssimulacra2Exports, ssimulacra2Instance } from '../../workers/metrics/ssimulacra2-wasm.js';
 import { loadCorpus } from '../corpus.js';
 import { enableRelaxedSimd } from '../relaxed-simd.js';
-import { median } from '../stats.js';
+import { cpuMsOf, median } from '../stats.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { runs: { type: 'string', default: '5' } } });
 if (!positionals[0]) throw new Error('usage: ssimulacra2-builds <corpus dir> [--runs N]');
@@ -31,10 +30,6 @@ const put = (m: Ssimulacra2Exports, img: Raster) => {
   if (p === 0) throw new Error('out of memory');
   new Uint8Array(m.memory.buffer, p, img.data.length).set(img.data);
   return p;
-};
-const cpuMs = (from: NodeJS.CpuUsage) => {
-  const d = cpuUsage(from);
-  return (d.user + d.system) / 1000;
 };
 
 async function upright(bytes: Uint8Array): Promise<Raster> {
@@ -81,15 +76,10 @@ if (timed) {
     for (const [i, [, m]] of builds.entries()) {
       const a = put(m, img);
       const b = put(m, out);
-      let t = cpuUsage();
-      m.s2_score(a, b, img.width, img.height, -1);
-      times[i]!.one.push(cpuMs(t));
-      t = cpuUsage();
-      const p = m.s2_prepare(a, img.width, img.height, -1);
-      times[i]!.prepare.push(cpuMs(t));
-      t = cpuUsage();
-      m.s2_score_prepared(p, b);
-      times[i]!.prepared.push(cpuMs(t));
+      times[i]!.one.push(cpuMsOf(() => m.s2_score(a, b, img.width, img.height, -1)));
+      let p = 0;
+      times[i]!.prepare.push(cpuMsOf(() => (p = m.s2_prepare(a, img.width, img.height, -1))));
+      times[i]!.prepared.push(cpuMsOf(() => m.s2_score_prepared(p, b)));
       m.s2_prepared_free(p);
       m.s2_free(a);
       m.s2_free(b);

@@ -17,7 +17,7 @@ import { jpeg } from '../../workers/codecs/jpeg.js';
 import { webp } from '../../workers/codecs/webp.js';
 import { ssimulacra2 } from '../../workers/metrics/ssimulacra2.js';
 import { generatedPhoto } from '../generated-photo.js';
-import { median } from '../stats.js';
+import { cpuMsOf, median } from '../stats.js';
 import { enableRelaxedSimd } from '../relaxed-simd.js';
 import { ssimulacra2Build } from '../../workers/metrics/ssimulacra2-wasm.js';
 
@@ -53,13 +53,6 @@ function put(e: Exports, img: Raster): number {
   if (p === 0) throw new Error('out of memory');
   new Uint8Array(e.memory.buffer, p, img.data.length).set(img.data);
   return p;
-}
-
-function cpuMs(fn: () => void): number {
-  const t = process.cpuUsage();
-  fn();
-  const d = process.cpuUsage(t);
-  return (d.user + d.system) / 1000;
 }
 
 async function raster(bytes: Uint8Array | Buffer): Promise<Raster> {
@@ -120,11 +113,11 @@ for (const s of sources) {
   for (let r = 0; r < runs; r++) {
     for (const b of builds) {
       const { e } = b;
-      b.one.push(cpuMs(() => e.s2_score(b.ref, b.d, img.width, img.height, -1)));
+      b.one.push(cpuMsOf(() => e.s2_score(b.ref, b.d, img.width, img.height, -1)));
       if (!e.s2_prepare_scoring || !e.s2_score_prepared || !e.s2_prepared_free) continue;
       let p = 0;
-      b.first.push(cpuMs(() => (p = e.s2_prepare_scoring!(b.ref, b.d, img.width, img.height, -1, b.out))));
-      b.later.push(cpuMs(() => e.s2_score_prepared!(p, b.d)));
+      b.first.push(cpuMsOf(() => (p = e.s2_prepare_scoring!(b.ref, b.d, img.width, img.height, -1, b.out))));
+      b.later.push(cpuMsOf(() => e.s2_score_prepared!(p, b.d)));
       e.s2_prepared_free(p);
     }
   }
